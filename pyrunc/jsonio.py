@@ -1,0 +1,99 @@
+"""JSON without `import json`.
+
+`json` imports `re` (and with it enum and functools), which costs more than the rest of
+`pyrunc state` put together. The C accelerator `_json` parses and serialises on its own;
+only the wiring that `json` adds around it is reproduced here.
+"""
+
+from __future__ import annotations
+
+import _json
+
+
+class _ScanContext:
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    memo = {}
+
+    @staticmethod
+    def parse_constant(name: str) -> float:
+        raise ValueError(f"invalid JSON constant {name}")
+
+
+_scan = _json.make_scanner(_ScanContext())
+_encode_string = _json.encode_basestring_ascii
+_WHITESPACE = " \t\n\r"
+
+
+class DecodeError(ValueError):
+    """Malformed JSON; `pos` is the character offset, `line`/`col` are 1-based."""
+
+    def __init__(self, problem: str, doc: str, pos: int) -> None:
+        self.pos = pos
+        self.line = doc.count("\n", 0, pos) + 1
+        self.col = pos - doc.rfind("\n", 0, pos)
+        super().__init__(f"{problem} at line {self.line} column {self.col}")
+
+
+def _skip_ws(doc: str, pos: int) -> int:
+    end = len(doc)
+    while pos < end and doc[pos] in _WHITESPACE:
+        pos += 1
+    return pos
+
+
+def loads(doc: str | bytes) -> object:
+    if isinstance(doc, (bytes, bytearray)):
+        try:
+            doc = doc.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DecodeError("not UTF-8", "", 0) from err
+    if doc.startswith("\ufeff"):
+        doc = doc[1:]
+    pos = _skip_ws(doc, 0)
+    try:
+        value, pos = _scan(doc, pos)
+    except Exception:
+        # _json can only raise its error once json.decoder is imported: do that now.
+        _raise_precise_error(doc)
+    pos = _skip_ws(doc, pos)
+    if pos != len(doc):
+        raise DecodeError("extra data after the JSON value", doc, pos)
+    return value
+
+
+def _raise_precise_error(doc: str) -> None:
+    import json
+
+    try:
+        json.loads(doc)
+    except json.JSONDecodeError as err:
+        raise DecodeError(err.msg, doc, err.pos) from None
+    raise DecodeError("invalid JSON", doc, 0)
+
+
+def _reject(obj: object) -> object:
+    raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
+
+
+_compact = _json.make_encoder(None, _reject, _encode_string, None, ":", ",", False, False, False)
+
+
+def dumps(obj: object) -> str:
+    """Compact JSON, ASCII-escaped, key order preserved."""
+    return "".join(_compact(obj, 0))
+
+
+def dumps_pretty(obj: object, indent: str = "  ", level: int = 0) -> str:
+    """Indented JSON in the layout Go's json.MarshalIndent gives (runc's `state`)."""
+    pad = indent * (level + 1)
+    if isinstance(obj, dict) and obj:
+        items = [f"{pad}{_encode_string(str(k))}: {dumps_pretty(v, indent, level + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent * level + "}"
+    if isinstance(obj, list) and obj:
+        items = [pad + dumps_pretty(v, indent, level + 1) for v in obj]
+        return "[\n" + ",\n".join(items) + "\n" + indent * level + "]"
+    return dumps(obj)
