@@ -91,7 +91,9 @@ def dumps_pretty(obj: object, indent: str = "  ", level: int = 0) -> str:
     """Indented JSON in the layout Go's json.MarshalIndent gives (runc's `state`)."""
     pad = indent * (level + 1)
     if isinstance(obj, dict) and obj:
-        items = [f"{pad}{_encode_string(str(k))}: {dumps_pretty(v, indent, level + 1)}" for k, v in obj.items()]
+        items = [
+            f"{pad}{_encode_string(str(k))}: {dumps_pretty(v, indent, level + 1)}" for k, v in obj.items()
+        ]
         return "{\n" + ",\n".join(items) + "\n" + indent * level + "}"
     if isinstance(obj, list) and obj:
         items = [pad + dumps_pretty(v, indent, level + 1) for v in obj]

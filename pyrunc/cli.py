@@ -1,0 +1,164 @@
+"""The command line, defined with click: runc's global flags and one command per verb.
+
+This is the definition of record. At build time pyrunc/gen_cli_table.py turns it into the table
+that pyrunc/main.py parses hot invocations with (without importing click); anything that table
+does not handle (help, a malformed option) comes here, so click's messages stay the errors.
+Each command only forwards its options to pyrunc.commands.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pyrunc import commands
+from pyrunc.state import DEFAULT_ROOT
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _invoke(name: str, ctx: click.Context, opts: dict) -> None:
+    sys.exit(commands.dispatch(name, ctx.obj, opts))
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(commands.version_text(), nl=False)
+        ctx.exit(0)
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory for the containers' state.")
+@click.option("--log", default="", help="Log file (default: stderr).")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log line format.",
+)
+@click.option("--debug", is_flag=True, help="Log debug messages.")
+@click.option("--systemd-cgroup", is_flag=True, help="Use systemd for cgroups (not supported).")
+@click.option("--rootless", default="auto", help="Accepted for compatibility with runc.")
+@click.option("--criu", default="criu", help="Accepted for compatibility with runc.")
+@click.option(
+    "-v",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version.",
+)
+@click.pass_context
+def cli(ctx: click.Context, **global_opts: object) -> None:
+    """pyrunc: an OCI container runtime with runc's command line."""
+    ctx.obj = global_opts
+
+
+def _bundle_option(f):
+    return click.option("--bundle", "-b", default=".", help="Bundle directory (default: current).")(f)
+
+
+def _create_options(f):
+    for option in reversed(
+        [
+            _bundle_option,
+            click.option("--console-socket", default="", help="AF_UNIX socket that receives the pty master."),
+            click.option("--pid-file", default="", help="File to write the init's pid to."),
+            click.option("--no-pivot", is_flag=True, help="Use MS_MOVE and chroot instead of pivot_root."),
+            click.option(
+                "--no-new-keyring", is_flag=True, help="Do not create a session keyring (the default)."
+            ),
+            click.option(
+                "--preserve-fds", type=int, default=0, help="Pass this many fds after stdio to the container."
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@_create_options
+@click.pass_context
+def create(ctx: click.Context, **opts: object) -> None:
+    """Create a container; its process waits for `start`."""
+    _invoke("create", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@_create_options
+@click.option("--detach", "-d", is_flag=True, help="Do not wait for the container.")
+@click.option("--keep", is_flag=True, help="Do not delete the container after it exits.")
+@click.pass_context
+def run(ctx: click.Context, **opts: object) -> None:
+    """Create and start a container; wait for it unless --detach."""
+    _invoke("run", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@click.pass_context
+def start(ctx: click.Context, **opts: object) -> None:
+    """Start the process of a created container."""
+    _invoke("start", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@click.pass_context
+def state(ctx: click.Context, **opts: object) -> None:
+    """Print a container's state as JSON."""
+    _invoke("state", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@click.argument("signal", required=False, default="SIGTERM")
+@click.option("--all", "-a", "all", is_flag=True, help="Signal every process of the container.")
+@click.pass_context
+def kill(ctx: click.Context, **opts: object) -> None:
+    """Send a signal (name or number, default SIGTERM) to a container."""
+    _invoke("kill", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@click.option("--force", "-f", is_flag=True, help="Kill the container first if it is running.")
+@click.pass_context
+def delete(ctx: click.Context, **opts: object) -> None:
+    """Delete a container and everything it holds."""
+    _invoke("delete", ctx, opts)
+
+
+@cli.command(name="list", context_settings=CONTEXT)
+@click.option("--format", "-f", "format", type=click.Choice(["table", "json"]), default="table")
+@click.option("--quiet", "-q", is_flag=True, help="Print the ids only.")
+@click.pass_context
+def list_(ctx: click.Context, **opts: object) -> None:
+    """List the containers under --root."""
+    _invoke("list", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@_bundle_option
+@click.option("--rootless", is_flag=True, help="A spec for a container run by a non-root user.")
+@click.pass_context
+def spec(ctx: click.Context, **opts: object) -> None:
+    """Write a default config.json into the bundle."""
+    _invoke("spec", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.pass_context
+def features(ctx: click.Context, **opts: object) -> None:
+    """Print the runtime-spec features document: what this runtime and host support."""
+    _invoke("features", ctx, opts)
+
+
+def main() -> None:
+    cli.main(prog_name="pyrunc")

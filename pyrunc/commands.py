@@ -1,0 +1,176 @@
+"""One function per verb, called with the parsed options as plain dicts, by both the click CLI
+(pyrunc/cli.py) and the fast dispatcher (pyrunc/main.py). Each imports only what its verb needs."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyrunc import log
+from pyrunc.errors import PyruncError
+
+
+def _store(g: dict):
+    from pyrunc.state import Store
+
+    return Store(g["root"])
+
+
+def _create_request(opts: dict):
+    from pyrunc.container.create import CreateRequest
+
+    if opts.get("no_new_keyring"):
+        log.debug("--no-new-keyring: pyrunc never creates a session keyring")
+    return CreateRequest(
+        opts["container_id"],
+        opts.get("bundle") or ".",
+        pid_file=opts.get("pid_file") or None,
+        console_socket=opts.get("console_socket") or None,
+        no_pivot=bool(opts.get("no_pivot")),
+        preserve_fds=opts.get("preserve_fds") or 0,
+    )
+
+
+def _no_systemd(g: dict) -> None:
+    if g.get("systemd_cgroup"):
+        raise PyruncError("--systemd-cgroup is not supported: pyrunc manages cgroups through cgroupfs")
+
+
+def cmd_create(g: dict, opts: dict) -> int:
+    from pyrunc.container.create import create
+
+    _no_systemd(g)
+    create(_store(g), _create_request(opts)).release()
+    return 0
+
+
+def cmd_run(g: dict, opts: dict) -> int:
+    from pyrunc.container.run import run
+
+    _no_systemd(g)
+    return run(_store(g), _create_request(opts), detach=bool(opts.get("detach")), keep=bool(opts.get("keep")))
+
+
+def cmd_start(g: dict, opts: dict) -> int:
+    from pyrunc.container.start import start
+
+    start(_store(g), opts["container_id"])
+    return 0
+
+
+def cmd_state(g: dict, opts: dict) -> int:
+    from pyrunc import jsonio
+    from pyrunc.container.query import state
+
+    sys.stdout.write(jsonio.dumps_pretty(state(_store(g), opts["container_id"])) + "\n")
+    return 0
+
+
+def cmd_kill(g: dict, opts: dict) -> int:
+    from pyrunc import linux
+    from pyrunc.container.kill import kill
+
+    try:
+        sig = linux.parse_signal(opts.get("signal") or "SIGTERM")
+    except ValueError as err:
+        raise PyruncError(str(err)) from None
+    kill(_store(g), opts["container_id"], sig, all_processes=bool(opts.get("all")))
+    return 0
+
+
+def cmd_delete(g: dict, opts: dict) -> int:
+    from pyrunc.container.delete import delete
+
+    delete(_store(g), opts["container_id"], force=bool(opts.get("force")))
+    return 0
+
+
+def cmd_list(g: dict, opts: dict) -> int:
+    from pyrunc.container.query import list_states
+
+    states = list_states(_store(g))
+    if opts.get("quiet"):
+        sys.stdout.write("".join(s["id"] + "\n" for s in states))
+    elif opts.get("format") == "json":
+        from pyrunc import jsonio
+
+        sys.stdout.write(jsonio.dumps(states) + "\n")
+    else:
+        sys.stdout.write(format_table(states))
+    return 0
+
+
+def format_table(states: list[dict]) -> str:
+    """runc's list table: tabwriter with a minimum cell width of 12 and 3 spaces of padding."""
+    header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    rows = [header] + [
+        [s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]] for s in states
+    ]
+    widths = [max(12, max(len(row[i]) for row in rows) + 3) for i in range(len(header) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]
+        lines.append("".join(cells).rstrip() + "\n")
+    return "".join(lines)
+
+
+def cmd_spec(g: dict, opts: dict) -> int:
+    from pyrunc.config.spec import write_default_spec
+
+    write_default_spec(opts.get("bundle") or ".", rootless=bool(opts.get("rootless")))
+    return 0
+
+
+def cmd_features(g: dict, opts: dict) -> int:
+    from pyrunc import jsonio
+    from pyrunc.features import features
+
+    sys.stdout.write(jsonio.dumps_pretty(features()) + "\n")
+    return 0
+
+
+COMMANDS = {
+    "create": cmd_create,
+    "run": cmd_run,
+    "start": cmd_start,
+    "state": cmd_state,
+    "kill": cmd_kill,
+    "delete": cmd_delete,
+    "list": cmd_list,
+    "spec": cmd_spec,
+    "features": cmd_features,
+}
+
+
+def version_text() -> str:
+    from pyrunc import OCI_VERSION, __version__
+
+    try:
+        from pyrunc._build_info import COMMIT
+    except ImportError:
+        COMMIT = "unknown"
+    return f"pyrunc version {__version__}\ncommit: {COMMIT}\nspec: {OCI_VERSION}\n"
+
+
+def dispatch(name: str, g: dict, opts: dict) -> int:
+    """Run one verb; errors become a log line and exit status 1."""
+    log.configure(g.get("log") or None, g.get("log_format") or "text", bool(g.get("debug")))
+    try:
+        return COMMANDS[name](g, opts) or 0
+    except PyruncError as err:
+        log.error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a bug: still one line for the user and the shim, details on --debug
+        log.error(f"internal error in {name}: {type(err).__name__}: {err}")
+        if g.get("debug"):
+            import traceback
+
+            traceback.print_exc()
+        return 1
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

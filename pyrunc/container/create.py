@@ -1,0 +1,230 @@
+"""`create`: validate the bundle, claim the id, start the init and leave it blocked on exec.fifo.
+
+Everything create makes is undone when it fails: the init is killed, the cgroup removed, the state
+directory deleted. A create that is itself killed leaves a state that says "creating" only while it
+holds the lock, and "stopped" after, so `delete --force` can clean up.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import OCI_VERSION, hooks, plan
+from pyrunc.config.load import load_bundle
+from pyrunc.container.launch import Handlers, Launch
+from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic
+
+
+class CreateRequest:
+    """What the CLI asked for."""
+
+    __slots__ = ("bundle", "console_socket", "container_id", "no_pivot", "pid_file", "preserve_fds")
+
+    def __init__(
+        self,
+        container_id: str,
+        bundle: str,
+        *,
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        no_pivot: bool = False,
+        preserve_fds: int = 0,
+    ) -> None:
+        self.container_id = container_id
+        self.bundle = os.path.abspath(bundle)
+        self.pid_file = os.path.abspath(pid_file) if pid_file else None
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """The decimal pid, no newline, atomically: containerd's shim parses the whole file."""
+    write_atomic(path, str(pid).encode(), 0o644)
+
+
+def write_id_maps(pid: int, config: dict) -> None:
+    linux = config.get("linux") or {}
+    for kind in ("uid", "gid"):
+        lines = "".join(
+            f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux.get(f"{kind}Mappings") or []
+        )
+        try:
+            with open(f"/proc/{pid}/{kind}_map", "w") as f:
+                f.write(lines)
+        except OSError as err:
+            raise PyruncError(f"write {kind} mappings for the user namespace: {err.strerror}") from None
+
+
+def host_root_ids(config: dict) -> tuple[int, int]:
+    """The host uid/gid that container root maps to (for the fifo's owner)."""
+    linux = config.get("linux") or {}
+    ids = []
+    for kind in ("uid", "gid"):
+        host = 0
+        for m in linux.get(f"{kind}Mappings") or []:
+            if m["containerID"] <= 0 < m["containerID"] + m["size"]:
+                host = m["hostID"] - m["containerID"]
+        ids.append(host)
+    return ids[0], ids[1]
+
+
+class Creation(Handlers):
+    """One create in progress: the state it has made so far, and the parent's steps."""
+
+    def __init__(self, store: Store, request: CreateRequest, config: dict, raw_config: bytes) -> None:
+        self.store = store
+        self.request = request
+        self.config = config
+        self.raw_config = raw_config
+        self.cid = request.container_id
+        self.cgroup = None
+        self.launch: Launch | None = None
+        self.lock_fd = -1
+        self.fifo_fd = -1
+        process = config.get("process") or {}
+        self.state = {
+            "ociVersion": config.get("ociVersion", OCI_VERSION),
+            "id": self.cid,
+            "pid": 0,
+            "bundle": request.bundle,
+            "rootfs": "",
+            "created": rfc3339_now(),
+            "owner": "",
+            "annotations": config.get("annotations") or {},
+            "creating": True,
+            "init_start": 0,
+            "terminal": bool(process.get("terminal")),
+            "hooks": {k: v for k, v in (config.get("hooks") or {}).items() if k in ("poststart", "poststop")},
+        }
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def claim(self) -> None:
+        self.store.ensure_root()
+        self.store.make_container_dir(self.cid)
+        self.lock_fd = self.store.lock(self.cid)
+        self.store.write(self.cid, self.state)
+
+    def make_fifo(self, floor: int) -> None:
+        """exec.fifo: the init blocks opening it for writing until `start` opens it for reading."""
+        path = self.store.path(self.cid, FIFO)
+        os.mkfifo(path, 0o622)
+        uid, gid = host_root_ids(self.config)
+        if uid or gid:
+            os.chown(path, uid, gid)
+        from pyrunc.container.launch import high_fd
+
+        self.fifo_fd = high_fd(os.open(path, os.O_PATH | os.O_CLOEXEC), floor)
+
+    def build_plan(self, launch: Launch) -> tuple[bytes, int, bool]:
+        config = self.config
+        bundle = self.request.bundle
+        if not config.get("process"):
+            raise ConfigError("process", "a process is required to create a container")
+        namespaces = plan.Namespaces(config)
+        if "mount" not in namespaces.types:
+            raise ConfigError("linux.namespaces", "a mount namespace is required (new or by path)")
+        rootfs = plan.rootfs_path(config, bundle)
+        self.state["rootfs"] = rootfs
+        parent_mount = None
+        if "shared" in ((config.get("linux") or {}).get("rootfsPropagation") or ""):
+            from pyrunc.mounts import mount_point_of
+
+            parent_mount = mount_point_of(os.path.dirname(rootfs))
+        records = plan.child_records(
+            config,
+            bundle,
+            rootfs,
+            namespaces,
+            no_pivot=self.request.no_pivot,
+            cgroup_mounts=self.cgroup_mounts,
+            parent_mount=parent_mount,
+        )
+        process = config["process"]
+        records += plan.limit_records(process)
+        records += plan.process_records(process, preserve_fds=self.request.preserve_fds)
+        seccomp = (config.get("linux") or {}).get("seccomp")
+        if seccomp:
+            from pyrunc.seccomp import compile_profile
+
+            records.append(plan.seccomp_record(compile_profile(seccomp)))
+        records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd).encode())
+        return b"".join(records), namespaces.clone_flags, namespaces.direct
+
+    def cgroup_mounts(self, mount: dict, index: int) -> list:
+        from pyrunc.mounts import cgroup_mounts
+
+        namespaces = plan.Namespaces(self.config)
+        return cgroup_mounts(
+            mount,
+            index,
+            private_cgroupns=bool(namespaces.clone_flags & 0x02000000),
+            userns="user" in namespaces.types,
+        )
+
+    # -- Handlers: what the child asks of us ------------------------------------------------
+
+    def usermaps(self, pid: int) -> None:
+        write_id_maps(pid, self.config)
+
+    def setup(self, pid: int) -> bytes:
+        stat = proc_stat(pid)
+        self.state["pid"] = pid
+        self.state["init_start"] = stat[1] if stat else 0
+        self.store.write(self.cid, self.state)  # a killed create still leaves the pid to clean up
+        self.launch.append_plan(plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid)))
+        return hooks.hook_state(self.state, "creating", pid)
+
+    def runtime_hooks(self, pid: int) -> None:
+        state_json = hooks.hook_state(self.state, "creating", pid)
+        config_hooks = self.config.get("hooks") or {}
+        hooks.run_hooks("prestart", config_hooks.get("prestart"), state_json)
+        hooks.run_hooks("createRuntime", config_hooks.get("createRuntime"), state_json)
+
+    def ready(self, pid: int) -> None:
+        self.state["creating"] = False
+        write_atomic(self.store.path(self.cid, "config.json"), self.raw_config)
+        self.store.write(self.cid, self.state)
+        if self.request.pid_file:
+            write_pid_file(self.request.pid_file, pid)
+
+    # -- failure ----------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        if self.launch is not None:
+            self.launch.abort()
+        if self.cgroup is not None:
+            try:
+                self.cgroup.destroy()
+            except PyruncError:
+                pass
+        self.store.remove(self.cid)
+        self.release()
+
+    def release(self) -> None:
+        for fd in (self.fifo_fd, self.lock_fd):
+            if fd is not None and fd >= 0:
+                os.close(fd)
+        self.fifo_fd = self.lock_fd = -1
+
+
+def create(store: Store, request: CreateRequest) -> Creation:
+    """Create the container; returns the finished Creation (the caller releases it)."""
+    from pyrunc.state import check_id
+
+    check_id(request.container_id)
+    config, raw = load_bundle(request.bundle)
+    creation = Creation(store, request, config, raw)
+    creation.claim()
+    try:
+        launch = creation.launch = Launch(request.preserve_fds)
+        creation.make_fifo(launch.floor)
+        plan_bytes, clone_flags, direct = creation.build_plan(launch)
+        launch.start(plan_bytes, clone_flags, direct)
+        launch.handshake(creation)
+    except BaseException:
+        creation.undo()
+        raise
+    return creation

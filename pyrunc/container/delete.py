@@ -1,0 +1,65 @@
+"""`delete`: remove a stopped (or, as runc does, created) container; --force kills a running one.
+
+Order: kill and wait for the processes, remove the cgroup, run poststop hooks (a failure is only a
+warning, as the spec says), remove the state directory.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import log
+from pyrunc.container.base import Container, load
+from pyrunc.errors import NotFound, PyruncError
+from pyrunc.state import Store
+
+
+def delete(store: Store, container_id: str, force: bool = False) -> None:
+    try:
+        lock = store.lock(container_id)
+    except NotFound:
+        if force:
+            return  # runc: --force on a container that is not there is not an error
+        raise
+    try:
+        container = load(store, container_id, locked=True)
+        if container.status in ("running", "paused") and not force:
+            raise PyruncError(
+                f"cannot delete container {container_id} that is not stopped: {container.status}"
+            )
+        stop_processes(container)
+        destroy(container)
+    finally:
+        os.close(lock)
+
+
+def stop_processes(container: Container) -> None:
+    """SIGKILL everything of a container that is not stopped, and wait until it is gone."""
+    cgroup = container.cgroup()
+    if container.status == "paused" and cgroup is not None:
+        cgroup.kill_all(9)
+        cgroup.thaw()
+    if container.status != "stopped":
+        try:
+            container.signal_init(9)
+        except PyruncError:
+            pass
+    if cgroup is not None:
+        cgroup.kill_all(9)
+    if container.pid and container.status != "stopped" and not container.wait_init_gone():
+        raise PyruncError(f"container {container.id}'s init (pid {container.pid}) did not exit after SIGKILL")
+
+
+def destroy(container: Container) -> None:
+    cgroup = container.cgroup()
+    if cgroup is not None:
+        cgroup.destroy()
+    poststop = (container.state.get("hooks") or {}).get("poststop")
+    if poststop:
+        from pyrunc import hooks
+
+        try:
+            hooks.run_hooks("poststop", poststop, hooks.hook_state(container.state, "stopped", 0))
+        except PyruncError as err:
+            log.warning(str(err))
+    container.store.remove(container.id)

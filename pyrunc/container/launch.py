@@ -1,0 +1,172 @@
+"""The parent's half of starting a container's init: the plan memfd, the sealed helper, clone, and
+the sync protocol (maps, cgroup placement, runtime hooks, READY).
+
+The child side is pyrunc/csrc/child.c and init.c; message types mirror pyrunc/csrc/common.h.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from pyrunc import _core
+from pyrunc.errors import ChildError, PyruncError
+
+SYNC_ERROR = 1
+SYNC_USERMAP_REQ = 2
+SYNC_INIT_PID = 3
+SYNC_SETUP_REQ = 4
+SYNC_HOOKS_REQ = 5
+SYNC_READY = 6
+SYNC_SECCOMP_FD = 7
+SYNC_ACK = 100
+
+HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyrunc-init")
+
+
+def high_fd(fd: int, floor: int) -> int:
+    """Move a new fd at or above `floor`, so it never lands among the fds passed with
+    --preserve-fds (3 .. 3+N-1), which belong to the container."""
+    if fd >= floor:
+        return fd
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    os.close(fd)
+    return moved
+
+
+class Handlers:
+    """What the parent does at each step; create/run/exec override what they need."""
+
+    def usermaps(self, pid: int) -> None:
+        raise PyruncError("the container asked for user namespace maps, but none are configured")
+
+    def setup(self, pid: int) -> bytes:
+        """Place the init (cgroups); return the state JSON for the in-container hooks."""
+        return b""
+
+    def runtime_hooks(self, pid: int) -> None:
+        pass
+
+    def seccomp_listener(self, pid: int, fd: int) -> None:
+        os.close(fd)
+
+    def ready(self, pid: int) -> None:
+        pass
+
+
+class Launch:
+    """One child being started. `pid` is the init's host pid once known."""
+
+    def __init__(self, preserve_fds: int = 0) -> None:
+        floor = 3 + preserve_fds
+        parent, child = _core.sync_socketpair()
+        self.sync = high_fd(parent, floor)
+        self.child_sync = high_fd(child, floor)
+        self.plan_fd = high_fd(os.memfd_create("pyrunc-plan", os.MFD_CLOEXEC), floor)
+        self.helper_fd = high_fd(_core.sealed_copy(HELPER), floor)
+        self.floor = floor
+        self.first_pid = 0
+        self.pid = 0
+        self.done = False
+
+    def start(self, plan: bytes, clone_flags: int, direct: bool) -> None:
+        os.write(self.plan_fd, plan)
+        self.first_pid = _core.spawn(plan, self.child_sync, self.plan_fd, self.helper_fd, clone_flags, direct)
+        if direct:
+            self.pid = self.first_pid
+        # Only the child keeps these: EOF on the sync socket then means the child is gone.
+        # The plan memfd stays open here so that append_plan can still add to it.
+        for fd in (self.child_sync, self.helper_fd):
+            os.close(fd)
+        self.child_sync = self.helper_fd = -1
+
+    def append_plan(self, data: bytes) -> None:
+        """Add records the helper reads (it maps the memfd whole once it runs): e.g. the hook
+        state, which needs the init's pid. Only valid while the child waits for the SETUP ack."""
+        os.lseek(self.plan_fd, 0, os.SEEK_END)
+        os.write(self.plan_fd, data)
+
+    def handshake(self, handlers: Handlers) -> None:
+        """Drive the child until its READY, or raise ChildError with its message."""
+        while True:
+            kind, err, payload, passed_fd = _core.recv(self.sync)
+            if kind == 0:
+                raise ChildError(self._death_reason())
+            if kind == SYNC_ERROR:
+                message = payload.decode(errors="replace")
+                if err:
+                    message = f"{message}: {os.strerror(err)}"
+                raise ChildError(f"unable to start container process: {message}", err)
+            if kind == SYNC_INIT_PID:
+                self.pid = struct.unpack("<i", payload)[0]
+                self._reap_stage_one()
+                continue
+            if kind == SYNC_USERMAP_REQ:
+                handlers.usermaps(self.first_pid if not self.pid else self.pid)
+                self.ack()
+            elif kind == SYNC_SETUP_REQ:
+                self.ack(handlers.setup(self.pid))
+            elif kind == SYNC_HOOKS_REQ:
+                handlers.runtime_hooks(self.pid)
+                self.ack()
+            elif kind == SYNC_SECCOMP_FD:
+                handlers.seccomp_listener(self.pid, passed_fd)
+            elif kind == SYNC_READY:
+                handlers.ready(self.pid)
+                self.ack()
+                self.done = True
+                self.close()
+                return
+            else:
+                raise ChildError(f"unexpected message {kind} from the container's init")
+
+    def ack(self, payload: bytes = b"") -> None:
+        if not _core.send_msg(self.sync, SYNC_ACK, payload):
+            raise ChildError(self._death_reason())
+
+    def _reap_stage_one(self) -> None:
+        try:
+            os.waitpid(self.first_pid, 0)
+        except ChildProcessError:
+            pass
+
+    def _death_reason(self) -> str:
+        pid = self.pid or self.first_pid
+        status = None
+        if pid:
+            try:
+                waited, status = os.waitpid(pid, os.WNOHANG)
+                if waited == 0:
+                    status = None
+            except ChildProcessError:
+                status = None
+        if status is not None and os.WIFSIGNALED(status):
+            return f"container init was killed by signal {os.WTERMSIG(status)} during setup"
+        if status is not None:
+            return f"container init exited with status {os.waitstatus_to_exitcode(status)} during setup"
+        return "container init exited during setup"
+
+    def abort(self) -> None:
+        """Kill whatever was started (setup failed or we were interrupted)."""
+        for pid in (self.pid, self.first_pid):
+            if pid:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+        for pid in {self.pid, self.first_pid}:
+            if pid:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+        self.close()
+
+    def close(self) -> None:
+        for name in ("sync", "child_sync", "plan_fd", "helper_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)

@@ -1,0 +1,98 @@
+"""`start`: release the init blocked on exec.fifo and wait until it has exec'd the user's process.
+
+The init opened the fifo for writing with O_CLOEXEC: its execve closes it, which reads here as
+end-of-file (success). If anything fails between the fifo and execve, the init writes the error
+into the fifo instead. If the init dies before reaching the fifo, its pidfd says so.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.container.base import Container, load
+from pyrunc.errors import PyruncError
+from pyrunc.state import FIFO, Store
+
+_NOT_STARTABLE = {
+    "stopped": "cannot start a container that has stopped",
+    "running": "cannot start an already running container",
+    "paused": "cannot start a paused container",
+    "creating": "cannot start a container that is still being created",
+}
+
+
+def start(store: Store, container_id: str) -> None:
+    lock = store.lock(container_id)
+    try:
+        container = load(store, container_id, locked=True)
+        if container.status != "created":
+            raise PyruncError(
+                _NOT_STARTABLE.get(container.status, f"cannot start a {container.status} container")
+            )
+        release_init(container)
+        run_poststart(container)
+    finally:
+        os.close(lock)
+
+
+def release_init(container: Container) -> None:
+    import select
+
+    from pyrunc import _core
+
+    path = container.store.path(container.id, FIFO)
+    fifo = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        pidfd = _core.pidfd_open(container.pid)
+    except OSError:
+        os.close(fifo)
+        raise PyruncError("cannot start a container that has stopped") from None
+    message = bytearray()
+    try:
+        poller = select.poll()
+        poller.register(fifo, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if events.get(fifo):
+                chunk = _read_nonblocking(fifo)
+                if chunk:
+                    message += chunk
+                    continue
+                if events[fifo] & select.POLLHUP:
+                    break  # the writer closed: execve happened, or an error was written
+            if events.get(pidfd):
+                message += _read_nonblocking(fifo)
+                if not message:
+                    raise PyruncError("container init exited before it could be started")
+                break
+    finally:
+        os.close(pidfd)
+        os.close(fifo)
+    os.unlink(path)
+    if message:
+        raise PyruncError(f"unable to start container process: {message.decode(errors='replace')}")
+
+
+def _read_nonblocking(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
+
+
+def run_poststart(container: Container) -> None:
+    """poststart hooks; if one fails the container is killed and start fails (runtime-spec 1.3)."""
+    poststart = (container.state.get("hooks") or {}).get("poststart")
+    if not poststart:
+        return
+    from pyrunc import hooks
+
+    try:
+        hooks.run_hooks("poststart", poststart, hooks.hook_state(container.state, "running", container.pid))
+    except PyruncError:
+        try:
+            container.signal_init(9)
+        except PyruncError:
+            pass
+        raise

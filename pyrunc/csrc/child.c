@@ -1,0 +1,826 @@
+/* The container's init, from clone() to the execve of the sealed init helper.
+ *
+ * Runs in a child forked from the Python process, so only C runs here: the plan was prepared in
+ * Python (pyrunc/plan.py) and is read with the cursor helpers of common.c. Failures go back to
+ * the parent over the sync socket as errno + message, and the child exits.
+ *
+ * Order (runc's, with the rootfs work done before pivot_root through fds):
+ *   namespaces (join, then create) -> uid/gid maps by the parent -> cgroup placement by the parent
+ *   -> cgroup namespace -> rootfs: propagation, self-bind, mounts, devices, symlinks
+ *   -> prestart/createRuntime hooks (parent) -> createContainer hooks -> hostname, sysctl
+ *   -> read-only and masked paths -> root read-only -> pivot_root -> rootfsPropagation
+ *   -> oom_score_adj, rlimits -> execve(init helper).
+ *
+ * Every path under the rootfs is resolved with openat2(RESOLVE_IN_ROOT), so a symlink in the rootfs
+ * can never lead outside it, and every mount targets the resolved fd through /proc/self/fd
+ * (CVE-2021-30465, CVE-2024-45310).
+ */
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+enum { MOUNT_REGULAR = 0, MOUNT_BIND = 1, MOUNT_REMOUNT = 2 };
+enum { DEST_DIR = 0, DEST_FILE = 1 };
+
+struct child {
+    const char *plan;
+    size_t plan_len;
+    int sync_fd;
+    int helper_fd;
+    int plan_fd;
+    int rootfs_fd;
+    const char *rootfs;
+    uint64_t clone_flags;
+    char state[SYNC_MAX_PAYLOAD + 1]; /* the state JSON for createContainer hooks */
+    size_t state_len;
+};
+
+static int has_tag(const struct child *c, uint32_t tag)
+{
+    struct rec r;
+    return plan_find(c->plan, c->plan_len, tag, &r) > 0;
+}
+
+static const char *plan_string(const struct child *c, uint32_t tag)
+{
+    struct rec r;
+    struct cur cu;
+    if (plan_find(c->plan, c->plan_len, tag, &r) <= 0)
+        return NULL;
+    cur_init(&cu, &r);
+    return cur_str(&cu);
+}
+
+/* ---- path resolution inside the rootfs -------------------------------------------------- */
+
+static int open_in_root(int rootfd, const char *rel, uint64_t flags)
+{
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = flags | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    if (rel[0] == '\0')
+        rel = ".";
+    return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+}
+
+/* Split "a/b/c" into parent "a/b" and base "c" (copies into the caller's buffers). */
+static void split_path(const char *rel, char *parent, size_t plen, char *base, size_t blen)
+{
+    const char *slash = strrchr(rel, '/');
+    if (!slash) {
+        snprintf(parent, plen, "%s", "");
+        snprintf(base, blen, "%s", rel);
+        return;
+    }
+    snprintf(parent, plen, "%.*s", (int)(slash - rel), rel);
+    snprintf(base, blen, "%s", slash + 1);
+}
+
+/* mkdir -p of `rel` inside the root; returns an O_PATH fd of the directory. Each component is
+ * created in the directory that the safe resolution of its parent gave. */
+static int mkdirs_in_root(int rootfd, const char *rel, mode_t mode)
+{
+    char prefix[PATH_MAX];
+    size_t len = strlen(rel), i;
+    int fd;
+    if (len >= sizeof(prefix))
+        die(ENAMETOOLONG, "path %s", rel);
+    fd = open_in_root(rootfd, rel, O_PATH | O_DIRECTORY);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    for (i = 0; i <= len; i++) {
+        if (rel[i] != '/' && rel[i] != '\0')
+            continue;
+        if (i == 0)
+            continue;
+        memcpy(prefix, rel, i);
+        prefix[i] = '\0';
+        fd = open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY);
+        if (fd >= 0) {
+            close(fd);
+            continue;
+        }
+        if (errno != ENOENT)
+            return -1;
+        {
+            char parent[PATH_MAX], base[PATH_MAX];
+            int pfd;
+            split_path(prefix, parent, sizeof(parent), base, sizeof(base));
+            pfd = open_in_root(rootfd, parent, O_PATH | O_DIRECTORY);
+            if (pfd < 0)
+                return -1;
+            if (mkdirat(pfd, base, mode) < 0 && errno != EEXIST) {
+                int saved = errno;
+                close(pfd);
+                errno = saved;
+                return -1;
+            }
+            close(pfd);
+        }
+    }
+    return open_in_root(rootfd, rel, O_PATH | O_DIRECTORY);
+}
+
+/* Make sure `rel` exists in the root as a directory or an (empty) file; returns an O_PATH fd. */
+static int create_dest(int rootfd, const char *rel, int kind, int real_dir_only, const char *what)
+{
+    char parent[PATH_MAX], base[PATH_MAX];
+    struct stat st;
+    int pfd, fd;
+    if (kind == DEST_DIR && !real_dir_only) {
+        fd = mkdirs_in_root(rootfd, rel, 0755);
+        if (fd < 0)
+            die(errno, "%s: create directory /%s in the rootfs", what, rel);
+        return fd;
+    }
+    split_path(rel, parent, sizeof(parent), base, sizeof(base));
+    pfd = mkdirs_in_root(rootfd, parent, 0755);
+    if (pfd < 0)
+        die(errno, "%s: create directory /%s in the rootfs", what, parent);
+    if (kind == DEST_DIR) {
+        /* proc and sysfs go only onto real directories, never through a symlink
+         * (CVE-2019-19921, CVE-2023-27561: masked paths would miss the real mount). */
+        if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (!S_ISDIR(st.st_mode))
+                die_msg("%s: /%s must be a real directory in the rootfs, found %s", what, rel,
+                        S_ISLNK(st.st_mode) ? "a symlink" : "a non-directory");
+        } else if (mkdirat(pfd, base, 0755) < 0 && errno != EEXIST) {
+            die(errno, "%s: create directory /%s in the rootfs", what, rel);
+        }
+        fd = openat(pfd, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    } else {
+        fd = openat(pfd, base, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+        if (fd >= 0)
+            close(fd);
+        fd = open_in_root(rootfd, rel, O_PATH);
+    }
+    if (fd < 0)
+        die(errno, "%s: open /%s in the rootfs", what, rel);
+    close(pfd);
+    return fd;
+}
+
+static void fd_path(char *buf, size_t len, int fd)
+{
+    snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* Mount flags the kernel keeps locked on a bind mount (e.g. from a less privileged owner):
+ * a remount must repeat them or fail with EPERM. */
+static unsigned long locked_flags(int fd)
+{
+    struct statvfs sv;
+    unsigned long flags = 0;
+    if (fstatvfs(fd, &sv) < 0)
+        return 0;
+    if (sv.f_flag & ST_NOSUID)
+        flags |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV)
+        flags |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC)
+        flags |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME)
+        flags |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME)
+        flags |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME)
+        flags |= MS_RELATIME;
+    return flags;
+}
+
+static void apply_propagation(const char *target, uint64_t propagation, const char *dest)
+{
+    static const unsigned long kinds[] = {MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (propagation & kinds[i])
+            if (mount(NULL, target, NULL, kinds[i] | (propagation & MS_REC), NULL) < 0)
+                die(errno, "mount %s: set propagation", dest);
+}
+
+/* T_MOUNT: u64 flags, u64 propagation, u64 remount flags, u32 kind, u32 dest kind,
+ *          source, dest (relative to the rootfs), fstype, data */
+static void do_mount(struct child *c, const struct rec *r)
+{
+    struct cur cu;
+    uint64_t flags, propagation, remount;
+    uint32_t kind, dest_kind;
+    const char *source, *dest, *fstype, *data;
+    char target[64], what[PATH_MAX + 16];
+    int fd, real_dir_only;
+
+    cur_init(&cu, r);
+    flags = cur_u64(&cu);
+    propagation = cur_u64(&cu);
+    remount = cur_u64(&cu);
+    kind = cur_u32(&cu);
+    dest_kind = cur_u32(&cu);
+    source = cur_str(&cu);
+    dest = cur_str(&cu);
+    fstype = cur_str(&cu);
+    data = cur_str(&cu);
+    if (cu.bad)
+        die_msg("malformed mount record");
+    snprintf(what, sizeof(what), "mount /%s", dest);
+
+    if (kind == MOUNT_REMOUNT) {
+        /* Change the flags of what is already mounted there (e.g. the cgroup tmpfs, read-only
+         * once its hierarchies are in). */
+        fd = open_in_root(c->rootfs_fd, dest, O_PATH);
+        if (fd < 0)
+            die(errno, "%s: open for remount", what);
+        fd_path(target, sizeof(target), fd);
+        if (mount(NULL, target, NULL, (unsigned long)flags | locked_flags(fd), NULL) < 0)
+            die(errno, "%s: remount", what);
+        close(fd);
+        return;
+    }
+    real_dir_only = kind == MOUNT_REGULAR && (!strcmp(fstype, "proc") || !strcmp(fstype, "sysfs"));
+    fd = create_dest(c->rootfs_fd, dest, (int)dest_kind, real_dir_only, what);
+    fd_path(target, sizeof(target), fd);
+
+    if (kind == MOUNT_BIND) {
+        if (mount(source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+            die(errno, "mount %s onto /%s (bind)", source, dest);
+    } else if (mount(source, target, fstype, (unsigned long)flags, data[0] ? data : NULL) < 0) {
+        die(errno, "mount %s onto /%s (type %s%s%s)", source, dest, fstype, data[0] ? ", options " : "",
+            data);
+    }
+    close(fd);
+
+    if (!remount && !propagation)
+        return;
+    /* The fd still names the directory under the new mount: re-resolve to reach the mount. */
+    fd = open_in_root(c->rootfs_fd, dest, O_PATH);
+    if (fd < 0)
+        die(errno, "%s: reopen after mounting", what);
+    fd_path(target, sizeof(target), fd);
+    if (remount) {
+        unsigned long rflags = MS_BIND | MS_REMOUNT | (unsigned long)remount | locked_flags(fd);
+        if (mount(NULL, target, NULL, rflags, NULL) < 0)
+            die(errno, "%s: remount with its options", what);
+    }
+    apply_propagation(target, propagation, dest);
+    close(fd);
+}
+
+/* T_DEVICE: u32 mode, major, minor, uid, gid, bind, path */
+static void make_device(struct child *c, const struct rec *r)
+{
+    char parent[PATH_MAX], base[PATH_MAX], what[PATH_MAX + 16];
+    struct cur cu;
+    uint32_t mode, major_, minor_, uid, gid, bind;
+    const char *path;
+    int pfd;
+
+    cur_init(&cu, r);
+    mode = cur_u32(&cu);
+    major_ = cur_u32(&cu);
+    minor_ = cur_u32(&cu);
+    uid = cur_u32(&cu);
+    gid = cur_u32(&cu);
+    bind = cur_u32(&cu);
+    path = cur_str(&cu);
+    if (cu.bad)
+        die_msg("malformed device record");
+    snprintf(what, sizeof(what), "device /%s", path);
+
+    if (bind) {
+        /* In a user namespace mknod is not allowed: bind the host's node instead. */
+        char source[PATH_MAX + 2], target[64];
+        int fd = create_dest(c->rootfs_fd, path, DEST_FILE, 0, what);
+        snprintf(source, sizeof(source), "/%s", path);
+        fd_path(target, sizeof(target), fd);
+        if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+            die(errno, "%s: bind from the host", what);
+        close(fd);
+        return;
+    }
+    split_path(path, parent, sizeof(parent), base, sizeof(base));
+    pfd = mkdirs_in_root(c->rootfs_fd, parent, 0755);
+    if (pfd < 0)
+        die(errno, "%s: create directory /%s", what, parent);
+    if (mknodat(pfd, base, mode, makedev(major_, minor_)) < 0) {
+        if (errno != EEXIST)
+            die(errno, "%s: mknod", what);
+        /* Replace whatever the rootfs had there with the node the config asks for. */
+        if (unlinkat(pfd, base, 0) < 0 || mknodat(pfd, base, mode, makedev(major_, minor_)) < 0)
+            die(errno, "%s: replace existing file", what);
+    }
+    if (fchmodat(pfd, base, mode & 07777, 0) < 0)
+        die(errno, "%s: chmod", what);
+    if (fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+        die(errno, "%s: chown", what);
+    close(pfd);
+}
+
+static void make_symlink(struct child *c, const struct rec *r)
+{
+    char parent[PATH_MAX], base[PATH_MAX];
+    struct cur cu;
+    const char *target, *path;
+    int pfd;
+    cur_init(&cu, r);
+    target = cur_str(&cu);
+    path = cur_str(&cu);
+    split_path(path, parent, sizeof(parent), base, sizeof(base));
+    pfd = mkdirs_in_root(c->rootfs_fd, parent, 0755);
+    if (pfd < 0)
+        die(errno, "symlink /%s: create directory /%s", path, parent);
+    if (symlinkat(target, pfd, base) < 0 && errno != EEXIST)
+        die(errno, "symlink /%s -> %s", path, target);
+    close(pfd);
+}
+
+static void make_dir(struct child *c, const struct rec *r)
+{
+    struct cur cu;
+    uint32_t mode;
+    const char *path;
+    int fd;
+    cur_init(&cu, r);
+    mode = cur_u32(&cu);
+    path = cur_str(&cu);
+    fd = mkdirs_in_root(c->rootfs_fd, path, mode);
+    if (fd < 0)
+        die(errno, "create directory /%s in the rootfs", path);
+    close(fd);
+}
+
+/* readonlyPaths: bind the path onto itself, then remount that bind read-only. */
+static void make_readonly(struct child *c, const char *rel)
+{
+    char target[64];
+    unsigned long flags;
+    int fd = open_in_root(c->rootfs_fd, rel, O_PATH);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return;
+        die(errno, "readonly path /%s", rel);
+    }
+    fd_path(target, sizeof(target), fd);
+    if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+        die(errno, "readonly path /%s: bind", rel);
+    close(fd);
+    fd = open_in_root(c->rootfs_fd, rel, O_PATH);
+    if (fd < 0)
+        die(errno, "readonly path /%s: reopen", rel);
+    fd_path(target, sizeof(target), fd);
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | locked_flags(fd);
+    if (mount(NULL, target, NULL, flags, NULL) < 0)
+        die(errno, "readonly path /%s: remount read-only", rel);
+    close(fd);
+}
+
+/* maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null.
+ * The /dev/null bound over it is the host's, opened once and checked to be the real char device
+ * 1:3, so a rootfs that plants its own "null" cannot unmask anything (CVE-2025-31133). */
+static void make_masked(struct child *c, const char *rel, int null_fd)
+{
+    char target[64], source[64];
+    struct stat st;
+    int fd = open_in_root(c->rootfs_fd, rel, O_PATH);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return;
+        die(errno, "masked path /%s", rel);
+    }
+    if (fstat(fd, &st) < 0)
+        die(errno, "masked path /%s: stat", rel);
+    fd_path(target, sizeof(target), fd);
+    if (S_ISDIR(st.st_mode)) {
+        if (mount("tmpfs", target, "tmpfs", MS_RDONLY, "size=0,mode=0555") < 0)
+            die(errno, "masked path /%s: mount read-only tmpfs", rel);
+    } else {
+        fd_path(source, sizeof(source), null_fd);
+        if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+            die(errno, "masked path /%s: bind /dev/null", rel);
+    }
+    close(fd);
+}
+
+static int open_verified_null(void)
+{
+    struct stat st;
+    int fd = open("/dev/null", O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        die(errno, "open the host's /dev/null");
+    if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+        die_msg("the host's /dev/null is not the char device 1:3; refusing to mask paths with it");
+    return fd;
+}
+
+/* ---- namespaces and the parent handshake ------------------------------------------------ */
+
+static void become_root_in_userns(void)
+{
+    if (setresgid(0, 0, 0) < 0)
+        die(errno, "setresgid(0) in the new user namespace (is 0 mapped?)");
+    if (setresuid(0, 0, 0) < 0)
+        die(errno, "setresuid(0) in the new user namespace (is 0 mapped?)");
+}
+
+static void request_usermaps(struct child *c)
+{
+    char buf[16];
+    if (sync_send(c->sync_fd, SYNC_USERMAP_REQ, 0, NULL, 0) < 0)
+        _exit(1);
+    sync_wait_ack(c->sync_fd, buf, sizeof(buf));
+    become_root_in_userns();
+}
+
+static const char *ns_name(uint32_t type)
+{
+    switch (type) {
+    case CLONE_NEWUSER: return "user";
+    case CLONE_NEWNS: return "mount";
+    case CLONE_NEWPID: return "pid";
+    case CLONE_NEWNET: return "network";
+    case CLONE_NEWIPC: return "ipc";
+    case CLONE_NEWUTS: return "uts";
+    case CLONE_NEWCGROUP: return "cgroup";
+    case CLONE_NEWTIME: return "time";
+    default: return "unknown";
+    }
+}
+
+/* Join the namespaces given by path. All are opened first: joining the mount namespace changes
+ * how later paths resolve. The plan lists the user namespace first. */
+static uint32_t join_namespaces(struct child *c)
+{
+    uint32_t joined = 0;
+    struct { int fd; uint32_t type; const char *path; } joins[16];
+    int n = 0, i;
+    size_t off = 0;
+    struct rec r;
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0 && n < 16) {
+        struct cur cu;
+        if (r.tag != T_JOIN_NS)
+            continue;
+        cur_init(&cu, &r);
+        joins[n].type = cur_u32(&cu);
+        joins[n].path = cur_str(&cu);
+        joins[n].fd = open(joins[n].path, O_RDONLY | O_CLOEXEC);
+        if (joins[n].fd < 0)
+            die(errno, "open %s namespace %s", ns_name(joins[n].type), joins[n].path);
+        n++;
+    }
+    for (i = 0; i < n; i++) {
+        if (setns(joins[i].fd, (int)joins[i].type) < 0)
+            die(errno, "join %s namespace %s", ns_name(joins[i].type), joins[i].path);
+        close(joins[i].fd);
+        joined |= joins[i].type;
+    }
+    return joined;
+}
+
+static void write_time_offsets(struct child *c)
+{
+    const char *offsets = plan_string(c, T_TIME_OFFSETS);
+    if (!offsets || !offsets[0])
+        return;
+    if (write_file("/proc/self/timens_offsets", offsets, strlen(offsets)) < 0)
+        die(errno, "write time namespace offsets");
+}
+
+/* With namespaces to join (or a time namespace, which only children enter), the first child
+ * joins and unshares, then forks the init so that it is born in the new pid and time namespaces. */
+static void stage_one(struct child *c)
+{
+    uint64_t flags = c->clone_flags & ~(uint64_t)CLONE_NEWCGROUP;
+    pid_t pid;
+    int32_t init_pid;
+    g_stage = "init (stage 1)";
+    if (join_namespaces(c) & CLONE_NEWUSER)
+        become_root_in_userns();
+    if (flags & CLONE_NEWUSER) {
+        if (unshare(CLONE_NEWUSER) < 0)
+            die(errno, "create user namespace");
+        request_usermaps(c);
+    }
+    if (unshare((int)(flags & ~(uint64_t)CLONE_NEWUSER)) < 0)
+        die(errno, "create namespaces");
+    if (flags & CLONE_NEWTIME)
+        write_time_offsets(c);
+    pid = fork();
+    if (pid < 0)
+        die(errno, "fork the container's init");
+    if (pid > 0) {
+        init_pid = pid;
+        sync_send(c->sync_fd, SYNC_INIT_PID, 0, &init_pid, sizeof(init_pid));
+        _exit(0);
+    }
+}
+
+static void setup_with_parent(struct child *c)
+{
+    if (sync_send(c->sync_fd, SYNC_SETUP_REQ, 0, NULL, 0) < 0)
+        _exit(1);
+    c->state_len = sync_wait_ack(c->sync_fd, c->state, sizeof(c->state));
+    if (c->clone_flags & CLONE_NEWCGROUP)
+        /* After the parent placed us in the container's cgroup, so that it becomes the root. */
+        if (unshare(CLONE_NEWCGROUP) < 0)
+            die(errno, "create cgroup namespace");
+}
+
+/* ---- rootfs ---------------------------------------------------------------------------- */
+
+static uint64_t plan_u64(const struct child *c, uint32_t tag, uint64_t dflt)
+{
+    struct rec r;
+    struct cur cu;
+    if (plan_find(c->plan, c->plan_len, tag, &r) <= 0)
+        return dflt;
+    cur_init(&cu, &r);
+    return cur_u64(&cu);
+}
+
+static void prepare_rootfs(struct child *c)
+{
+    const char *parent_mount = plan_string(c, T_PARENT_MOUNT);
+    uint64_t root_prop = plan_u64(c, T_ROOT_PROPAGATION, MS_SLAVE | MS_REC);
+    size_t off = 0;
+    struct rec r;
+
+    /* Nothing we mount may propagate back to the host. */
+    if (mount(NULL, "/", NULL, (unsigned long)root_prop, NULL) < 0)
+        die(errno, "set the propagation of / in the container's mount namespace");
+    if (parent_mount && mount(NULL, parent_mount, NULL, MS_PRIVATE, NULL) < 0)
+        die(errno, "make %s private (pivot_root needs a non-shared parent)", parent_mount);
+    if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        die(errno, "bind the rootfs %s onto itself", c->rootfs);
+    c->rootfs_fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c->rootfs_fd < 0)
+        die(errno, "open the rootfs %s", c->rootfs);
+
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        switch (r.tag) {
+        case T_MKDIR: make_dir(c, &r); break;
+        case T_MOUNT: do_mount(c, &r); break;
+        case T_DEVICE: make_device(c, &r); break;
+        case T_SYMLINK: make_symlink(c, &r); break;
+        default: break;
+        }
+    }
+}
+
+static void run_create_container_hooks(struct child *c)
+{
+    char err[4096];
+    size_t off = 0;
+    int index = 0;
+    struct rec r;
+    /* The spec: in the container's namespaces, before pivot_root, cwd at the rootfs. */
+    if (fchdir(c->rootfs_fd) < 0)
+        die(errno, "chdir to the rootfs");
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        if (r.tag != T_HOOK_CREATE_CONTAINER)
+            continue;
+        if (run_hook_record(&r, c->state, c->state_len, err, sizeof(err)) < 0)
+            die_msg("createContainer hook #%d failed: %s", index, err);
+        index++;
+    }
+}
+
+static void set_names(struct child *c)
+{
+    const char *hostname = plan_string(c, T_HOSTNAME);
+    const char *domainname = plan_string(c, T_DOMAINNAME);
+    if (hostname && sethostname(hostname, strlen(hostname)) < 0)
+        die(errno, "set hostname %s", hostname);
+    if (domainname && setdomainname(domainname, strlen(domainname)) < 0)
+        die(errno, "set domainname %s", domainname);
+}
+
+/* Sysctls resolve against the writer's namespaces, so the host's /proc/sys reaches the
+ * container's values; the keys were checked to be namespaced when the config was validated. */
+static void write_sysctls(struct child *c)
+{
+    size_t off = 0;
+    struct rec r;
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        struct cur cu;
+        const char *path, *value;
+        if (r.tag != T_SYSCTL)
+            continue;
+        cur_init(&cu, &r);
+        path = cur_str(&cu);
+        value = cur_str(&cu);
+        if (write_file(path, value, strlen(value)) < 0)
+            die(errno, "sysctl %s = %s", path + strlen("/proc/sys/"), value);
+    }
+}
+
+static void protect_paths(struct child *c)
+{
+    size_t off = 0;
+    struct rec r;
+    int null_fd = -1;
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        struct cur cu;
+        cur_init(&cu, &r);
+        if (r.tag == T_READONLY) {
+            make_readonly(c, cur_str(&cu));
+        } else if (r.tag == T_MASKED) {
+            if (null_fd < 0)
+                null_fd = open_verified_null();
+            make_masked(c, cur_str(&cu), null_fd);
+        }
+    }
+    if (null_fd >= 0)
+        close(null_fd);
+    if (has_tag(c, T_ROOT_READONLY)) {
+        char target[64];
+        unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(c->rootfs_fd);
+        fd_path(target, sizeof(target), c->rootfs_fd);
+        if (mount(NULL, target, NULL, flags, NULL) < 0)
+            die(errno, "remount the rootfs read-only");
+    }
+}
+
+static void enter_rootfs(struct child *c)
+{
+    uint64_t propagation = plan_u64(c, T_ROOTFS_PROPAGATION, 0);
+    if (has_tag(c, T_NO_PIVOT)) {
+        if (fchdir(c->rootfs_fd) < 0)
+            die(errno, "chdir to the rootfs");
+        if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+            die(errno, "move the rootfs onto / (--no-pivot)");
+        if (chroot(".") < 0)
+            die(errno, "chroot into the rootfs");
+    } else {
+        int old_root = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
+        if (old_root < 0)
+            die(errno, "open /");
+        if (fchdir(c->rootfs_fd) < 0)
+            die(errno, "chdir to the rootfs");
+        /* pivot_root(".", ".") stacks the old root under the new one; detach it from there. */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+            die(errno, "pivot_root into %s", c->rootfs);
+        if (fchdir(old_root) < 0)
+            die(errno, "chdir to the old root");
+        if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+            die(errno, "make the old root a slave before detaching it");
+        if (umount2(".", MNT_DETACH) < 0)
+            die(errno, "detach the old root");
+        close(old_root);
+    }
+    if (chdir("/") < 0)
+        die(errno, "chdir /");
+    close(c->rootfs_fd);
+    c->rootfs_fd = -1;
+    if (propagation && mount(NULL, "/", NULL, (unsigned long)propagation, NULL) < 0)
+        die(errno, "set rootfsPropagation");
+}
+
+static void set_limits(struct child *c)
+{
+    size_t off = 0;
+    struct rec r;
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        struct cur cu;
+        cur_init(&cu, &r);
+        if (r.tag == T_RLIMIT) {
+            uint32_t resource = cur_u32(&cu);
+            struct rlimit lim;
+            lim.rlim_cur = cur_u64(&cu);
+            lim.rlim_max = cur_u64(&cu);
+            if (setrlimit((int)resource, &lim) < 0) {
+                if (errno == EPERM)
+                    die(errno, "set rlimit %u to soft %llu hard %llu: raising a hard limit needs "
+                               "CAP_SYS_RESOURCE, which this runtime lacks", resource,
+                        (unsigned long long)lim.rlim_cur, (unsigned long long)lim.rlim_max);
+                die(errno, "set rlimit %u", resource);
+            }
+        } else if (r.tag == T_OOM_SCORE_ADJ) {
+            char value[16];
+            uint32_t adj = cur_u32(&cu);
+            int len = snprintf(value, sizeof(value), "%d", (int32_t)adj);
+            if (write_file("/proc/self/oom_score_adj", value, (size_t)len) < 0)
+                die(errno, "set oom_score_adj to %d%s", (int32_t)adj,
+                    (int32_t)adj < 0 && errno == EACCES ? " (lowering it needs CAP_SYS_RESOURCE)" : "");
+        }
+    }
+}
+
+/* Hand over to the init helper: a sealed memfd copy of a small static program, so the process
+ * that later calls execve() into the container is not the host's Python (CVE-2019-5736). */
+static void exec_helper(struct child *c)
+{
+    char fdarg[16];
+    char *argv[] = {"pyrunc-init", fdarg, NULL};
+    char *envp[] = {NULL};
+    struct rec r;
+    int keep[8], nkeep = 0;
+    uint32_t preserve = 0;
+    if (plan_find(c->plan, c->plan_len, T_PRESERVE_FDS, &r) > 0) {
+        struct cur cu;
+        cur_init(&cu, &r);
+        preserve = cur_u32(&cu);
+    }
+    if (plan_find(c->plan, c->plan_len, T_FDS, &r) > 0) {
+        struct cur cu;
+        cur_init(&cu, &r);
+        for (int i = 0; i < 4; i++) {
+            int fd = (int)cur_u32(&cu);
+            if (!cu.bad && fd >= 0 && fd != -1)
+                keep[nkeep++] = fd;
+        }
+    }
+    for (int i = 0; i < nkeep; i++)
+        set_cloexec(keep[i], 0);
+    cloexec_from(3 + (int)preserve, keep, nkeep);
+    snprintf(fdarg, sizeof(fdarg), "%d", c->plan_fd);
+    syscall(SYS_execveat, c->helper_fd, "", argv, envp, AT_EMPTY_PATH);
+    die(errno, "exec the init helper");
+}
+
+static void init_main(struct child *c)
+{
+    g_stage = "init";
+    setup_with_parent(c);
+    prepare_rootfs(c);
+    if (has_tag(c, T_RUNTIME_HOOKS)) {
+        char buf[16];
+        if (sync_send(c->sync_fd, SYNC_HOOKS_REQ, 0, NULL, 0) < 0)
+            _exit(1);
+        sync_wait_ack(c->sync_fd, buf, sizeof(buf));
+    }
+    run_create_container_hooks(c);
+    set_names(c);
+    write_sysctls(c);
+    protect_paths(c);
+    set_limits(c);
+    enter_rootfs(c);
+    exec_helper(c);
+}
+
+static void child_main(struct child *c, int direct)
+{
+    reset_signals();
+    umask(0);
+    g_sync_fd = c->sync_fd;
+    /* Not dumpable: nothing in the container may ptrace us or open our /proc files
+     * (CVE-2016-9962); execve of the helper resets it only once we are its image. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    if (direct) {
+        if (c->clone_flags & CLONE_NEWUSER)
+            request_usermaps(c);
+    } else {
+        stage_one(c);
+    }
+    init_main(c);
+    _exit(1);
+}
+
+pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
+                   uint64_t clone_flags, int direct)
+{
+    static struct child c; /* static: the child's copy is what matters, not the stack */
+    const char *rootfs;
+    pid_t pid;
+    memset(&c, 0, sizeof(c));
+    c.plan = plan;
+    c.plan_len = plan_len;
+    c.sync_fd = sync_fd;
+    c.plan_fd = plan_fd;
+    c.helper_fd = helper_fd;
+    c.rootfs_fd = -1;
+    c.clone_flags = clone_flags;
+    rootfs = plan_string(&c, T_ROOTFS);
+    if (!rootfs) {
+        errno = EINVAL;
+        return -1;
+    }
+    c.rootfs = rootfs;
+    if (direct)
+        /* The cgroup namespace comes later, once the parent has moved us into the cgroup. */
+        pid = (pid_t)syscall(SYS_clone, (unsigned long)(clone_flags & ~(uint64_t)CLONE_NEWCGROUP) | SIGCHLD,
+                             NULL, NULL, NULL, NULL);
+    else
+        pid = fork();
+    if (pid != 0)
+        return pid;
+    child_main(&c, direct);
+    _exit(1);
+}

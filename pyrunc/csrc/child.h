@@ -1,0 +1,11 @@
+/* The container child: called from pyrunc._core in the parent; returns the pid there. */
+#ifndef PYRUNC_CHILD_H
+#define PYRUNC_CHILD_H
+#include "common.h"
+
+/* Clone (direct != 0: straight into the new namespaces) or fork (namespaces to join, or a time
+ * namespace) and run the container's setup in the child, which ends in the init helper.
+ * Returns the child's pid, or -1 with errno set. */
+pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
+                   uint64_t clone_flags, int direct);
+#endif

@@ -1,0 +1,468 @@
+/* pyrunc-init: the last steps of a container's process, as a small static program.
+ *
+ * The child (csrc/child.c) has built the namespaces and the rootfs and executes this program from a
+ * sealed memfd, with the plan in a memfd named by argv[1]. From here:
+ *   seccomp (when it must be loaded while still privileged) -> credentials and capabilities
+ *   -> cwd -> no_new_privs, seccomp -> find the executable -> READY to the parent, wait for its ACK
+ *   -> open exec.fifo for writing (blocks until `pyrunc start` opens it) -> startContainer hooks
+ *   -> execve of the user's process.
+ * Before READY, failures go to the parent over the sync socket. After it, `start` is reading the
+ * fifo: an error is written there, and a clean execve closes it (O_CLOEXEC), which `start` sees as EOF.
+ *
+ * A created container therefore costs this program's few pages, not a copy of the Python heap,
+ * and the process that execs the container's binary is a sealed memfd nobody can rewrite
+ * (CVE-2019-5736).
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <grp.h>
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_RAISE 2
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+#define MAX_ARGS 4096
+
+struct init {
+    const char *plan;
+    size_t plan_len;
+    int sync_fd;
+    int fifo_fd;      /* O_PATH to exec.fifo, -1 for exec */
+    int console_fd;
+    int fifo_write;   /* after start opened the fifo */
+    char *argv[MAX_ARGS + 1];
+    char *envp[MAX_ARGS + 2];
+    char home_env[4200];
+    char exe[PATH_MAX];
+};
+
+static struct init g;
+
+static int find(uint32_t tag, struct rec *r)
+{
+    return plan_find(g.plan, g.plan_len, tag, r) > 0;
+}
+
+/* After READY nobody reads the sync socket: errors go to `start` through the fifo. */
+static void fail_after_ready(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void fail_after_ready(const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(msg))
+        n = sizeof(msg) - 1;
+    if (g.fifo_write >= 0)
+        (void)!write(g.fifo_write, msg, (size_t)n);
+    else
+        dprintf(2, "pyrunc init: %s\n", msg);
+    _exit(127);
+}
+
+static void load_plan(const char *fdarg)
+{
+    struct stat st;
+    int fd = atoi(fdarg);
+    void *map;
+    if (fstat(fd, &st) < 0)
+        die(errno, "stat the plan");
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED)
+        die(errno, "map the plan");
+    close(fd);
+    g.plan = map;
+    g.plan_len = (size_t)st.st_size;
+}
+
+static void read_fds(void)
+{
+    struct rec r;
+    struct cur c;
+    g.sync_fd = g.fifo_fd = g.console_fd = g.fifo_write = -1;
+    if (!find(T_FDS, &r))
+        return;
+    cur_init(&c, &r);
+    g.sync_fd = (int)cur_u32(&c);
+    g.fifo_fd = (int)cur_u32(&c);
+    (void)cur_u32(&c); /* the plan memfd, already closed */
+    g.console_fd = (int)cur_u32(&c);
+    g_sync_fd = g.sync_fd;
+    if (g.sync_fd >= 0)
+        set_cloexec(g.sync_fd, 1);
+    if (g.fifo_fd >= 0)
+        set_cloexec(g.fifo_fd, 1);
+}
+
+static void read_strings(uint32_t tag, char **out, size_t max)
+{
+    struct rec r;
+    struct cur c;
+    uint32_t n, i;
+    out[0] = NULL;
+    if (!find(tag, &r))
+        return;
+    cur_init(&c, &r);
+    n = cur_u32(&c);
+    if (n > max)
+        die_msg("too many %s", tag == T_ARGS ? "arguments" : "environment variables");
+    for (i = 0; i < n; i++)
+        out[i] = (char *)cur_str(&c);
+    out[n] = NULL;
+    if (c.bad)
+        die_msg("malformed plan record %u", tag);
+}
+
+static const char *getenv_in(char **envp, const char *name)
+{
+    size_t len = strlen(name);
+    for (; *envp; envp++)
+        if (!strncmp(*envp, name, len) && (*envp)[len] == '=')
+            return *envp + len + 1;
+    return NULL;
+}
+
+/* ---- seccomp ------------------------------------------------------------------------- */
+
+static void load_seccomp(void)
+{
+    struct rec r;
+    struct cur c;
+    struct sock_fprog prog;
+    uint32_t flags, notify;
+    long fd;
+    if (!find(T_SECCOMP, &r))
+        return;
+    cur_init(&c, &r);
+    flags = cur_u32(&c);
+    notify = cur_u32(&c);
+    if (c.bad || (c.end - c.p) % sizeof(struct sock_filter))
+        die_msg("malformed seccomp program");
+    prog.len = (unsigned short)((c.end - c.p) / sizeof(struct sock_filter));
+    prog.filter = (struct sock_filter *)c.p;
+    fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (fd < 0)
+        die(errno, "load the seccomp filter");
+    if (notify) {
+        /* The parent hands the listener fd to linux.seccomp.listenerPath with the state. */
+        if (sync_send_fd(g.sync_fd, SYNC_SECCOMP_FD, (int)fd) < 0)
+            die(errno, "send the seccomp listener fd");
+        close((int)fd);
+    }
+}
+
+/* ---- credentials ---------------------------------------------------------------------- */
+
+static void drop_bounding(uint64_t bounding)
+{
+    for (int cap = 0; cap < 64; cap++) {
+        if (bounding & (1ULL << cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break; /* past the kernel's last capability */
+            die(errno, "drop capability %d from the bounding set", cap);
+        }
+    }
+}
+
+static void set_caps(uint64_t effective, uint64_t permitted, uint64_t inheritable)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    data[0].effective = (uint32_t)effective;
+    data[1].effective = (uint32_t)(effective >> 32);
+    data[0].permitted = (uint32_t)permitted;
+    data[1].permitted = (uint32_t)(permitted >> 32);
+    data[0].inheritable = (uint32_t)inheritable;
+    data[1].inheritable = (uint32_t)(inheritable >> 32);
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        die(errno, "set capabilities");
+}
+
+static void raise_ambient(uint64_t ambient)
+{
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    for (int cap = 0; cap < 64; cap++)
+        if (ambient & (1ULL << cap))
+            /* As runc: the kernel refuses an ambient capability that is not also permitted and
+             * inheritable; that is the config's choice, not an error. */
+            prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+}
+
+static void set_user(uint32_t *uid_out)
+{
+    struct rec r;
+    struct cur c;
+    uint32_t uid = 0, gid = 0, umask_v = 0022, ngroups = 0;
+    gid_t groups[256];
+    if (find(T_USER, &r)) {
+        cur_init(&c, &r);
+        uid = cur_u32(&c);
+        gid = cur_u32(&c);
+        umask_v = cur_u32(&c);
+        ngroups = cur_u32(&c);
+        if (ngroups > 256)
+            die_msg("too many additional gids");
+        for (uint32_t i = 0; i < ngroups; i++)
+            groups[i] = cur_u32(&c);
+        if (c.bad)
+            die_msg("malformed user record");
+    }
+    if (setgroups(ngroups, groups) < 0 && !(errno == EPERM && ngroups == 0))
+        die(errno, "setgroups (additionalGids)");
+    if (setresgid(gid, gid, gid) < 0)
+        die(errno, "setgid %u", gid);
+    if (setresuid(uid, uid, uid) < 0)
+        die(errno, "setuid %u", uid);
+    if (umask_v != 0xffffffffU)
+        umask((mode_t)umask_v);
+    *uid_out = uid;
+}
+
+static void apply_credentials(void)
+{
+    struct rec r;
+    struct cur c;
+    uint64_t bounding = ~0ULL, effective = ~0ULL, permitted = ~0ULL, inheritable = 0, ambient = 0;
+    uint32_t uid;
+    int have_caps = find(T_CAPS, &r);
+    if (have_caps) {
+        cur_init(&c, &r);
+        bounding = cur_u64(&c);
+        effective = cur_u64(&c);
+        permitted = cur_u64(&c);
+        inheritable = cur_u64(&c);
+        ambient = cur_u64(&c);
+    }
+    drop_bounding(bounding);
+    /* Keep the permitted set across the uid change, then set the exact sets. */
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        die(errno, "PR_SET_KEEPCAPS");
+    set_user(&uid);
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        die(errno, "PR_SET_KEEPCAPS");
+    set_caps(effective & bounding, permitted & bounding, inheritable);
+    raise_ambient(ambient);
+}
+
+/* HOME from the container's /etc/passwd when the config did not set it, as runc does. */
+static void default_home(uid_t uid)
+{
+    char line[1024], *fields[7];
+    const char *home = "/";
+    FILE *f;
+    size_t n = 0;
+    if (getenv_in(g.envp, "HOME"))
+        return;
+    f = fopen("/etc/passwd", "re");
+    while (f && fgets(line, sizeof(line), f)) {
+        char *p = line;
+        int i;
+        for (i = 0; i < 7 && p; i++) {
+            fields[i] = p;
+            p = strchr(p, ':');
+            if (p)
+                *p++ = '\0';
+        }
+        if (i >= 6 && (uid_t)strtoul(fields[2], NULL, 10) == uid && fields[5][0]) {
+            home = fields[5];
+            break;
+        }
+    }
+    snprintf(g.home_env, sizeof(g.home_env), "HOME=%s", home);
+    if (f)
+        fclose(f);
+    while (g.envp[n])
+        n++;
+    if (n < MAX_ARGS) {
+        g.envp[n] = g.home_env;
+        g.envp[n + 1] = NULL;
+    }
+}
+
+/* ---- cwd and the executable ----------------------------------------------------------- */
+
+static void enter_cwd(void)
+{
+    struct rec r;
+    struct cur c;
+    char buf[PATH_MAX];
+    const char *cwd = "/";
+    if (find(T_CWD, &r)) {
+        cur_init(&c, &r);
+        cwd = cur_str(&c);
+    }
+    if (chdir(cwd) < 0)
+        die(errno, "chdir to cwd (\"%s\") set in config.json", cwd);
+    /* A leaked host directory fd as cwd (e.g. /proc/self/fd/N) would leave the process outside
+     * the container's root: getcwd then does not start with "/" (CVE-2024-21626). */
+    if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
+        die_msg("cwd \"%s\" is outside the container's root", cwd);
+}
+
+static int is_executable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (S_ISDIR(st.st_mode))
+        return -EACCES;
+    if (access(path, X_OK) < 0)
+        return -errno;
+    return 0;
+}
+
+/* PATH lookup like Go's exec.LookPath, so a missing binary is a create-time error. */
+static void find_executable(void)
+{
+    const char *name = g.argv[0], *path;
+    int rc;
+    if (!name)
+        die_msg("process.args is empty");
+    if (strchr(name, '/')) {
+        rc = is_executable(name);
+        if (rc < 0)
+            die_msg("exec: \"%s\": %s", name, strerror(-rc));
+        snprintf(g.exe, sizeof(g.exe), "%s", name);
+        return;
+    }
+    path = getenv_in(g.envp, "PATH");
+    while (path && *path) {
+        const char *end = strchr(path, ':');
+        size_t len = end ? (size_t)(end - path) : strlen(path);
+        snprintf(g.exe, sizeof(g.exe), "%.*s/%s", (int)len, len ? path : ".", name);
+        if (is_executable(g.exe) == 0)
+            return;
+        path = end ? end + 1 : NULL;
+    }
+    die_msg("exec: \"%s\": executable file not found in $PATH", name);
+}
+
+/* ---- the exec.fifo handshake ---------------------------------------------------------- */
+
+static void report_ready(void)
+{
+    char buf[16];
+    if (sync_send(g.sync_fd, SYNC_READY, 0, NULL, 0) < 0)
+        _exit(1);
+    sync_wait_ack(g.sync_fd, buf, sizeof(buf));
+    close(g.sync_fd);
+    g.sync_fd = g_sync_fd = -1;
+}
+
+static void wait_for_start(void)
+{
+    char path[64];
+    if (g.fifo_fd < 0)
+        return;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", g.fifo_fd);
+    g.fifo_write = open(path, O_WRONLY | O_CLOEXEC);
+    if (g.fifo_write < 0)
+        fail_after_ready("open exec.fifo: %s", strerror(errno));
+    close(g.fifo_fd);
+    g.fifo_fd = -1;
+}
+
+static void run_start_container_hooks(void)
+{
+    char err[4096], state[SYNC_MAX_PAYLOAD];
+    struct rec r;
+    size_t off = 0, state_len = 0;
+    int index = 0;
+    /* The parent appends the state (it knows the pid only after clone) to the plan memfd. */
+    if (plan_find(g.plan, g.plan_len, T_HOOK_STATE, &r) > 0) {
+        state_len = r.len < sizeof(state) ? r.len : sizeof(state);
+        memcpy(state, r.data, state_len);
+    }
+    while (plan_next(g.plan, g.plan_len, &off, &r) > 0) {
+        if (r.tag != T_HOOK_START_CONTAINER)
+            continue;
+        if (run_hook_record(&r, state, state_len, err, sizeof(err)) < 0)
+            fail_after_ready("startContainer hook #%d failed: %s", index, err);
+        index++;
+    }
+}
+
+static void close_stray_fds(void)
+{
+    struct rec r;
+    uint32_t preserve = 0;
+    int keep[1];
+    if (find(T_PRESERVE_FDS, &r)) {
+        struct cur c;
+        cur_init(&c, &r);
+        preserve = cur_u32(&c);
+    }
+    /* Everything beyond stdio and the preserved fds closes at execve, the fifo's write end
+     * included: that close is what tells `start` the process is running. */
+    keep[0] = -1;
+    cloexec_from(3 + (int)preserve, keep, 0);
+}
+
+int main(int argc, char **argv)
+{
+    struct rec r;
+    uint32_t uid;
+    int nnp;
+    g_stage = "init";
+    if (argc < 2) {
+        dprintf(2, "pyrunc-init is started by pyrunc, not by hand\n");
+        return 2;
+    }
+    load_plan(argv[1]);
+    read_fds();
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    read_strings(T_ARGS, g.argv, MAX_ARGS);
+    read_strings(T_ENV, g.envp, MAX_ARGS);
+    nnp = find(T_NO_NEW_PRIVS, &r);
+
+    /* Without no_new_privs loading a filter needs CAP_SYS_ADMIN: do it before dropping caps. */
+    if (!nnp)
+        load_seccomp();
+    apply_credentials();
+    uid = getuid();
+    default_home(uid);
+    enter_cwd();
+    if (nnp) {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            die(errno, "set no_new_privs");
+        load_seccomp();
+    }
+    find_executable();
+    if (g.fifo_fd >= 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", g.fifo_fd);
+        if (access(path, F_OK) < 0)
+            die(errno, "exec.fifo is reached through /proc/self/fd; is /proc mounted in the container?");
+    }
+    report_ready();
+    wait_for_start();
+    run_start_container_hooks();
+    close_stray_fds();
+    execve(g.exe, g.argv, g.envp);
+    fail_after_ready("exec: \"%s\": %s", g.argv[0], strerror(errno));
+}

@@ -1,0 +1,99 @@
+"""Parse a well-formed command line with the table generated from the click CLI.
+
+Returns (command, global options, command options), or None for anything it does not handle
+exactly (help, unknown or malformed options, missing arguments): those go to click, whose errors
+and help texts are the reference.
+"""
+
+from __future__ import annotations
+
+
+def _convert(value: str, type_name: str) -> object:
+    if type_name == "int":
+        return int(value)  # ValueError -> not ours to handle
+    if type_name.startswith("choice:") and value not in type_name[7:].split(","):
+        raise ValueError(value)
+    return value
+
+
+def _take_option(argv: list[str], i: int, spec: dict, out: dict) -> int | None:
+    """Consume the option at argv[i]; the next index, or None if it is not clean."""
+    word = argv[i]
+    name, eq, inline = word.partition("=")
+    entry = spec["options"].get(name)
+    if entry is None:
+        return None
+    dest, kind, type_name = entry
+    if kind == "flag":
+        if eq:
+            return None
+        out[dest] = True
+        return i + 1
+    if eq:
+        value, nxt = inline, i + 1
+    elif i + 1 < len(argv):
+        value, nxt = argv[i + 1], i + 2
+    else:
+        return None
+    try:
+        converted = _convert(value, type_name)
+    except ValueError:
+        return None
+    if kind == "multiple":
+        out[dest] = (*out.get(dest, ()), converted)
+    else:
+        out[dest] = converted
+    return nxt
+
+
+def _assign_arguments(spec: dict, positionals: list[str], out: dict) -> bool:
+    for name, required, nargs in spec["arguments"]:
+        if nargs == -1:
+            out[name] = tuple(positionals)
+            positionals = []
+            continue
+        if not positionals:
+            if required:
+                return False
+            continue
+        out[name] = positionals.pop(0)
+    return not positionals
+
+
+def parse(argv: list[str], table: dict) -> tuple[str, dict, dict] | None:
+    top = table[""]
+    global_opts = dict(top["defaults"])
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        nxt = _take_option(argv, i, top, global_opts)
+        if nxt is None:
+            return None
+        i = nxt
+    if i >= len(argv) or argv[i] not in table or not argv[i]:
+        return None
+    command = argv[i]
+    spec = table[command]
+    opts = dict(spec["defaults"])
+    positionals: list[str] = []
+    i += 1
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            positionals += argv[i + 1 :]
+            break
+        if word.startswith("-") and word != "-" and (spec["interspersed"] or not positionals):
+            if word in ("-h", "--help"):
+                return None
+            nxt = _take_option(argv, i, spec, opts)
+            if nxt is None:
+                return None
+            i = nxt
+            continue
+        if not spec["interspersed"] and positionals:
+            positionals += argv[i:]
+            break
+        positionals.append(word)
+        i += 1
+    if not _assign_arguments(spec, positionals, opts):
+        return None
+    return command, global_opts, opts

@@ -1,0 +1,44 @@
+"""`pyrunc features`: the runtime-spec features document (features.md), listing only what this
+runtime really applies on this host."""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import OCI_VERSION, linux, mounts
+
+HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+
+
+def _host_capabilities() -> list[str]:
+    """Our capability table, cut to what the host kernel knows (python-prctl reads cap_last_cap
+    the same way; the file is cheaper)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except OSError:
+        last = max(linux.CAPABILITIES.values())
+    return [name for name, bit in linux.CAPABILITIES.items() if bit <= last]
+
+
+def _cgroup_features() -> dict:
+    v2_only = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    return {"v1": not v2_only, "v2": True, "systemd": False, "systemdUser": False, "rdma": False}
+
+
+def features() -> dict:
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": OCI_VERSION,
+        "hooks": HOOKS,
+        "mountOptions": sorted(set(mounts.FLAG_OPTIONS) | set(mounts.PROPAGATION_OPTIONS)),
+        "linux": {
+            "namespaces": sorted(linux.NAMESPACES),
+            "capabilities": _host_capabilities(),
+            "cgroup": _cgroup_features(),
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+        },
+        "annotations": {"org.opencontainers.runc.version": OCI_VERSION},
+    }

@@ -1,0 +1,34 @@
+"""The hook points the runtime itself runs: prestart and createRuntime (during create, in the
+runtime's namespaces), poststart (after start) and poststop (after delete). createContainer and
+startContainer run inside the container, from the C side; all share one runner in C."""
+
+from __future__ import annotations
+
+from pyrunc import jsonio
+from pyrunc.errors import PyruncError
+
+
+def hook_state(state: dict, status: str, pid: int) -> bytes:
+    """The OCI state given to hooks on stdin."""
+    doc = {
+        "ociVersion": state.get("ociVersion", ""),
+        "id": state["id"],
+        "status": status,
+        "pid": pid,
+        "bundle": state["bundle"],
+    }
+    if state.get("annotations"):
+        doc["annotations"] = state["annotations"]
+    return jsonio.dumps(doc).encode()
+
+
+def run_hooks(point: str, hooks: list[dict], state_json: bytes) -> None:
+    """Run every hook of one point in order; the first failure raises."""
+    from pyrunc import _core
+
+    for index, hook in enumerate(hooks or []):
+        failure = _core.run_hook(
+            hook["path"], hook.get("args") or [], hook.get("env") or [], hook.get("timeout") or 0, state_json
+        )
+        if failure is not None:
+            raise PyruncError(f"{point} hook #{index} failed: {failure}")

@@ -1,0 +1,277 @@
+"""config.json mounts -> mount records for the child.
+
+Options are runc's vocabulary: flags set or cleared, propagation, and everything else passed to the
+filesystem as data. Destinations are cleaned lexically and kept relative to the rootfs; the child
+resolves them inside it (openat2 RESOLVE_IN_ROOT), so nothing here needs to be trusted about
+symlinks.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import linux as L
+from pyrunc.errors import ConfigError
+
+MOUNT_REGULAR = 0
+MOUNT_BIND = 1
+MOUNT_REMOUNT = 2
+DEST_DIR = 0
+DEST_FILE = 1
+
+# option -> (flags to set, flags to clear)
+FLAG_OPTIONS = {
+    "async": (0, L.MS_SYNCHRONOUS),
+    "atime": (0, L.MS_NOATIME),
+    "bind": (L.MS_BIND, 0),
+    "defaults": (0, 0),
+    "dev": (0, L.MS_NODEV),
+    "diratime": (0, L.MS_NODIRATIME),
+    "dirsync": (L.MS_DIRSYNC, 0),
+    "exec": (0, L.MS_NOEXEC),
+    "iversion": (L.MS_I_VERSION, 0),
+    "lazytime": (L.MS_LAZYTIME, 0),
+    "loud": (0, L.MS_SILENT),
+    "mand": (L.MS_MANDLOCK, 0),
+    "noatime": (L.MS_NOATIME, 0),
+    "nodev": (L.MS_NODEV, 0),
+    "nodiratime": (L.MS_NODIRATIME, 0),
+    "noexec": (L.MS_NOEXEC, 0),
+    "noiversion": (0, L.MS_I_VERSION),
+    "nolazytime": (0, L.MS_LAZYTIME),
+    "nomand": (0, L.MS_MANDLOCK),
+    "norelatime": (0, L.MS_RELATIME),
+    "nostrictatime": (0, L.MS_STRICTATIME),
+    "nosuid": (L.MS_NOSUID, 0),
+    "nosymfollow": (L.MS_NOSYMFOLLOW, 0),
+    "rbind": (L.MS_BIND | L.MS_REC, 0),
+    "relatime": (L.MS_RELATIME, 0),
+    "remount": (L.MS_REMOUNT, 0),
+    "ro": (L.MS_RDONLY, 0),
+    "rw": (0, L.MS_RDONLY),
+    "silent": (L.MS_SILENT, 0),
+    "strictatime": (L.MS_STRICTATIME, 0),
+    "suid": (0, L.MS_NOSUID),
+    "sync": (L.MS_SYNCHRONOUS, 0),
+    "symfollow": (0, L.MS_NOSYMFOLLOW),
+}
+
+PROPAGATION_OPTIONS = {
+    "private": L.MS_PRIVATE,
+    "rprivate": L.MS_PRIVATE | L.MS_REC,
+    "shared": L.MS_SHARED,
+    "rshared": L.MS_SHARED | L.MS_REC,
+    "slave": L.MS_SLAVE,
+    "rslave": L.MS_SLAVE | L.MS_REC,
+    "unbindable": L.MS_UNBINDABLE,
+    "runbindable": L.MS_UNBINDABLE | L.MS_REC,
+}
+
+# Flags that say how to mount rather than what the mount is: a bind needs a remount for the rest.
+_BIND_MECHANICS = L.MS_BIND | L.MS_REC | L.MS_REMOUNT
+
+
+class MountRecord:
+    """One mount for the child, destination relative to the rootfs."""
+
+    __slots__ = ("data", "dest", "dest_kind", "flags", "fstype", "kind", "propagation", "remount", "source")
+
+    def __init__(self, source: str, dest: str, fstype: str, kind: int, dest_kind: int = DEST_DIR) -> None:
+        self.source = source
+        self.dest = dest
+        self.fstype = fstype
+        self.kind = kind
+        self.dest_kind = dest_kind
+        self.flags = 0
+        self.propagation = 0
+        self.remount = 0
+        self.data = ""
+
+
+def clean_dest(dest: str) -> str:
+    """Lexically clean a container path and make it relative to the rootfs ('' for /).
+    Relative destinations (runtime-spec 1.2) are taken relative to /."""
+    parts: list[str] = []
+    for part in dest.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/".join(parts)
+
+
+def parse_options(options: list[str]) -> tuple[int, int, list[str]]:
+    """(flags, propagation, filesystem data) from a mount's options, applied in order."""
+    flags = propagation = 0
+    data: list[str] = []
+    for option in options:
+        if option in FLAG_OPTIONS:
+            set_bits, clear_bits = FLAG_OPTIONS[option]
+            flags = (flags | set_bits) & ~clear_bits
+        elif option in PROPAGATION_OPTIONS:
+            propagation |= PROPAGATION_OPTIONS[option]
+        else:
+            data.append(option)
+    return flags, propagation, data
+
+
+def build(mount: dict, index: int, bundle: str) -> MountRecord:
+    """One config mount -> its record. Raises ConfigError naming mounts[index]."""
+    where = f"mounts[{index}]"
+    options = mount.get("options") or []
+    flags, propagation, data = parse_options(options)
+    fstype = mount.get("type") or ""
+    dest = clean_dest(mount["destination"])
+    if not dest:
+        raise ConfigError(f"{where}.destination", "cannot mount over the container's root /")
+    source = mount.get("source") or ""
+    is_bind = bool(flags & L.MS_BIND) or fstype == "bind"
+    if is_bind:
+        source = source if os.path.isabs(source) else os.path.join(bundle, source)
+        try:
+            st = os.stat(source)
+        except OSError as err:
+            raise ConfigError(f"{where}.source", f"bind source {source}: {err.strerror}") from None
+        import stat
+
+        record = MountRecord(
+            source, dest, "", MOUNT_BIND, DEST_DIR if stat.S_ISDIR(st.st_mode) else DEST_FILE
+        )
+        record.flags = (flags | L.MS_BIND) & (L.MS_BIND | L.MS_REC)
+        extra = flags & ~_BIND_MECHANICS
+        record.remount = extra
+    else:
+        if not fstype:
+            raise ConfigError(f"{where}.type", "a mount that is not a bind mount needs a type")
+        record = MountRecord(source or fstype, dest, fstype, MOUNT_REGULAR)
+        record.flags = flags
+        record.data = ",".join(data)
+    # Data options mean nothing to a bind mount; runc ignores them and managers do send some.
+    record.propagation = propagation
+    return record
+
+
+def read_mountinfo() -> list[tuple[str, str, str, str]]:
+    """(root, mount point, fstype, super options) of every mount this process sees."""
+    entries = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            entries.append((_unescape(fields[3]), _unescape(fields[4]), fields[sep + 1], fields[sep + 3]))
+    return entries
+
+
+def _unescape(path: str) -> str:
+    if "\\" not in path:
+        return path
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and i + 3 < len(path) and path[i + 1 : i + 4].isdigit():
+            out.append(chr(int(path[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_point_of(path: str) -> str:
+    """The mount point that holds `path` (the longest mount point prefix)."""
+    path = os.path.realpath(path)
+    best = "/"
+    for _, point, _, _ in read_mountinfo():
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best = point
+    return best
+
+
+def cgroup_hierarchies() -> list[tuple[str, str, str]]:
+    """(mount point, fstype, subsystem options) of the host's cgroup mounts under /sys/fs/cgroup."""
+    out = []
+    for _, point, fstype, superopts in read_mountinfo():
+        if fstype not in ("cgroup", "cgroup2") or not point.startswith("/sys/fs/cgroup"):
+            continue
+        opts = [o for o in superopts.split(",") if o not in ("rw", "ro")]
+        if fstype == "cgroup" and not any(o in _V1_SUBSYSTEMS for o in opts) and "none" not in opts:
+            opts.insert(0, "none")
+        out.append((point, fstype, ",".join(opts)))
+    return out
+
+
+_V1_SUBSYSTEMS = frozenset(
+    ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio", "perf_event"]
+    + ["net_prio", "hugetlb", "pids", "rdma", "misc"]
+)
+
+
+def own_cgroup_paths() -> dict[str, str]:
+    """This process's cgroup per v1 subsystem/name ('' for v2), from /proc/self/cgroup."""
+    paths = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path
+    return paths
+
+
+def cgroup_mounts(
+    mount: dict,
+    index: int,
+    *,
+    private_cgroupns: bool,
+    userns: bool,
+    cgroup_paths: dict[str, str] | None = None,
+) -> list[MountRecord]:
+    """A `cgroup` mount, expanded: on v2 one cgroup2 mount; on v1 a tmpfs with one mount per
+    hierarchy. In a private cgroup namespace the hierarchies are mounted afresh (the namespace
+    makes the container's cgroup their root); otherwise the container's own cgroup directories
+    are bound from the host, so it never sees its parents."""
+    flags, propagation, _ = parse_options(mount.get("options") or [])
+    dest = clean_dest(mount["destination"])
+    paths = cgroup_paths if cgroup_paths is not None else own_cgroup_paths()
+    fresh = private_cgroupns and not userns
+    hierarchies = cgroup_hierarchies()
+    if len(hierarchies) == 1 and hierarchies[0][1] == "cgroup2" and hierarchies[0][0] == "/sys/fs/cgroup":
+        return [
+            _hierarchy_mount("/sys/fs/cgroup", "cgroup2", "", dest, flags, fresh or private_cgroupns, paths)
+        ]
+    base = MountRecord("tmpfs", dest, "tmpfs", MOUNT_REGULAR)
+    base.flags = flags & ~L.MS_RDONLY
+    base.data = "mode=755"
+    base.propagation = propagation
+    records = [base]
+    for point, fstype, opts in hierarchies:
+        name = os.path.basename(point)
+        if point == "/sys/fs/cgroup" or not name:
+            continue
+        fresh_here = fresh if fstype == "cgroup" else private_cgroupns
+        records.append(_hierarchy_mount(point, fstype, opts, f"{dest}/{name}", flags, fresh_here, paths))
+    if flags & L.MS_RDONLY:
+        remount = MountRecord("", dest, "", MOUNT_REMOUNT)
+        remount.flags = (
+            L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY | (flags & (L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC))
+        )
+        records.append(remount)
+    return records
+
+
+def _hierarchy_mount(
+    point: str, fstype: str, opts: str, dest: str, flags: int, fresh: bool, paths: dict[str, str]
+) -> MountRecord:
+    if fresh:
+        record = MountRecord("cgroup", dest, fstype, MOUNT_REGULAR)
+        record.flags = flags
+        record.data = opts
+        return record
+    # /proc/self/cgroup names a v1 hierarchy by its subsystems or "name=..."; v2 by "".
+    key = "" if fstype == "cgroup2" else next((o for o in opts.split(",") if o in paths), "")
+    source = point + paths.get(key, "/")
+    record = MountRecord(source, dest, "", MOUNT_BIND)
+    record.flags = L.MS_BIND | L.MS_REC
+    record.remount = flags & ~_BIND_MECHANICS
+    return record

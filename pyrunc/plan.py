@@ -1,0 +1,367 @@
+"""config.json -> the launch plan: everything the child and the init helper need, as C-friendly records.
+
+The plan is a byte string of records (u32 tag, u32 length, payload; numbers first, then
+NUL-terminated strings), read by pyrunc/csrc/common.c. Policy lives here; the C side only executes.
+Tags mirror pyrunc/csrc/common.h (tests/unit/test_plan.py checks they agree).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from pyrunc import linux as L
+from pyrunc import mounts
+from pyrunc.errors import ConfigError
+
+T_CLONE_FLAGS = 1
+T_JOIN_NS = 2
+T_ROOTFS = 3
+T_ROOT_PROPAGATION = 4
+T_ROOTFS_PROPAGATION = 5
+T_NO_PIVOT = 6
+T_ROOT_READONLY = 7
+T_MOUNT = 8
+T_DEVICE = 9
+T_SYMLINK = 10
+T_MASKED = 11
+T_READONLY = 12
+T_HOSTNAME = 13
+T_DOMAINNAME = 14
+T_SYSCTL = 15
+T_RLIMIT = 16
+T_OOM_SCORE_ADJ = 17
+T_HOOK_CREATE_CONTAINER = 18
+T_TIME_OFFSETS = 19
+T_RUNTIME_HOOKS = 20
+T_PARENT_MOUNT = 22
+T_MKDIR = 23
+T_ARGS = 40
+T_ENV = 41
+T_CWD = 42
+T_USER = 43
+T_CAPS = 44
+T_NO_NEW_PRIVS = 45
+T_SECCOMP = 46
+T_HOOK_START_CONTAINER = 47
+T_PRESERVE_FDS = 48
+T_FDS = 49
+T_PERSONALITY = 50
+T_SCHEDULER = 51
+T_IOPRIO = 52
+T_NO_FIFO = 53
+T_CONSOLE_SIZE = 54
+T_HOOK_STATE = 55
+
+_header = struct.Struct("<II").pack
+_u32 = struct.Struct("<I").pack
+_i32 = struct.Struct("<i").pack
+_u64 = struct.Struct("<Q").pack
+
+# The join order: the user namespace first (it grants the rights to join the others),
+# the mount namespace last.
+_JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+
+DEFAULT_DEVICES = (
+    ("dev/null", 1, 3),
+    ("dev/zero", 1, 5),
+    ("dev/full", 1, 7),
+    ("dev/random", 1, 8),
+    ("dev/urandom", 1, 9),
+    ("dev/tty", 5, 0),
+)
+DEFAULT_SYMLINKS = (
+    ("/proc/self/fd", "dev/fd"),
+    ("/proc/self/fd/0", "dev/stdin"),
+    ("/proc/self/fd/1", "dev/stdout"),
+    ("/proc/self/fd/2", "dev/stderr"),
+)
+_DEVICE_TYPES = {"c": L.S_IFCHR, "u": L.S_IFCHR, "b": L.S_IFBLK, "p": L.S_IFIFO}
+
+
+def record(tag: int, payload: bytes = b"") -> bytes:
+    return _header(tag, len(payload)) + payload
+
+
+def cstr(text: str, where: str = "") -> bytes:
+    data = text.encode()
+    if b"\0" in data:
+        raise ConfigError(where, "contains a NUL character")
+    return data + b"\0"
+
+
+def strings(items: list[str], where: str) -> bytes:
+    return _u32(len(items)) + b"".join(cstr(item, f"{where}[{i}]") for i, item in enumerate(items))
+
+
+class Fds:
+    """The fd numbers the child and the helper inherit (-1: none)."""
+
+    __slots__ = ("console", "fifo", "plan", "sync")
+
+    def __init__(self, sync: int, fifo: int, plan: int, console: int = -1) -> None:
+        self.sync = sync
+        self.fifo = fifo
+        self.plan = plan
+        self.console = console
+
+    def encode(self) -> bytes:
+        return record(T_FDS, b"".join(_i32(fd) for fd in (self.sync, self.fifo, self.plan, self.console)))
+
+
+class Namespaces:
+    """What to create and what to join, from linux.namespaces."""
+
+    __slots__ = ("clone_flags", "joins", "types")
+
+    def __init__(self, config: dict) -> None:
+        self.clone_flags = 0
+        self.joins: list[tuple[str, str]] = []
+        self.types: set[str] = set()
+        for ns in (config.get("linux") or {}).get("namespaces") or []:
+            kind = ns["type"]
+            self.types.add(kind)
+            if ns.get("path"):
+                self.joins.append((kind, ns["path"]))
+            else:
+                self.clone_flags |= L.NAMESPACES[kind][0]
+        self.joins.sort(key=lambda item: _JOIN_ORDER.index(item[0]))
+
+    @property
+    def direct(self) -> bool:
+        """clone() straight into the new namespaces; otherwise fork, join, unshare, fork."""
+        return not self.joins and not self.clone_flags & L.CLONE_NEWTIME
+
+    @property
+    def new_userns(self) -> bool:
+        return bool(self.clone_flags & L.CLONE_NEWUSER)
+
+    def encode(self) -> bytes:
+        out = [record(T_CLONE_FLAGS, _u64(self.clone_flags))]
+        for kind, path in self.joins:
+            out.append(record(T_JOIN_NS, _u32(L.NAMESPACES[kind][0]) + cstr(path, "linux.namespaces.path")))
+        return b"".join(out)
+
+
+def hook_record(tag: int, hook: dict, where: str) -> bytes:
+    args = hook.get("args") or []
+    env = hook.get("env") or []
+    payload = (
+        _u32(hook.get("timeout") or 0)
+        + _u32(len(args))
+        + _u32(len(env))
+        + cstr(hook["path"], f"{where}.path")
+        + b"".join(cstr(a, f"{where}.args") for a in args)
+        + b"".join(cstr(e, f"{where}.env") for e in env)
+    )
+    return record(tag, payload)
+
+
+def mount_record(m: mounts.MountRecord) -> bytes:
+    payload = (
+        _u64(m.flags)
+        + _u64(m.propagation)
+        + _u64(m.remount)
+        + _u32(m.kind)
+        + _u32(m.dest_kind)
+        + cstr(m.source, "mounts.source")
+        + cstr(m.dest, "mounts.destination")
+        + cstr(m.fstype, "mounts.type")
+        + cstr(m.data, "mounts.options")
+    )
+    return record(T_MOUNT, payload)
+
+
+def device_record(path: str, mode: int, major: int, minor: int, uid: int, gid: int, bind: bool) -> bytes:
+    payload = _u32(mode) + _u32(major) + _u32(minor) + _u32(uid) + _u32(gid) + _u32(int(bind)) + cstr(path)
+    return record(T_DEVICE, payload)
+
+
+def capability_mask(names: list[str], where: str) -> int:
+    mask = 0
+    for i, name in enumerate(names or []):
+        bit = L.CAPABILITIES.get(name)
+        if bit is None:
+            raise ConfigError(f"{where}[{i}]", f"unknown capability {name!r}")
+        mask |= 1 << bit
+    return mask
+
+
+def _propagation_flags(value: str, where: str) -> int:
+    flags = mounts.PROPAGATION_OPTIONS.get(value)
+    if flags is None:
+        raise ConfigError(where, f"unknown propagation {value!r}")
+    return flags
+
+
+class RootfsPlanner:
+    """The child's rootfs records: mounts, devices, links, protected paths."""
+
+    def __init__(self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts) -> None:
+        self.config = config
+        self.linux = config.get("linux") or {}
+        self.bundle = bundle
+        self.namespaces = namespaces
+        self.cgroup_mounts = cgroup_mounts
+
+    def mounts(self) -> list[bytes]:
+        out = []
+        for index, mount in enumerate(self.config.get("mounts") or []):
+            if mount.get("type") == "cgroup" and not set(mount.get("options") or ()) & {"bind", "rbind"}:
+                out.extend(mount_record(m) for m in self.cgroup_mounts(mount, index))
+                continue
+            out.append(mount_record(mounts.build(mount, index, self.bundle)))
+        return out
+
+    def devices(self) -> list[bytes]:
+        in_userns = "user" in self.namespaces.types
+        out = []
+        seen = set()
+        for index, dev in enumerate(self.linux.get("devices") or []):
+            where = f"linux.devices[{index}]"
+            path = mounts.clean_dest(dev["path"])
+            seen.add(path)
+            kind = _DEVICE_TYPES[dev["type"]]
+            mode = kind | (dev.get("fileMode", 0o666) & 0o7777)
+            major = dev.get("major", 0)
+            minor = dev.get("minor", 0)
+            if kind != L.S_IFIFO and ("major" not in dev or "minor" not in dev):
+                raise ConfigError(where, "major and minor are required for this device type")
+            out.append(
+                device_record(path, mode, major, minor, dev.get("uid", 0), dev.get("gid", 0), in_userns)
+            )
+        for path, major, minor in DEFAULT_DEVICES:
+            if path not in seen:
+                out.append(device_record(path, L.S_IFCHR | 0o666, major, minor, 0, 0, in_userns))
+        return out
+
+    def symlinks(self) -> list[bytes]:
+        links = list(DEFAULT_SYMLINKS)
+        dests = {mounts.clean_dest(m["destination"]) for m in self.config.get("mounts") or []}
+        if "dev/pts" in dests:
+            links.append(("pts/ptmx", "dev/ptmx"))
+        if os.path.exists("/proc/kcore"):
+            links.append(("/proc/kcore", "dev/core"))
+        return [record(T_SYMLINK, cstr(target) + cstr(path)) for target, path in links]
+
+    def protected_paths(self) -> list[bytes]:
+        out = [record(T_READONLY, cstr(mounts.clean_dest(p))) for p in self.linux.get("readonlyPaths") or []]
+        out += [record(T_MASKED, cstr(mounts.clean_dest(p))) for p in self.linux.get("maskedPaths") or []]
+        return out
+
+
+def rootfs_path(config: dict, bundle: str) -> str:
+    path = config["root"]["path"]
+    path = os.path.realpath(path if os.path.isabs(path) else os.path.join(bundle, path))
+    if not os.path.isdir(path):
+        raise ConfigError("root.path", f"rootfs {path} does not exist or is not a directory")
+    return path
+
+
+def _sysctl_records(linux: dict) -> list[bytes]:
+    out = []
+    for key, value in (linux.get("sysctl") or {}).items():
+        if "/" in key.replace(".", "") or ".." in key or not key:
+            raise ConfigError(f"linux.sysctl.{key}", "not a valid sysctl name")
+        out.append(record(T_SYSCTL, cstr("/proc/sys/" + key.replace(".", "/")) + cstr(value)))
+    return out
+
+
+def _time_offsets(linux: dict) -> str:
+    lines = []
+    for clock, offset in (linux.get("timeOffsets") or {}).items():
+        lines.append(f"{clock} {offset.get('secs', 0)} {offset.get('nanosecs', 0)}\n")
+    return "".join(lines)
+
+
+def child_records(
+    config: dict,
+    bundle: str,
+    rootfs: str,
+    namespaces: Namespaces,
+    *,
+    no_pivot: bool,
+    cgroup_mounts,
+    parent_mount: str | None,
+) -> list[bytes]:
+    """Everything up to the exec of the init helper."""
+    linux = config.get("linux") or {}
+    planner = RootfsPlanner(config, bundle, namespaces, cgroup_mounts)
+    hooks = config.get("hooks") or {}
+    out = [namespaces.encode(), record(T_ROOTFS, cstr(rootfs))]
+    propagation = linux.get("rootfsPropagation")
+    if propagation:
+        flags = _propagation_flags(propagation, "linux.rootfsPropagation")
+        out.append(record(T_ROOT_PROPAGATION, _u64(flags)))
+        out.append(record(T_ROOTFS_PROPAGATION, _u64(flags)))
+        if parent_mount:
+            out.append(record(T_PARENT_MOUNT, cstr(parent_mount)))
+    if no_pivot:
+        out.append(record(T_NO_PIVOT))
+    if (config.get("root") or {}).get("readonly"):
+        out.append(record(T_ROOT_READONLY))
+    out += planner.mounts()
+    out += planner.devices()
+    out += planner.symlinks()
+    out += planner.protected_paths()
+    if config.get("hostname") is not None and "uts" in namespaces.types:
+        out.append(record(T_HOSTNAME, cstr(config["hostname"], "hostname")))
+    if config.get("domainname") is not None and "uts" in namespaces.types:
+        out.append(record(T_DOMAINNAME, cstr(config["domainname"], "domainname")))
+    out += _sysctl_records(linux)
+    offsets = _time_offsets(linux)
+    if offsets:
+        out.append(record(T_TIME_OFFSETS, cstr(offsets)))
+    if hooks.get("prestart") or hooks.get("createRuntime"):
+        out.append(record(T_RUNTIME_HOOKS))
+    for index, hook in enumerate(hooks.get("createContainer") or []):
+        out.append(hook_record(T_HOOK_CREATE_CONTAINER, hook, f"hooks.createContainer[{index}]"))
+    return out
+
+
+def limit_records(process: dict) -> list[bytes]:
+    out = []
+    for index, rlimit in enumerate(process.get("rlimits") or []):
+        number = L.RLIMITS.get(rlimit["type"])
+        if number is None:
+            raise ConfigError(f"process.rlimits[{index}].type", f"unknown rlimit {rlimit['type']!r}")
+        out.append(record(T_RLIMIT, _u32(number) + _u64(rlimit["soft"]) + _u64(rlimit["hard"])))
+    if process.get("oomScoreAdj") is not None:
+        out.append(record(T_OOM_SCORE_ADJ, _i32(process["oomScoreAdj"])))
+    return out
+
+
+def process_records(process: dict, *, preserve_fds: int, where: str = "process") -> list[bytes]:
+    """What the init helper applies: creds, caps, cwd, args, env."""
+    user = process.get("user") or {}
+    gids = user.get("additionalGids") or []
+    umask = user.get("umask")
+    user_payload = (
+        _u32(user.get("uid", 0))
+        + _u32(user.get("gid", 0))
+        + _u32(0o022 if umask is None else umask)
+        + _u32(len(gids))
+        + b"".join(_u32(g) for g in gids)
+    )
+    out = [
+        record(T_ARGS, strings(process.get("args") or [], f"{where}.args")),
+        record(T_ENV, strings(process.get("env") or [], f"{where}.env")),
+        record(T_CWD, cstr(process.get("cwd") or "/", f"{where}.cwd")),
+        record(T_USER, user_payload),
+    ]
+    caps = process.get("capabilities")
+    if caps is not None:
+        masks = [
+            capability_mask(caps.get(s) or [], f"{where}.capabilities.{s}")
+            for s in ("bounding", "effective", "permitted", "inheritable", "ambient")
+        ]
+        out.append(record(T_CAPS, b"".join(_u64(m) for m in masks)))
+    if process.get("noNewPrivileges"):
+        out.append(record(T_NO_NEW_PRIVS))
+    if preserve_fds:
+        out.append(record(T_PRESERVE_FDS, _u32(preserve_fds)))
+    return out
+
+
+def seccomp_record(program) -> bytes:
+    return record(T_SECCOMP, _u32(program.flags) + _u32(int(program.listener_path is not None)) + program.bpf)
