@@ -203,8 +203,22 @@ def cgroup_hierarchies() -> list[tuple[str, str, str]]:
 
 
 _V1_SUBSYSTEMS = frozenset(
-    ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "blkio", "perf_event"]
-    + ["net_prio", "hugetlb", "pids", "rdma", "misc"]
+    [
+        "hugetlb",
+        "pids",
+        "rdma",
+        "misc",
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "net_cls",
+        "blkio",
+        "perf_event",
+        "net_prio",
+    ]
 )
 
 
