@@ -1,8 +1,9 @@
 """Run a command under a compiled seccomp program, for real, in a forked child.
 
 The child leaves the host alone before it loads anything: new mount, UTS, IPC and network
-namespaces (mounts private), chroot into a busybox rootfs built by oci-bundles/build, no core
-dumps. Then it loads the program with pyrunc._seccomp.load (what the container's init does with
+namespaces (mounts private), its own proc and /dev/shm, chroot into a busybox rootfs built by
+oci-bundles/build, no core dumps: a filter that fails to deny cannot touch the host either.
+Then it loads the program with pyrunc._seccomp.load (what the container's init does with
 seccomp(2)), optionally runs `after_load(listener_fd)` and execs /bin/busybox.
 """
 
@@ -76,6 +77,7 @@ def _isolate(rootfs: str) -> None:
     root = rootfs.encode()
     _check(_libc.mount(b"proc", root + b"/proc", b"proc", 0, None), "mount proc")
     _check(_libc.mount(b"/dev", root + b"/dev", None, MS_BIND | MS_REC, None), "bind /dev")
+    _check(_libc.mount(b"shm", root + b"/dev/shm", b"tmpfs", 0, None), "mount /dev/shm")  # not the host's
     os.chroot(rootfs)
     os.chdir("/")
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -101,7 +103,25 @@ def _child(program, argv, rootfs, after_load, out_w, err_w) -> None:
             os._exit(127)
 
 
-def run(program, argv: list[str] | None, rootfs: str, after_load=None, timeout: float = 60) -> Result:
+class Child:
+    """A forked, filtered child; wait() collects its output and status."""
+
+    def __init__(self, pid: int, out_r: int, err_r: int) -> None:
+        self.pid = pid
+        self._out_r = out_r
+        self._err_r = err_r
+
+    def wait(self, timeout: float = 60) -> Result:
+        try:
+            stdout, stderr = _collect(self._out_r, self._err_r, self.pid, timeout)
+        finally:
+            os.close(self._out_r)
+            os.close(self._err_r)
+            _, status = os.waitpid(self.pid, 0)
+        return Result(self.pid, status, stdout, stderr)
+
+
+def spawn(program, argv: list[str] | None, rootfs: str, after_load=None) -> Child:
     """Fork, isolate, load `program`, call after_load(listener_fd), exec busybox `argv`
     (argv[0] names the applet); with argv None the child exits 0 after after_load."""
     out_r, out_w = os.pipe()
@@ -111,13 +131,11 @@ def run(program, argv: list[str] | None, rootfs: str, after_load=None, timeout: 
         _child(program, argv, rootfs, after_load, out_w, err_w)
     os.close(out_w)
     os.close(err_w)
-    try:
-        stdout, stderr = _collect(out_r, err_r, pid, timeout)
-    finally:
-        os.close(out_r)
-        os.close(err_r)
-    _, status = os.waitpid(pid, 0)
-    return Result(pid, status, stdout, stderr)
+    return Child(pid, out_r, err_r)
+
+
+def run(program, argv: list[str] | None, rootfs: str, after_load=None, timeout: float = 60) -> Result:
+    return spawn(program, argv, rootfs, after_load).wait(timeout)
 
 
 def _collect(out_r: int, err_r: int, pid: int, timeout: float) -> tuple[str, str]:
