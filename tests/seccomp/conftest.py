@@ -19,10 +19,6 @@ if REPO not in sys.path:  # test the checkout (built in place) when pyrunc is no
 
 import sandbox  # noqa: E402
 
-BUNDLE = os.path.join(REPO, "oci-bundles", "seccomp")
-CONVERTER = os.path.join(REPO, "oci-bundles", "docker-seccomp-to-oci")
-DOCKER_PROFILE = "/usr/share/containers/seccomp.json"
-
 
 def _children() -> list[int]:
     pids = []
@@ -77,7 +73,7 @@ def rootfs(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def docker_profile() -> dict:
     """Docker's default profile as committed in the seccomp bundle (runc's default caps)."""
-    with open(os.path.join(BUNDLE, "config.json")) as f:
+    with open(os.path.join(sandbox.BUNDLE, "config.json")) as f:
         return json.load(f)["linux"]["seccomp"]
 
 

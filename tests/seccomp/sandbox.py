@@ -33,6 +33,11 @@ _libc.syscall.restype = ctypes.c_long
 
 ENV = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"]
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUNDLE = os.path.join(REPO, "oci-bundles", "seccomp")
+CONVERTER = os.path.join(REPO, "oci-bundles", "docker-seccomp-to-oci")
+DOCKER_PROFILE = "/usr/share/containers/seccomp.json"
+
 
 class Result:
     __slots__ = ("pid", "status", "stderr", "stdout")
