@@ -146,6 +146,64 @@ def _compile(seccomp: dict) -> SeccompProgram:
     return SeccompProgram(bpf, flags, listener_path, listener_metadata)
 
 
+# The runtime-spec's architecture names (libseccomp 2.5).
+SPEC_ARCHES = (
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+)
+
+
+def libseccomp_version() -> str:
+    return ".".join(map(str, _seccomp.version()))
+
+
+def features() -> dict:
+    """The `linux.seccomp` object of `pyrunc features` (runtime-spec features.md): only what
+    works here, i.e. actions and flags the running kernel has and architectures that can share a
+    filter with the native one."""
+    return {
+        "enabled": True,
+        "actions": sorted(name for name, value in ACTIONS.items() if not _action_missing(value)),
+        "operators": sorted(OPERATORS),
+        "archs": sorted(name for name in SPEC_ARCHES if _arch_usable(name)),
+        "knownFlags": list(FLAGS),
+        "supportedFlags": [name for name, flag in FLAGS.items() if _flag_supported(flag)],
+    }
+
+
+def _arch_usable(name: str) -> bool:
+    token = _seccomp.arch_token(name[len("SCMP_ARCH_") :].lower())
+    if not token:
+        return False
+    try:
+        _seccomp.build(ACT_ALLOW, [token], [])
+    except _seccomp.ArchError:
+        return False
+    return True
+
+
+def _flag_supported(flag: int) -> bool:
+    # WAIT_KILLABLE_RECV is only accepted together with a listener.
+    return _seccomp.flags_supported(flag | (FLAG_NEW_LISTENER if flag == FLAG_WAIT_KILLABLE_RECV else 0)) == 0
+
+
 # --- actions -----------------------------------------------------------------------------------
 
 
@@ -220,10 +278,9 @@ def _architectures(names: object) -> dict[int, int]:
         if isinstance(name, str) and name.startswith("SCMP_ARCH_"):
             token = _seccomp.arch_token(name[len("SCMP_ARCH_") :].lower())
         if not token:
-            version = ".".join(map(str, _seccomp.version()))
             raise ConfigError(
                 f"{WHERE}.architectures[{index}]",
-                f"architecture {name!r} is not known to libseccomp {version}",
+                f"architecture {name!r} is not known to libseccomp {libseccomp_version()}",
             )
         tokens.setdefault(token, index)
     return tokens
@@ -348,7 +405,7 @@ def _flags(names: object, uses_notify: bool) -> int:
             # Only meaningful for notifications; the kernel refuses it without a listener.
             log.debug(f"seccomp: {name} ignored: no rule uses SCMP_ACT_NOTIFY")
             continue
-        if _seccomp.flags_supported(flag | (FLAG_NEW_LISTENER if flag == FLAG_WAIT_KILLABLE_RECV else 0)):
+        if not _flag_supported(flag):
             raise ConfigError(f"{WHERE}.flags[{index}]", f"the running kernel ({_kernel()}) lacks {name}")
         flags |= flag
     if flags & FLAG_TSYNC and flags & FLAG_NEW_LISTENER:
@@ -580,7 +637,7 @@ def _cache_store(cache_dir: str, key: str, program: SeccompProgram) -> None:
         os.replace(tmp, os.path.join(cache_dir, key))
     except OSError as err:
         log.debug(f"seccomp: cannot cache the compiled filter in {cache_dir}: {err}")
-        try:  # noqa: SIM105 (contextlib costs ~4 ms of imports on the create path)
+        try:  # not contextlib.suppress: contextlib costs ~4 ms of imports on the create path
             os.unlink(tmp)
         except OSError:
             pass
@@ -594,7 +651,7 @@ def _cache_evict(cache_dir: str) -> None:
         return
     files.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)
     for entry in files[: len(files) // 2]:
-        try:  # noqa: SIM105
+        try:
             os.unlink(entry.path)
         except FileNotFoundError:
             pass

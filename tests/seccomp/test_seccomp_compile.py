@@ -650,3 +650,20 @@ def test_unwritable_cache_still_compiles(tmp_path):
         profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}), str(blocker / "cache")
     )
     assert answer(program, "getpid") == 0x50000 | EPERM
+
+
+# --- features ----------------------------------------------------------------------------------
+
+
+def test_features_lists_what_works_here():
+    features = seccomp.features()
+    assert features["enabled"] is True
+    assert features["actions"] == sorted(seccomp.ACTIONS)  # kernel 5.x+: every spec action
+    assert features["operators"] == sorted(seccomp.OPERATORS)
+    assert features["archs"] == sorted(LITTLE_ENDIAN_ARCHES)
+    assert features["knownFlags"] == list(seccomp.FLAGS)
+    assert set(features["supportedFlags"]) <= set(features["knownFlags"])
+    assert "SECCOMP_FILTER_FLAG_LOG" in features["supportedFlags"]
+    for arch in features["archs"]:
+        seccomp.compile_profile(profile(architectures=[arch]))
+    assert seccomp.libseccomp_version().startswith("2.5.")
