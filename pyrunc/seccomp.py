@@ -40,7 +40,6 @@ ACT_TRACE = 0x7FF00000
 ACT_LOG = 0x7FFC0000
 ACT_ALLOW = 0x7FFF0000
 ACTION_MASK = 0xFFFF0000
-DATA_MASK = 0x0000FFFF
 
 ACTIONS = {
     "SCMP_ACT_KILL": ACT_KILL_THREAD,  # libseccomp's SCMP_ACT_KILL is the thread variant
@@ -209,7 +208,7 @@ def _flag_supported(flag: int) -> bool:
 
 def _action(name: object, errno_ret: object, where: str, errno_where: str) -> int:
     """SCMP_ACT_* name (+ optional errnoRet) -> the 32-bit action value."""
-    if name not in ACTIONS:
+    if not isinstance(name, str) or name not in ACTIONS:
         raise ConfigError(where, f"unknown action {name!r}; expected one of {', '.join(ACTIONS)}")
     if errno_ret is None:
         data = EPERM if name in ACTIONS_WITH_ERRNO else 0
@@ -368,7 +367,7 @@ def _condition(arg: object, where: str) -> tuple[int, int, int, int]:
     if not _is_uint(index, MAX_SYSCALL_ARGS - 1):
         raise ConfigError(f"{where}.index", f"must be an argument index from 0 to 5, not {index!r}")
     op = arg.get("op")
-    if op not in OPERATORS:
+    if not isinstance(op, str) or op not in OPERATORS:
         raise ConfigError(f"{where}.op", f"unknown operator {op!r}; expected one of {', '.join(OPERATORS)}")
     value = arg.get("value")
     if not _is_uint(value, 2**64 - 1):
@@ -396,7 +395,7 @@ def _flags(names: object, uses_notify: bool) -> int:
         raise ConfigError(f"{WHERE}.flags", "must be an array of SECCOMP_FILTER_FLAG_* names")
     flags = FLAG_NEW_LISTENER if uses_notify else 0
     for index, name in enumerate(names):
-        if name not in FLAGS:
+        if not isinstance(name, str) or name not in FLAGS:
             raise ConfigError(
                 f"{WHERE}.flags[{index}]", f"unknown flag {name!r}; expected one of {', '.join(FLAGS)}"
             )

@@ -446,6 +446,17 @@ def test_listener_fields_are_passed_on():
             "cannot be used for the write syscall",
         ),
         (profile(flags="SECCOMP_FILTER_FLAG_LOG"), "linux.seccomp.flags", "must be an array"),
+        (profile(flags=[["SECCOMP_FILTER_FLAG_LOG"]]), "linux.seccomp.flags[0]", "unknown flag"),
+        (profile(default=["SCMP_ACT_ALLOW"]), "linux.seccomp.defaultAction", "unknown action"),
+        (
+            profile(
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": {}}]}
+            ),
+            "linux.seccomp.syscalls[0].args[0].op",
+            "unknown operator",
+        ),
+        (profile("getpid"), "linux.seccomp.syscalls[0]", "must be an object"),
+        (profile(syscalls={}), "linux.seccomp.syscalls", "must be an array"),
         (profile(architectures="SCMP_ARCH_X86"), "linux.seccomp.architectures", "must be an array"),
     ],
 )
