@@ -23,6 +23,8 @@ from .daemons import CONMON, CONTAINERD, CTR, DOCKER, DOCKERD, PODMAN, Container
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_RUNTIME = REPO / ".venv" / "bin" / "pyrunc"
 IMAGE_REF = "localhost/pyrunc-busybox:latest"
+# A pod sandbox image whose default command blocks, as the pause image does.
+PAUSE_REF = "localhost/pyrunc-pause:latest"
 INSTALL_HINT = "apt-get install containerd docker.io podman conmon busybox-static"
 
 
@@ -62,6 +64,18 @@ def image_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def pause_image_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pause-image") / "pause-image.tar"
+    subprocess.run(
+        [str(REPO / "oci-bundles" / "build-image"), str(out), PAUSE_REF, "sleep", "2147483647"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out
+
+
 def private_dir(prefix: str) -> Path:
     # Short paths: unix socket addresses are limited to 108 bytes.
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
@@ -83,6 +97,22 @@ def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[Contai
     try:
         daemon.start()
         daemon.ctr("image", "import", str(image_tar))
+        yield daemon
+    finally:
+        stopped_cleanly(daemon)
+
+
+@pytest.fixture(scope="module")
+def cri_containerd(
+    runtime_bin: str, token: str, image_tar: Path, pause_image_tar: Path
+) -> Iterator[Containerd]:
+    """containerd with its CRI plugin on and a config.toml runtime entry (BinaryName) for the runtime."""
+    require_root_and(CONTAINERD, CTR)
+    daemon = Containerd(private_dir("cri-"), runtime_bin, token, cri={"sandbox_image": PAUSE_REF})
+    try:
+        daemon.start()
+        for tar in (image_tar, pause_image_tar):
+            daemon.ctr("image", "import", str(tar), namespace="k8s.io")
         yield daemon
     finally:
         stopped_cleanly(daemon)

@@ -223,7 +223,7 @@ disabled_plugins = {json.dumps(disabled)}
     bin_dir = "{d}/cni/bin"
     conf_dir = "{d}/cni/conf"
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
+    default_runtime_name = "{self.runtime_name}"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{self.runtime_name}]
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{self.runtime_name}.options]
@@ -237,13 +237,16 @@ disabled_plugins = {json.dumps(disabled)}
         result = self.ctr("version", check=False)
         return result.returncode == 0
 
-    def ctr(self, *args: str, check: bool = True, timeout: float = 60.0, input: str | None = None):
-        return run(
-            [CTR, "--address", str(self.address), "--namespace", self.namespace, *args],
-            check=check,
-            timeout=timeout,
-            input=input,
-        )
+    def ctr(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 60.0,
+        input: str | None = None,
+        namespace: str | None = None,
+    ):
+        argv = [CTR, "--address", str(self.address), "--namespace", namespace or self.namespace, *args]
+        return run(argv, check=check, timeout=timeout, input=input)
 
     def ctr_argv(self, *args: str) -> list[str]:
         return [CTR, "--address", str(self.address), "--namespace", self.namespace, *args]
@@ -254,15 +257,15 @@ disabled_plugins = {json.dumps(disabled)}
 
     def cleanup_objects(self) -> list[str]:
         problems = []
-        tasks = self.ctr("task", "ls", "-q", check=False).stdout.split()
-        for task in tasks:
-            problems.append(f"task {task} still present at teardown")
-            self.ctr("task", "kill", "-s", "SIGKILL", task, check=False)
-            self.ctr("task", "delete", "--force", task, check=False)
-        containers = self.ctr("container", "ls", "-q", check=False).stdout.split()
-        for container in containers:
-            problems.append(f"container {container} still present at teardown")
-            self.ctr("container", "delete", container, check=False)
+        namespaces = [self.namespace] + (["k8s.io"] if self.cri is not None else [])
+        for ns in namespaces:
+            for task in self.ctr("task", "ls", "-q", check=False, namespace=ns).stdout.split():
+                problems.append(f"task {task} still present at teardown")
+                self.ctr("task", "kill", "--signal", "SIGKILL", task, check=False, namespace=ns)
+                self.ctr("task", "delete", "--force", task, check=False, namespace=ns)
+            for container in self.ctr("container", "ls", "-q", check=False, namespace=ns).stdout.split():
+                problems.append(f"container {container} still present at teardown")
+                self.ctr("container", "delete", container, check=False, namespace=ns)
         return problems
 
     def extra_leaks(self) -> list[str]:
