@@ -1,0 +1,123 @@
+"""A leak check around every integration test: after the test and the runtime fixture's own
+clean-up (`delete --force` of anything left), no process, mount, cgroup or state directory made
+by the test may remain. A leak fails the test and is then cleaned up here."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import reap_orphans
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def mount_points_under(prefixes: list[str]) -> set[str]:
+    points = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4]
+            if any(point == p or point.startswith(p.rstrip("/") + "/") for p in prefixes):
+                points.add(point)
+    return points
+
+
+def our_cgroups() -> set[str]:
+    """Cgroup directories named after a container id of these tests (all begin with "t-");
+    other suites may run concurrently on the machine and own other names."""
+    found = set()
+    for top, dirs, _ in os.walk(CGROUP_ROOT):
+        depth = top[len(CGROUP_ROOT) :].count("/")
+        if depth >= 4:
+            dirs[:] = []
+            continue
+        for d in dirs:
+            if d.startswith("t-"):
+                found.add(os.path.join(top, d))
+    return found
+
+
+def _kill_and_reap(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    time.sleep(0.2)
+    reap_orphans()
+
+
+@pytest.fixture(autouse=True)
+def leak_check(tmp_path):
+    watched = [str(tmp_path), "/run/pyrunc"]
+    mounts_before = mount_points_under(watched)
+    cgroups_before = our_cgroups()
+    yield
+    # Runs after the runtime fixture's clean-up (fixtures tear down in reverse order).
+    reap_orphans()
+    problems = []
+    leaked_pids = [p for p in descendants(os.getpid()) if _is_alive(p)]
+    if leaked_pids:
+        problems.append(f"processes left: {_describe(leaked_pids)}")
+        _kill_and_reap(leaked_pids)
+    leaked_mounts = mount_points_under(watched) - mounts_before
+    if leaked_mounts:
+        problems.append(f"mounts left: {sorted(leaked_mounts)}")
+        for point in sorted(leaked_mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+    leaked_cgroups = our_cgroups() - cgroups_before
+    if leaked_cgroups:
+        problems.append(f"cgroups left: {sorted(leaked_cgroups)}")
+        for path in sorted(leaked_cgroups, key=len, reverse=True):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+    root = tmp_path / "root"
+    if root.is_dir() and any(root.iterdir()):
+        problems.append(f"state directories left: {sorted(p.name for p in root.iterdir())}")
+    if problems:
+        pytest.fail("leak: " + "; ".join(problems))
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def _describe(pids: list[int]) -> str:
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            out.append(f"{pid} ({cmdline})")
+        except OSError:
+            out.append(str(pid))
+    return ", ".join(out)

@@ -1,0 +1,237 @@
+"""The lifecycle with runc's flags: create, start, state, kill, delete, run, list."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import REPO, reap_orphans
+
+
+def wait_status(runtime, cid: str, wanted: str, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    status = runtime.status(cid)
+    while status != wanted and time.monotonic() < deadline:
+        time.sleep(0.02)
+        status = runtime.status(cid)
+    return status
+
+
+def proc_status_field(pid: int, field: str) -> str:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split(":", 1)[1].strip()
+    raise KeyError(field)
+
+
+def test_full_lifecycle(runtime, make_bundle, cid, tmp_path):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    pid_file = tmp_path / "init.pid"
+    runtime("create", "--bundle", bundle.path, "--pid-file", str(pid_file), cid)
+
+    raw_pid = pid_file.read_text()
+    assert raw_pid.isdigit(), f"pid file must hold only the decimal pid, got {raw_pid!r}"
+    state = runtime.state(cid)
+    assert state["status"] == "created"
+    assert state["pid"] == int(raw_pid)
+    assert state["id"] == cid
+    assert state["bundle"] == bundle.path
+    assert state["rootfs"] == os.path.realpath(bundle.rootfs)
+    assert state["ociVersion"] == bundle.config["ociVersion"]
+    assert list(state) == ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"]
+    # The created init is the small helper from a memfd, blocked on exec.fifo: no user process yet.
+    assert os.readlink(f"/proc/{state['pid']}/exe").startswith("/memfd:pyrunc-init")
+    assert os.path.exists(os.path.join(runtime.root, cid, "exec.fifo"))
+
+    runtime("start", cid)
+    assert runtime.status(cid) == "running"
+    assert os.readlink(f"/proc/{state['pid']}/exe").endswith("/bin/busybox")
+    assert not os.path.exists(os.path.join(runtime.root, cid, "exec.fifo"))
+
+    runtime("kill", cid, "KILL")
+    assert wait_status(runtime, cid, "stopped") == "stopped"
+    assert runtime.state(cid)["pid"] == 0
+
+    runtime("delete", cid)
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+    result = runtime("state", cid, check=False)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+
+
+def test_state_reports_stopped_while_init_is_a_zombie(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 10
+    while proc_status_field(pid, "State")[0] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc_status_field(pid, "State")[0] == "Z", "the killed init should wait to be reaped by us"
+    assert runtime.status(cid) == "stopped"
+    reap_orphans()
+    assert runtime.status(cid) == "stopped"
+    runtime("delete", cid)
+
+
+def test_pid_reuse_is_detected(runtime, make_bundle, cid):
+    """A recorded pid that now belongs to another process (other start time) means stopped."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("create", "--bundle", bundle.path, cid)
+    state_path = os.path.join(runtime.root, cid, "state.json")
+    with open(state_path) as f:
+        state = json.load(f)
+    impostor = subprocess.Popen(["sleep", "60"])
+    try:
+        real_pid = state["pid"]
+        state["pid"] = impostor.pid
+        with open(state_path, "w") as f:
+            json.dump(state, f)
+        assert runtime.status(cid) == "stopped"
+        runtime("delete", "--force", cid)
+        assert impostor.poll() is None, "delete --force must not kill an unrelated process"
+    finally:
+        impostor.kill()
+        impostor.wait()
+        os.kill(real_pid, 9)
+
+
+@pytest.mark.parametrize(("script", "expected"), [("exit 0", 0), ("exit 3", 3), ("exit 255", 255)])
+def test_run_foreground_exit_status(runtime, make_bundle, cid, script, expected):
+    bundle = make_bundle(args=["sh", "-c", script])
+    result = runtime("run", "--bundle", bundle.path, cid, check=False)
+    assert result.returncode == expected, result.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid)), "run deletes the container after it exits"
+
+
+def test_run_foreground_killed_by_signal_exits_128_plus_n(runtime, make_bundle, cid):
+    """The init of a pid namespace ignores SIGKILL from inside it: kill it from the host."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    proc = subprocess.Popen(runtime.cmd("run", "--bundle", bundle.path, cid))
+    try:
+        deadline = time.monotonic() + 10
+        while runtime("state", cid, check=False).returncode != 0 or runtime.status(cid) != "running":
+            assert time.monotonic() < deadline, "container did not start"
+            time.sleep(0.05)
+        runtime("kill", cid, "KILL")
+        assert proc.wait(timeout=20) == 128 + 9
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_passes_stdio_through(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["sh", "-c", "read line; echo got:$line; echo err >&2"])
+    result = runtime("run", "--bundle", bundle.path, cid, input="hello\n")
+    assert result.stdout == "got:hello\n"
+    assert result.stderr == "err\n"
+
+
+def test_run_forwards_signals(runtime, make_bundle, cid):
+    bundle = make_bundle(
+        args=["sh", "-c", "trap 'echo got-term; exit 7' TERM; while true; do sleep 0.1; done"]
+    )
+    proc = subprocess.Popen(
+        runtime.cmd("run", "--bundle", bundle.path, cid), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if runtime("state", cid, check=False).returncode == 0 and runtime.status(cid) == "running":
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)  # let the shell install its trap
+        proc.send_signal(15)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert out == "got-term\n"
+    assert proc.returncode == 7
+
+
+def test_run_keep_leaves_a_stopped_container(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["true"])
+    runtime("run", "--keep", "--bundle", bundle.path, cid)
+    assert runtime.status(cid) == "stopped"
+    runtime("delete", cid)
+
+
+def test_run_detached_then_kill_and_delete(runtime, make_bundle, cid, tmp_path):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    pid_file = tmp_path / "pid"
+    runtime("run", "-d", "--pid-file", str(pid_file), "--bundle", bundle.path, cid)
+    assert runtime.status(cid) == "running"
+    assert int(pid_file.read_text()) == runtime.state(cid)["pid"]
+    runtime("kill", cid)  # SIGTERM by default: sleep as pid 1 ignores it unless it has a handler
+    runtime("kill", cid, "9")
+    assert wait_status(runtime, cid, "stopped") == "stopped"
+    runtime("delete", cid)
+
+
+def test_delete_force_kills_a_running_container(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    result = runtime("delete", cid, check=False)
+    assert result.returncode == 1
+    assert "not stopped" in result.stderr
+    assert runtime.status(cid) == "running"
+    runtime("delete", "--force", cid)
+    reap_orphans()
+    assert not os.path.exists(f"/proc/{pid}") or proc_status_field(pid, "State")[0] == "Z"
+
+
+def test_delete_of_a_created_container_kills_its_init(runtime, make_bundle, cid):
+    """As runc: deleting a created (never started) container is allowed and kills the init."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    runtime("delete", cid)
+    reap_orphans()
+    assert not os.path.exists(f"/proc/{pid}") or proc_status_field(pid, "State")[0] == "Z"
+
+
+def test_list_formats(runtime, make_bundle):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    ids = ["t-list-b", "t-list-a"]
+    for container_id in ids:
+        runtime("create", "--bundle", bundle.path, container_id)
+    table = runtime("list").stdout.splitlines()
+    assert table[0].split() == ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    assert [line.split()[0] for line in table[1:]] == sorted(ids)
+    assert runtime("list", "-q").stdout.split() == sorted(ids)
+    entries = json.loads(runtime("list", "--format", "json").stdout)
+    assert [e["id"] for e in entries] == sorted(ids)
+    assert {e["status"] for e in entries} == {"created"}
+    for container_id in ids:
+        runtime("delete", container_id)
+    assert json.loads(runtime("list", "--format", "json").stdout) == []
+
+
+def test_hello_bundle_prints_from_its_own_namespaces(runtime, cid):
+    bundle = os.path.join(REPO, "oci-bundles", "hello")
+    if not os.path.isdir(os.path.join(bundle, "rootfs")):
+        subprocess.run([os.path.join(REPO, "oci-bundles", "build")], check=True)
+    result = runtime("run", "--bundle", bundle, cid)
+    assert "Hello from inside a pyrunc container!" in result.stdout
+    assert "my pid:   1 " in result.stdout
+    assert "hostname: hello" in result.stdout
+    for ns in ("pid", "mnt", "uts", "ipc", "net"):
+        host = os.readlink(f"/proc/self/ns/{ns}")
+        line = next(line for line in result.stdout.splitlines() if line.strip().startswith(f"{ns} namespace"))
+        assert host not in line
+
+
+def test_version_has_runcs_shape(runtime):
+    lines = runtime("--version").stdout.splitlines()
+    assert lines[0].startswith("pyrunc version ")
+    assert lines[1].startswith("commit: ")
+    assert lines[2] == "spec: 1.2.0"
