@@ -123,8 +123,9 @@ class Runtime:
             err.seek(0)
             result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
         if check and result.returncode != 0:
+            command = " ".join(args)
             raise AssertionError(
-                f"{' '.join(args)} exited {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+                f"{command} exited {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
             )
         return result
 
