@@ -88,6 +88,10 @@ NR_SCMP_ERROR = __NR_SCMP_ERROR
 BPF_INSN_SIZE = sizeof(sock_filter)
 
 
+class DefaultActionError(Exception):
+    """seccomp_init refused the default action."""
+
+
 class ArchError(Exception):
     """libseccomp refused architecture number `index` (of the list given to build) with `errno`;
     EDOM: its byte order differs from the native arch's, and one filter has one byte order."""
@@ -205,7 +209,7 @@ def build(uint32_t default_action, arches, rules, bint optimize=False):
     cdef int rc
     cdef uint32_t token
     if ctx == NULL:
-        raise OSError(22, f"seccomp_init refused default action {default_action:#x}")
+        raise DefaultActionError(f"seccomp_init refused default action {default_action:#x}")
     try:
         # The runtime decides no_new_privs itself; the exported program does not carry it anyway.
         seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)

@@ -11,7 +11,9 @@ Semantics follow runc (libcontainer/seccomp) and crun (src/libcrun/seccomp.c):
 - syscall names libseccomp does not know are skipped and logged at debug level;
 - several conditions on the *same* argument become one rule per condition (OR): libseccomp
   cannot AND two comparisons of one argument, and runc and crun both fall back to OR;
-- SCMP_CMP_MASKED_EQ compares (arg & value) == valueTwo;
+- SCMP_CMP_MASKED_EQ compares (arg & value) == valueTwo, value being the mask; libseccomp
+  first drops the bits of valueTwo outside the mask, so runc, crun and we all compare
+  (arg & value) == (valueTwo & value) (logged at debug level when that changes anything);
 - errnoRet / defaultErrnoRet default to EPERM and are refused for actions without an errno;
 - two unconditional rules for one syscall: libseccomp keeps the first (as for runc and crun).
 Imported only when a config has linux.seccomp, so it may import the compiled binding at once.
@@ -53,6 +55,8 @@ ACTIONS = {
     "SCMP_ACT_NOTIFY": ACT_NOTIFY,
 }
 ACTIONS_WITH_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+# SECCOMP_RET_DATA is 16 bits; for ERRNO libseccomp also refuses MAX_ERRNO (4095) and above.
+_ERRNO_RET_MAX = {"SCMP_ACT_ERRNO": 4094, "SCMP_ACT_TRACE": 0xFFFF}
 
 OPERATORS = {
     "SCMP_CMP_NE": 1,
@@ -214,8 +218,9 @@ def _action(name: object, errno_ret: object, where: str, errno_where: str) -> in
         data = EPERM if name in ACTIONS_WITH_ERRNO else 0
     elif name not in ACTIONS_WITH_ERRNO:
         raise ConfigError(errno_where, f"{name} takes no errno; only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do")
-    elif not _is_uint(errno_ret, 0xFFFF):
-        raise ConfigError(errno_where, f"must be an integer from 0 to 65535, not {errno_ret!r}")
+    elif not _is_uint(errno_ret, _ERRNO_RET_MAX[name]):
+        top = _ERRNO_RET_MAX[name]
+        raise ConfigError(errno_where, f"must be an integer from 0 to {top} for {name}, not {errno_ret!r}")
     else:
         data = errno_ret
     return ACTIONS[name] | data
@@ -377,6 +382,11 @@ def _condition(arg: object, where: str) -> tuple[int, int, int, int]:
         value_two = 0
     if not _is_uint(value_two, 2**64 - 1):
         raise ConfigError(f"{where}.valueTwo", f"must be an unsigned 64-bit integer, not {value_two!r}")
+    if op == "SCMP_CMP_MASKED_EQ" and value_two & ~value:
+        log.debug(
+            f"seccomp: {where}: valueTwo {value_two:#x} has bits outside the mask {value:#x};"
+            f" libseccomp compares against {value_two & value:#x}"
+        )
     return (index, OPERATORS[op], value, value_two)
 
 
@@ -439,6 +449,10 @@ def _build(default_action: int, arches: dict[int, int], rules: list[_Rule]) -> b
     tokens = list(arches)
     try:
         return _seccomp.build(default_action, tokens, plain, len(rules) > OPTIMIZE_ABOVE_RULES)
+    except _seccomp.DefaultActionError:
+        raise ConfigError(
+            f"{WHERE}.defaultAction", f"libseccomp refused the action {default_action:#x}"
+        ) from None
     except _seccomp.ArchError as err:
         problem = os.strerror(err.errno)
         if err.errno == 33:  # EDOM
