@@ -205,7 +205,7 @@ class Creation(Handlers):
 
     def release(self) -> None:
         for fd in (self.fifo_fd, self.lock_fd):
-            if fd is not None and fd >= 0:
+            if fd >= 0:
                 os.close(fd)
         self.fifo_fd = self.lock_fd = -1
 

@@ -107,6 +107,8 @@ class Launch:
                 handlers.usermaps(self.first_pid if not self.pid else self.pid)
                 self.ack()
             elif kind == SYNC_SETUP_REQ:
+                if not self.pid:
+                    raise ChildError("protocol error: the init asked for setup before its pid was known")
                 self.ack(handlers.setup(self.pid))
             elif kind == SYNC_HOOKS_REQ:
                 handlers.runtime_hooks(self.pid)

@@ -51,6 +51,7 @@ struct child {
     int rootfs_fd;
     const char *rootfs;
     uint64_t clone_flags;
+    int userns; /* in a user namespace (new or joined): become its root after binding the rootfs */
     char state[SYNC_MAX_PAYLOAD + 1]; /* the state JSON for createContainer hooks */
     size_t state_len;
 };
@@ -440,13 +441,15 @@ static void become_root_in_userns(void)
         die(errno, "setresuid(0) in the new user namespace (is 0 mapped?)");
 }
 
+/* The parent writes our uid/gid maps. We become root in the namespace only once the rootfs is
+ * bound (see bind_rootfs_onto_itself). */
 static void request_usermaps(struct child *c)
 {
     char buf[16];
     if (sync_send(c->sync_fd, SYNC_USERMAP_REQ, 0, NULL, 0) < 0)
         _exit(1);
     sync_wait_ack(c->sync_fd, buf, sizeof(buf));
-    become_root_in_userns();
+    c->userns = 1;
 }
 
 static const char *ns_name(uint32_t type)
@@ -510,9 +513,11 @@ static void stage_one(struct child *c)
     uint64_t flags = c->clone_flags & ~(uint64_t)CLONE_NEWCGROUP;
     pid_t pid;
     int32_t init_pid;
+    int reported[2];
+    char byte;
     g_stage = "init (stage 1)";
     if (join_namespaces(c) & CLONE_NEWUSER)
-        become_root_in_userns();
+        c->userns = 1;
     if (flags & CLONE_NEWUSER) {
         if (unshare(CLONE_NEWUSER) < 0)
             die(errno, "create user namespace");
@@ -522,14 +527,22 @@ static void stage_one(struct child *c)
         die(errno, "create namespaces");
     if (flags & CLONE_NEWTIME)
         write_time_offsets(c);
+    /* The init must not speak before we have told the parent its pid: both write to the same
+     * socket, and the parent needs the pid to place the init in its cgroup. */
+    if (pipe2(reported, O_CLOEXEC) < 0)
+        die(errno, "pipe");
     pid = fork();
     if (pid < 0)
         die(errno, "fork the container's init");
     if (pid > 0) {
         init_pid = pid;
         sync_send(c->sync_fd, SYNC_INIT_PID, 0, &init_pid, sizeof(init_pid));
-        _exit(0);
+        _exit(0); /* closes the pipe: the init goes on */
     }
+    close(reported[1]);
+    while (read(reported[0], &byte, 1) < 0 && errno == EINTR)
+        ;
+    close(reported[0]);
 }
 
 static void setup_with_parent(struct child *c)
@@ -555,6 +568,20 @@ static uint64_t plan_u64(const struct child *c, uint32_t tag, uint64_t dflt)
     return cur_u64(&cu);
 }
 
+/* Make the rootfs a mount of its own (pivot_root needs one) and return an fd of its root.
+ * In a new user namespace this runs before setresuid(0) there: we still hold the host's uid, so
+ * a parent directory closed to the mapped root (a 0700 /tmp/...) does not stop us. */
+static int bind_rootfs_onto_itself(struct child *c)
+{
+    int fd;
+    if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+        die(errno, "bind the rootfs %s onto itself", c->rootfs);
+    fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        die(errno, "open the rootfs %s", c->rootfs);
+    return fd;
+}
+
 static void prepare_rootfs(struct child *c)
 {
     const char *parent_mount = plan_string(c, T_PARENT_MOUNT);
@@ -567,11 +594,9 @@ static void prepare_rootfs(struct child *c)
         die(errno, "set the propagation of / in the container's mount namespace");
     if (parent_mount && mount(NULL, parent_mount, NULL, MS_PRIVATE, NULL) < 0)
         die(errno, "make %s private (pivot_root needs a non-shared parent)", parent_mount);
-    if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-        die(errno, "bind the rootfs %s onto itself", c->rootfs);
-    c->rootfs_fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (c->rootfs_fd < 0)
-        die(errno, "open the rootfs %s", c->rootfs);
+    c->rootfs_fd = bind_rootfs_onto_itself(c);
+    if (c->userns)
+        become_root_in_userns();
 
     while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
         switch (r.tag) {
