@@ -81,6 +81,11 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": FLAG_WAIT_KILLABLE_RECV,
 }
 
+# Right after the load, init hands the listener fd to the runtime (a write(2) of its number for
+# runc, a sendmsg(2) with SCM_RIGHTS for pyrunc's init): if that very call were notified it would
+# wait for an agent that can only get the fd through it, and the container would hang.
+NOTIFY_FORBIDDEN = ("write", "sendmsg")
+
 MAX_SYSCALL_ARGS = 6
 BPF_MAXINSNS = 4096  # the kernel refuses longer programs
 # libseccomp lays long rule lists out as a binary tree (runc's threshold; 2.5.x misbehaves
@@ -326,10 +331,11 @@ def _rules(syscalls: object, default_action: int) -> tuple[list[_Rule], list[str
         names = _names(entry.get("names"), where)
         action = _action(entry.get("action"), entry.get("errnoRet"), f"{where}.action", f"{where}.errnoRet")
         condition_sets = _conditions(entry.get("args"), where)
-        if action == ACT_NOTIFY and "write" in names:
-            # init reports the listener fd to the runtime with write(2) right after the load: a
-            # notified write would wait for an agent that never gets the fd (runc refuses it too).
-            raise ConfigError(f"{where}.action", "SCMP_ACT_NOTIFY cannot be used for the write syscall")
+        handoff = [name for name in names if name in NOTIFY_FORBIDDEN]
+        if action == ACT_NOTIFY and handoff:
+            raise ConfigError(
+                f"{where}.action", f"SCMP_ACT_NOTIFY cannot be used for the {handoff[0]} syscall"
+            )
         for name in names:
             nr = _seccomp.resolve_syscall(name)
             if nr == _seccomp.NR_SCMP_ERROR:
@@ -436,7 +442,9 @@ def _listener(seccomp: dict, uses_notify: bool) -> tuple[str | None, str]:
         raise ConfigError(f"{WHERE}.listenerMetadata", "must be a string")
     if metadata and path is None:
         raise ConfigError(f"{WHERE}.listenerMetadata", "must not be set without listenerPath")
-    if uses_notify and path is None:
+    if not uses_notify:
+        return None, ""  # the spec: ignored unless a rule uses SCMP_ACT_NOTIFY
+    if path is None:
         raise ConfigError(f"{WHERE}.listenerPath", "is required when a rule uses SCMP_ACT_NOTIFY")
     return path, metadata or ""
 
@@ -631,8 +639,9 @@ def _cache_load(cache_dir: str, key: str, seccomp: dict) -> SeccompProgram | Non
     if not data.startswith(_CACHE_FORMAT) or not bpf or len(bpf) % _seccomp.BPF_INSN_SIZE:
         return None
     (flags,) = _CACHE_FLAGS.unpack_from(data, len(_CACHE_FORMAT))
-    path = seccomp.get("listenerPath")
-    return SeccompProgram(bpf, flags, path, seccomp.get("listenerMetadata") or "")
+    if not flags & FLAG_NEW_LISTENER:
+        return SeccompProgram(bpf, flags, None, "")
+    return SeccompProgram(bpf, flags, seccomp.get("listenerPath"), seccomp.get("listenerMetadata") or "")
 
 
 def _cache_store(cache_dir: str, key: str, program: SeccompProgram) -> None:

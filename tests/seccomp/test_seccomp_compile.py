@@ -378,6 +378,16 @@ def test_listener_fields_are_passed_on():
     assert (plain.listener_path, plain.listener_metadata) == (None, "")
 
 
+def test_listener_is_ignored_without_a_notify_rule(tmp_path):
+    # The spec: listenerPath is ignored unless SCMP_ACT_NOTIFY is used; no listener fd is made.
+    seccomp_object = profile(
+        {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}, listenerPath="/run/a.sock", listenerMetadata="m"
+    )
+    for cache in (None, str(tmp_path), str(tmp_path)):  # uncached, cache miss, cache hit
+        program = seccomp.compile_profile(seccomp_object, cache)
+        assert (program.flags, program.listener_path, program.listener_metadata) == (0, None, "")
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 
@@ -482,6 +492,11 @@ def test_listener_fields_are_passed_on():
             profile({"names": ["read", "write"], "action": "SCMP_ACT_NOTIFY"}, listenerPath="/a"),
             "linux.seccomp.syscalls[0].action",
             "cannot be used for the write syscall",
+        ),
+        (
+            profile({"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}, listenerPath="/a"),
+            "linux.seccomp.syscalls[0].action",
+            "cannot be used for the sendmsg syscall",
         ),
         (profile(flags="SECCOMP_FILTER_FLAG_LOG"), "linux.seccomp.flags", "must be an array"),
         (profile(flags=[["SECCOMP_FILTER_FLAG_LOG"]]), "linux.seccomp.flags[0]", "unknown flag"),
