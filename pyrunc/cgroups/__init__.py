@@ -1,0 +1,150 @@
+"""Container cgroups on cgroup v1 (including hybrid hosts) and cgroup v2.
+
+    mgr = open_manager(config_cgroups_path, container_id)   # no I/O that changes anything
+    mgr.create(); mgr.apply(resources); mgr.add(pid)
+    state["cgroup"] = mgr.to_state()
+    ...
+    mgr = Manager.from_state(state["cgroup"])                # hot path: no probing
+    mgr.kill_all(9); mgr.destroy()
+
+Placement follows runc's cgroupfs driver:
+- an absolute cgroupsPath is taken below each hierarchy's mount point;
+- a relative one below the cgroup the runtime itself is in (v1: per hierarchy;
+  v2: the *parent* of our own cgroup, because our own one has processes in it
+  and so cannot enable controllers for a child);
+- without cgroupsPath the container id is used as a relative path.
+
+Hot-path rule: this module, v1.py, v2.py and _fs.py import nothing heavier than
+os/errno/signal/time. Resource validation, devices, BPF, stats and events are
+imported on first use.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path
+
+__all__ = [
+    "DEFAULT_ALLOWED_DEVICES",
+    "CgroupError",
+    "Manager",
+    "cgroup_mode",
+    "open_manager",
+    "update_flags_to_resources",
+]
+
+
+class Manager:
+    """One container's cgroup(s). Subclasses: v1.V1Manager, v2.V2Manager."""
+
+    version = 0
+
+    def create(self) -> None:
+        raise NotImplementedError
+
+    def apply(self, resources: dict, *, default_devices: bool = True, where: str = "linux.resources") -> None:
+        """Apply a config's linux.resources: everything is validated first, then
+        written; a failed write is rolled back as far as the kernel allows and
+        reported with the field and file. As in runc, DEFAULT_ALLOWED_DEVICES are
+        appended to resources["devices"] unless `default_devices` is False."""
+        raise NotImplementedError
+
+    def update(self, resources: dict, *, where: str = "resources") -> None:
+        """Live update (runc update / docker update). Device rules are not
+        touched, as in runc."""
+        raise NotImplementedError
+
+    def add(self, pid: int) -> None:
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        raise NotImplementedError
+
+    def kill_all(self, signal: int) -> None:
+        raise NotImplementedError
+
+    def freeze(self) -> None:
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        raise NotImplementedError
+
+    def is_frozen(self) -> bool:
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        raise NotImplementedError
+
+    def oom_events(self):
+        """An OOM watcher: `.wait(timeout)` -> number of new OOM kills (0 on
+        timeout, None once the cgroup is gone), `.fileno()`, `.close()`."""
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+    def to_state(self) -> dict:
+        raise NotImplementedError
+
+    @staticmethod
+    def from_state(d: dict) -> Manager:
+        """Reopen a manager from `to_state()` output, without probing the host."""
+        version = d.get("version")
+        if version == 2:
+            from pyrunc.cgroups.v2 import V2Manager
+
+            return V2Manager.from_state(d)
+        if version == 1:
+            from pyrunc.cgroups.v1 import V1Manager
+
+            return V1Manager.from_state(d)
+        raise CgroupError(f"state.json: unknown cgroup state version {version!r}")
+
+
+def cgroup_mode(root: str = CGROUP_ROOT) -> str:
+    """'unified' (v2 only), 'hybrid' (v1 controllers + cgroup2 at root/unified) or 'legacy'."""
+    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+        return "unified"
+    if os.path.exists(os.path.join(root, "unified", "cgroup.controllers")):
+        return "hybrid"
+    return "legacy"
+
+
+def inner_path(cgroups_path: str | None, container_id: str) -> str:
+    """The cleaned cgroupsPath, or the container id (relative) when absent."""
+    if not cgroups_path:
+        return clean_path(container_id)
+    path = clean_path(cgroups_path)
+    if path in ("/", ""):
+        raise CgroupError(f"linux.cgroupsPath: {cgroups_path!r} names the root cgroup, not a container's")
+    return path
+
+
+def open_manager(cgroups_path: str | None, container_id: str, *, root: str = CGROUP_ROOT) -> Manager:
+    """Work out where the container's cgroup goes on this host (reads mountinfo
+    and /proc/self/cgroup, creates nothing)."""
+    inner = inner_path(cgroups_path, container_id)
+    if cgroup_mode(root) == "unified":
+        from pyrunc.cgroups.v2 import V2Manager
+
+        return V2Manager.for_path(inner, mount=root)
+    from pyrunc.cgroups.v1 import V1Manager
+
+    return V1Manager.for_path(inner)
+
+
+def __getattr__(name: str):
+    # Heavier helpers, loaded only when asked for.
+    if name == "update_flags_to_resources":
+        from pyrunc.cgroups.update_flags import update_flags_to_resources
+
+        return update_flags_to_resources
+    if name == "DEFAULT_ALLOWED_DEVICES":
+        from pyrunc.cgroups.devices import DEFAULT_ALLOWED_DEVICES
+
+        return DEFAULT_ALLOWED_DEVICES
+    raise AttributeError(name)

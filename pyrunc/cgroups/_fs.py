@@ -1,0 +1,162 @@
+"""Small cgroupfs file helpers shared by the v1 and v2 managers.
+
+On the hot path of `state`, `kill` and `delete`: imports only os, errno and time.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from pyrunc.errors import PyruncError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class CgroupError(PyruncError):
+    """A cgroup operation failed; the message names the field and/or file."""
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as f:
+        return f.read()
+
+
+def read_first_line(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as f:
+        return f.readline().strip()
+
+
+def write_text(path: str, value: str) -> None:
+    """One write(2) of `value` to an existing cgroup file (never creates it).
+
+    cgroupfs reports a rejected value as the errno of that single write, so the
+    whole value must go out in one call.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        data = value.encode()
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.EIO, "short write", path)
+    finally:
+        os.close(fd)
+
+
+def read_keyed(path: str) -> dict[str, str]:
+    """`key value` lines (memory.stat, cgroup.events, ...) as a dict of strings."""
+    out = {}
+    for line in read_text(path).splitlines():
+        key, _, value = line.partition(" ")
+        if key:
+            out[key] = value.strip()
+    return out
+
+
+def write_pid(procs_file: str, pid: int) -> None:
+    """Move `pid` into a cgroup. EINVAL can mean the task is still being forked
+    (TASK_NEW): retry a few times, as runc does."""
+    for attempt in range(5):
+        try:
+            write_text(procs_file, str(pid))
+            return
+        except OSError as e:
+            if e.errno != errno.EINVAL or attempt == 4:
+                raise
+            time.sleep(0.03)
+
+
+def read_pids(procs_file: str) -> list[int]:
+    try:
+        text = read_text(procs_file)
+    except FileNotFoundError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def walk_pids(directory: str) -> list[int]:
+    """Every pid in `directory` and its descendants (cgroup.procs of each)."""
+    pids = read_pids(os.path.join(directory, "cgroup.procs"))
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return pids
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            pids.extend(walk_pids(entry.path))
+    return pids
+
+
+def signal_quietly(pid: int, signal: int) -> None:
+    """kill(2) that ignores a process which has already gone."""
+    try:
+        os.kill(pid, signal)
+    except ProcessLookupError:
+        return
+
+
+def _rmdir_retrying(path: str) -> None:
+    # A cgroup whose last task just exited can report EBUSY for a short while
+    # (the exiting task is still being released); runc retries with backoff too.
+    delay = 0.01
+    for attempt in range(8):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or attempt == 7 or read_pids(os.path.join(path, "cgroup.procs")):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def remove_tree(directory: str) -> None:
+    """rmdir a cgroup and all its sub-cgroups, leaves first. Missing is fine."""
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            remove_tree(entry.path)
+    _rmdir_retrying(directory)
+
+
+def remove_if_empty(directory: str) -> None:
+    """rmdir a parent cgroup we created, unless someone else now uses it."""
+    try:
+        os.rmdir(directory)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+            raise
+
+
+def clean_path(path: str) -> str:
+    """runc's CleanPath: normalise without letting `..` climb above the start.
+
+    An absolute path stays absolute; a relative one stays relative but can no
+    longer escape the directory it is joined to.
+    """
+    if not path:
+        return ""
+    # normpath keeps a leading "//" (POSIX allows it a meaning); cgroupfs does not.
+    cleaned = os.path.normpath("/" + path).lstrip("/")
+    return "/" + cleaned if path.startswith("/") else cleaned
+
+
+def oserror_text(e: OSError) -> str:
+    return os.strerror(e.errno) if e.errno else str(e)
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.002) -> bool:
+    """Poll `predicate` with a growing interval; True once it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+        interval = min(interval * 2, 0.05)

@@ -1,0 +1,297 @@
+"""cgroup v1 (and hybrid) manager: one directory per mounted hierarchy.
+
+Hot path (`from_state`, `pids`, `kill_all`, `destroy`, `is_frozen`): os, errno,
+signal and time only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from pyrunc.cgroups import Manager
+from pyrunc.cgroups._fs import (
+    CGROUP_ROOT,
+    CgroupError,
+    oserror_text,
+    read_first_line,
+    read_text,
+    remove_if_empty,
+    remove_tree,
+    signal_quietly,
+    wait_until,
+    walk_pids,
+    write_pid,
+    write_text,
+)
+
+# Kernel cgroup v1 controllers (anything else in a cgroup mount's options is a flag).
+V1_CONTROLLERS = frozenset(
+    {
+        *("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls"),
+        *("net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"),
+    }
+)
+SIGKILL = 9  # not signal.SIGKILL: the signal module imports enum (hot path)
+UNIFIED = "unified"  # key of the cgroup2 hierarchy on a hybrid host
+# Where to look for the container's processes, best first.
+_PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
+
+
+def mounted_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, tuple[str, str]]:
+    """{controller: (mount point, mount root)} for every v1 hierarchy mounted,
+    plus 'unified' for a cgroup2 mount on a hybrid host. Combined mounts such as
+    cpu,cpuacct give one entry per controller with the same mount point."""
+    found: dict[str, tuple[str, str]] = {}
+    for line in read_text(mountinfo).splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        fstype, super_options = fields[sep + 1], fields[sep + 3]
+        mount_root, mount_point = fields[3], fields[4].replace("\\040", " ")
+        if fstype == "cgroup2":
+            found.setdefault(UNIFIED, (mount_point, mount_root))
+        elif fstype == "cgroup":
+            for option in super_options.split(","):
+                if option in V1_CONTROLLERS or option.startswith("name="):
+                    found.setdefault(option, (mount_point, mount_root))
+    return found
+
+
+def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
+    """{controller: path} from /proc/self/cgroup; the v2 entry is 'unified'."""
+    own = {}
+    for line in read_text(proc_cgroup).splitlines():
+        _, controllers, path = line.split(":", 2)
+        if not controllers:
+            own[UNIFIED] = path
+        for name in controllers.split(","):
+            if name:
+                own[name] = path
+    return own
+
+
+class V1Manager(Manager):
+    version = 1
+
+    def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
+        # {controller: directory}; combined hierarchies share a directory.
+        self.paths = paths
+        # Parent directories create() made, outermost first (removed on destroy if empty).
+        self.created = list(created or [])
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def for_path(cls, inner: str) -> V1Manager:
+        mounts = mounted_hierarchies()
+        if not any(name in V1_CONTROLLERS for name in mounts):
+            raise CgroupError("no cgroup v1 controller is mounted on this host")
+        own = own_cgroups() if not inner.startswith("/") else {}
+        paths = {}
+        for name, (mount_point, mount_root) in mounts.items():
+            if inner.startswith("/"):
+                base = mount_point
+            else:
+                # Relative: below the cgroup we are in, seen through this mount.
+                mine = own.get(name, "/")
+                if mount_root != "/" and mine.startswith(mount_root):
+                    mine = mine[len(mount_root) :] or "/"
+                base = os.path.join(mount_point, mine.lstrip("/"))
+            paths[name] = os.path.join(base, inner.lstrip("/")).rstrip("/")
+        return cls(paths)
+
+    @classmethod
+    def from_state(cls, d: dict) -> V1Manager:
+        return cls(dict(d["paths"]), d.get("created"))
+
+    def to_state(self) -> dict:
+        return {"version": 1, "paths": dict(self.paths), "created": list(self.created)}
+
+    def path(self, controller: str) -> str | None:
+        return self.paths.get(controller)
+
+    def _directories(self) -> list[str]:
+        return sorted(set(self.paths.values()))
+
+    # ------------------------------------------------------------ lifecycle
+
+    def create(self) -> None:
+        made_leaves: list[str] = []
+        made_parents: list[str] = []
+        try:
+            for name, directory in sorted(self.paths.items()):
+                if directory in made_leaves:
+                    continue
+                self._create_one(name, directory, made_leaves, made_parents)
+        except BaseException:
+            for directory in reversed(made_leaves):
+                remove_tree(directory)
+            for directory in reversed(made_parents):
+                remove_if_empty(directory)
+            raise
+        self.created = made_parents
+
+    def _create_one(self, name: str, directory: str, made_leaves: list, made_parents: list) -> None:
+        missing = []
+        probe = directory
+        while not os.path.isdir(probe):
+            missing.append(probe)
+            probe = os.path.dirname(probe)
+        if not missing:
+            procs = walk_pids(directory)
+            if procs:
+                raise CgroupError(
+                    f"linux.cgroupsPath: cgroup {directory} already has processes in it ({len(procs)})"
+                )
+            return
+        for index, new_dir in enumerate(reversed(missing)):
+            try:
+                os.mkdir(new_dir, 0o755)
+            except FileExistsError:
+                continue  # created concurrently by another container: not ours
+            except OSError as e:
+                raise CgroupError(f"cannot create cgroup {new_dir}: {oserror_text(e)}") from None
+            (made_leaves if index == len(missing) - 1 else made_parents).append(new_dir)
+            if name == "cpuset":
+                _inherit_cpuset(new_dir)
+
+    def add(self, pid: int) -> None:
+        for directory in self._directories():
+            try:
+                write_pid(os.path.join(directory, "cgroup.procs"), pid)
+            except OSError as e:
+                raise CgroupError(f"cannot add pid {pid} to cgroup {directory}: {oserror_text(e)}") from None
+
+    def exists(self) -> bool:
+        return any(os.path.isdir(d) for d in self._directories())
+
+    def destroy(self) -> None:
+        failures = []
+        for directory in self._directories():
+            try:
+                remove_tree(directory)
+            except OSError as e:
+                failures.append(f"{directory}: {oserror_text(e)}")
+        for directory in reversed(self.created):
+            try:
+                remove_if_empty(directory)
+            except OSError as e:
+                failures.append(f"{directory}: {oserror_text(e)}")
+        if failures:
+            left = self.pids()
+            hint = f" ({len(left)} processes still in it)" if left else ""
+            raise CgroupError(f"cannot remove cgroup{hint}: " + "; ".join(failures))
+
+    # ------------------------------------------------------------ processes
+
+    def pids(self) -> list[int]:
+        for name in _PROCESS_HIERARCHIES:
+            directory = self.paths.get(name)
+            if directory:
+                return sorted(set(walk_pids(directory)))
+        return []
+
+    def kill_all(self, signal: int) -> None:
+        freezer = self.paths.get("freezer")
+        was_frozen = self.is_frozen()
+        if freezer and not was_frozen:
+            # Frozen, nobody can fork between listing and signalling.
+            self.freeze()
+        try:
+            for pid in self.pids():
+                signal_quietly(pid, signal)
+        finally:
+            # A paused container stays paused, unless it must die.
+            if freezer and (not was_frozen or signal == SIGKILL):
+                self.thaw()
+
+    # ------------------------------------------------------------ freezer
+
+    def _freezer_state_file(self) -> str:
+        freezer = self.paths.get("freezer")
+        if not freezer:
+            raise CgroupError("the freezer cgroup controller is not mounted on this host")
+        return os.path.join(freezer, "freezer.state")
+
+    def freeze(self) -> None:
+        state_file = self._freezer_state_file()
+
+        def frozen() -> bool:
+            state = read_first_line(state_file)
+            if state == "FREEZING":
+                # Tasks that were busy in the kernel are retried by writing again.
+                write_text(state_file, "FROZEN")
+            return state == "FROZEN"
+
+        try:
+            write_text(state_file, "FROZEN")
+            if wait_until(frozen, timeout=10.0):
+                return
+        except OSError as e:
+            raise CgroupError(f"cannot freeze {state_file}: {oserror_text(e)}") from None
+        self.thaw()
+        raise CgroupError(f"cannot freeze {state_file}: still FREEZING after 10s, thawed again")
+
+    def thaw(self) -> None:
+        state_file = self._freezer_state_file()
+        try:
+            write_text(state_file, "THAWED")
+            if not wait_until(lambda: read_first_line(state_file) == "THAWED", timeout=10.0):
+                raise CgroupError(f"cannot thaw {state_file}: still not THAWED after 10s")
+        except OSError as e:
+            raise CgroupError(f"cannot thaw {state_file}: {oserror_text(e)}") from None
+
+    def is_frozen(self) -> bool:
+        freezer = self.paths.get("freezer")
+        if not freezer:
+            return False
+        try:
+            return read_first_line(os.path.join(freezer, "freezer.state")) == "FROZEN"
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return False
+            raise
+
+    # ------------------------------------------------------------ heavier operations
+
+    def apply(self, resources: dict, *, default_devices: bool = True, where: str = "linux.resources") -> None:
+        from pyrunc.cgroups.resources import apply_v1
+
+        apply_v1(self, resources, where=where, default_devices=default_devices, update=False)
+
+    def update(self, resources: dict, *, where: str = "resources") -> None:
+        from pyrunc.cgroups.resources import apply_v1
+
+        apply_v1(self, resources, where=where, default_devices=False, update=True)
+
+    def stats(self) -> dict:
+        from pyrunc.cgroups.stats import stats_v1
+
+        return stats_v1(self)
+
+    def oom_events(self):
+        from pyrunc.cgroups.events import V1OomWatcher
+
+        memory = self.paths.get("memory")
+        if not memory:
+            raise CgroupError("the memory cgroup controller is not mounted on this host")
+        return V1OomWatcher(memory)
+
+
+def _inherit_cpuset(directory: str) -> None:
+    """A new v1 cpuset cgroup starts with empty cpus/mems (unless the parent has
+    clone_children), and no task can join it then: copy the parent's, as runc."""
+    parent = os.path.dirname(directory)
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if read_first_line(os.path.join(directory, name)):
+            continue
+        value = read_first_line(os.path.join(parent, name))
+        try:
+            write_text(os.path.join(directory, name), value)
+        except OSError as e:
+            raise CgroupError(
+                f"cannot initialise {directory}/{name} from its parent: {oserror_text(e)}"
+            ) from None
+
+
+__all__ = ["CGROUP_ROOT", "V1Manager", "mounted_hierarchies", "own_cgroups"]

@@ -1,0 +1,228 @@
+"""cgroup v2 (unified) manager: one directory, controllers enabled down the path.
+
+Hot path (`from_state`, `pids`, `kill_all`, `destroy`, `is_frozen`): os, errno
+and time only.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from pyrunc.cgroups import Manager
+from pyrunc.cgroups._fs import (
+    CGROUP_ROOT,
+    CgroupError,
+    oserror_text,
+    read_first_line,
+    read_keyed,
+    read_text,
+    remove_if_empty,
+    remove_tree,
+    signal_quietly,
+    wait_until,
+    walk_pids,
+    write_pid,
+    write_text,
+)
+
+SIGKILL = 9
+
+
+class V2Manager(Manager):
+    version = 2
+
+    def __init__(self, path: str, mount: str = CGROUP_ROOT, created: list[str] | None = None) -> None:
+        self.dir = path  # absolute directory of the container's cgroup
+        self.mount = mount  # the cgroup2 mount point it lives under
+        self.created = list(created or [])  # parents create() made, outermost first
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def for_path(cls, inner: str, mount: str = CGROUP_ROOT) -> V2Manager:
+        if inner.startswith("/"):
+            return cls(os.path.join(mount, inner.lstrip("/")).rstrip("/"), mount)
+        # Relative: below the *parent* of our own cgroup, like runc's fs2 driver;
+        # our own cgroup has processes, so it cannot enable controllers for a child.
+        own = "/"
+        for line in read_text("/proc/self/cgroup").splitlines():
+            if line.startswith("0::"):
+                own = line[3:]
+        parent = os.path.dirname(own.rstrip("/")) or "/"
+        return cls(os.path.join(mount, parent.lstrip("/"), inner).rstrip("/"), mount)
+
+    @classmethod
+    def from_state(cls, d: dict) -> V2Manager:
+        return cls(d["path"], d.get("mount", CGROUP_ROOT), d.get("created"))
+
+    def to_state(self) -> dict:
+        return {"version": 2, "path": self.dir, "mount": self.mount, "created": list(self.created)}
+
+    def _file(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def create(self) -> None:
+        missing = []
+        probe = self.dir
+        while not os.path.isdir(probe):
+            missing.append(probe)
+            probe = os.path.dirname(probe)
+        if not missing:
+            procs = walk_pids(self.dir)
+            if procs:
+                raise CgroupError(
+                    f"linux.cgroupsPath: cgroup {self.dir} already has processes in it ({len(procs)})"
+                )
+        made: list[str] = []
+        try:
+            # Controllers must be enabled in every ancestor's subtree_control,
+            # from the mount point down, for the files to appear in the leaf.
+            ancestors = []
+            probe = os.path.dirname(self.dir)
+            while len(probe) >= len(self.mount):
+                ancestors.append(probe)
+                probe = os.path.dirname(probe)
+            for directory in reversed(ancestors):
+                if not os.path.isdir(directory):
+                    self._mkdir(directory, made)
+                _enable_controllers(directory)
+            if missing:
+                self._mkdir(self.dir, made)
+        except BaseException:
+            for directory in reversed(made):
+                remove_if_empty(directory)
+            raise
+        self.created = [d for d in made if d != self.dir]
+
+    @staticmethod
+    def _mkdir(directory: str, made: list[str]) -> None:
+        try:
+            os.mkdir(directory, 0o755)
+        except FileExistsError:
+            return
+        except OSError as e:
+            raise CgroupError(f"cannot create cgroup {directory}: {oserror_text(e)}") from None
+        made.append(directory)
+
+    def add(self, pid: int) -> None:
+        try:
+            write_pid(self._file("cgroup.procs"), pid)
+        except OSError as e:
+            raise CgroupError(f"cannot add pid {pid} to cgroup {self.dir}: {oserror_text(e)}") from None
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.dir)
+
+    def destroy(self) -> None:
+        try:
+            remove_tree(self.dir)
+            for directory in reversed(self.created):
+                remove_if_empty(directory)
+        except OSError as e:
+            left = self.pids()
+            hint = f" ({len(left)} processes still in it)" if left else ""
+            raise CgroupError(f"cannot remove cgroup {self.dir}{hint}: {oserror_text(e)}") from None
+
+    # ------------------------------------------------------------ processes
+
+    def pids(self) -> list[int]:
+        return sorted(set(walk_pids(self.dir)))
+
+    def kill_all(self, signal: int) -> None:
+        if signal == SIGKILL and os.path.exists(self._file("cgroup.kill")):
+            # Linux 5.14+: the kernel kills the whole subtree, forks included.
+            try:
+                write_text(self._file("cgroup.kill"), "1")
+                return
+            except OSError as e:
+                if e.errno == errno.ENOENT:
+                    return
+                raise CgroupError(f"cannot write {self._file('cgroup.kill')}: {oserror_text(e)}") from None
+        was_frozen = self.is_frozen()
+        if not was_frozen:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                signal_quietly(pid, signal)
+        finally:
+            if not was_frozen or signal == SIGKILL:
+                self.thaw()
+
+    # ------------------------------------------------------------ freezer
+
+    def _set_frozen(self, frozen: bool) -> None:
+        control = self._file("cgroup.freeze")
+        want = "1" if frozen else "0"
+        try:
+            write_text(control, want)
+            if wait_until(
+                lambda: read_keyed(self._file("cgroup.events")).get("frozen") == want, timeout=10.0
+            ):
+                return
+        except OSError as e:
+            raise CgroupError(f"cannot write {control}: {oserror_text(e)}") from None
+        if frozen:
+            write_text(control, "0")
+        raise CgroupError(f"{control}: cgroup did not become {'frozen' if frozen else 'thawed'} within 10s")
+
+    def freeze(self) -> None:
+        self._set_frozen(True)
+
+    def thaw(self) -> None:
+        self._set_frozen(False)
+
+    def is_frozen(self) -> bool:
+        try:
+            return read_first_line(self._file("cgroup.freeze")) == "1"
+        except FileNotFoundError:
+            return False
+
+    # ------------------------------------------------------------ heavier operations
+
+    def controllers(self) -> set[str]:
+        """Controllers usable in this cgroup (its cgroup.controllers)."""
+        try:
+            return set(read_text(self._file("cgroup.controllers")).split())
+        except FileNotFoundError:
+            return set()
+
+    def apply(self, resources: dict, *, default_devices: bool = True, where: str = "linux.resources") -> None:
+        from pyrunc.cgroups.resources import apply_v2
+
+        apply_v2(self, resources, where=where, default_devices=default_devices, update=False)
+
+    def update(self, resources: dict, *, where: str = "resources") -> None:
+        from pyrunc.cgroups.resources import apply_v2
+
+        apply_v2(self, resources, where=where, default_devices=False, update=True)
+
+    def stats(self) -> dict:
+        from pyrunc.cgroups.stats import stats_v2
+
+        return stats_v2(self)
+
+    def oom_events(self):
+        from pyrunc.cgroups.events import V2OomWatcher
+
+        return V2OomWatcher(self.dir)
+
+
+def _enable_controllers(directory: str) -> None:
+    """Enable in `directory`'s subtree_control every controller it has, one at a
+    time, skipping those the kernel refuses (e.g. a non-root cgroup that still
+    has processes): apply() then reports a missing controller by name."""
+    available = read_text(os.path.join(directory, "cgroup.controllers")).split()
+    enabled = set(read_text(os.path.join(directory, "cgroup.subtree_control")).split())
+    for controller in available:
+        if controller in enabled:
+            continue
+        try:
+            write_text(os.path.join(directory, "cgroup.subtree_control"), "+" + controller)
+        except OSError as e:
+            if e.errno not in (errno.EBUSY, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOENT):
+                raise CgroupError(
+                    f"cannot enable {controller} in {directory}/cgroup.subtree_control: {oserror_text(e)}"
+                ) from None

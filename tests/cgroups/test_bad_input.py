@@ -1,0 +1,183 @@
+"""Bad input gets a clear error naming the field, before anything is written; a
+write the kernel refuses midway is rolled back and named."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pyrunc.cgroups import CgroupError
+
+from .helpers import is_unified, read
+
+pytestmark = pytest.mark.vm
+MiB = 1 << 20
+
+
+def pids_max(mgr) -> str:
+    directory = mgr.dir if mgr.version == 2 else mgr.paths["pids"]
+    return read(os.path.join(directory, "pids.max"))
+
+
+def memory_max(mgr) -> str:
+    if mgr.version == 2:
+        return read(os.path.join(mgr.dir, "memory.max"))
+    return read(os.path.join(mgr.paths["memory"], "memory.limit_in_bytes"))
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"cpu": {"cpus": "0-511"}}, r"linux\.resources\.cpu\.cpus: CPU \d+ is not available \(available: "),
+        ({"cpu": {"mems": "7"}}, r"linux\.resources\.cpu\.mems: node 7 is not available"),
+        ({"cpu": {"cpus": "1-0"}}, r"linux\.resources\.cpu\.cpus: range '1-0' goes backwards"),
+        ({"cpu": {"cpus": "one"}}, r"linux\.resources\.cpu\.cpus: 'one' is not a list"),
+        (
+            {"memory": {"limit": -2}},
+            r"linux\.resources\.memory\.limit: must be -1 \(unlimited\) or a positive",
+        ),
+        ({"memory": {"reservation": -100}}, r"linux\.resources\.memory\.reservation: must be -1"),
+        ({"memory": {"limit": "100m"}}, r"linux\.resources\.memory\.limit: must be an integer"),
+        ({"memory": {"limit": 100 * MiB, "swap": 50 * MiB}}, r"linux\.resources\.memory\.swap: .*below"),
+        ({"pids": {"limit": -7}}, r"linux\.resources\.pids\.limit: must be -1"),
+        ({"cpu": {"shares": -1}}, r"linux\.resources\.cpu\.shares: must be at least 0, got -1"),
+        ({"cpu": {"shares": 1}}, r"linux\.resources\.cpu\.shares: must be between 2 and 262144"),
+        ({"cpu": {"quota": -5}}, r"linux\.resources\.cpu\.quota: must be -1"),
+        ({"cpu": {"period": 10}}, r"linux\.resources\.cpu\.period: must be between 1000 and 1000000"),
+        ({"cpu": {"idle": 3}}, r"linux\.resources\.cpu\.idle: must be 0 or 1"),
+        ({"blockIO": {"weight": 5}}, r"linux\.resources\.blockIO\.weight: must be between 10 and 1000"),
+        (
+            {"blockIO": {"throttleReadBpsDevice": [{"major": 250, "minor": 99, "rate": 1}]}},
+            r"throttleReadBpsDevice\[0\]: there is no block device 250:99",
+        ),
+        (
+            {"hugepageLimits": [{"pageSize": "3XB", "limit": 1}]},
+            r"hugepageLimits\[0\]\.pageSize: '3XB' is not",
+        ),
+        ({"memroy": {"limit": 1}}, r"linux\.resources\.memroy: unknown field"),
+        ({"memory": {"limt": 1}}, r"linux\.resources\.memory\.limt: unknown field"),
+        ({"devices": [{"allow": True, "type": "x", "access": "r"}]}, r"devices\[0\]\.type: 'x' is not"),
+        ({"devices": [{"allow": True, "access": "rwx"}]}, r"devices\[0\]\.access: 'rwx' must be made of"),
+        (
+            {"devices": [{"allow": "yes", "access": "r"}]},
+            r"devices\[0\]\.allow: required, must be true or false",
+        ),
+        ({"devices": [{"allow": False, "type": "c"}]}, r"devices\[0\]\.access: required"),
+        ({"rdma": {"mlx5_0": {}}}, r"linux\.resources\.rdma\.mlx5_0: give hcaHandles and/or hcaObjects"),
+    ],
+)
+def test_invalid_values_are_refused_before_any_write(cgroups, resources, message):
+    mgr = cgroups.open()
+    combined = {"pids": {"limit": 10}, **resources} if "pids" not in resources else resources
+    with pytest.raises(CgroupError, match=message):
+        mgr.apply(combined)
+    assert pids_max(mgr) == "max"  # the valid pids limit beside it was not written either
+
+
+def test_unavailable_controllers_are_named(cgroups):
+    mgr = cgroups.open()
+    if is_unified():
+        cases = [
+            (
+                {"unified": {"nosuch.max": "1"}},
+                r"unified\.nosuch\.max: the nosuch controller is not available",
+            ),
+            ({"unified": {"memory": "1"}}, r"unified\.memory: must be of the form CONTROLLER\.PARAMETER"),
+            ({"unified": {"../memory.max": "1"}}, r"must be a file name \(no slashes\)"),
+            ({"network": {"classID": 1}}, r"network: net_cls/net_prio do not exist on cgroup v2"),
+        ]
+    else:
+        cases = [
+            (
+                {"network": {"classID": 1}},
+                r"network\.classID: the net_cls cgroup controller is not available",
+            ),
+            (
+                {"network": {"priorities": [{"name": "lo", "priority": 1}]}},
+                r"priorities\[0\]: the net_prio cgroup controller is not available",
+            ),
+            ({"rdma": {"mlx5_0": {"hcaHandles": 1}}}, r"rdma: the rdma cgroup controller is not available"),
+            (
+                {"unified": {"memory.max": "1"}},
+                r"unified: holds cgroup v2 settings, but this host uses cgroup v1",
+            ),
+        ]
+    for resources, message in cases:
+        with pytest.raises(CgroupError, match=message):
+            mgr.apply({"pids": {"limit": 10}, **resources})
+        assert pids_max(mgr) == "max"
+
+
+@pytest.mark.v2only
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"memory": {"swappiness": 10}}, r"memory\.swappiness: cgroup v1 only"),
+        ({"memory": {"kernel": 1 << 20}}, r"memory\.kernel: cgroup v1 only"),
+        (
+            {"memory": {"disableOOMKiller": True}},
+            r"memory\.disableOOMKiller: the OOM killer cannot be disabled",
+        ),
+        (
+            {"cpu": {"realtimeRuntime": 1000}},
+            r"cpu\.realtimeRuntime: realtime CPU scheduling is cgroup v1 only",
+        ),
+        ({"blockIO": {"leafWeight": 100}}, r"blockIO\.leafWeight: cgroup v1 only"),
+        ({"memory": {"swap": 100 * MiB}}, r"memory\.swap: unable to set a swap limit without a memory limit"),
+    ],
+)
+def test_v1_only_settings_are_refused_on_v2(cgroups, resources, message):
+    mgr = cgroups.open()
+    with pytest.raises(CgroupError, match=message):
+        mgr.apply({"pids": {"limit": 10}, **resources})
+    assert pids_max(mgr) == "max"
+
+
+@pytest.mark.v2only
+def test_a_write_the_kernel_refuses_is_named_and_earlier_writes_rolled_back(cgroups):
+    mgr = cgroups.open()
+    with pytest.raises(CgroupError) as caught:
+        mgr.apply({"pids": {"limit": 10}, "memory": {"limit": 64 * MiB}, "unified": {"memory.high": "lots"}})
+    message = str(caught.value)
+    assert message.startswith("linux.resources.unified.memory.high: cannot write 'lots' to ")
+    assert f"{mgr.dir}/memory.high" in message and "Invalid argument" in message
+    assert "rolled back" in message
+    assert pids_max(mgr) == "max"
+    assert memory_max(mgr) == "max"
+
+
+@pytest.mark.v1only
+def test_v1_write_refused_midway_is_rolled_back(cgroups):
+    # A nested cgroup's parent has no realtime budget, so the kernel refuses the
+    # child's cpu.rt_runtime_us after the memory limit was already written.
+    cgroups.open("p")
+    mgr = cgroups.open("p", "c")
+    before = memory_max(mgr)
+    with pytest.raises(CgroupError) as caught:
+        mgr.apply({"memory": {"limit": 64 * MiB}, "cpu": {"realtimeRuntime": 1000}})
+    message = str(caught.value)
+    assert message.startswith("linux.resources.cpu.realtimeRuntime: cannot write '1000' to ")
+    assert "cpu.rt_runtime_us: Invalid argument" in message
+    assert "rolled back" in message
+    assert memory_max(mgr) == before
+
+
+@pytest.mark.v1only
+def test_v1_memory_limit_below_usage_explains_itself(cgroups, workloads):
+    mgr = cgroups.open()
+    holder = workloads("x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo held; sleep 600", mgr)
+    assert holder.proc.stdout.readline() == b"held\n"
+    with pytest.raises(
+        CgroupError, match=r"memory\.limit: .*is below what the container uses \(current usage: \d+"
+    ):
+        mgr.update({"memory": {"limit": 1 * MiB}})
+
+
+def test_check_before_update_refuses_a_limit_below_usage(cgroups, workloads):
+    mgr = cgroups.open()
+    holder = workloads("x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo held; sleep 600", mgr)
+    assert holder.proc.stdout.readline() == b"held\n"
+    with pytest.raises(CgroupError, match=r"memory\.limit: 4194304 is not above the current usage"):
+        mgr.update({"memory": {"limit": 4 * MiB, "checkBeforeUpdate": True}}, where="linux.resources")
+    assert holder.proc.poll() is None
