@@ -1,0 +1,256 @@
+"""config-linux.md Control groups: cgroupsPath (absolute and relative) and resources per controller,
+checked in cgroupfs (this host's cgroup v1 hierarchies)."""
+
+from __future__ import annotations
+
+import os
+
+from .. import config as cfgmod
+from .. import sysutil
+from ..ctx import Ctx
+from ..registry import case
+
+CHECK = cfgmod.CHECKER
+CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+
+
+def _limited(t: Ctx, resources: dict, args: list[str] | None = None, relative: bool = False):
+    """A created container with the given linux.resources under a fresh cgroupsPath."""
+    b = t.bundle(args or ["sleep", "300"])
+    b.linux["resources"].update(resources)
+    b.linux["cgroupsPath"] = t.cgroup_path("res", absolute=not relative)
+    return t.create(b)
+
+
+@case(
+    "cgroups/absolute-path-placement",
+    needs=("cgroup_v1",),
+    spec="config-linux.md cgroupsPath: an absolute path is relative to the cgroups mount point",
+)
+def absolute_placement(t: Ctx) -> None:
+    b = t.bundle(["sleep", "300"])
+    path = t.cgroup_path("abs") + "/nested"
+    b.linux["cgroupsPath"] = path
+    c = t.create(b)
+    placed = sysutil.proc_cgroups(c.pid)
+    for ctrl in CONTROLLERS:
+        if ctrl in t.host.v1_controllers:
+            t.eq(placed.get(ctrl), path, f"{ctrl} cgroup of the container process")
+            t.check(
+                os.path.isdir(os.path.join(t.host.hierarchies[ctrl], path.lstrip("/"))),
+                f"{ctrl} directory for {path} does not exist",
+            )
+
+
+@case(
+    "cgroups/relative-path-placement",
+    needs=("cgroup_v1", "memory"),
+    spec="config-linux.md cgroupsPath: a relative path MAY be relative to a runtime-determined location",
+)
+def relative_placement(t: Ctx) -> None:
+    c = _limited(t, {"memory": {"limit": 48 << 20}}, relative=True)
+    rel = c.bundle.linux["cgroupsPath"]
+    placed = sysutil.proc_cgroups(c.pid)
+    for ctrl in CONTROLLERS:
+        if ctrl in t.host.v1_controllers:
+            t.check(
+                (placed.get(ctrl) or "").endswith("/" + rel),
+                f"{ctrl} cgroup {placed.get(ctrl)!r} does not end in {rel}",
+            )
+    t.eq(t.cgroup_read("memory", c.pid, "memory.limit_in_bytes"), str(48 << 20), "memory.limit_in_bytes")
+
+
+@case(
+    "cgroups/same-path-same-place",
+    needs=("cgroup_v1",),
+    spec="config-linux.md cgroupsPath: the same value MUST consistently attach to the same place",
+)
+def same_path_same_place(t: Ctx) -> None:
+    rel = t.cgroup_path("same", absolute=False)
+    seen = []
+    for _ in range(2):
+        b = t.bundle(["sleep", "300"])
+        b.linux["cgroupsPath"] = rel
+        c = t.create(b)
+        seen.append(sysutil.proc_cgroups(c.pid))
+        c.delete(force=True)
+    t.eq(seen[0], seen[1], "cgroups of two containers created with the same relative cgroupsPath")
+
+
+@case(
+    "cgroups/removed-on-delete",
+    needs=("cgroup_v1",),
+    spec="runtime.md delete: MUST delete the resources create made",
+)
+def removed_on_delete(t: Ctx) -> None:
+    c = _limited(t, {"pids": {"limit": 50}, "memory": {"limit": 64 << 20}})
+    dirs = [t.cgroup_dir(ctrl, c.pid) for ctrl in CONTROLLERS if ctrl in t.host.v1_controllers]
+    c.start()
+    c.kill("KILL")
+    c.wait_stopped()
+    c.delete()
+    left = [d for d in dirs if os.path.isdir(d)]
+    t.check(not left, f"cgroup directories survived delete: {left[:3]}")
+
+
+@case("cgroups/memory-limit", needs=("memory",), spec="config-linux.md memory.limit")
+def memory_limit(t: Ctx) -> None:
+    c = _limited(t, {"memory": {"limit": 64 << 20}})
+    t.eq(t.cgroup_read("memory", c.pid, "memory.limit_in_bytes"), str(64 << 20), "memory.limit_in_bytes")
+
+
+@case("cgroups/memory-reservation", needs=("memory",), spec="config-linux.md memory.reservation")
+def memory_reservation(t: Ctx) -> None:
+    c = _limited(t, {"memory": {"limit": 64 << 20, "reservation": 32 << 20}})
+    t.eq(
+        t.cgroup_read("memory", c.pid, "memory.soft_limit_in_bytes"),
+        str(32 << 20),
+        "memory.soft_limit_in_bytes",
+    )
+
+
+@case("cgroups/memory-swap", needs=("memory", "memsw"), spec="config-linux.md memory.swap: memory+swap limit")
+def memory_swap(t: Ctx) -> None:
+    c = _limited(t, {"memory": {"limit": 64 << 20, "swap": 96 << 20}})
+    t.eq(
+        t.cgroup_read("memory", c.pid, "memory.memsw.limit_in_bytes"),
+        str(96 << 20),
+        "memory.memsw.limit_in_bytes",
+    )
+
+
+@case("cgroups/memory-swappiness", needs=("memory",), spec="config-linux.md memory.swappiness")
+def memory_swappiness(t: Ctx) -> None:
+    c = _limited(t, {"memory": {"swappiness": 17}})
+    t.eq(t.cgroup_read("memory", c.pid, "memory.swappiness"), "17", "memory.swappiness")
+
+
+@case("cgroups/memory-disable-oom-killer", needs=("memory",), spec="config-linux.md memory.disableOOMKiller")
+def memory_oom_killer(t: Ctx) -> None:
+    c = _limited(t, {"memory": {"limit": 64 << 20, "disableOOMKiller": True}})
+    lines = t.cgroup_read("memory", c.pid, "memory.oom_control").splitlines()
+    t.check("oom_kill_disable 1" in lines, f"memory.oom_control {lines}")
+
+
+@case("cgroups/memory-kernel-tcp", needs=("memory",), spec="config-linux.md memory.kernelTCP")
+def memory_kernel_tcp(t: Ctx) -> None:
+    c = _limited(t, {"memory": {"limit": 64 << 20, "kernelTCP": 16 << 20}})
+    value = t.cgroup_read("memory", c.pid, "memory.kmem.tcp.limit_in_bytes")
+    t.eq(value, str(16 << 20), "memory.kmem.tcp.limit_in_bytes")
+
+
+@case("cgroups/cpu-shares", needs=("cpu",), spec="config-linux.md cpu.shares")
+def cpu_shares(t: Ctx) -> None:
+    c = _limited(t, {"cpu": {"shares": 512}})
+    t.eq(t.cgroup_read("cpu", c.pid, "cpu.shares"), "512", "cpu.shares")
+
+
+@case("cgroups/cpu-quota-period", needs=("cpu",), spec="config-linux.md cpu.quota and cpu.period")
+def cpu_quota_period(t: Ctx) -> None:
+    c = _limited(t, {"cpu": {"quota": 25000, "period": 50000}})
+    t.eq(t.cgroup_read("cpu", c.pid, "cpu.cfs_period_us"), "50000", "cpu.cfs_period_us")
+    t.eq(t.cgroup_read("cpu", c.pid, "cpu.cfs_quota_us"), "25000", "cpu.cfs_quota_us")
+
+
+@case("cgroups/cpu-idle", needs=("cpu", "cpu_idle"), spec="config-linux.md cpu.idle")
+def cpu_idle(t: Ctx) -> None:
+    c = _limited(t, {"cpu": {"idle": 1}})
+    t.eq(t.cgroup_read("cpu", c.pid, "cpu.idle"), "1", "cpu.idle")
+
+
+@case("cgroups/cpu-burst", needs=("cpu", "cpu_burst"), spec="config-linux.md cpu.burst")
+def cpu_burst(t: Ctx) -> None:
+    c = _limited(t, {"cpu": {"quota": 20000, "period": 100000, "burst": 10000}})
+    t.eq(t.cgroup_read("cpu", c.pid, "cpu.cfs_burst_us"), "10000", "cpu.cfs_burst_us")
+
+
+@case("cgroups/cpuset", needs=("cpuset",), spec="config-linux.md cpu.cpus and cpu.mems")
+def cpuset(t: Ctx) -> None:
+    mem = t.host.mems.split(",")[0].split("-")[0]
+    c = _limited(t, {"cpu": {"cpus": "0", "mems": mem}})
+    t.eq(t.cgroup_read("cpuset", c.pid, "cpuset.cpus"), "0", "cpuset.cpus")
+    t.eq(t.cgroup_read("cpuset", c.pid, "cpuset.mems"), mem, "cpuset.mems")
+    t.eq(t.proc_status(c.pid).get("Cpus_allowed_list"), "0", "Cpus_allowed_list of the container process")
+
+
+@case("cgroups/pids-limit", needs=("pids",), spec="config-linux.md pids.limit")
+def pids_limit(t: Ctx) -> None:
+    c = _limited(t, {"pids": {"limit": 10}}, args=[CHECK, "forks", "30", "pause"])
+    t.eq(t.cgroup_read("pids", c.pid, "pids.max"), "10", "pids.max")
+    c.start()
+    r = c.wait_for_key("forks_errno")
+    t.check(int(r.get("forks") or 99) <= 9, f"{r.get('forks')} forks succeeded under pids.limit 10")
+    t.eq(r.get("forks_errno"), "11", "errno of the fork refused by the pids limit (EAGAIN)")
+
+
+@case("cgroups/blkio-throttle", needs=("blkio", "block_device"), spec="config-linux.md blockIO.throttle*")
+def blkio_throttle(t: Ctx) -> None:
+    major, minor = t.host.block_device
+    dev = {"major": major, "minor": minor}
+    c = _limited(
+        t,
+        {
+            "blockIO": {
+                "throttleReadBpsDevice": [{**dev, "rate": 1048576}],
+                "throttleWriteBpsDevice": [{**dev, "rate": 2097152}],
+                "throttleReadIOPSDevice": [{**dev, "rate": 300}],
+                "throttleWriteIOPSDevice": [{**dev, "rate": 400}],
+            }
+        },
+    )
+    for name, rate in (
+        ("read_bps_device", 1048576),
+        ("write_bps_device", 2097152),
+        ("read_iops_device", 300),
+        ("write_iops_device", 400),
+    ):
+        value = t.cgroup_read("blkio", c.pid, f"blkio.throttle.{name}")
+        t.check(f"{major}:{minor} {rate}" in value.splitlines(), f"blkio.throttle.{name} is {value!r}")
+
+
+@case("cgroups/blkio-weight", needs=("blkio", "blkio_weight"), spec="config-linux.md blockIO.weight")
+def blkio_weight(t: Ctx) -> None:
+    c = _limited(t, {"blockIO": {"weight": 300}})
+    d = t.cgroup_dir("blkio", c.pid)
+    name = "blkio.weight" if os.path.exists(os.path.join(d, "blkio.weight")) else "blkio.bfq.weight"
+    t.check("300" in t.cgroup_read("blkio", c.pid, name), f"{name} does not show 300")
+
+
+@case(
+    "cgroups/freezer-placement",
+    needs=("freezer",),
+    spec="config-linux.md cgroupsPath: the container's freezer cgroup",
+)
+def freezer_placement(t: Ctx) -> None:
+    c = _limited(t, {})
+    c.start()
+    t.eq(t.cgroup_read("freezer", c.pid, "freezer.state"), "THAWED", "freezer.state of a running container")
+    t.eq(sysutil.proc_cgroups(c.pid).get("freezer"), c.bundle.linux["cgroupsPath"], "freezer cgroup path")
+
+
+@case("cgroups/hugetlb-limit", needs=("hugetlb",), spec="config-linux.md hugepageLimits")
+def hugetlb_limit(t: Ctx) -> None:
+    c = _limited(t, {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}]})
+    t.eq(
+        t.cgroup_read("hugetlb", c.pid, "hugetlb.2MB.limit_in_bytes"),
+        str(4 << 20),
+        "hugetlb.2MB.limit_in_bytes",
+    )
+
+
+@case("cgroups/network-classid", needs=("net_cls",), spec="config-linux.md network.classID")
+def network_classid(t: Ctx) -> None:
+    c = _limited(t, {"network": {"classID": 1048577}})
+    t.eq(t.cgroup_read("net_cls", c.pid, "net_cls.classid"), "1048577", "net_cls.classid")
+
+
+@case("cgroups/network-priorities", needs=("net_prio",), spec="config-linux.md network.priorities")
+def network_priorities(t: Ctx) -> None:
+    c = _limited(t, {"network": {"priorities": [{"name": "lo", "priority": 7}]}})
+    t.check("lo 7" in t.cgroup_read("net_prio", c.pid, "net_prio.ifpriomap"), "net_prio.ifpriomap lacks lo 7")
+
+
+@case("cgroups/unified", needs=("cgroup_v2",), spec="config-linux.md unified: cgroup v2 key/values")
+def unified(t: Ctx) -> None:
+    c = _limited(t, {"unified": {"pids.max": "42"}})
+    t.eq(t.cgroup_read("unified", c.pid, "pids.max"), "42", "pids.max via unified")

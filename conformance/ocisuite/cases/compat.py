@@ -1,0 +1,263 @@
+"""runc's command-line extensions that managers rely on (containerd's shim, dockerd, podman):
+not in the runtime-spec, but a drop-in for runc must honour them (shared/runtime-cli-contract.md)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import time
+
+from .. import config as cfgmod
+from .. import sysutil
+from ..ctx import Ctx, Report
+from ..registry import case
+
+CHECK = cfgmod.CHECKER
+
+
+@case("compat/pid-file", spec="contract: --pid-file holds the decimal pid, no newline")
+def pid_file(t: Ctx) -> None:
+    path = t.path("init.pid")
+    c = t.create(t.bundle(["sleep", "300"]), extra=("--pid-file", path))
+    text = sysutil.read_text(path)
+    t.check(text is not None, "no pid file was written")
+    t.eq(text, str(c.pid), "pid file content (exactly the decimal pid)")
+
+
+@case(
+    "compat/exit-status-via-subreaper",
+    spec="contract: the shim, a subreaper, waits for the container process",
+)
+def exit_status_via_subreaper(t: Ctx) -> None:
+    c = t.create(t.bundle([CHECK, "exit", "7"]))
+    c.start()
+    status = c.wait_exit()
+    t.check(status is not None, "the process did not exit")
+    t.check(status >= 0, "the container process was not reparented to the caller (a subreaper)")
+    t.eq(c.exit_code(), 7, "exit code")
+
+
+def _run_foreground(t: Ctx, b, timeout: float = 20) -> subprocess.CompletedProcess:
+    b.write()
+    cid = t.new_id("run")
+    t.record("id", cid)
+    return subprocess.run(
+        [t.suite.runtime, "--root", t.root, "run", "--bundle", b.path, cid],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
+@case(
+    "compat/run-exit-status", spec="contract: run returns the process's exit status and passes stdio through"
+)
+def run_exit_status(t: Ctx) -> None:
+    proc = _run_foreground(t, t.bundle(["/bin/sh", "-c", "echo from-inside; exit 7"]))
+    t.eq(proc.returncode, 7, "exit status of run")
+    t.check(b"from-inside" in proc.stdout, f"stdout of run: {proc.stdout[:200]!r}")
+
+
+@case("compat/run-signal-status", spec="contract: run returns 128+N when the process is killed by signal N")
+def run_signal_status(t: Ctx) -> None:
+    b = t.bundle(["/bin/sh", "-c", "kill -9 $$"])
+    b.linux["namespaces"] = [ns for ns in b.linux["namespaces"] if ns["type"] != "pid"]
+    proc = _run_foreground(t, b)
+    t.eq(proc.returncode, 137, "exit status of run when the process dies of SIGKILL")
+
+
+@case("compat/exec", spec="contract: exec runs a process inside a running container")
+def exec_(t: Ctx) -> None:
+    b = t.bundle(["sleep", "300"])
+    b.config["hostname"] = "exec-target"
+    c = t.create(b)
+    c.start()
+    res = t.rt("exec", c.id, CHECK, "id")
+    t.check(res.ok, f"exec failed: {res.brief()}")
+    r = Report(res.out)
+    t.eq(r.get("hostname"), "exec-target", "hostname seen by the exec'd process")
+    mnt = os.readlink(f"/proc/{c.pid}/ns/mnt")
+    t.check(mnt != os.readlink("/proc/self/ns/mnt"), "sanity: the container has its own mount namespace")
+
+
+@case("compat/exec-process-json", spec="contract: exec --process FILE --detach --pid-file P")
+def exec_process_json(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    c.start()
+    proc_file = t.path("process.json")
+    process = cfgmod.base_config()["process"]
+    process["args"] = ["sleep", "301"]
+    with open(proc_file, "w") as f:
+        json.dump(process, f)
+    pid_path = t.path("exec.pid")
+    res = t.rt("exec", "--process", proc_file, "--detach", "--pid-file", pid_path, c.id)
+    t.check(res.ok, f"exec --process failed: {res.brief()}")
+    pid = int(sysutil.read_text(pid_path) or "0")
+    t.check(pid > 0 and sysutil.alive(pid), "the exec pid file does not name a live process")
+    t.eq(
+        os.readlink(f"/proc/{pid}/ns/pid"),
+        os.readlink(f"/proc/{c.pid}/ns/pid"),
+        "pid namespace of the exec'd process",
+    )
+
+
+@case("compat/ps-json", spec="contract: ps --format json ID prints a JSON array of host pids")
+def ps_json(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    c.start()
+    res = t.rt("ps", "--format", "json", c.id)
+    t.check(res.ok, f"ps failed: {res.brief()}")
+    t.check(c.pid in json.loads(res.out or "[]"), f"ps output {res.out.strip()!r} lacks the init pid {c.pid}")
+
+
+@case("compat/list-json", spec="contract: list --format json is an array of states")
+def list_json(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    res = t.rt("list", "--format", "json")
+    t.check(res.ok, f"list failed: {res.brief()}")
+    entries = {e.get("id"): e for e in json.loads(res.out or "[]")}
+    t.check(c.id in entries, f"list does not show {c.id}")
+    t.eq(entries[c.id].get("status"), "created", "status in list")
+
+
+@case(
+    "compat/pause-resume",
+    needs=("freezer",),
+    spec="contract: pause/resume freeze the cgroup; state says paused",
+)
+def pause_resume(t: Ctx) -> None:
+    b = t.bundle(["sleep", "300"])
+    b.linux["cgroupsPath"] = t.cgroup_path("pause")
+    c = t.create(b)
+    c.start()
+    res = t.rt("pause", c.id)
+    t.check(res.ok, f"pause failed: {res.brief()}")
+    t.eq(t.cgroup_read("freezer", c.pid, "freezer.state"), "FROZEN", "freezer.state after pause")
+    t.eq(c.status(), "paused", "status after pause")
+    res = t.rt("resume", c.id)
+    t.check(res.ok, f"resume failed: {res.brief()}")
+    t.eq(t.cgroup_read("freezer", c.pid, "freezer.state"), "THAWED", "freezer.state after resume")
+    t.eq(c.status(), "running", "status after resume")
+
+
+@case("compat/kill-all", spec="contract: kill --all ID 9 signals every process of the container")
+def kill_all(t: Ctx) -> None:
+    c = t.create(t.bundle(["/bin/sh", "-c", "sleep 300 & sleep 300 & wait"]))
+    c.start()
+    c.kill("9", all_=True)
+    c.wait_stopped(5)
+    t.eq(c.status(), "stopped", "status after kill --all")
+
+
+@case("compat/state-extra-fields", spec="contract: state adds runc's rootfs and created (RFC 3339)")
+def state_extra_fields(t: Ctx) -> None:
+    b = t.bundle(["sleep", "300"])
+    c = t.create(b)
+    st = c.state()
+    t.eq(os.path.realpath(st.get("rootfs", "")), os.path.realpath(b.rootfs), "rootfs")
+    created = st.get("created", "")
+    stamp = _rfc3339(created)
+    t.check(stamp is not None, f"created {created!r} is not RFC 3339")
+    age = abs(time.time() - stamp)
+    t.check(age < 120, f"created {created!r} is {age:.0f}s away from now")
+
+
+def _rfc3339(text: str) -> float | None:
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
+    if not m:
+        return None
+    zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+    base = datetime.datetime.fromisoformat(m.group(1) + zone)
+    return base.timestamp() + float("0" + (m.group(2) or ""))
+
+
+@case(
+    "compat/log-json-error", spec="contract: --log F --log-format json; the shim reports the last error msg"
+)
+def log_json_error(t: Ctx) -> None:
+    b = t.bundle(["true"])
+    b.process["rlimits"].append({"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1})
+    log = t.path("log.json")
+    c = t.create(b, expect_ok=False, global_args=("--log", log, "--log-format", "json"))
+    t.check(not c.create_result.ok, "create accepted an unknown rlimit")
+    lines = [ln for ln in (sysutil.read_text(log) or "").splitlines() if ln.strip()]
+    t.check(lines, "nothing was written to the --log file")
+    errors = []
+    for ln in lines:
+        try:
+            doc = json.loads(ln)
+        except ValueError:
+            t.fail(f"log line is not JSON: {ln[:200]!r}")
+        if doc.get("level") == "error":
+            errors.append(doc)
+    t.check(errors, "no level=error line in the JSON log")
+    t.check(errors[-1].get("msg") and errors[-1].get("time"), f"error line lacks msg or time: {errors[-1]}")
+
+
+@case("compat/version", spec="contract: --version prints 'NAME version X' and a 'spec: X' line")
+def version(t: Ctx) -> None:
+    res = subprocess.run([t.suite.runtime, "--version"], capture_output=True, text=True, timeout=15)
+    lines = res.stdout.splitlines()
+    t.check(res.returncode == 0 and lines, "--version failed")
+    t.check(" version " in lines[0], f"first line {lines[0]!r} is not 'NAME version X'")
+    t.check(any(ln.startswith("spec: ") for ln in lines), "no 'spec: X' line")
+
+
+@case("compat/unknown-id-message", spec="contract: containerd matches 'does not exist' to decide NotFound")
+def unknown_id_message(t: Ctx) -> None:
+    for op in (["state"], ["delete"], ["kill"]):
+        res = t.rt(*op, t.new_id("missing"), *(["KILL"] if op == ["kill"] else []))
+        t.check(not res.ok, f"{op[0]} of an unknown id succeeded")
+        t.check("does not exist" in res.err + res.out, f"{' '.join(op)}: {res.brief()}")
+
+
+@case("compat/dev-fd-symlinks", spec="runc/crun: /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr symlinks")
+def dev_fd_symlinks(t: Ctx) -> None:
+    r = t.run_report(
+        t.bundle(
+            [CHECK, "stat", "/dev/fd", "stat", "/dev/stdin", "stat", "/dev/stdout", "stat", "/dev/stderr"]
+        )
+    )
+    for name in ("fd", "stdin", "stdout", "stderr"):
+        t.check((r.get(f"stat:/dev/{name}") or "").startswith("l:"), f"/dev/{name} is not a symlink")
+
+
+@case("compat/no-pivot", spec="contract: create --no-pivot (MS_MOVE + chroot)")
+def no_pivot(t: Ctx) -> None:
+    b = t.bundle([CHECK, "stat", "/marker-no-pivot"])
+    open(os.path.join(b.rootfs, "marker-no-pivot"), "w").close()
+    c = t.create(b, extra=("--no-pivot",))
+    c.start()
+    c.wait_stopped()
+    t.check(
+        (c.output().get("stat:/marker-no-pivot") or "").startswith("f:"),
+        "the process does not run in the rootfs",
+    )
+
+
+@case("compat/features", spec="features.md: `features` prints the features document")
+def features(t: Ctx) -> None:
+    res = t.rt("features")
+    t.check(res.ok, f"features failed: {res.brief()}")
+    try:
+        doc = json.loads(res.out)
+    except ValueError:
+        t.fail("features output is not JSON")
+    t.check(
+        isinstance(doc.get("ociVersionMin"), str) and isinstance(doc.get("ociVersionMax"), str),
+        "features lacks ociVersionMin/ociVersionMax",
+    )
+
+
+@case("compat/sysctl-net-needs-netns", spec="runc: a net.* sysctl without a network namespace is refused")
+def sysctl_host_netns(t: Ctx) -> None:
+    b = t.bundle(["sleep", "300"])
+    cfgmod.drop_namespace(b.config, "network")
+    b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/sys"]
+    before = sysutil.read_text("/proc/sys/net/ipv4/ip_default_ttl")
+    b.linux["sysctl"] = {"net.ipv4.ip_default_ttl": "33"}
+    t.refuse(b, "a net.* sysctl in the host network namespace")
+    t.eq(sysutil.read_text("/proc/sys/net/ipv4/ip_default_ttl"), before, "the host's net.ipv4.ip_default_ttl")
