@@ -238,3 +238,69 @@ def set_child_subreaper():
     namespace) come to us to be reaped. A direct prctl: python-prctl costs 4.5 ms to import."""
     if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0:
         raise _oserror(errno, "PR_SET_CHILD_SUBREAPER")
+
+
+cdef extern from "<sys/un.h>" nogil:
+    struct sockaddr_un:
+        unsigned short sun_family
+        char sun_path[108]
+
+cdef extern from "<sys/socket.h>" nogil:
+    int SOCK_STREAM
+    int socket(int domain, int type, int protocol)
+    int connect(int fd, const void *addr, socklen_t len)
+
+
+def connect_unix(str path):
+    """A connected AF_UNIX stream socket (close-on-exec), e.g. to a --console-socket."""
+    cdef sockaddr_un addr
+    cdef bytes bpath = path.encode()
+    cdef int fd
+    if len(bpath) >= sizeof(addr.sun_path):
+        raise OSError(36, f"socket path too long: {path}")
+    addr.sun_family = AF_UNIX
+    memcpy(addr.sun_path, <const char *>bpath, len(bpath) + 1)
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)
+    if fd < 0:
+        raise _oserror(errno, "socket")
+    if connect(fd, &addr, sizeof(addr)) < 0:
+        err = errno
+        close(fd)
+        raise _oserror(err, f"connect to {path}")
+    return fd
+
+
+def stream_socketpair():
+    cdef int sv[2]
+    if socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0:
+        raise _oserror(errno, "socketpair")
+    return sv[0], sv[1]
+
+
+def recv_fd(int sock):
+    """Receive one fd sent with SCM_RIGHTS (the pty master); returns (fd, payload)."""
+    cdef char buf[256]
+    cdef char control[64]
+    cdef iovec iov
+    cdef msghdr msg
+    cdef cmsghdr *cmsg
+    cdef ssize_t n
+    cdef int fd = -1
+    iov.iov_base = buf
+    iov.iov_len = sizeof(buf)
+    msg.msg_name = NULL
+    msg.msg_namelen = 0
+    msg.msg_iov = &iov
+    msg.msg_iovlen = 1
+    msg.msg_control = control
+    msg.msg_controllen = sizeof(control)
+    msg.msg_flags = 0
+    with nogil:
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)
+    if n < 0:
+        raise _oserror(errno, "receive the pty master")
+    cmsg = CMSG_FIRSTHDR(&msg)
+    if cmsg == NULL or cmsg.cmsg_type != SCM_RIGHTS:
+        raise OSError(0, "no fd received on the console socket")
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof(int))
+    return fd, buf[:n]

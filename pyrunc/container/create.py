@@ -19,7 +19,15 @@ from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic
 class CreateRequest:
     """What the CLI asked for."""
 
-    __slots__ = ("bundle", "console_socket", "container_id", "no_pivot", "pid_file", "preserve_fds")
+    __slots__ = (
+        "bundle",
+        "console_fd",
+        "console_socket",
+        "container_id",
+        "no_pivot",
+        "pid_file",
+        "preserve_fds",
+    )
 
     def __init__(
         self,
@@ -37,6 +45,7 @@ class CreateRequest:
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
+        self.console_fd = -1  # `run` in the foreground gives its own socket end for the pty master
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -83,6 +92,7 @@ class Creation(Handlers):
         self.launch: Launch | None = None
         self.lock_fd = -1
         self.fifo_fd = -1
+        self.console_fd = -1
         process = config.get("process") or {}
         self.state = {
             "ociVersion": config.get("ociVersion", OCI_VERSION),
@@ -150,8 +160,38 @@ class Creation(Handlers):
             from pyrunc.seccomp import compile_profile
 
             records.append(plan.seccomp_record(compile_profile(seccomp)))
-        records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd).encode())
+        records += self.console_records(process, launch.floor)
+        records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())
         return b"".join(records), namespaces.clone_flags, namespaces.direct
+
+    def console_records(self, process: dict, floor: int) -> list[bytes]:
+        """process.terminal: the socket that receives the pty master (runc's rules on when one
+        must and must not be given)."""
+        from pyrunc.container.launch import high_fd
+
+        request = self.request
+        if not process.get("terminal"):
+            if request.console_socket:
+                raise PyruncError("cannot use --console-socket: process.terminal is false")
+            return []
+        if request.console_fd >= 0:
+            self.console_fd = high_fd(os.dup(request.console_fd), floor)
+        elif request.console_socket:
+            from pyrunc import _core
+
+            try:
+                self.console_fd = high_fd(_core.connect_unix(request.console_socket), floor)
+            except OSError as err:
+                raise PyruncError(f"--console-socket {request.console_socket}: {err.strerror}") from None
+        else:
+            raise PyruncError(
+                "cannot allocate a tty when the runtime detaches without --console-socket "
+                "(process.terminal is true)"
+            )
+        size = process.get("consoleSize")
+        if not size:
+            return []
+        return [plan.record(plan.T_CONSOLE_SIZE, plan.u32(size["height"]) + plan.u32(size["width"]))]
 
     def cgroup_mounts(self, mount: dict, index: int) -> list:
         from pyrunc.mounts import cgroup_mounts
@@ -204,10 +244,10 @@ class Creation(Handlers):
         self.release()
 
     def release(self) -> None:
-        for fd in (self.fifo_fd, self.lock_fd):
+        for fd in (self.fifo_fd, self.lock_fd, self.console_fd):
             if fd >= 0:
                 os.close(fd)
-        self.fifo_fd = self.lock_fd = -1
+        self.fifo_fd = self.lock_fd = self.console_fd = -1
 
 
 def create(store: Store, request: CreateRequest) -> Creation:

@@ -1,5 +1,6 @@
 """`run`: create + start; in the foreground also wait, forwarding signals, and exit with the
-container's status (128+N when killed by signal N), then delete it unless --keep."""
+container's status (128+N when killed by signal N), then delete it unless --keep.
+With a terminal and no --console-socket, the foreground run proxies the caller's terminal."""
 
 from __future__ import annotations
 
@@ -20,22 +21,64 @@ def run(store: Store, request: CreateRequest, detach: bool = False, keep: bool =
 
     if not detach:
         _core.set_child_subreaper()
-    creation = create(store, request)
+    console = None
+    if not detach and not request.console_socket:
+        console = _own_console(request)
+    try:
+        creation = create(store, request)
+    finally:
+        if request.console_fd >= 0:
+            os.close(request.console_fd)
+            request.console_fd = -1
+    terminal = creation.state["terminal"]
     creation.release()
     pid = creation.state["pid"]
+    master = -1
     try:
+        if terminal and console is not None:
+            master, _ = _core.recv_fd(console)
+            from pyrunc.console import copy_window_size
+
+            copy_window_size(0, master)  # before start, so the process sees it from the beginning
         if not detach:
             _forward_signals(pid)
         start(store, request.container_id)
     except BaseException:
         delete(store, request.container_id, force=True)
         raise
+    finally:
+        if console is not None:
+            os.close(console)
     if detach:
         return 0
-    code = wait_for(pid)
+    code = _proxy_and_wait(master, pid) if master >= 0 else wait_for(pid)
     if not keep:
         delete(store, request.container_id, force=True)
     return code
+
+
+def _own_console(request: CreateRequest) -> int:
+    """A socket pair standing in for --console-socket: the child sends the pty master to
+    request.console_fd (if the config asks for a terminal), we read it from the returned end."""
+    from pyrunc import _core
+
+    ours, theirs = _core.stream_socketpair()
+    request.console_fd = theirs
+    return ours
+
+
+def _proxy_and_wait(master: int, pid: int) -> int:
+    from pyrunc import _core
+    from pyrunc.console import TerminalProxy
+
+    pidfd = _core.pidfd_open(pid)
+    try:
+        with TerminalProxy(master) as proxy:
+            proxy.pump(pidfd)
+    finally:
+        os.close(pidfd)
+        os.close(master)
+    return wait_for(pid)
 
 
 def _forward_signals(pid: int) -> None:
