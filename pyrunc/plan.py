@@ -54,7 +54,7 @@ T_CONSOLE_SIZE = 54
 T_HOOK_STATE = 55
 
 _header = struct.Struct("<II").pack
-_u32 = struct.Struct("<I").pack
+_u32 = u32 = struct.Struct("<I").pack
 _i32 = struct.Struct("<i").pack
 _u64 = struct.Struct("<Q").pack
 
