@@ -1,0 +1,145 @@
+"""The results table (markdown), from the results JSON alone, with pyrunc's ratios and targets."""
+
+from .measure import MEASUREMENTS
+
+RUNTIME_ORDER = ("pyrunc", "runc", "crun")
+RATIOS = (("pyrunc", "runc"), ("pyrunc", "crun"), ("crun", "runc"))
+# issue 8: pyrunc's median over runc's must not exceed these
+TARGETS = {
+    "run": 0.7,
+    "lifecycle": 0.7,
+    "lifecycles_sequential": 0.7,
+    "lifecycles_parallel": 0.7,
+    "memory_uss": 1.0,
+    "state": 2.0,
+    "kill": 2.0,
+    "delete": 2.0,
+}
+MIB = 1024 * 1024
+
+
+def runtimes_in(doc: dict) -> list[str]:
+    measured = set(doc.get("runtimes", {}))
+    return [name for name in RUNTIME_ORDER if name in measured]
+
+
+def scale_unit(measurement: str, unit: str) -> tuple[str, float, int]:
+    """(label, divisor, decimals) to print a measurement's values."""
+    if unit == "bytes":
+        return "MiB", MIB, 2
+    if measurement.startswith("lifecycles_"):
+        return "s", 1.0, 2
+    return "ms", 1e-3, 1
+
+
+def row_title(doc: dict, name: str, title: str) -> str:
+    settings = doc.get("settings", {})
+    if name == "lifecycles_sequential":
+        return f"{settings.get('scale_count', '?')} {title}"
+    if name == "lifecycles_parallel":
+        return f"{settings.get('scale_count', '?')} {title} ({settings.get('scale_workers', '?')} at once)"
+    if name.startswith("memory_"):
+        return f"{title} (of {settings.get('memory_containers', '?')})"
+    return title
+
+
+def cell(result: dict | None, divisor: float, decimals: int) -> str:
+    if result is None:
+        return "-"
+    if "error" in result:
+        return "error"
+    return f"{result['median'] / divisor:.{decimals}f} ({result['min'] / divisor:.{decimals}f})"
+
+
+def ratio(results: dict, top: str, bottom: str) -> float | None:
+    a, b = results.get(top), results.get(bottom)
+    if not a or not b or "median" not in a or "median" not in b or b["median"] == 0:
+        return None
+    return a["median"] / b["median"]
+
+
+def target_cell(name: str, results: dict) -> str:
+    limit = TARGETS.get(name)
+    if limit is None:
+        return ""
+    value = ratio(results, "pyrunc", "runc")
+    verdict = "not measured" if value is None else ("met" if value <= limit else "MISSED")
+    return f"<= {limit:g}x runc: {verdict}"
+
+
+def header_lines(doc: dict) -> list[str]:
+    machine = doc.get("machine", {})
+    start, end = fmt_load(machine.get("loadavg_start")), fmt_load(machine.get("loadavg_end"))
+    lines = [
+        f"Measured {doc.get('date', '?')} ({doc.get('mode', '?')} mode) on {machine.get('cpu_model', '?')}, "
+        f"{machine.get('cpus', '?')} CPUs, kernel {machine.get('kernel', '?')}, "
+        f"cgroup {machine.get('cgroup_layout', '?')}; load average {start} at start, {end} at end.",
+        "",
+    ]
+    for name in runtimes_in(doc):
+        first = doc["runtimes"][name].get("version", "").splitlines()
+        lines.append(f"- {name}: {first[0] if first else '?'} ({doc['runtimes'][name].get('path', '?')})")
+    for name, why in doc.get("skipped", {}).items():
+        lines.append(f"- {name}: **not measured**: {why}")
+    lines.append("")
+    return lines
+
+
+def fmt_load(load: list | None) -> str:
+    return "/".join(f"{x:.2f}" for x in load) if load else "?"
+
+
+def table_lines(doc: dict) -> list[str]:
+    names = runtimes_in(doc)
+    columns = ["measurement", "unit", *names, *(f"{a}/{b}" for a, b in RATIOS), "target (issue 8)"]
+    rows = []
+    measurements = doc.get("measurements", {})
+    for m in MEASUREMENTS:
+        if m.kind == "floor" or m.name not in measurements:
+            continue
+        results = measurements[m.name]["results"]
+        label, divisor, decimals = scale_unit(m.name, m.unit)
+        values = [cell(results.get(name), divisor, decimals) for name in names]
+        ratios = [ratio(results, a, b) for a, b in RATIOS]
+        ratio_cells = ["-" if r is None else f"{r:.2f}x" for r in ratios]
+        rows.append(
+            [row_title(doc, m.name, m.title), label, *values, *ratio_cells, target_cell(m.name, results)]
+        )
+    return markdown(columns, rows)
+
+
+def markdown(columns: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in column) for column in zip(columns, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return [line(columns), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)]
+
+
+def floor_lines(doc: dict) -> list[str]:
+    floor = doc.get("measurements", {}).get("floor")
+    if not floor:
+        return []
+    python = doc.get("tools", {}).get("python_floor", "python")
+    parts = [f"`{key} -c pass` {cell(result, 1e-3, 1)} ms" for key, result in floor["results"].items()]
+    return ["", f"Interpreter floor ({python}), median (min): " + "; ".join(parts) + "."]
+
+
+def error_lines(doc: dict) -> list[str]:
+    lines = []
+    for name, measurement in doc.get("measurements", {}).items():
+        for key, result in measurement["results"].items():
+            if "error" in result:
+                lines.append(f"- {name} / {key}: {result['error']}")
+    return ["", "Errors:", *lines] if lines else []
+
+
+def render(doc: dict) -> str:
+    """The whole report: header, table (median (min) per cell), floor, errors."""
+    lines = header_lines(doc)
+    lines += ["Each cell: median (min). Ratios compare medians.", ""]
+    lines += table_lines(doc)
+    lines += floor_lines(doc)
+    lines += error_lines(doc)
+    return "\n".join(lines) + "\n"

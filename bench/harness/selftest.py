@@ -1,0 +1,156 @@
+"""bench/selftest: pytest-free check of the harness.
+
+1. Pure logic: statistics, smaps_rollup parsing, ratios and the table on a made-up document.
+2. End to end: `bench/run --quick --runtimes runc`, then the results file must hold every
+   measurement with sane numbers, the table must render it, and nothing may be left behind
+   (containers, cgroups, work directory, child processes).
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+from . import measure, procs, report
+from .memory import parse_smaps_rollup
+from .stats import summarize
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # bench/
+STAT_KEYS = ("median", "min", "mean", "stddev", "runs")
+
+
+class Checks:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failures: list[str] = []
+
+    def check(self, condition: bool, what: str) -> None:
+        if condition:
+            self.passed += 1
+        else:
+            self.failures.append(what)
+            print(f"selftest: FAIL: {what}", file=sys.stderr)
+
+
+SMAPS_SAMPLE = """55d0c0a00000-7ffd2b1fe000 ---p 00000000 00:00 0                          [rollup]
+Rss:                9948 kB
+Pss:                8930 kB
+Pss_Dirty:          1836 kB
+Private_Clean:      6992 kB
+Private_Dirty:      1836 kB
+Private_Hugetlb:       0 kB
+Swap:                  0 kB
+"""
+
+
+def check_pure_logic(c: Checks) -> None:
+    s = summarize([3.0, 1.0, 2.0, 10.0])
+    c.check(s["median"] == 2.5 and s["min"] == 1.0 and s["mean"] == 4.0 and s["runs"] == 4, f"summarize: {s}")
+    c.check(math.isclose(s["stddev"], math.sqrt(((1**2) + 3**2 + 2**2 + 6**2) / 3)), f"sample stddev: {s}")
+    c.check(summarize([5.0])["stddev"] == 0.0, "stddev of one sample is 0")
+    m = parse_smaps_rollup(SMAPS_SAMPLE)
+    c.check(m == {"rss": 9948 * 1024, "pss": 8930 * 1024, "uss": (6992 + 1836) * 1024}, f"smaps_rollup: {m}")
+    results = {"pyrunc": {"median": 0.014, "min": 0.012}, "runc": {"median": 0.02, "min": 0.019}}
+    c.check(math.isclose(report.ratio(results, "pyrunc", "runc"), 0.7), "ratio pyrunc/runc")
+    c.check(report.ratio(results, "pyrunc", "crun") is None, "ratio with a missing runtime is None")
+    c.check(report.target_cell("run", results).endswith("met"), "0.70 meets a 0.7 target")
+    results["pyrunc"]["median"] = 0.0141
+    c.check(report.target_cell("run", results).endswith("MISSED"), "0.705 misses a 0.7 target")
+    doc = {
+        "runtimes": {"pyrunc": {}, "runc": {}},
+        "measurements": {"run": {"title": "run", "unit": "s", "results": results}},
+    }
+    table = report.render(doc)
+    c.check("| run " in table and "14.1 (12.0)" in table and "0.70x" in table, f"rendered table:\n{table}")
+
+
+def run_quick(out: str) -> subprocess.CompletedProcess:
+    # the harness is a subreaper and must leave no child behind: we are one too, to catch leaks
+    return subprocess.run([os.path.join(HERE, "run"), "--quick", "--runtimes", "runc", "--out", out])
+
+
+def check_results(c: Checks, doc: dict) -> None:
+    for key in ("kernel", "cpus", "cgroup_layout", "loadavg_start", "loadavg_end"):
+        c.check(key in doc.get("machine", {}), f"machine.{key} recorded")
+    c.check(bool(doc.get("date")) and doc.get("mode") == "quick", "date and mode recorded")
+    c.check(
+        "runc version" in doc.get("runtimes", {}).get("runc", {}).get("version", ""), "runc version recorded"
+    )
+    measurements = doc.get("measurements", {})
+    for m in measure.MEASUREMENTS:
+        entry = measurements.get(m.name)
+        c.check(entry is not None, f"measurement {m.name} present")
+        if entry is None:
+            continue
+        keys = ["python -S", "python -I -S"] if m.kind == "floor" else ["runc"]
+        for key in keys:
+            result = entry["results"].get(key, {})
+            c.check("error" not in result, f"{m.name}/{key} without error: {result.get('error')}")
+            c.check(
+                all(isinstance(result.get(k), int | float) for k in STAT_KEYS),
+                f"{m.name}/{key} has {STAT_KEYS}",
+            )
+            if "median" in result:
+                c.check(
+                    0 < result["min"] <= result["median"] <= result.get("max", math.inf),
+                    f"{m.name}/{key} order",
+                )
+    runs = measurements.get("create", {}).get("results", {}).get("runc", {}).get("runs")
+    settings = doc.get("settings", {})
+    c.check(
+        runs == settings.get("rounds", 0) * settings.get("runs", 0), f"create: rounds x runs samples ({runs})"
+    )
+    containers = measurements.get("memory_uss", {}).get("results", {}).get("runc", {}).get("runs")
+    c.check(
+        containers == settings.get("memory_containers"), f"memory: one sample per container ({containers})"
+    )
+
+
+def check_nothing_left(c: Checks, doc: dict) -> None:
+    settings = doc.get("settings", {})
+    workdir, parent = settings.get("workdir"), settings.get("cgroup_parent")
+    c.check(bool(workdir) and not os.path.exists(workdir), f"work directory {workdir} removed")
+    leftover = [
+        d for d in os.listdir("/sys/fs/cgroup") if parent and os.path.exists(f"/sys/fs/cgroup/{d}{parent}")
+    ]
+    c.check(bool(parent) and not leftover, f"cgroup {parent} removed (left in: {leftover})")
+    c.check(procs.reap_exited() == 0 and not procs.has_children(), "no orphan reparented to the selftest")
+
+
+def check_table_command(c: Checks, out: str) -> None:
+    done = subprocess.run([os.path.join(HERE, "table"), out], capture_output=True, text=True)
+    c.check(done.returncode == 0, f"bench/table exited {done.returncode}: {done.stderr}")
+    for m in measure.MEASUREMENTS:
+        if m.kind != "floor":
+            c.check(m.title in done.stdout, f"table has a row for {m.name}")
+    c.check("Interpreter floor" in done.stdout, "table has the interpreter floor")
+    bad = subprocess.run([os.path.join(HERE, "table"), "/nonexistent.json"], capture_output=True, text=True)
+    c.check(
+        bad.returncode == 1 and bad.stderr.count("\n") == 1,
+        f"bad file: one-line error, exit 1 ({bad.stderr!r})",
+    )
+
+
+def main() -> int:
+    procs.become_subreaper()
+    c = Checks()
+    check_pure_logic(c)
+    with tempfile.TemporaryDirectory(prefix="pyrunc-bench-selftest-") as tmp:
+        out = os.path.join(tmp, "quick.json")
+        done = run_quick(out)
+        c.check(done.returncode == 0, f"bench/run --quick exited {done.returncode}")
+        if os.path.exists(out):
+            with open(out) as f:
+                doc = json.load(f)
+            check_results(c, doc)
+            check_nothing_left(c, doc)
+            check_table_command(c, out)
+        else:
+            c.check(False, f"{out} written")
+    if c.failures:
+        print(f"selftest: {len(c.failures)} of {c.passed + len(c.failures)} checks FAILED", file=sys.stderr)
+        return 1
+    print(f"selftest: ok ({c.passed} checks)")
+    return 0
