@@ -357,6 +357,8 @@ class Podman(PrivateDaemon):
     def __init__(self, workdir: Path, runtime_bin: str, token: str) -> None:
         super().__init__(workdir, runtime_bin, token)
         d = workdir
+        # The same runtime under its own name, as a user's containers.conf would name it.
+        self.named_runtime = install_runtime(d / "named", "pyrunc", runtime_bin, self.calls_log)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "HOME": str(d),
@@ -391,10 +393,12 @@ events_logger = "file"
 events_logfile_path = "{d}/events.log"
 tmp_dir = "{d}/tmp"
 runtime = "{self.runtime_name}"
-runtime_supports_json = ["{self.runtime_name}"]
+# What the README tells users: a runtime entry named pyrunc, listed as JSON-capable.
+runtime_supports_json = ["crun", "{self.runtime_name}", "pyrunc"]
 
 [engine.runtimes]
 {self.runtime_name} = ["{self.runtime}"]
+pyrunc = ["{self.named_runtime}"]
 
 [network]
 network_config_dir = "{d}/networks"
@@ -417,12 +421,22 @@ runroot = "{d}/runroot"
         """For podman run/create: a cgroup parent of our own (the default is /libpod_parent)."""
         return ["--cgroup-parent", f"/{self.cgroup_parent}"]
 
-    def podman_argv(self, *args: str) -> list[str]:
-        return [PODMAN, *self.global_flags, *args]
+    def podman_argv(self, *args: str, runtime: str | None = None) -> list[str]:
+        flags = list(self.global_flags)
+        if runtime is not None:
+            flags[flags.index("--runtime") + 1] = runtime
+        return [PODMAN, *flags, *args]
 
-    def podman(self, *args: str, check: bool = True, timeout: float = 60.0, input: str | None = None):
+    def podman(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 60.0,
+        input: str | None = None,
+        runtime: str | None = None,
+    ):
         return self.reaper.run(
-            self.podman_argv(*args), check=check, timeout=timeout, input=input, env=self.env
+            self.podman_argv(*args, runtime=runtime), check=check, timeout=timeout, input=input, env=self.env
         )
 
     def cleanup_objects(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .cgroupfiles import ContainerCgroup
 from .conftest import IMAGE_REF
 from .daemons import Containerd
 from .procs import PtySession
@@ -54,6 +56,11 @@ class Ctr:
         while (status := self.task_status(cid)) != wanted:
             assert time.monotonic() < deadline, f"task {cid} is {status}, not {wanted}, after {timeout}s"
             time.sleep(0.1)
+
+    def cgroups_path(self, cid: str) -> str:
+        """The linux.cgroupsPath containerd wrote into the container's spec."""
+        info = json.loads(self("container", "info", cid).stdout)
+        return info["Spec"]["linux"]["cgroupsPath"]
 
     def delete_task(self, cid: str) -> int:
         """Delete a stopped task; return its exit code (ctr logs a warning when it is not 0)."""
@@ -124,27 +131,25 @@ def test_detached_task_ps_exec_pause_resume_metrics_kill_delete(ctr: Ctr, contai
 
     ctr("task", "pause", cid)
     ctr.wait_status(cid, "PAUSED")
-    freezer = containerd_freezer_state(containerd, cid)
-    assert freezer == "FROZEN"
+    cgroup = ContainerCgroup(ctr.cgroups_path(cid))
+    assert cgroup.freezer_state() == "FROZEN"
     ctr("task", "resume", cid)
     ctr.wait_status(cid, "RUNNING")
-    assert containerd_freezer_state(containerd, cid) == "THAWED"
+    assert cgroup.freezer_state() == "THAWED"
 
+    # containerd reads metrics from cgroupfs at linux.cgroupsPath: the runtime must have put it there.
     metrics = ctr("task", "metrics", cid).stdout
-    assert cid in metrics
-    assert "memory.usage_in_bytes" in metrics and "pids.current" in metrics, metrics
+    table = dict(
+        line.split(None, 1) for line in metrics.splitlines() if line.startswith(("pids.", "memory."))
+    )
+    assert table.get("pids.current", "").strip() == "1", metrics
+    assert cgroup.pids_current() == 1
 
     ctr("task", "kill", "--signal", "SIGKILL", cid)
     ctr.wait_status(cid, "STOPPED")
     assert ctr.delete_task(cid) == 137  # 128 + SIGKILL reaches ctr
     ctr("container", "delete", cid)
     assert ctr.task_status(cid) == "absent"
-
-
-def containerd_freezer_state(containerd: Containerd, cid: str) -> str:
-    path = f"/sys/fs/cgroup/freezer/{containerd.namespace}/{cid}/freezer.state"
-    with open(path) as f:
-        return f.read().strip()
 
 
 def test_kill_sends_the_signal_and_the_exit_code_reaches_ctr(ctr: Ctr) -> None:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import grpc
 import pytest
 
-from . import leaks
-from .conftest import IMAGE_REF
-from .cri import CONTAINER_EXITED, CONTAINER_RUNNING, CriClient, PodConfig
-from .daemons import Containerd
+grpc = pytest.importorskip("grpc", reason="the CRI tests talk gRPC: pip install grpcio")
+
+from . import leaks  # noqa: E402 (after the grpc skip)
+from .conftest import IMAGE_REF  # noqa: E402 (after the grpc skip)
+from .cri import CONTAINER_EXITED, CONTAINER_RUNNING, CriClient, PodConfig  # noqa: E402 (after the grpc skip)
+from .daemons import Containerd  # noqa: E402 (after the grpc skip)
 
 pytestmark = pytest.mark.daemons
 

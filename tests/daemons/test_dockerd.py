@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from .cgroupfiles import ContainerCgroup
 from .conftest import IMAGE_REF
 from .daemons import Dockerd
 from .procs import PtySession, run
@@ -59,10 +60,9 @@ class Docker:
             assert time.monotonic() < deadline, f"{name} is {state}, not {wanted}, after {timeout}s"
             time.sleep(0.1)
 
-    def cgroup_file(self, name: str, controller: str, filename: str) -> Path:
-        """The container's cgroup file on the host, where dockerd's cgroup parent puts it."""
-        full_id = self.inspect(name, "{{.Id}}")
-        return Path("/sys/fs/cgroup") / controller / self.daemon.cgroup_parent / full_id / filename
+    def cgroup(self, name: str) -> ContainerCgroup:
+        """The container's cgroup on the host, where dockerd's cgroup parent puts it."""
+        return ContainerCgroup(f"/{self.daemon.cgroup_parent}/{self.inspect(name, '{{.Id}}')}")
 
     def cleanup(self) -> None:
         if self.names:
@@ -130,16 +130,13 @@ def test_tty_run_is_interactive(docker: Docker) -> None:
 def test_memory_and_pids_limits_then_update(docker: Docker) -> None:
     name = docker.new_name()
     docker.start_detached(name, "--memory", "64m", "--pids-limit", "40", IMAGE_REF, "sleep", "1000")
-    memory = docker.cgroup_file(name, "memory", "memory.limit_in_bytes")
-    pids = docker.cgroup_file(name, "pids", "pids.max")
-    assert memory.read_text().strip() == str(64 << 20)
-    assert pids.read_text().strip() == "40"
-    inside = docker("exec", name, "cat", "/sys/fs/cgroup/pids/pids.max").stdout.strip()
-    assert inside == "40"
+    cgroup = docker.cgroup(name)
+    assert cgroup.memory_limit() == 64 << 20
+    assert cgroup.pids_max() == "40"
 
     docker("update", "--memory", "96m", "--memory-swap", "128m", "--pids-limit", "60", name)
-    assert memory.read_text().strip() == str(96 << 20)
-    assert pids.read_text().strip() == "60"
+    assert cgroup.memory_limit() == 96 << 20
+    assert cgroup.pids_max() == "60"
 
 
 def test_read_only_rootfs(docker: Docker) -> None:
@@ -211,10 +208,10 @@ def test_exec_top_stats_logs_pause_unpause(docker: Docker) -> None:
 
     docker("pause", name)
     assert docker.inspect(name, "{{.State.Status}}") == "paused"
-    assert docker.cgroup_file(name, "freezer", "freezer.state").read_text().strip() == "FROZEN"
+    assert docker.cgroup(name).freezer_state() == "FROZEN"
     docker("unpause", name)
     assert docker.inspect(name, "{{.State.Status}}") == "running"
-    assert docker.cgroup_file(name, "freezer", "freezer.state").read_text().strip() == "THAWED"
+    assert docker.cgroup(name).freezer_state() == "THAWED"
 
 
 def test_stop_kill_and_exit_codes(docker: Docker) -> None:

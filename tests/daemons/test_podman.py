@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from .cgroupfiles import ContainerCgroup
 from .conftest import IMAGE_REF
 from .daemons import Podman
 from .procs import PtySession
@@ -49,8 +49,7 @@ class PodmanClient:
 
     def freezer_state(self, name: str) -> str:
         full_id = self.inspect(name, "{{.Id}}")
-        path = Path("/sys/fs/cgroup/freezer") / self.engine.cgroup_parent / f"libpod-{full_id}"
-        return (path / "freezer.state").read_text().strip()
+        return ContainerCgroup(f"/{self.engine.cgroup_parent}/libpod-{full_id}").freezer_state()
 
     def pty_argv(self, *args: str) -> list[str]:
         return self.engine.podman_argv(*args)
@@ -78,6 +77,20 @@ def test_podman_uses_the_runtime_and_asks_for_json_logs(pod: PodmanClient) -> No
     assert len(creates) == 1, pod.engine.runtime_calls()
     # Only a runtime podman knows as JSON-capable gets --log-format=json: how it reads our errors.
     assert creates[0].startswith("--log-format=json --log "), creates
+
+
+def test_a_runtime_named_pyrunc_in_containers_conf(pod: PodmanClient) -> None:
+    """The README's way: [engine.runtimes] pyrunc = [...] and pyrunc in runtime_supports_json."""
+    name = pod.new_name()
+    flags = [*pod.engine.run_flags(), "--name", name]
+    result = pod("run", *flags, IMAGE_REF, "/no/such/binary", runtime="pyrunc", check=False)
+    assert result.returncode == 127, result
+    assert "/no/such/binary" in result.stderr, result.stderr
+    full_id = pod.inspect(name, "{{.Id}}")
+    creates = [c for c in pod.engine.runtime_calls() if " create --bundle " in c and c.endswith(full_id)]
+    assert creates and creates[0].startswith("--log-format=json --log "), creates
+    ran = pod("run", *pod.engine.run_flags(), "--rm", IMAGE_REF, "echo", "named-fine", runtime="pyrunc")
+    assert ran.stdout == "named-fine\n"
 
 
 def test_run_passes_stdio_and_exit_code(pod: PodmanClient) -> None:
