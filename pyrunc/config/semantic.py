@@ -1,0 +1,651 @@
+"""Checks on a schema-valid config that JSON Schema cannot express, each one a ConfigError naming
+the field: absolute paths where the spec demands them, namespaces a setting needs, duplicate and
+overlapping entries, the names the kernel knows (capabilities, rlimits, sysctls), and what runc's
+libcontainer/configs/validate and specconv refuse.
+
+Runs on the `create` path: no re, json, typing or enum imports. The tables below are data other
+modules may use (e.g. capability numbers for the plan).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc.errors import ConfigError
+
+# capabilities(7), index = capability number, up to CAP_CHECKPOINT_RESTORE (Linux 5.9).
+CAPABILITIES = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+CAPABILITY_NUMBERS = {name: number for number, name in enumerate(CAPABILITIES)}
+CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+HOOK_STAGES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+# getrlimit(2): name -> resource number.
+RLIMITS = {
+    "RLIMIT_CPU": 0,
+    "RLIMIT_FSIZE": 1,
+    "RLIMIT_DATA": 2,
+    "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5,
+    "RLIMIT_NPROC": 6,
+    "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8,
+    "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10,
+    "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12,
+    "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14,
+    "RLIMIT_RTTIME": 15,
+}
+
+# Sysctls that belong to the ipc namespace (runc's list; plus every fs.mqueue.*).
+IPC_SYSCTLS = frozenset(
+    {
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    }
+)
+UTS_SYSCTLS = frozenset({"kernel.hostname", "kernel.domainname"})
+TIME_NAMESPACE_CLOCKS = frozenset({"monotonic", "boottime"})
+
+MAX_ID_MAPPINGS = 340  # lines the kernel accepts in uid_map / gid_map (since 4.15)
+ID_LIMIT = 0xFFFFFFFF  # (uid_t)-1 is not an id: a mapping must end below it
+HOST_NAME_MAX = 64
+ERRNO_ACTIONS = frozenset({"SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"})
+SWAPPINESS_UNSET = (1 << 64) - 1  # uint64(-1): docker's "not set"; runc ignores it too
+MEMORY_FIELDS = ("limit", "reservation", "swap", "kernel", "kernelTCP")
+DIGITS = frozenset("0123456789")
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def json_path(parts) -> str:
+    """`process.capabilities.bounding[2]`, `linux.sysctl["net.ipv4.ip_forward"]`; '' for the root."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part and all(c in NAME_CHARS for c in part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{_quote(part)}]"
+    return out
+
+
+def _quote(text: str) -> str:
+    from pyrunc import jsonio
+
+    return jsonio.dumps(text)
+
+
+class _Checker:
+    """Raises ConfigError for `document` at a path given as a tuple of keys and indices."""
+
+    def __init__(self, document: str) -> None:
+        self.document = document
+
+    def fail(self, path: tuple, problem: str) -> None:
+        raise ConfigError(json_path(path), problem, self.document)
+
+    def absolute(self, value: str, path: tuple) -> None:
+        self.text(value, path)
+        if not value.startswith("/"):
+            self.fail(path, f"must be an absolute path, got {value!r}")
+
+    def text(self, value: str, path: tuple) -> None:
+        # Strings reach the kernel as C strings: a NUL would silently cut them short.
+        if "\0" in value:
+            self.fail(path, "must not contain a NUL character")
+
+    def texts(self, values, path: tuple) -> None:
+        for i, value in enumerate(values):
+            self.text(value, (*path, i))
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points.
+
+
+def check_config(config: dict, *, require_process: bool = True) -> None:
+    """Raise ConfigError on the first semantic problem of a schema-valid config.json."""
+    ctx = _Config(config)
+    for check in _CONFIG_CHECKS:
+        check(ctx)
+    process = config.get("process")
+    if process is None:
+        if require_process:
+            ctx.fail(("process",), "must be set: a container needs a process to run")
+        return
+    check_process(process, where=("process",), document="config.json", config=config)
+
+
+def check_process(process: dict, *, where: tuple = (), document: str = "process.json", config=None) -> None:
+    """Raise ConfigError on the first semantic problem of a schema-valid process object.
+
+    `where`: the path of the process in its document (() for a process.json of its own);
+    `config`: the container's config.json, when known, to check the user against its id mappings.
+    """
+    check = _Checker(document)
+    check.absolute(process["cwd"], (*where, "cwd"))
+    _check_args(check, process["args"], (*where, "args"))
+    _check_env(check, process.get("env", ()), (*where, "env"))
+    _check_capabilities(check, process.get("capabilities", {}), (*where, "capabilities"))
+    _check_rlimits(check, process.get("rlimits", ()), (*where, "rlimits"))
+    _check_oom_score_adj(check, process, where)
+    _check_scheduler(check, process.get("scheduler"), (*where, "scheduler"))
+    affinity = process.get("execCPUAffinity", {})
+    for key in ("initial", "final"):
+        if key in affinity:
+            _check_cpu_list(check, affinity[key], (*where, "execCPUAffinity", key))
+    for key in ("apparmorProfile", "selinuxLabel"):
+        if key in process:
+            check.text(process[key], (*where, key))
+    if config is not None:
+        _check_process_user_mapped(check, process.get("user"), config, (*where, "user"))
+
+
+# --------------------------------------------------------------------------------------------------
+# process
+
+
+def _check_args(check: _Checker, args: list, path: tuple) -> None:
+    check.texts(args, path)
+    if not args[0]:
+        check.fail((*path, 0), "the program to run must not be empty")
+
+
+def _check_env(check: _Checker, env: list, path: tuple) -> None:
+    for i, entry in enumerate(env):
+        check.text(entry, (*path, i))
+        name, sep, _value = entry.partition("=")
+        if not sep:
+            check.fail((*path, i), f"{entry!r} is not of the form NAME=value")
+        if not name:
+            check.fail((*path, i), f"{entry!r} has an empty variable name")
+
+
+def _check_capabilities(check: _Checker, capabilities: dict, path: tuple) -> None:
+    for kind in CAPABILITY_SETS:
+        for i, name in enumerate(capabilities.get(kind, ())):
+            if name not in CAPABILITY_NUMBERS:
+                hint = f" (did you mean 'CAP_{name}'?)" if f"CAP_{name}" in CAPABILITY_NUMBERS else ""
+                check.fail((*path, kind, i), f"unknown capability {name!r}{hint}")
+
+
+def _check_rlimits(check: _Checker, rlimits: list, path: tuple) -> None:
+    seen: dict = {}
+    for i, rlimit in enumerate(rlimits):
+        kind = rlimit["type"]
+        if kind not in RLIMITS:
+            check.fail((*path, i, "type"), f"unknown rlimit {kind!r} (known: {', '.join(RLIMITS)})")
+        if kind in seen:
+            check.fail(
+                (*path, i, "type"), f"duplicate rlimit {kind} (also at {json_path((*path, seen[kind]))})"
+            )
+        seen[kind] = i
+        if rlimit["soft"] > rlimit["hard"]:
+            check.fail(
+                (*path, i, "soft"), f"soft limit {rlimit['soft']} is above the hard limit {rlimit['hard']}"
+            )
+
+
+def _check_oom_score_adj(check: _Checker, process: dict, where: tuple) -> None:
+    value = process.get("oomScoreAdj")
+    if value is not None and not -1000 <= value <= 1000:
+        check.fail((*where, "oomScoreAdj"), f"must be between -1000 and 1000, got {value}")
+
+
+def _check_scheduler(check: _Checker, scheduler, path: tuple) -> None:
+    """runc's rules (sched_setattr(2)): nice range, priority only for the real-time policies,
+    runtime/deadline/period only for SCHED_DEADLINE."""
+    if scheduler is None:
+        return
+    policy = scheduler["policy"]
+    nice = scheduler.get("nice", 0)
+    if not -20 <= nice <= 19:
+        check.fail((*path, "nice"), f"must be between -20 and 19, got {nice}")
+    priority = scheduler.get("priority", 0)
+    realtime = policy in ("SCHED_FIFO", "SCHED_RR")
+    if priority and not realtime:
+        check.fail((*path, "priority"), f"only SCHED_FIFO and SCHED_RR take a priority, not {policy}")
+    if realtime and not 1 <= priority <= 99:
+        check.fail((*path, "priority"), f"{policy} needs a priority between 1 and 99, got {priority}")
+    deadline_fields = [k for k in ("runtime", "deadline", "period") if scheduler.get(k)]
+    if deadline_fields and policy != "SCHED_DEADLINE":
+        check.fail(
+            (*path, deadline_fields[0]), f"only SCHED_DEADLINE takes runtime/deadline/period, not {policy}"
+        )
+    if policy == "SCHED_DEADLINE":
+        runtime, deadline, period = (scheduler.get(k, 0) for k in ("runtime", "deadline", "period"))
+        if runtime > deadline or (period and deadline > period):
+            check.fail(path, "SCHED_DEADLINE needs runtime <= deadline <= period")
+
+
+def _check_process_user_mapped(check: _Checker, user, config: dict, path: tuple) -> None:
+    linux = config.get("linux", {})
+    if user is None or not _new_user_namespace(linux):
+        return
+    for key, mappings in (("uid", "uidMappings"), ("gid", "gidMappings")):
+        if key in user and not _mapped(user[key], linux.get(mappings, ())):
+            check.fail((*path, key), f"{key} {user[key]} is not mapped by linux.{mappings}")
+    for i, gid in enumerate(user.get("additionalGids", ())):
+        if not _mapped(gid, linux.get("gidMappings", ())):
+            check.fail((*path, "additionalGids", i), f"gid {gid} is not mapped by linux.gidMappings")
+
+
+# --------------------------------------------------------------------------------------------------
+# config.json
+
+
+class _Config(_Checker):
+    def __init__(self, config: dict) -> None:
+        super().__init__("config.json")
+        self.config = config
+        self.linux = config.get("linux", {})
+        self.namespaces: dict = {}  # type -> (index, path or None), filled by _check_namespaces
+
+    def has(self, kind: str) -> bool:
+        return kind in self.namespaces
+
+    def joined(self, kind: str) -> str | None:
+        return self.namespaces.get(kind, (0, None))[1]
+
+
+def _check_version(ctx: _Config) -> None:
+    major = ctx.config["ociVersion"].partition(".")[0]
+    if major != "1":
+        ctx.fail(
+            ("ociVersion",), f"version {ctx.config['ociVersion']} is not supported (pyrunc implements 1.x)"
+        )
+
+
+def _check_root(ctx: _Config) -> None:
+    ctx.text(ctx.config["root"]["path"], ("root", "path"))
+
+
+def _check_namespaces(ctx: _Config) -> None:
+    for i, namespace in enumerate(ctx.linux.get("namespaces", ())):
+        kind, path = namespace["type"], namespace.get("path")
+        if kind in ctx.namespaces:
+            earlier = json_path(("linux", "namespaces", ctx.namespaces[kind][0]))
+            ctx.fail(
+                ("linux", "namespaces", i, "type"), f"duplicate namespace type {kind!r} (also at {earlier})"
+            )
+        if path is not None:
+            ctx.absolute(path, ("linux", "namespaces", i, "path"))
+        ctx.namespaces[kind] = (i, path or None)
+
+
+def _check_uts(ctx: _Config) -> None:
+    for key in ("hostname", "domainname"):
+        value = ctx.config.get(key)
+        if not value:
+            continue
+        ctx.text(value, (key,))
+        if len(value.encode("utf-8", "surrogatepass")) > HOST_NAME_MAX:
+            ctx.fail((key,), f"must be at most {HOST_NAME_MAX} bytes long")
+        if not ctx.has("uts"):
+            ctx.fail((key,), f"setting the {key} needs a uts namespace in linux.namespaces")
+
+
+def _check_user_namespace(ctx: _Config) -> None:
+    linux = ctx.linux
+    for key in ("uidMappings", "gidMappings"):
+        if key in linux:
+            _check_mappings(ctx, linux[key], ("linux", key))
+    if not ctx.has("user"):
+        for key in ("uidMappings", "gidMappings"):
+            if linux.get(key):
+                ctx.fail(("linux", key), "set, but linux.namespaces has no user namespace")
+        return
+    if ctx.joined("user"):
+        return  # the joined namespace brings its own mappings
+    for key, what in (("uidMappings", "uid"), ("gidMappings", "gid")):
+        if not linux.get(key):
+            ctx.fail(("linux", key), f"a new user namespace needs {key}")
+        if not _mapped(0, linux[key]):
+            ctx.fail(("linux", key), f"container {what} 0 (root) must be mapped, as runc requires")
+
+
+def _check_mappings(check: _Checker, mappings: list, path: tuple) -> None:
+    if len(mappings) > MAX_ID_MAPPINGS:
+        check.fail(path, f"at most {MAX_ID_MAPPINGS} mappings are allowed (the kernel's limit)")
+    for i, m in enumerate(mappings):
+        if m["size"] == 0:
+            check.fail((*path, i, "size"), "must be greater than 0")
+        for key in ("containerID", "hostID"):
+            if m[key] + m["size"] > ID_LIMIT:
+                check.fail((*path, i, "size"), f"{key} + size must not exceed {ID_LIMIT}")
+    for j, later in enumerate(mappings):
+        for i in range(j):
+            for key, space in (("containerID", "container"), ("hostID", "host")):
+                if _overlap(mappings[i], later, key):
+                    first = json_path((*path, i))
+                    check.fail((*path, j, key), f"{space} IDs overlap those of {first}")
+
+
+def _overlap(a: dict, b: dict, key: str) -> bool:
+    return a[key] < b[key] + b["size"] and b[key] < a[key] + a["size"]
+
+
+def _mapped(ident: int, mappings) -> bool:
+    return any(m["containerID"] <= ident < m["containerID"] + m["size"] for m in mappings)
+
+
+def _new_user_namespace(linux: dict) -> bool:
+    return any(ns["type"] == "user" and not ns.get("path") for ns in linux.get("namespaces", ()))
+
+
+def _check_time_namespace(ctx: _Config) -> None:
+    offsets = ctx.linux.get("timeOffsets")
+    if not offsets:
+        return
+    path = ("linux", "timeOffsets")
+    if not ctx.has("time"):
+        ctx.fail(path, "set, but linux.namespaces has no time namespace")
+    if ctx.joined("time"):
+        ctx.fail(path, "cannot be applied when joining an existing time namespace")
+    for clock, offset in offsets.items():
+        if clock not in TIME_NAMESPACE_CLOCKS:
+            ctx.fail(
+                (*path, clock), f"unknown clock {clock!r} (a time namespace offsets monotonic and boottime)"
+            )
+        if offset.get("nanosecs", 0) >= 1_000_000_000:
+            ctx.fail((*path, clock, "nanosecs"), "must be below 1000000000")
+
+
+def _check_mounts(ctx: _Config) -> None:
+    for i, mount in enumerate(ctx.config.get("mounts", ())):
+        path = ("mounts", i)
+        if not mount["destination"]:
+            ctx.fail((*path, "destination"), "must not be empty")
+        for key in ("destination", "source", "type"):
+            if key in mount:
+                ctx.text(mount[key], (*path, key))
+        options = mount.get("options", ())
+        ctx.texts(options, (*path, "options"))
+        _check_idmapped_mount(ctx, mount, options, path)
+
+
+def _check_idmapped_mount(ctx: _Config, mount: dict, options, path: tuple) -> None:
+    explicit = "uidMappings" in mount
+    requested = "idmap" in options or "ridmap" in options
+    if not (explicit or requested):
+        return
+    if "bind" not in options and "rbind" not in options:
+        ctx.fail((*path, "options"), "an idmapped mount must be a bind mount (add bind or rbind)")
+    if explicit:
+        _check_mappings(ctx, mount["uidMappings"], (*path, "uidMappings"))
+        _check_mappings(ctx, mount["gidMappings"], (*path, "gidMappings"))
+    elif not ctx.has("user"):
+        ctx.fail((*path, "options"), "idmap without uidMappings/gidMappings needs a user namespace")
+
+
+def _check_masked_and_readonly_paths(ctx: _Config) -> None:
+    for key in ("maskedPaths", "readonlyPaths"):
+        paths = ctx.linux.get(key, ())
+        for i, value in enumerate(paths):
+            ctx.absolute(value, ("linux", key, i))
+        if paths and not ctx.has("mount"):
+            ctx.fail(("linux", key), "needs a mount namespace in linux.namespaces")
+
+
+def _check_devices(ctx: _Config) -> None:
+    seen: dict = {}
+    for i, device in enumerate(ctx.linux.get("devices", ())):
+        path = ("linux", "devices", i)
+        ctx.absolute(device["path"], (*path, "path"))
+        if device["path"] in seen:
+            ctx.fail((*path, "path"), f"duplicate device path (also at {json_path(seen[device['path']])})")
+        seen[device["path"]] = path
+        for key in ("major", "minor"):
+            if device.get(key, 0) < 0:
+                ctx.fail((*path, key), "must not be negative")
+
+
+def _check_hooks(ctx: _Config) -> None:
+    hooks_by_stage = ctx.config.get("hooks", {})
+    for stage in HOOK_STAGES:  # an unknown stage is ignored, like every unknown property
+        for i, hook in enumerate(hooks_by_stage.get(stage, ())):
+            path = ("hooks", stage, i)
+            ctx.absolute(hook["path"], (*path, "path"))
+            ctx.texts(hook.get("args", ()), (*path, "args"))
+            ctx.texts(hook.get("env", ()), (*path, "env"))
+
+
+def normalize_sysctl_key(key: str) -> str:
+    """sysctl(8) also accepts '/' as the separator, then '.' may appear inside a component
+    ("net/ipv4/conf/eth0.100/rp_filter" is "net.ipv4.conf.eth0/100.rp_filter")."""
+    slash, dot = key.find("/"), key.find(".")
+    if slash == -1 or (dot != -1 and dot < slash):
+        return key
+    return key.translate({ord("."): "/", ord("/"): "."})
+
+
+def _check_sysctl(ctx: _Config) -> None:
+    for key, value in ctx.linux.get("sysctl", {}).items():
+        path = ("linux", "sysctl", key)
+        ctx.text(key, path)
+        ctx.text(value, path)
+        name = normalize_sysctl_key(key)
+        if not all(name.split(".")):
+            ctx.fail(path, f"{key!r} is not a sysctl name")
+        _check_sysctl_namespace(ctx, name, path)
+
+
+def _check_sysctl_namespace(ctx: _Config, name: str, path: tuple) -> None:
+    """runc's rules: only sysctls of a namespace the container does not share with the host."""
+    if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
+        if not ctx.has("ipc"):
+            ctx.fail(path, f"sysctl {name} needs an ipc namespace in linux.namespaces")
+    elif name.startswith("net."):
+        if not ctx.has("network"):
+            ctx.fail(path, f"sysctl {name} needs a network namespace in linux.namespaces")
+        if _joins_host_netns(ctx):
+            ctx.fail(path, f"sysctl {name} is not allowed in the host's network namespace")
+    elif name in UTS_SYSCTLS:
+        if not ctx.has("uts"):
+            ctx.fail(path, f"sysctl {name} needs a uts namespace in linux.namespaces")
+        if name == "kernel.hostname" and ctx.config.get("hostname"):
+            ctx.fail(path, "sysctl kernel.hostname conflicts with the hostname field")
+    else:
+        ctx.fail(path, f"sysctl {name} is not namespaced: setting it would change the host")
+
+
+def _joins_host_netns(ctx: _Config) -> bool:
+    joined = ctx.joined("network")
+    if not joined:
+        return False
+    index = ctx.namespaces["network"][0]
+    try:
+        ours, theirs = os.stat("/proc/self/ns/net"), os.stat(joined)
+    except OSError as err:
+        ctx.fail(
+            ("linux", "namespaces", index, "path"), f"cannot check the network namespace: {err.strerror}"
+        )
+    return (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+def _check_seccomp(ctx: _Config) -> None:
+    seccomp = ctx.linux.get("seccomp")
+    if seccomp is None:
+        return
+    path = ("linux", "seccomp")
+    if seccomp["defaultAction"] == "SCMP_ACT_NOTIFY":
+        ctx.fail((*path, "defaultAction"), "SCMP_ACT_NOTIFY cannot be the default action")
+    if "defaultErrnoRet" in seccomp and seccomp["defaultAction"] not in ERRNO_ACTIONS:
+        ctx.fail((*path, "defaultErrnoRet"), f"{seccomp['defaultAction']} does not return an errno")
+    if "listenerPath" in seccomp:
+        ctx.text(seccomp["listenerPath"], (*path, "listenerPath"))
+    for i, rule in enumerate(seccomp.get("syscalls", ())):
+        _check_syscall_rule(ctx, seccomp, rule, (*path, "syscalls", i))
+
+
+def _check_syscall_rule(ctx: _Config, seccomp: dict, rule: dict, path: tuple) -> None:
+    action = rule["action"]
+    if action == "SCMP_ACT_NOTIFY" and not seccomp.get("listenerPath"):
+        ctx.fail((*path, "action"), "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
+    if "errnoRet" in rule and action not in ERRNO_ACTIONS:
+        ctx.fail((*path, "errnoRet"), f"{action} does not return an errno")
+    ctx.texts(rule["names"], (*path, "names"))
+    for j, arg in enumerate(rule.get("args", ())):
+        if arg["index"] > 5:
+            ctx.fail(
+                (*path, "args", j, "index"),
+                f"must be 0-5 (a system call has six arguments), got {arg['index']}",
+            )
+
+
+def _check_resources(ctx: _Config) -> None:
+    resources = ctx.linux.get("resources")
+    if resources is None:
+        return
+    path = ("linux", "resources")
+    for i, rule in enumerate(resources.get("devices", ())):
+        _check_device_rule(ctx, rule, (*path, "devices", i))
+    if "memory" in resources:
+        _check_memory(ctx, resources["memory"], (*path, "memory"))
+    if "cpu" in resources:
+        _check_cpu(ctx, resources["cpu"], (*path, "cpu"))
+    for key, value in resources.get("unified", {}).items():
+        _check_unified(ctx, key, value, (*path, "unified", key))
+
+
+def _check_device_rule(ctx: _Config, rule: dict, path: tuple) -> None:
+    access = rule.get("access", "")
+    if not access:
+        ctx.fail((*path, "access"), "must be set (r, w and/or m); runc refuses a rule without it")
+    if not set(access) <= {"r", "w", "m"}:
+        ctx.fail((*path, "access"), f"expected a combination of r, w and m, got {access!r}")
+
+
+def _check_memory(ctx: _Config, memory: dict, path: tuple) -> None:
+    for key in MEMORY_FIELDS:
+        if memory.get(key, 0) < -1:
+            ctx.fail((*path, key), f"must be -1 (unlimited) or a number of bytes, got {memory[key]}")
+    limit, swap = memory.get("limit", 0), memory.get("swap", 0)
+    if swap > 0 and limit <= 0:
+        ctx.fail((*path, "swap"), "a memory+swap limit needs memory.limit")
+    if swap > 0 and swap < limit:
+        ctx.fail((*path, "swap"), f"memory+swap limit {swap} is below memory.limit {limit}")
+    swappiness = memory.get("swappiness")
+    if swappiness is not None and swappiness > 100 and swappiness != SWAPPINESS_UNSET:
+        ctx.fail((*path, "swappiness"), f"must be between 0 and 100, got {swappiness}")
+
+
+def _check_cpu(ctx: _Config, cpu: dict, path: tuple) -> None:
+    for key in ("cpus", "mems"):
+        if key in cpu:
+            _check_cpu_list(ctx, cpu[key], (*path, key))
+    quota, burst = cpu.get("quota", 0), cpu.get("burst")
+    if burst is not None and quota > 0 and burst > quota:
+        ctx.fail((*path, "burst"), f"must not be larger than quota ({burst} > {quota})")
+    if cpu.get("idle", 0) not in (0, 1):
+        ctx.fail((*path, "idle"), f"must be 0 or 1 (SCHED_IDLE), got {cpu['idle']}")
+
+
+def _check_cpu_list(check: _Checker, text: str, path: tuple) -> None:
+    if text and not is_cpu_list(text):
+        check.fail(path, f"expected a list such as 0-3,7, got {text!r}")
+
+
+def is_cpu_list(text: str) -> bool:
+    """'0-3,7' style lists (cpuset cpus/mems, CPU affinity): numbers and ascending ranges."""
+    for item in text.split(","):
+        low, dash, high = item.partition("-")
+        if not _is_number(low) or (dash and (not _is_number(high) or int(low) > int(high))):
+            return False
+    return True
+
+
+def _is_number(text: str) -> bool:
+    return bool(text) and all(c in DIGITS for c in text)
+
+
+def _check_unified(ctx: _Config, key: str, value: str, path: tuple) -> None:
+    # The key names a file in the container's cgroup directory: no path may lead out of it.
+    if not key or "/" in key or key in (".", ".."):
+        ctx.fail(path, f"{key!r} is not a cgroup file name")
+    ctx.text(key, path)
+    ctx.text(value, path)
+
+
+def _check_intel_rdt(ctx: _Config) -> None:
+    rdt = ctx.linux.get("intelRdt")
+    if rdt is None:
+        return
+    clos = rdt.get("closID")
+    if clos is not None and (clos in (".", "..") or "/" in clos or "\0" in clos):
+        ctx.fail(("linux", "intelRdt", "closID"), f"{clos!r} is not a resctrl group name")
+
+
+def _check_cgroups_path(ctx: _Config) -> None:
+    if "cgroupsPath" in ctx.linux:
+        ctx.text(ctx.linux["cgroupsPath"], ("linux", "cgroupsPath"))
+
+
+_CONFIG_CHECKS = (
+    _check_version,
+    _check_root,
+    _check_namespaces,
+    _check_uts,
+    _check_user_namespace,
+    _check_time_namespace,
+    _check_mounts,
+    _check_masked_and_readonly_paths,
+    _check_devices,
+    _check_hooks,
+    _check_sysctl,
+    _check_seccomp,
+    _check_resources,
+    _check_intel_rdt,
+    _check_cgroups_path,
+)
