@@ -10,10 +10,15 @@ seccomp(2)), optionally runs `after_load(listener_fd)` and execs /bin/busybox.
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import os
 import resource
+import select
 import selectors
 import signal
+import struct
+import threading
 import time
 import traceback
 
@@ -161,3 +166,46 @@ def _collect(out_r: int, err_r: int, pid: int, timeout: float) -> tuple[str, str
                 else:
                     sel.unregister(key.fd)
     return b"".join(chunks[out_r]).decode(errors="replace"), b"".join(chunks[err_r]).decode(errors="replace")
+
+
+# --- a seccomp agent (SCMP_ACT_NOTIFY) ---------------------------------------------------------
+
+
+def _iowr(nr: int, size: int) -> int:
+    return (3 << 30) | (size << 16) | (ord("!") << 8) | nr
+
+
+NOTIF = struct.Struct("=QIIiIQ6Q")  # struct seccomp_notif: id, pid, flags, seccomp_data
+NOTIF_RESP = struct.Struct("=QqiI")  # struct seccomp_notif_resp: id, val, error, flags
+SECCOMP_IOCTL_NOTIF_RECV = _iowr(0, NOTIF.size)
+SECCOMP_IOCTL_NOTIF_SEND = _iowr(1, NOTIF_RESP.size)
+
+
+class Agent(threading.Thread):
+    """Answers every notification on `listener` with -EXDEV and records what it saw."""
+
+    def __init__(self, listener: int) -> None:
+        super().__init__(daemon=True)
+        self.listener = listener
+        self.seen: list[tuple[int, int]] = []  # (pid, syscall number)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            poller = select.poll()
+            poller.register(self.listener, select.POLLIN)
+            while True:
+                events = poller.poll(30_000)
+                if not events:
+                    raise TimeoutError("no notification within 30 s")
+                if not events[0][1] & select.POLLIN:
+                    return  # POLLHUP: every task under the filter is gone
+                buf = bytearray(NOTIF.size)
+                fcntl.ioctl(self.listener, SECCOMP_IOCTL_NOTIF_RECV, buf, True)
+                notif_id, pid, _flags, nr, _arch, _ip, *_args = NOTIF.unpack(buf)
+                self.seen.append((pid, nr))
+                fcntl.ioctl(
+                    self.listener, SECCOMP_IOCTL_NOTIF_SEND, NOTIF_RESP.pack(notif_id, 0, -errno.EXDEV, 0)
+                )
+        except BaseException as err:  # reported by the test
+            self.error = err

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import copy
 import errno
-import fcntl
 import json
 import os
-import select
 import signal
 import socket
-import struct
-import threading
 import uuid
 
 import pytest
@@ -265,46 +261,6 @@ def test_flags_load_and_the_filter_still_applies(rootfs, flag):
 # --- SCMP_ACT_NOTIFY ---------------------------------------------------------------------------
 
 
-def _iowr(nr: int, size: int) -> int:
-    return (3 << 30) | (size << 16) | (ord("!") << 8) | nr
-
-
-NOTIF = struct.Struct("=QIIiIQ6Q")  # struct seccomp_notif: id, pid, flags, seccomp_data
-NOTIF_RESP = struct.Struct("=QqiI")  # struct seccomp_notif_resp: id, val, error, flags
-SECCOMP_IOCTL_NOTIF_RECV = _iowr(0, NOTIF.size)
-SECCOMP_IOCTL_NOTIF_SEND = _iowr(1, NOTIF_RESP.size)
-
-
-class Agent(threading.Thread):
-    """Answers every notification on `listener` with -EXDEV and records what it saw."""
-
-    def __init__(self, listener: int) -> None:
-        super().__init__(daemon=True)
-        self.listener = listener
-        self.seen: list[tuple[int, int]] = []  # (pid, syscall number)
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            poller = select.poll()
-            poller.register(self.listener, select.POLLIN)
-            while True:
-                events = poller.poll(30_000)
-                if not events:
-                    raise TimeoutError("no notification within 30 s")
-                if not events[0][1] & select.POLLIN:
-                    return  # POLLHUP: every task under the filter is gone
-                buf = bytearray(NOTIF.size)
-                fcntl.ioctl(self.listener, SECCOMP_IOCTL_NOTIF_RECV, buf, True)
-                notif_id, pid, _flags, nr, _arch, _ip, *_args = NOTIF.unpack(buf)
-                self.seen.append((pid, nr))
-                fcntl.ioctl(
-                    self.listener, SECCOMP_IOCTL_NOTIF_SEND, NOTIF_RESP.pack(notif_id, 0, -errno.EXDEV, 0)
-                )
-        except BaseException as err:  # reported by the test
-            self.error = err
-
-
 @pytest.mark.parametrize("flags", [[], ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]])
 def test_notify_listener_answers_the_syscall(rootfs, flags):
     program = compile_with(
@@ -326,7 +282,7 @@ def test_notify_listener_answers_the_syscall(rootfs, flags):
         ours.settimeout(30)
         msg, fds, _, _ = socket.recv_fds(ours, 64, 1)
         assert (msg, len(fds)) == (b"seccompFd", 1)
-        agent = Agent(fds[0])
+        agent = sandbox.Agent(fds[0])
         agent.start()
         result = child.wait()
         agent.join(30)
