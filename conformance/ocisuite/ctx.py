@@ -104,6 +104,7 @@ class Container:
         self.ctx, self.id, self.bundle = ctx, cid, bundle
         self.out_path, self.err_path = out_path, err_path
         self.pid: int | None = None
+        self.init_exe: str | None = None  # what the blocked init runs between create and start
         self.create_result: RtResult | None = None
         self.exit_status: int | None = None
 
@@ -118,12 +119,10 @@ class Container:
 
     def _wait_exec(self, timeout: float = 5.0) -> None:
         """`start` may return before init has exec'd the program (it only releases it): wait until
-        /proc/PID/cmdline shows the program, or the process is gone, before looking at /proc."""
-        want = os.path.basename(self.bundle.config.get("process", {}).get("args", [""])[0] or "")
+        /proc/PID/exe is no longer what it was after create, or the process is gone."""
         deadline = time.monotonic() + timeout
-        while self.pid and time.monotonic() < deadline and sysutil.alive(self.pid):
-            argv0 = (sysutil.read_text(f"/proc/{self.pid}/cmdline") or "").split("\0")[0]
-            if os.path.basename(argv0) == want:
+        while self.pid and self.init_exe and time.monotonic() < deadline and sysutil.alive(self.pid):
+            if _exe(self.pid) not in (self.init_exe, None):
                 return
             time.sleep(0.005)
 
@@ -339,6 +338,7 @@ class Ctx:
             st = c.state(expect_ok=False)
             if st and isinstance(st.get("pid"), int):
                 c.pid = st["pid"]
+                c.init_exe = _exe(c.pid)
                 self.watched.add(c.pid)
                 self.record("pid", [c.pid, sysutil.proc_start_time(c.pid)])
         if expect_ok and not res.ok:
@@ -470,6 +470,13 @@ class Ctx:
         text = sysutil.read_text(path)
         self.check(text is not None, f"cannot read {path}")
         return text.strip()
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def _comm(pid: int) -> str:

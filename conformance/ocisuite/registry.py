@@ -30,10 +30,21 @@ def case(name: str, needs: tuple[str, ...] = (), timeout: float = 40.0, spec: st
     return register
 
 
+# The order sections run and are listed in: the spec's own order, then what a runtime must refuse,
+# then runc's command-line extensions.
+SECTION_ORDER = [
+    "lifecycle", "state", "annotations", "hooks", "root", "mounts", "propagation", "paths", "process", "uts",
+    "namespaces", "userns", "devices", "cgroups", "sysctl", "seccomp", "negative", "compat",
+]  # fmt: skip
+
+
 def load_all() -> list[Case]:
     from . import cases  # noqa: F401  (importing registers every case)
 
-    return list(CASES)
+    def rank(c: Case) -> int:
+        return SECTION_ORDER.index(c.section) if c.section in SECTION_ORDER else len(SECTION_ORDER)
+
+    return sorted(CASES, key=rank)
 
 
 def select(cases: list[Case], patterns: list[str]) -> list[Case]:

@@ -10,7 +10,8 @@ SYMBOL = {"pass": "pass", "fail": "FAIL", "skip": "skip", None: "-"}
 
 class ResultSet:
     def __init__(self, path: str) -> None:
-        file = os.path.join(path, "results.json") if os.path.isdir(path) else path
+        is_file = path.endswith(".json") and not os.path.isdir(path)
+        file = path if is_file else os.path.join(path, "results.json")
         try:
             with open(file) as f:
                 doc = json.load(f)
@@ -46,7 +47,7 @@ def compare_table(sets: list[ResultSet], only_diff: bool = False) -> str:
     """Per-case status side by side, '*' where the runtimes disagree, then totals."""
     names = all_case_names(sets)
     headers = _unique_headers(sets)
-    width = max([len("case"), *(len(n) for n in names)]) + 2
+    width = max([len("total pass"), *(len(n) for n in names)]) + 2
     col = max(8, *(len(h) for h in headers)) + 2
     lines = ["  " + "case".ljust(width) + "".join(h.ljust(col) for h in headers)]
     for name in names:
