@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from . import leaks
@@ -85,7 +86,7 @@ class PrivateDaemon:
             return []
         return self.calls_log.read_text().splitlines()
 
-    def start_daemon(self, argv: list[str], ready: callable) -> None:
+    def start_daemon(self, argv: list[str], ready: Callable[[], bool]) -> None:
         log_fd = os.open(self.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         null_fd = os.open(os.devnull, os.O_RDONLY)
         try:
