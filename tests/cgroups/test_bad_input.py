@@ -166,7 +166,9 @@ def test_v1_write_refused_midway_is_rolled_back(cgroups):
 @pytest.mark.v1only
 def test_v1_memory_limit_below_usage_explains_itself(cgroups, workloads):
     mgr = cgroups.open()
-    holder = workloads("x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo held; sleep 600", mgr)
+    holder = workloads(
+        "x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo held; while :; do sleep 600; done", mgr
+    )
     assert holder.proc.stdout.readline() == b"held\n"
     with pytest.raises(
         CgroupError, match=r"memory\.limit: .*is below what the container uses \(current usage: \d+"
@@ -176,7 +178,9 @@ def test_v1_memory_limit_below_usage_explains_itself(cgroups, workloads):
 
 def test_check_before_update_refuses_a_limit_below_usage(cgroups, workloads):
     mgr = cgroups.open()
-    holder = workloads("x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo held; sleep 600", mgr)
+    holder = workloads(
+        "x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo held; while :; do sleep 600; done", mgr
+    )
     assert holder.proc.stdout.readline() == b"held\n"
     with pytest.raises(CgroupError, match=r"memory\.limit: 4194304 is not above the current usage"):
         mgr.update({"memory": {"limit": 4 * MiB, "checkBeforeUpdate": True}}, where="linux.resources")

@@ -18,8 +18,6 @@ from pyrunc.cgroups.resources import (
 )
 from pyrunc.cgroups.update_flags import ram_in_bytes, update_flags_to_resources
 
-pytestmark = pytest.mark.vm  # cheap: run them in the guest too
-
 rules_strategy = st.lists(
     st.fixed_dictionaries(
         {
