@@ -316,8 +316,10 @@ class Ctx:
         bundle.write()
         cid = cid or self.new_id()
         self.record("id", cid)
-        out_path = self.path(f"{cid}.out")
-        err_path = self.path(f"{cid}.err")
+        self._serial += 1
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in cid).lstrip(".")
+        out_path = self.path(f"stdio{self._serial}-{safe}.out")
+        err_path = self.path(f"stdio{self._serial}-{safe}.err")
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             res = self.rt(
                 "create",

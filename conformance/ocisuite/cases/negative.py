@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 
 from .. import config as cfgmod
 from .. import probes, sysutil
@@ -222,20 +223,20 @@ def sysctl_unknown(t: Ctx) -> None:
     _refused(t, lambda b: b.linux.update(sysctl={"kernel.ocisuite_does_not_exist": "1"}), "an unknown sysctl")
 
 
-@case(
-    "negative/id-path-escape",
-    spec="runtime.md create: an id not valid in any way MUST error, nothing created",
-)
+@case("negative/id-path-escape", spec="runtime.md create: invalid ids MUST error; ids never leave --root")
 def id_path_escape(t: Ctx) -> None:
+    """Which ids are valid is the runtime's choice; writing outside --root because of one is never valid."""
     b = t.bundle(["sleep", "300"])
-    b.write()
-    victim = t.path("escaped")
-    for cid in ("../escaped", "a/../../escaped", "/abs"):
-        res = t.rt("create", "--bundle", b.path, cid)
-        if res.ok:
-            t.rt("delete", "--force", cid)
-        t.check(not res.ok, f"create accepted the id {cid!r}")
-    t.check(not os.path.exists(victim), "a create with id ../escaped wrote outside --root")
+    absolute = f"/{t.token}-abs"
+    victims = {"../escaped": t.path("escaped"), "a/../../escaped2": t.path("escaped2"), absolute: absolute}
+    for cid, victim in victims.items():
+        c = t.create(b, cid=cid, expect_ok=False)
+        if c.create_result.ok:
+            c.delete(force=True, expect_ok=False)
+        escaped = os.path.exists(victim)
+        if escaped and victim == absolute:
+            shutil.rmtree(victim, ignore_errors=True)
+        t.check(not escaped, f"create with id {cid!r} wrote {victim}, outside --root")
 
 
 @case("negative/id-empty", spec="runtime.md: operations MUST error when not given a container id")
