@@ -8,7 +8,7 @@ same C code the child uses. It parses no JSON and decides no policy.
 
 from libc.errno cimport errno, EINTR
 from libc.stdint cimport int32_t, uint32_t, uint64_t
-from libc.string cimport memcpy, strerror
+from libc.string cimport memcpy, memset, strerror
 
 cdef extern from "<sys/socket.h>" nogil:
     int AF_UNIX, SOCK_SEQPACKET, SOCK_CLOEXEC, SOL_SOCKET, SCM_RIGHTS, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC
@@ -30,6 +30,7 @@ cdef extern from "<sys/socket.h>" nogil:
         int cmsg_type
     int socketpair(int domain, int type, int protocol, int sv[2])
     ssize_t recvmsg(int fd, msghdr *msg, int flags)
+    ssize_t sendmsg(int fd, const msghdr *msg, int flags)
     ssize_t send(int fd, const void *buf, size_t len, int flags)
     cmsghdr *CMSG_FIRSTHDR(msghdr *msg)
     unsigned char *CMSG_DATA(cmsghdr *cmsg)
@@ -38,6 +39,7 @@ cdef extern from "<sys/socket.h>" nogil:
 
 cdef extern from "<unistd.h>" nogil:
     int close(int fd)
+    ssize_t read(int fd, void *buf, size_t count)
     long syscall(long number, ...)
 
 cdef extern from "<sys/syscall.h>" nogil:
@@ -98,41 +100,24 @@ def spawn(bytes plan, int sync_fd, int plan_fd, int helper_fd, unsigned long lon
 
 
 def recv(int fd):
-    """One sync message: (type, errno, payload bytes, passed fd or -1). (0, 0, b'', -1) at EOF."""
+    """One sync message: (type, errno, payload bytes); (0, 0, b'') at EOF."""
     cdef char *raw = <char *>malloc(sizeof(sync_header) + SYNC_MAX_PAYLOAD)
-    cdef char control[64]
-    cdef iovec iov
-    cdef msghdr msg
-    cdef cmsghdr *cmsg
     cdef sync_header hdr
     cdef ssize_t n
-    cdef int passed = -1
     if raw == NULL:
         raise MemoryError()
     try:
-        iov.iov_base = raw
-        iov.iov_len = sizeof(sync_header) + SYNC_MAX_PAYLOAD
-        msg.msg_name = NULL
-        msg.msg_namelen = 0
-        msg.msg_iov = &iov
-        msg.msg_iovlen = 1
-        msg.msg_control = control
-        msg.msg_controllen = sizeof(control)
-        msg.msg_flags = 0
         while True:
             with nogil:
-                n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)
+                n = read(fd, raw, sizeof(sync_header) + SYNC_MAX_PAYLOAD)
             if n >= 0 or errno != EINTR:
                 break
         if n < 0:
             raise _oserror(errno, "read from the container's init")
         if n < <ssize_t>sizeof(sync_header):
-            return 0, 0, b"", -1
-        cmsg = CMSG_FIRSTHDR(&msg)
-        if cmsg != NULL and cmsg.cmsg_level == SOL_SOCKET and cmsg.cmsg_type == SCM_RIGHTS:
-            memcpy(&passed, CMSG_DATA(cmsg), sizeof(int))
+            return 0, 0, b""
         memcpy(&hdr, raw, sizeof(sync_header))
-        return hdr.type, hdr.err, raw[sizeof(sync_header):n], passed
+        return hdr.type, hdr.err, raw[sizeof(sync_header):n]
     finally:
         free(raw)
 
@@ -304,3 +289,41 @@ def recv_fd(int sock):
         raise OSError(0, "no fd received on the console socket")
     memcpy(&fd, CMSG_DATA(cmsg), sizeof(int))
     return fd, buf[:n]
+
+
+cdef extern from "<sys/syscall.h>" nogil:
+    long SYS_pidfd_getfd
+
+
+def pidfd_getfd(int pidfd, int targetfd):
+    """A copy of another process's fd (e.g. the init's seccomp listener)."""
+    cdef long fd = syscall(SYS_pidfd_getfd, pidfd, targetfd, 0)
+    if fd < 0:
+        raise _oserror(errno, "pidfd_getfd")
+    return <int>fd
+
+
+def send_with_fd(int sock, bytes payload, int fd):
+    """One sendmsg: `payload` with exactly one fd in SCM_RIGHTS."""
+    cdef char control[64]
+    cdef iovec iov
+    cdef msghdr msg
+    cdef cmsghdr *cmsg
+    cdef const char *data = payload
+    memset(control, 0, sizeof(control))
+    iov.iov_base = <void *>data
+    iov.iov_len = len(payload)
+    msg.msg_name = NULL
+    msg.msg_namelen = 0
+    msg.msg_iov = &iov
+    msg.msg_iovlen = 1
+    msg.msg_control = control
+    msg.msg_controllen = CMSG_SPACE(sizeof(int))
+    msg.msg_flags = 0
+    cmsg = CMSG_FIRSTHDR(&msg)
+    cmsg.cmsg_level = SOL_SOCKET
+    cmsg.cmsg_type = SCM_RIGHTS
+    cmsg.cmsg_len = CMSG_LEN(sizeof(int))
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int))
+    if sendmsg(sock, &msg, MSG_NOSIGNAL) < 0:
+        raise _oserror(errno, "sendmsg")

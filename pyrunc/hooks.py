@@ -10,6 +10,10 @@ from pyrunc.errors import PyruncError
 
 def hook_state(state: dict, status: str, pid: int) -> bytes:
     """The OCI state given to hooks on stdin."""
+    return jsonio.dumps(hook_state_dict(state, status, pid)).encode()
+
+
+def hook_state_dict(state: dict, status: str, pid: int) -> dict:
     doc = {
         "ociVersion": state.get("ociVersion", ""),
         "id": state["id"],
@@ -19,7 +23,7 @@ def hook_state(state: dict, status: str, pid: int) -> bytes:
     }
     if state.get("annotations"):
         doc["annotations"] = state["annotations"]
-    return jsonio.dumps(doc).encode()
+    return doc
 
 
 def run_hooks(point: str, hooks: list[dict], state_json: bytes) -> None:

@@ -234,26 +234,19 @@ def own_cgroup_paths() -> dict[str, str]:
 
 
 def cgroup_mounts(
-    mount: dict,
-    index: int,
-    *,
-    private_cgroupns: bool,
-    userns: bool,
-    cgroup_paths: dict[str, str] | None = None,
+    mount: dict, index: int, *, private_cgroupns: bool, userns: bool, cgroup_dirs: list[str]
 ) -> list[MountRecord]:
     """A `cgroup` mount, expanded: on v2 one cgroup2 mount; on v1 a tmpfs with one mount per
     hierarchy. In a private cgroup namespace the hierarchies are mounted afresh (the namespace
     makes the container's cgroup their root); otherwise the container's own cgroup directories
-    are bound from the host, so it never sees its parents."""
+    (`cgroup_dirs`, on the host) are bound, so it never sees their parents. cgroup v1 cannot be
+    mounted from a user namespace: there, binds too."""
     flags, propagation, _ = parse_options(mount.get("options") or [])
     dest = clean_dest(mount["destination"])
-    paths = cgroup_paths if cgroup_paths is not None else own_cgroup_paths()
-    fresh = private_cgroupns and not userns
     hierarchies = cgroup_hierarchies()
     if len(hierarchies) == 1 and hierarchies[0][1] == "cgroup2" and hierarchies[0][0] == "/sys/fs/cgroup":
-        return [
-            _hierarchy_mount("/sys/fs/cgroup", "cgroup2", "", dest, flags, fresh or private_cgroupns, paths)
-        ]
+        source = _container_dir("/sys/fs/cgroup", "", cgroup_dirs)
+        return [_hierarchy_mount("cgroup2", "", dest, flags, private_cgroupns, source)]
     base = MountRecord("tmpfs", dest, "tmpfs", MOUNT_REGULAR)
     base.flags = flags & ~L.MS_RDONLY
     base.data = "mode=755"
@@ -263,8 +256,9 @@ def cgroup_mounts(
         name = os.path.basename(point)
         if point == "/sys/fs/cgroup" or not name:
             continue
-        fresh_here = fresh if fstype == "cgroup" else private_cgroupns
-        records.append(_hierarchy_mount(point, fstype, opts, f"{dest}/{name}", flags, fresh_here, paths))
+        fresh = private_cgroupns and (fstype == "cgroup2" or not userns)
+        source = _container_dir(point, opts, cgroup_dirs)
+        records.append(_hierarchy_mount(fstype, opts, f"{dest}/{name}", flags, fresh, source))
     if flags & L.MS_RDONLY:
         remount = MountRecord("", dest, "", MOUNT_REMOUNT)
         remount.flags = (
@@ -274,17 +268,24 @@ def cgroup_mounts(
     return records
 
 
-def _hierarchy_mount(
-    point: str, fstype: str, opts: str, dest: str, flags: int, fresh: bool, paths: dict[str, str]
-) -> MountRecord:
+def _container_dir(point: str, opts: str, cgroup_dirs: list[str]) -> str:
+    """The container's directory in the hierarchy mounted at `point`; without one (a hierarchy
+    no manager placed us in), the runtime's own cgroup there."""
+    for directory in cgroup_dirs:
+        if directory == point or directory.startswith(point.rstrip("/") + "/"):
+            return directory
+    own = own_cgroup_paths()
+    # /proc/self/cgroup names a v1 hierarchy by its subsystems or "name=..."; v2 by "".
+    key = next((o for o in opts.split(",") if o in own), "") if opts else ""
+    return point.rstrip("/") + own.get(key, "/")
+
+
+def _hierarchy_mount(fstype: str, opts: str, dest: str, flags: int, fresh: bool, source: str) -> MountRecord:
     if fresh:
         record = MountRecord("cgroup", dest, fstype, MOUNT_REGULAR)
         record.flags = flags
         record.data = opts
         return record
-    # /proc/self/cgroup names a v1 hierarchy by its subsystems or "name=..."; v2 by "".
-    key = "" if fstype == "cgroup2" else next((o for o in opts.split(",") if o in paths), "")
-    source = point + paths.get(key, "/")
     record = MountRecord(source, dest, "", MOUNT_BIND)
     record.flags = L.MS_BIND | L.MS_REC
     record.remount = flags & ~_BIND_MECHANICS

@@ -363,5 +363,9 @@ def process_records(process: dict, *, preserve_fds: int, where: str = "process")
     return out
 
 
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+
+
 def seccomp_record(program) -> bytes:
-    return record(T_SECCOMP, _u32(program.flags) + _u32(int(program.listener_path is not None)) + program.bpf)
+    notify = bool(program.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)
+    return record(T_SECCOMP, _u32(program.flags) + _u32(int(notify)) + program.bpf)

@@ -81,10 +81,10 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": FLAG_WAIT_KILLABLE_RECV,
 }
 
-# Right after the load, init hands the listener fd to the runtime (a write(2) of its number for
-# runc, a sendmsg(2) with SCM_RIGHTS for pyrunc's init): if that very call were notified it would
+# Right after the load, init tells the runtime the listener fd's number with a write(2) (the
+# runtime then takes the fd with pidfd_getfd, as runc does): were that write notified, it would
 # wait for an agent that can only get the fd through it, and the container would hang.
-NOTIFY_FORBIDDEN = ("write", "sendmsg")
+NOTIFY_FORBIDDEN = ("write",)
 
 MAX_SYSCALL_ARGS = 6
 BPF_MAXINSNS = 4096  # the kernel refuses longer programs

@@ -30,6 +30,10 @@ def check_id(container_id: str) -> None:
         raise PyruncError("invalid container id: longer than 1024 characters")
 
 
+def _is_valid_id(name: str) -> bool:
+    return name not in (".", "..") and set(name) <= _ID_CHARS
+
+
 def rfc3339_now() -> str:
     import time
 
@@ -128,7 +132,8 @@ class Store:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(self.root, n)))
+        # Only valid ids: the root also holds e.g. "#seccomp-cache", which no id can name.
+        return sorted(n for n in names if _is_valid_id(n) and os.path.isdir(os.path.join(self.root, n)))
 
     def remove(self, container_id: str) -> None:
         path = self.path(container_id)

@@ -136,8 +136,8 @@ class _Checker:
         raise ConfigError(json_path(path), problem, self.document)
 
     def absolute(self, value: str, path: tuple) -> None:
-        self.text(value, path)
-        if not value.startswith("/"):
+        if value[:1] != "/" or "\0" in value:
+            self.text(value, path)
             self.fail(path, f"must be an absolute path, got {value!r}")
 
     def text(self, value: str, path: tuple) -> None:
@@ -146,8 +146,9 @@ class _Checker:
             self.fail(path, "must not contain a NUL character")
 
     def texts(self, values, path: tuple) -> None:
-        for i, value in enumerate(values):
-            self.text(value, (*path, i))
+        if any("\0" in value for value in values):
+            for i, value in enumerate(values):
+                self.text(value, (*path, i))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ def _check_version(ctx: _Config) -> None:
     major = ctx.config["ociVersion"].partition(".")[0]
     if major != "1":
         ctx.fail(
-            ("ociVersion",), f"version {ctx.config['ociVersion']} is not supported (pyrunc implements 1.x)"
+            ("ociVersion",), f"version {ctx.config['ociVersion']!r} is not supported (pyrunc implements 1.x)"
         )
 
 
@@ -408,7 +409,7 @@ def _check_mounts(ctx: _Config) -> None:
         if not mount["destination"]:
             ctx.fail((*path, "destination"), "must not be empty")
         for key in ("destination", "source", "type"):
-            if key in mount:
+            if "\0" in mount.get(key, ""):
                 ctx.text(mount[key], (*path, key))
         options = mount.get("options", ())
         ctx.texts(options, (*path, "options"))
@@ -485,19 +486,19 @@ def _check_sysctl_namespace(ctx: _Config, name: str, path: tuple) -> None:
     """runc's rules: only sysctls of a namespace the container does not share with the host."""
     if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
         if not ctx.has("ipc"):
-            ctx.fail(path, f"sysctl {name} needs an ipc namespace in linux.namespaces")
+            ctx.fail(path, f"sysctl {name!r} needs an ipc namespace in linux.namespaces")
     elif name.startswith("net."):
         if not ctx.has("network"):
-            ctx.fail(path, f"sysctl {name} needs a network namespace in linux.namespaces")
+            ctx.fail(path, f"sysctl {name!r} needs a network namespace in linux.namespaces")
         if _joins_host_netns(ctx):
-            ctx.fail(path, f"sysctl {name} is not allowed in the host's network namespace")
+            ctx.fail(path, f"sysctl {name!r} is not allowed in the host's network namespace")
     elif name in UTS_SYSCTLS:
         if not ctx.has("uts"):
-            ctx.fail(path, f"sysctl {name} needs a uts namespace in linux.namespaces")
+            ctx.fail(path, f"sysctl {name!r} needs a uts namespace in linux.namespaces")
         if name == "kernel.hostname" and ctx.config.get("hostname"):
             ctx.fail(path, "sysctl kernel.hostname conflicts with the hostname field")
     else:
-        ctx.fail(path, f"sysctl {name} is not namespaced: setting it would change the host")
+        ctx.fail(path, f"sysctl {name!r} is not namespaced: setting it would change the host")
 
 
 def _joins_host_netns(ctx: _Config) -> bool:
@@ -507,10 +508,9 @@ def _joins_host_netns(ctx: _Config) -> bool:
     index = ctx.namespaces["network"][0]
     try:
         ours, theirs = os.stat("/proc/self/ns/net"), os.stat(joined)
-    except OSError as err:
-        ctx.fail(
-            ("linux", "namespaces", index, "path"), f"cannot check the network namespace: {err.strerror}"
-        )
+    except (OSError, ValueError) as err:  # ValueError: a path the OS cannot encode
+        reason = getattr(err, "strerror", None) or str(err)
+        ctx.fail(("linux", "namespaces", index, "path"), f"cannot check the network namespace: {reason}")
     return (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 

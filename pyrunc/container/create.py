@@ -93,6 +93,7 @@ class Creation(Handlers):
         self.lock_fd = -1
         self.fifo_fd = -1
         self.console_fd = -1
+        self.seccomp = None
         process = config.get("process") or {}
         self.state = {
             "ociVersion": config.get("ociVersion", OCI_VERSION),
@@ -128,6 +129,19 @@ class Creation(Handlers):
 
         self.fifo_fd = high_fd(os.open(path, os.O_PATH | os.O_CLOEXEC), floor)
 
+    def make_cgroup(self) -> None:
+        """The cgroup exists and holds the config's limits before the init is born; the init
+        joins it at SETUP, before any of its code runs in the container."""
+        from pyrunc.cgroups import open_manager
+
+        linux = self.config.get("linux") or {}
+        manager = open_manager(linux.get("cgroupsPath"), self.cid)
+        manager.create()
+        self.cgroup = manager
+        self.state["cgroup"] = manager.to_state()
+        self.store.write(self.cid, self.state)
+        manager.apply(linux.get("resources") or {})
+
     def build_plan(self, launch: Launch) -> tuple[bytes, int, bool]:
         config = self.config
         bundle = self.request.bundle
@@ -159,7 +173,10 @@ class Creation(Handlers):
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
-            records.append(plan.seccomp_record(compile_profile(seccomp)))
+            # Compiled programs are cached by profile in the root ('#' is not valid in an id).
+            cache = os.path.join(self.store.root, "#seccomp-cache")
+            self.seccomp = compile_profile(seccomp, cache_dir=cache)
+            records.append(plan.seccomp_record(self.seccomp))
         records += self.console_records(process, launch.floor)
         records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())
         return b"".join(records), namespaces.clone_flags, namespaces.direct
@@ -202,6 +219,7 @@ class Creation(Handlers):
             index,
             private_cgroupns=bool(namespaces.clone_flags & 0x02000000),
             userns="user" in namespaces.types,
+            cgroup_dirs=_cgroup_directories(self.state.get("cgroup")),
         )
 
     # -- Handlers: what the child asks of us ------------------------------------------------
@@ -210,6 +228,8 @@ class Creation(Handlers):
         write_id_maps(pid, self.config)
 
     def setup(self, pid: int) -> bytes:
+        if self.cgroup is not None:
+            self.cgroup.add(pid)
         stat = proc_stat(pid)
         self.state["pid"] = pid
         self.state["init_start"] = stat[1] if stat else 0
@@ -222,6 +242,16 @@ class Creation(Handlers):
         config_hooks = self.config.get("hooks") or {}
         hooks.run_hooks("prestart", config_hooks.get("prestart"), state_json)
         hooks.run_hooks("createRuntime", config_hooks.get("createRuntime"), state_json)
+
+    def seccomp_listener(self, pid: int, remote_fd: int) -> None:
+        from pyrunc.hooks import hook_state_dict
+        from pyrunc.seccomp_notify import take_and_send
+
+        program = self.seccomp
+        if program is None or not program.listener_path:
+            super().seccomp_listener(pid, remote_fd)
+        state = hook_state_dict(self.state, "creating", pid)
+        take_and_send(pid, remote_fd, program.listener_path, program.listener_metadata, state)
 
     def ready(self, pid: int) -> None:
         self.state["creating"] = False
@@ -250,6 +280,15 @@ class Creation(Handlers):
         self.fifo_fd = self.lock_fd = self.console_fd = -1
 
 
+def _cgroup_directories(cgroup_state: dict | None) -> list[str]:
+    """The container's cgroup directories on the host, from the manager's state."""
+    if not cgroup_state:
+        return []
+    if "paths" in cgroup_state:
+        return sorted(set(cgroup_state["paths"].values()))
+    return [cgroup_state["path"]]
+
+
 def create(store: Store, request: CreateRequest) -> Creation:
     """Create the container; returns the finished Creation (the caller releases it)."""
     from pyrunc.state import check_id
@@ -261,6 +300,7 @@ def create(store: Store, request: CreateRequest) -> Creation:
     try:
         launch = creation.launch = Launch(request.preserve_fds)
         creation.make_fifo(launch.floor)
+        creation.make_cgroup()
         plan_bytes, clone_flags, direct = creation.build_plan(launch)
         launch.start(plan_bytes, clone_flags, direct)
         launch.handshake(creation)

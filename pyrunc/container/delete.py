@@ -34,18 +34,24 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
 
 
 def stop_processes(container: Container) -> None:
-    """SIGKILL everything of a container that is not stopped, and wait until it is gone."""
-    cgroup = container.cgroup()
-    if container.status == "paused" and cgroup is not None:
-        cgroup.kill_all(9)
-        cgroup.thaw()
+    """SIGKILL everything of a container that is not stopped, and wait until it is gone: the init
+    (checked through a pidfd) and every process left in its cgroup (a container without a pid
+    namespace can leave some behind its init)."""
+    import time
+
     if container.status != "stopped":
         try:
             container.signal_init(9)
         except PyruncError:
             pass
-    if cgroup is not None:
+    cgroup = container.cgroup()
+    if cgroup is not None and cgroup.pids():
         cgroup.kill_all(9)
+        deadline = time.monotonic() + 10
+        while cgroup.pids():
+            if time.monotonic() > deadline:
+                raise PyruncError(f"processes of container {container.id} survived SIGKILL: {cgroup.pids()}")
+            time.sleep(0.005)
     if container.pid and container.status != "stopped" and not container.wait_init_gone():
         raise PyruncError(f"container {container.id}'s init (pid {container.pid}) did not exit after SIGKILL")
 

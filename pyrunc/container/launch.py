@@ -49,8 +49,10 @@ class Handlers:
     def runtime_hooks(self, pid: int) -> None:
         pass
 
-    def seccomp_listener(self, pid: int, fd: int) -> None:
-        os.close(fd)
+    def seccomp_listener(self, pid: int, remote_fd: int) -> None:
+        """The init loaded a filter with a NOTIFY rule; `remote_fd` is the listener's number
+        in the init (copy it with pidfd_getfd)."""
+        raise PyruncError("the init reported a seccomp listener, but no linux.seccomp.listenerPath is set")
 
     def ready(self, pid: int) -> None:
         pass
@@ -91,7 +93,7 @@ class Launch:
     def handshake(self, handlers: Handlers) -> None:
         """Drive the child until its READY, or raise ChildError with its message."""
         while True:
-            kind, err, payload, passed_fd = _core.recv(self.sync)
+            kind, err, payload = _core.recv(self.sync)
             if kind == 0:
                 raise ChildError(self._death_reason())
             if kind == SYNC_ERROR:
@@ -114,7 +116,8 @@ class Launch:
                 handlers.runtime_hooks(self.pid)
                 self.ack()
             elif kind == SYNC_SECCOMP_FD:
-                handlers.seccomp_listener(self.pid, passed_fd)
+                handlers.seccomp_listener(self.pid, struct.unpack("<i", payload)[0])
+                self.ack()
             elif kind == SYNC_READY:
                 handlers.ready(self.pid)
                 self.ack()

@@ -67,7 +67,8 @@ enum sync_type {
     SYNC_SETUP_REQ = 4,    /* init -> parent: place me in the cgroup, send the hook state */
     SYNC_HOOKS_REQ = 5,    /* init -> parent: mounts done, run prestart/createRuntime */
     SYNC_READY = 6,        /* helper -> parent: waiting for exec.fifo next */
-    SYNC_SECCOMP_FD = 7,   /* helper -> parent: notify listener fd attached (SCM_RIGHTS) */
+    SYNC_SECCOMP_FD = 7,   /* helper -> parent: i32 number of the listener fd; the parent takes a
+                              copy with pidfd_getfd, then ACKs */
     SYNC_ACK = 100,        /* parent -> child: go on; payload may carry the state JSON */
     SYNC_ABORT = 101,      /* parent -> child: give up and exit */
 };
@@ -109,7 +110,6 @@ extern const char *g_stage;
 void die(int err, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 void die_msg(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 int sync_send(int fd, uint32_t type, int32_t err, const void *payload, uint32_t len);
-int sync_send_fd(int fd, uint32_t type, int passfd);
 /* Receive one message into buf (payload NUL-terminated); returns payload length, -1 on EOF/error. */
 int sync_recv(int fd, struct sync_header *hdr, char *buf, size_t bufsize);
 /* Wait for SYNC_ACK; on EOF or SYNC_ABORT exit quietly (the parent is gone or gave up). */

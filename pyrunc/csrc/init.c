@@ -167,9 +167,13 @@ static void load_seccomp(void)
     if (fd < 0)
         die(errno, "load the seccomp filter");
     if (notify) {
-        /* The parent hands the listener fd to linux.seccomp.listenerPath with the state. */
-        if (sync_send_fd(g.sync_fd, SYNC_SECCOMP_FD, (int)fd) < 0)
-            die(errno, "send the seccomp listener fd");
+        /* Only the fd's number goes out (write(2)); the parent copies the fd with pidfd_getfd
+         * and hands it to linux.seccomp.listenerPath with the state, then ACKs. */
+        char ack[16];
+        int32_t number = (int32_t)fd;
+        if (sync_send(g.sync_fd, SYNC_SECCOMP_FD, 0, &number, sizeof(number)) < 0)
+            die(errno, "report the seccomp listener fd");
+        sync_wait_ack(g.sync_fd, ack, sizeof(ack));
         close((int)fd);
     }
 }

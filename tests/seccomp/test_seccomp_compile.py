@@ -493,11 +493,6 @@ def test_listener_is_ignored_without_a_notify_rule(tmp_path):
             "linux.seccomp.syscalls[0].action",
             "cannot be used for the write syscall",
         ),
-        (
-            profile({"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}, listenerPath="/a"),
-            "linux.seccomp.syscalls[0].action",
-            "cannot be used for the sendmsg syscall",
-        ),
         (profile(flags="SECCOMP_FILTER_FLAG_LOG"), "linux.seccomp.flags", "must be an array"),
         (profile(flags=[["SECCOMP_FILTER_FLAG_LOG"]]), "linux.seccomp.flags[0]", "unknown flag"),
         (profile(default=["SCMP_ACT_ALLOW"]), "linux.seccomp.defaultAction", "unknown action"),

@@ -125,11 +125,6 @@ class ListenerSocket(threading.Thread):
             os.close(fds[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create does not yet send the listener fd and the state to linux.seccomp.listenerPath "
-    "(the lead's container/launch.py, issue 5 item 1)",
-)
 def test_pyrunc_sends_the_listener_to_listener_path(container, tmp_path):
     path = str(tmp_path / "agent.sock")
     listener = ListenerSocket(path)
