@@ -27,6 +27,8 @@ def _cgroup_features() -> dict:
 
 
 def features() -> dict:
+    from pyrunc import seccomp
+
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
@@ -36,9 +38,13 @@ def features() -> dict:
             "namespaces": sorted(linux.NAMESPACES),
             "capabilities": _host_capabilities(),
             "cgroup": _cgroup_features(),
+            "seccomp": seccomp.features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
         },
-        "annotations": {"org.opencontainers.runc.version": OCI_VERSION},
+        "annotations": {
+            "io.github.seccomp.libseccomp.version": seccomp.libseccomp_version(),
+            "org.opencontainers.runc.checkpoint.enabled": "false",
+        },
     }
