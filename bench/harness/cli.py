@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 
 from . import cgroups, measure, procs, report, runtimes
@@ -67,6 +68,20 @@ def selected_measurements(only: str | None) -> list[str]:
     return [m.name for m in measure.MEASUREMENTS if m.name in names]
 
 
+def check_writable(out: str, tmpdir: str | None) -> None:
+    """Fail before measuring, not after, if the results cannot be written."""
+    if tmpdir is not None and not os.path.isdir(tmpdir):
+        raise BadArgument(f"--tmpdir: {tmpdir} is not a directory")
+    if os.path.isdir(out):
+        raise BadArgument(f"--out: {out} is a directory")
+    try:
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+    except OSError as failure:
+        raise BadArgument(f"--out: cannot create {os.path.dirname(out)}: {failure.strerror}") from None
+    if not os.access(os.path.dirname(out), os.W_OK):
+        raise BadArgument(f"--out: {os.path.dirname(out)} is not writable")
+
+
 def default_out() -> str:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
     return os.path.join(REPO, "results", f"bench-{stamp}.json")
@@ -106,6 +121,13 @@ def tool_versions(python: str | None) -> dict:
         done = procs.run([python, "--version"])
         tools["python_floor"] = (done.stdout or done.stderr).strip()
     return tools
+
+
+def containers_in(root: str) -> list[str]:
+    """Ids of the containers a runtime keeps state for under `root` (one directory each)."""
+    if not os.path.isdir(root):
+        return []
+    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False))
 
 
 class Session:
@@ -154,26 +176,45 @@ class Session:
         self.usable.append(rt)
 
     def tear_down(self) -> None:
-        """Delete every container in our roots, kill and remove our cgroups, reap, unmount, rm -rf."""
+        """Delete every container in our roots, kill and remove our cgroups, reap, unmount, rm -rf.
+        Each step runs even if an earlier one failed; what could not be undone is reported."""
         if self.ws is None:
             return
         for rt in self.candidates:
-            for cid in sorted(os.listdir(rt.root)) if os.path.isdir(rt.root) else []:
-                try:
-                    procs.run(rt.argv("delete", "--force", cid), timeout=30)
-                except procs.CommandTimeout as timeout:
-                    self.leftovers.append(str(timeout))
-        left = cgroups.remove_tree(self.ws.cgroup_parent, procs.reap_exited)
-        self.leftovers += [f"cgroup {path} could not be removed" for path in left]
-        if not procs.reap_until_childless(timeout=10):
-            self.leftovers.append(f"child processes still alive: {procs.live_children()}")
+            for cid in containers_in(rt.root):
+                self._undo(f"delete {rt.name} {cid}", lambda rt=rt, cid=cid: self._force_delete(rt, cid))
+        cgroup_parent = self.ws.cgroup_parent
+        self._undo("cgroups", lambda: self._remove_cgroups(cgroup_parent))
+        self._undo("reaping", self._reap)
         if self.hugetlb_mounted:
-            why = cgroups.unmount_hugetlb_v1(self.hugetlb_dir_created)
-            if why:
-                note(why)
+            self._undo("hugetlb", self._unmount_hugetlb)
         self.ws.remove()
         if self.leftovers:
             loud("cleanup left: " + "; ".join(self.leftovers))
+
+    def _undo(self, what: str, step) -> None:
+        try:
+            step()
+        except (OSError, subprocess.CalledProcessError, procs.CommandTimeout) as failure:
+            self.leftovers.append(f"{what}: {failure}")
+
+    def _force_delete(self, rt: Runtime, cid: str) -> None:
+        done = procs.run(rt.argv("delete", "--force", cid), timeout=30)
+        if done.returncode != 0:
+            self.leftovers.append(f"{rt.name} delete --force {cid}: {runtimes.last_line(done.stderr)}")
+
+    def _remove_cgroups(self, cgroup_parent: str) -> None:
+        left = cgroups.remove_tree(cgroup_parent, procs.reap_exited)
+        self.leftovers += [f"cgroup {path} could not be removed" for path in left]
+
+    def _reap(self) -> None:
+        if not procs.reap_until_childless(timeout=10):
+            self.leftovers.append(f"child processes still alive: {procs.live_children()}")
+
+    def _unmount_hugetlb(self) -> None:
+        why = cgroups.unmount_hugetlb_v1(self.hugetlb_dir_created)
+        if why:
+            note(why)
 
 
 def progress_printer(total_blocks: int):
@@ -268,6 +309,8 @@ def run_main(argv: list[str]) -> int:
         names = selected_measurements(args.only)
         explicit = args.runtimes is not None
         chosen = runtimes.parse_names(args.runtimes) if explicit else list(runtimes.KNOWN)
+        out = os.path.abspath(args.out or default_out())
+        check_writable(out, args.tmpdir)
     except (BadArgument, ValueError) as bad:
         print(f"bench/run: {bad}", file=sys.stderr)
         return 1
@@ -277,7 +320,6 @@ def run_main(argv: list[str]) -> int:
     if shutil.which("hyperfine") is None:
         print("bench/run: hyperfine not found (apt-get install hyperfine)", file=sys.stderr)
         return 1
-    out = os.path.abspath(args.out or default_out())
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
     procs.become_subreaper()
@@ -289,11 +331,12 @@ def run_main(argv: list[str]) -> int:
         session.set_up(chosen, explicit)
         measurements = measure_all(session, names, settings)
         doc = document(session, settings, measurements, started)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "w") as f:
             json.dump(doc, f, indent=1)
         print(report.render(doc))
         note(f"results written to {out}")
+        if report.errors_in(doc):
+            status = 1
     except BadArgument as bad:
         print(f"bench/run: {bad}", file=sys.stderr)
         status = 1

@@ -126,12 +126,18 @@ def floor_lines(doc: dict) -> list[str]:
     return ["", f"Interpreter floor ({python}), median (min): " + "; ".join(parts) + "."]
 
 
+def errors_in(doc: dict) -> list[str]:
+    """'measurement / runtime: error' for every result that failed."""
+    return [
+        f"{name} / {key}: {result['error']}"
+        for name, measurement in doc.get("measurements", {}).items()
+        for key, result in measurement["results"].items()
+        if "error" in result
+    ]
+
+
 def error_lines(doc: dict) -> list[str]:
-    lines = []
-    for name, measurement in doc.get("measurements", {}).items():
-        for key, result in measurement["results"].items():
-            if "error" in result:
-                lines.append(f"- {name} / {key}: {result['error']}")
+    lines = [f"- {line}" for line in errors_in(doc)]
     return ["", "Errors:", *lines] if lines else []
 
 

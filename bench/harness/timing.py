@@ -58,7 +58,9 @@ def time_block(spec: Spec, runs: int, warmup: int, export: str) -> list[float]:
 
 def hyperfine_error(stderr: str) -> str:
     errors = [line.strip() for line in stderr.splitlines() if line.strip().startswith("Error")]
-    return errors[-1] if errors else f"hyperfine failed: {stderr.strip()[-300:]}"
+    if not errors:
+        return f"hyperfine failed: {stderr.strip()[-300:]}"
+    return "hyperfine: " + errors[-1].removeprefix("Error: ").split(". Use the '-i'")[0]
 
 
 def diagnose(spec: Spec) -> str:
