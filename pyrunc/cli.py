@@ -145,6 +145,80 @@ def list_(ctx: click.Context, **opts: object) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@click.pass_context
+def pause(ctx: click.Context, **opts: object) -> None:
+    """Freeze every process of a container."""
+    _invoke("pause", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@click.pass_context
+def resume(ctx: click.Context, **opts: object) -> None:
+    """Thaw a paused container."""
+    _invoke("resume", ctx, opts)
+
+
+@cli.command(context_settings={**CONTEXT, "ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--format", "-f", "format", type=click.Choice(["table", "json"]), default="table")
+@click.argument("container_id")
+@click.argument("ps_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def ps(ctx: click.Context, **opts: object) -> None:
+    """List a container's processes (json: an array of host pids; table: ps output, options after
+    the id, default -ef)."""
+    _invoke("ps", ctx, opts)
+
+
+def _update_options(f):
+    flags = [
+        ("--blkio-weight", "Block IO weight (10-1000)."),
+        ("--cpu-period", "CPU CFS period in microseconds."),
+        ("--cpu-quota", "CPU CFS quota in microseconds."),
+        ("--cpu-share", "CPU shares (relative weight)."),
+        ("--cpu-rt-period", "CPU real-time period in microseconds."),
+        ("--cpu-rt-runtime", "CPU real-time runtime in microseconds."),
+        ("--cpu-idle", "SCHED_IDLE for the cgroup (0 or 1)."),
+        ("--cpu-burst", "CPU burst in microseconds."),
+        ("--cpuset-cpus", "CPUs to run on (e.g. 0-2,4)."),
+        ("--cpuset-mems", "Memory nodes to use."),
+        ("--kernel-memory", "Accepted and ignored, as runc does."),
+        ("--kernel-memory-tcp", "Accepted and ignored, as runc does."),
+        ("--memory", "Memory limit (e.g. 256m, -1 for none)."),
+        ("--memory-reservation", "Memory soft limit."),
+        ("--memory-swap", "Memory plus swap limit."),
+        ("--pids-limit", "Maximum number of processes."),
+        ("--l3-cache-schema", "Intel RDT L3 cache schema (not supported)."),
+        ("--mem-bw-schema", "Intel RDT memory bandwidth schema (not supported)."),
+    ]
+    for name, text in reversed(flags):
+        f = click.option(name, default=None, help=text)(f)
+    return click.option("--resources", "-r", default=None, help="LinuxResources JSON file, or - for stdin.")(
+        f
+    )
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@_update_options
+@click.pass_context
+def update(ctx: click.Context, **opts: object) -> None:
+    """Change a running container's resource limits."""
+    _invoke("update", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@click.option("--interval", default="5s", help="Time between stats (Go duration, e.g. 5s).")
+@click.option("--stats", is_flag=True, help="Print the stats once and exit.")
+@click.pass_context
+def events(ctx: click.Context, **opts: object) -> None:
+    """Print the container's stats and OOM events as JSON lines."""
+    _invoke("events", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
 @_bundle_option
 @click.option("--rootless", is_flag=True, help="A spec for a container run by a non-root user.")
 @click.pass_context

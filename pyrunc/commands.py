@@ -129,7 +129,63 @@ def cmd_features(g: dict, opts: dict) -> int:
     return 0
 
 
+def cmd_pause(g: dict, opts: dict) -> int:
+    from pyrunc.container.pause import pause
+
+    pause(_store(g), opts["container_id"])
+    return 0
+
+
+def cmd_resume(g: dict, opts: dict) -> int:
+    from pyrunc.container.pause import resume
+
+    resume(_store(g), opts["container_id"])
+    return 0
+
+
+def cmd_ps(g: dict, opts: dict) -> int:
+    from pyrunc.container.ps import container_pids, ps_table
+
+    pids = container_pids(_store(g), opts["container_id"])
+    if opts.get("format") == "json":
+        from pyrunc import jsonio
+
+        sys.stdout.write(jsonio.dumps(pids) + "\n")
+    else:
+        sys.stdout.write(ps_table(pids, list(opts.get("ps_args") or ())))
+    return 0
+
+
+UPDATE_FLAGS = (
+    "blkio_weight", "cpu_period", "cpu_quota", "cpu_share", "cpu_rt_period", "cpu_rt_runtime",
+    "cpu_idle", "cpu_burst", "cpuset_cpus", "cpuset_mems", "kernel_memory", "kernel_memory_tcp",
+    "memory", "memory_reservation", "memory_swap", "pids_limit", "l3_cache_schema", "mem_bw_schema",
+)  # fmt: skip
+
+
+def cmd_update(g: dict, opts: dict) -> int:
+    from pyrunc.container.update import update
+
+    flags = {name.replace("_", "-"): opts[name] for name in UPDATE_FLAGS if opts.get(name) not in (None, "")}
+    update(_store(g), opts["container_id"], opts.get("resources") or None, flags)
+    return 0
+
+
+def cmd_events(g: dict, opts: dict) -> int:
+    from pyrunc.container.events import events, parse_duration
+
+    events(
+        _store(g), opts["container_id"], bool(opts.get("stats")), parse_duration(opts.get("interval") or "5s")
+    )
+    return 0
+
+
 COMMANDS = {
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "ps": cmd_ps,
+    "update": cmd_update,
+    "events": cmd_events,
     "create": cmd_create,
     "run": cmd_run,
     "start": cmd_start,

@@ -52,7 +52,9 @@ def command_table(command) -> dict:
         "options": options,
         "defaults": defaults,
         "arguments": arguments,
-        "interspersed": command.allow_interspersed_args,
+        "interspersed": command.context_settings.get(
+            "allow_interspersed_args", command.allow_interspersed_args
+        ),
     }
 
 

@@ -1,0 +1,212 @@
+"""cgroups through the runtime: placement, limits the kernel enforces, pause/resume, update,
+events, ps and kill --all. Written against the host's layout (v1 hybrid here, v2 in the guest)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from pyrunc.cgroups import cgroup_mode
+
+V2 = cgroup_mode() == "unified"
+
+
+def cgroup_dirs(state_dir: str) -> list[str]:
+    with open(os.path.join(state_dir, "state.json")) as f:
+        cg = json.load(f)["cgroup"]
+    return sorted(set(cg["paths"].values())) if "paths" in cg else [cg["path"]]
+
+
+def controller_file(state_dir: str, controller: str, v1_name: str, v2_name: str) -> str:
+    with open(os.path.join(state_dir, "state.json")) as f:
+        cg = json.load(f)["cgroup"]
+    if "paths" in cg:
+        return os.path.join(cg["paths"][controller], v1_name)
+    return os.path.join(cg["path"], v2_name)
+
+
+def read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_init_is_in_its_cgroup_before_it_runs_user_code(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    dirs = cgroup_dirs(os.path.join(runtime.root, cid))
+    for directory in dirs:
+        assert str(pid) in read(os.path.join(directory, "cgroup.procs")).split(), directory
+    runtime("delete", cid)
+    assert not any(os.path.exists(d) for d in dirs)
+
+
+@pytest.mark.parametrize("kind", ["absolute", "relative", "nested-absolute"])
+def test_cgroups_path_placement_and_removal(runtime, make_bundle, cid, kind):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    path = {"absolute": f"/{cid}", "relative": cid, "nested-absolute": f"/t-parent-{cid}/{cid}"}[kind]
+    bundle.config["linux"]["cgroupsPath"] = path
+    bundle.write()
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    dirs = cgroup_dirs(os.path.join(runtime.root, cid))
+    for directory in dirs:
+        assert directory.endswith(path.lstrip("/") if kind == "relative" else path), directory
+        if kind != "relative":
+            mount_point = directory[: -len(path)]
+            assert mount_point.startswith("/sys/fs/cgroup")
+    runtime("delete", "--force", cid)
+    for directory in dirs:
+        assert not os.path.exists(directory), f"{directory} left after delete"
+    if kind == "nested-absolute":
+        for directory in dirs:
+            assert not os.path.exists(os.path.dirname(directory)), "parents we created are removed"
+
+
+def test_memory_limit_is_enforced_and_oom_is_reported(runtime, make_bundle, cid):
+    # A shell that doubles a string until the kernel kills it.
+    script = "s=x; while true; do s=$s$s; done"
+    bundle = make_bundle(args=["sh", "-c", script])
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 32 * 1024 * 1024, "swap": 32 * 1024 * 1024}}
+    bundle.write()
+    runtime("create", "--bundle", bundle.path, cid)
+    events = subprocess.Popen(
+        runtime.cmd("events", "--interval", "200ms", cid), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(0.5)
+        runtime("start", cid)
+        assert wait_for(lambda: runtime.status(cid) == "stopped", 60), "the allocator was not OOM-killed"
+        out, _ = events.communicate(timeout=30)
+    finally:
+        if events.poll() is None:
+            events.kill()
+            events.wait()
+    kinds = [json.loads(line)["type"] for line in out.splitlines()]
+    assert "oom" in kinds, kinds
+    assert "stats" in kinds
+    runtime("delete", cid)
+
+
+def test_pids_limit_stops_a_fork_bomb(runtime, make_bundle, cid):
+    # The subshell forks until the kernel refuses (busybox sh then gives up); the init survives it
+    # with exec, which needs no new process.
+    script = "( while true; do sleep 60 & done ) 2>/dev/null; exec sleep 60"
+    bundle = make_bundle(args=["sh", "-c", script])
+    bundle.config["linux"]["resources"] = {"pids": {"limit": 10}}
+    bundle.write()
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    state_dir = os.path.join(runtime.root, cid)
+    events = controller_file(state_dir, "pids", "pids.events", "pids.events")
+    refused = lambda: int(dict(line.split() for line in read(events).splitlines()).get("max", 0))  # noqa: E731
+    assert wait_for(lambda: refused() > 0), "the kernel never refused a fork"
+    assert int(read(controller_file(state_dir, "pids", "pids.current", "pids.current"))) <= 10
+    assert runtime.status(cid) == "running", "the init outlived the fork bomb"
+    assert 1 < len(json.loads(runtime("ps", "--format", "json", cid).stdout)) <= 10
+    runtime("delete", "--force", cid)
+
+
+def test_pause_freezes_progress_and_resume_continues(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; done"])
+    bundle.config["root"]["readonly"] = False
+    bundle.write()
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    count = os.path.join(bundle.rootfs, "tmp", "count")
+    assert wait_for(lambda: os.path.exists(count) and read(count))
+    runtime("pause", cid)
+    assert runtime.status(cid) == "paused"
+    frozen_at = read(count)
+    time.sleep(0.5)
+    assert read(count) == frozen_at, "a frozen container made progress"
+    result = runtime("pause", cid, check=False)
+    assert result.returncode == 1 and "already paused" in result.stderr
+    runtime("resume", cid)
+    assert runtime.status(cid) == "running"
+    assert wait_for(lambda: read(count) != frozen_at)
+    runtime("delete", "--force", cid)
+
+
+def test_update_of_a_live_container(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    state_dir = os.path.join(runtime.root, cid)
+    limit = controller_file(state_dir, "memory", "memory.limit_in_bytes", "memory.max")
+    runtime("update", "--memory", "64m", cid)
+    assert int(read(limit)) == 64 * 1024 * 1024
+    runtime("update", "--resources", "-", cid, input=json.dumps({"memory": {"limit": 48 * 1024 * 1024}}))
+    assert int(read(limit)) == 48 * 1024 * 1024
+    runtime("update", "--pids-limit", "42", cid)
+    assert read(controller_file(state_dir, "pids", "pids.max", "pids.max")) == "42"
+    runtime("delete", "--force", cid)
+
+
+def test_events_stats_once(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    event = json.loads(runtime("events", "--stats", cid).stdout)
+    assert event["type"] == "stats" and event["id"] == cid
+    data = event["data"]
+    assert data["memory"]["usage"]["usage"] > 0
+    assert data["pids"]["current"] >= 1
+    assert data["cpu"]["usage"]["total"] > 0
+    runtime("delete", "--force", cid)
+
+
+def test_ps_table_and_kill_all(runtime, make_bundle, cid):
+    # Without a pid namespace, a child outlives its init: only --all (or delete) reaches it.
+    bundle = make_bundle(args=["sh", "-c", "sleep 1000 & exec sleep 2000"])
+    bundle.config["linux"]["namespaces"] = [{"type": "mount"}]
+    bundle.config.pop("hostname")
+    bundle.write()
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    assert wait_for(lambda: len(json.loads(runtime("ps", "--format", "json", cid).stdout)) == 2)
+    table = runtime("ps", cid).stdout.splitlines()
+    assert table[0].split()[:2] == ["UID", "PID"]
+    assert sorted(line.split()[-1] for line in table[1:]) == ["1000", "2000"]
+    runtime("kill", cid, "KILL")
+    assert wait_for(lambda: runtime.status(cid) == "stopped")
+    assert len(json.loads(runtime("ps", "--format", "json", cid).stdout)) == 1, "the orphan survives its init"
+    runtime("kill", "--all", cid, "KILL")
+    assert wait_for(lambda: json.loads(runtime("ps", "--format", "json", cid).stdout) == [])
+    runtime("delete", cid)
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"memory": {"limit": -5}}, "linux.resources.memory.limit"),
+        ({"cpu": {"cpus": "0-999"}}, "linux.resources.cpu.cpus"),
+        ({"hugepageLimits": [{"pageSize": "3MB", "limit": 1}]}, "linux.resources.hugepageLimits"),
+    ],
+)
+def test_bad_resources_leave_nothing(runtime, make_bundle, cid, resources, message):
+    bundle = make_bundle(args=["true"])
+    bundle.config["linux"]["resources"] = resources
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, cid, check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert not os.path.exists(runtime.root) or os.listdir(runtime.root) == []
+
+
+def test_verbs_on_wrong_states(runtime, make_bundle, cid):
+    bundle = make_bundle(args=["true"])
+    runtime("run", "--keep", "--bundle", bundle.path, cid)
+    for verb, message in (("pause", "not running"), ("resume", "not paused"), ("update", "not running")):
+        result = runtime(verb, cid, check=False)
+        assert result.returncode == 1 and message in result.stderr, (verb, result.stderr)
+    result = runtime("update", "--memory", "1m", "t-no-such", check=False)
+    assert result.returncode == 1 and "does not exist" in result.stderr
+    runtime("delete", cid)
