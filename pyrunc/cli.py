@@ -144,6 +144,30 @@ def list_(ctx: click.Context, **opts: object) -> None:
     _invoke("list", ctx, opts)
 
 
+@cli.command(name="exec", context_settings={**CONTEXT, "allow_interspersed_args": False})
+@click.argument("container_id")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--process", "-p", "process_file", default=None, help="process.json to run instead of ARGS.")
+@click.option("--env", "-e", multiple=True, help="Add an environment variable (NAME=VALUE).")
+@click.option("--cwd", default=None, help="Working directory in the container.")
+@click.option("--user", "-u", default=None, help="uid[:gid] to run as.")
+@click.option("--additional-gids", "-g", multiple=True, type=int, help="Additional gid (repeatable).")
+@click.option("--cap", "-c", "caps", multiple=True, help="Add a capability (repeatable).")
+@click.option("--no-new-privs", is_flag=True, help="Set no_new_privs for the process.")
+@click.option("--tty", "-t", is_flag=True, help="Allocate a pseudo-terminal.")
+@click.option("--console-socket", default="", help="AF_UNIX socket that receives the pty master.")
+@click.option("--detach", "-d", is_flag=True, help="Do not wait for the process.")
+@click.option("--pid-file", default="", help="File to write the process's pid to.")
+@click.option("--preserve-fds", type=int, default=0, help="Pass this many fds after stdio to the process.")
+@click.option("--ignore-paused", is_flag=True, help="Allow exec into a paused container.")
+@click.option("--apparmor", default="", help="AppArmor profile (refused: not enabled on this host).")
+@click.option("--process-label", default="", help="SELinux label (refused: not enabled on this host).")
+@click.pass_context
+def exec_(ctx: click.Context, **opts: object) -> None:
+    """Run another process in a running container."""
+    _invoke("exec", ctx, opts)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("container_id")
 @click.pass_context

@@ -129,6 +129,13 @@ def cmd_features(g: dict, opts: dict) -> int:
     return 0
 
 
+def cmd_exec(g: dict, opts: dict) -> int:
+    from pyrunc.container.exec import ExecRequest, execute
+
+    fields = {k: v for k, v in opts.items() if k != "container_id"}
+    return execute(_store(g), ExecRequest(opts["container_id"], **fields))
+
+
 def cmd_pause(g: dict, opts: dict) -> int:
     from pyrunc.container.pause import pause
 
@@ -181,6 +188,7 @@ def cmd_events(g: dict, opts: dict) -> int:
 
 
 COMMANDS = {
+    "exec": cmd_exec,
     "pause": cmd_pause,
     "resume": cmd_resume,
     "ps": cmd_ps,

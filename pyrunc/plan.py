@@ -36,6 +36,7 @@ T_TIME_OFFSETS = 19
 T_RUNTIME_HOOKS = 20
 T_PARENT_MOUNT = 22
 T_MKDIR = 23
+T_EXEC = 24
 T_ARGS = 40
 T_ENV = 41
 T_CWD = 42
@@ -56,11 +57,11 @@ T_HOOK_STATE = 55
 _header = struct.Struct("<II").pack
 _u32 = u32 = struct.Struct("<I").pack
 _i32 = struct.Struct("<i").pack
-_u64 = struct.Struct("<Q").pack
+_u64 = u64 = struct.Struct("<Q").pack
 
 # The join order: the user namespace first (it grants the rights to join the others),
 # the mount namespace last.
-_JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 DEFAULT_DEVICES = (
     ("dev/null", 1, 3),
@@ -125,7 +126,7 @@ class Namespaces:
                 self.joins.append((kind, ns["path"]))
             else:
                 self.clone_flags |= L.NAMESPACES[kind][0]
-        self.joins.sort(key=lambda item: _JOIN_ORDER.index(item[0]))
+        self.joins.sort(key=lambda item: JOIN_ORDER.index(item[0]))
 
     @property
     def direct(self) -> bool:

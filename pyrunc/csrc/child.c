@@ -676,12 +676,14 @@ static void setup_console(struct child *c)
         if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
             die(errno, "set the console size");
     }
-    console = create_dest(c->rootfs_fd, "dev/console", DEST_FILE, 0, "/dev/console");
-    fd_path(target, sizeof(target), console);
-    fd_path(source, sizeof(source), slave);
-    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
-        die(errno, "bind the pty onto /dev/console");
-    close(console);
+    if (!has_tag(c, T_EXEC)) {
+        console = create_dest(c->rootfs_fd, "dev/console", DEST_FILE, 0, "/dev/console");
+        fd_path(target, sizeof(target), console);
+        fd_path(source, sizeof(source), slave);
+        if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+            die(errno, "bind the pty onto /dev/console");
+        close(console);
+    }
     send_pty_master(sock, master, name);
     close(master);
     close(sock);
@@ -887,6 +889,25 @@ static void init_main(struct child *c)
     exec_helper(c);
 }
 
+/* `exec`: the namespaces were joined in stage one (we are in the container's pid namespace now,
+ * and setns into its mount namespace made its root ours); only the cgroup, the terminal and the
+ * limits remain before the helper. */
+static void exec_main(struct child *c)
+{
+    g_stage = "exec";
+    setup_with_parent(c);
+    c->rootfs_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c->rootfs_fd < 0)
+        die(errno, "open the container's root");
+    setup_console(c);
+    set_limits(c);
+    close(c->rootfs_fd);
+    c->rootfs_fd = -1;
+    if (chdir("/") < 0)
+        die(errno, "chdir /");
+    exec_helper(c);
+}
+
 static void child_main(struct child *c, int direct)
 {
     reset_signals();
@@ -901,6 +922,8 @@ static void child_main(struct child *c, int direct)
     } else {
         stage_one(c);
     }
+    if (has_tag(c, T_EXEC))
+        exec_main(c);
     init_main(c);
     _exit(1);
 }
@@ -920,11 +943,11 @@ pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, 
     c.rootfs_fd = -1;
     c.clone_flags = clone_flags;
     rootfs = plan_string(&c, T_ROOTFS);
-    if (!rootfs) {
+    if (!rootfs && !has_tag(&c, T_EXEC)) {
         errno = EINVAL;
         return -1;
     }
-    c.rootfs = rootfs;
+    c.rootfs = rootfs ? rootfs : "/";
     if (direct)
         /* The cgroup namespace comes later, once the parent has moved us into the cgroup. */
         pid = (pid_t)syscall(SYS_clone, (unsigned long)(clone_flags & ~(uint64_t)CLONE_NEWCGROUP) | SIGCHLD,

@@ -39,6 +39,7 @@ enum plan_tag {
     T_RUNTIME_HOOKS = 20,     /* flag: the parent runs prestart/createRuntime hooks mid-way */
     T_PARENT_MOUNT = 22,      /* mount point holding the rootfs, made private for pivot_root */
     T_MKDIR = 23,             /* u32 mode, path (relative): a directory the rootfs must have */
+    T_EXEC = 24,              /* flag: `exec` into a running container (join, no rootfs work) */
     /* init helper (csrc/init.c) */
     T_ARGS = 40,              /* u32 argc, argv... */
     T_ENV = 41,               /* u32 envc, envp... */

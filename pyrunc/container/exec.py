@@ -1,0 +1,202 @@
+"""`exec`: start another process in a running container.
+
+The child joins every namespace of the container's init (user first, mount last), forks into its
+pid namespace, is placed in the container's cgroup by us, and execs the same sealed helper as the
+init, which applies the process's credentials, capabilities and the container's seccomp filter
+before execve. Without --detach we wait for it and return its status (128+N on signal N).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import linux as L
+from pyrunc import plan
+from pyrunc.container.base import Container, load
+from pyrunc.container.launch import Handlers, Launch, high_fd
+from pyrunc.errors import PyruncError
+from pyrunc.state import Store
+
+
+class ExecRequest:
+    """What the CLI asked for; `process_file` wins over the per-field flags, as in runc."""
+
+    __slots__ = (
+        "additional_gids", "apparmor", "args", "caps", "console_socket", "container_id", "cwd", "detach",
+        "env", "ignore_paused", "no_new_privs", "pid_file", "preserve_fds", "process_file", "process_label",
+        "tty", "user",
+    )  # fmt: skip
+
+    def __init__(self, container_id: str, **fields: object) -> None:
+        self.container_id = container_id
+        for name in self.__slots__:
+            if name != "container_id":
+                setattr(self, name, fields.get(name))
+
+
+def _parse_user(text: str) -> tuple[int, int | None]:
+    uid, _, gid = text.partition(":")
+    try:
+        return int(uid), (int(gid) if gid else None)
+    except ValueError:
+        raise PyruncError(f"--user {text!r}: give a numeric uid[:gid]") from None
+
+
+def build_process(request: ExecRequest, config: dict) -> dict:
+    """The process to run: the --process file, or the container's process with the flags on top."""
+    if request.process_file:
+        from pyrunc.config.load import read_json_document
+        from pyrunc.config.validate import validate_process
+
+        process, _ = read_json_document(request.process_file, "process.json")
+        validate_process(process)
+        return process
+    if not request.args:
+        raise PyruncError("exec needs a command (or --process FILE)")
+    import copy
+
+    process = copy.deepcopy(config.get("process") or {})
+    process["args"] = list(request.args)
+    process["terminal"] = bool(request.tty)
+    process.pop("consoleSize", None)
+    process["env"] = list(process.get("env") or []) + list(request.env or ())
+    if request.cwd:
+        process["cwd"] = request.cwd
+    user = process.setdefault("user", {"uid": 0, "gid": 0})
+    if request.user:
+        user["uid"], gid = _parse_user(request.user)
+        if gid is not None:
+            user["gid"] = gid
+    if request.additional_gids:
+        user["additionalGids"] = [int(g) for g in request.additional_gids]
+    if request.no_new_privs:
+        process["noNewPrivileges"] = True
+    for cap in request.caps or ():
+        caps = process.setdefault("capabilities", {})
+        for kind in ("bounding", "effective", "permitted"):
+            caps.setdefault(kind, []).append(cap)
+        # Ambient needs the inheritable bit too: only when the spec already gives inheritable ones.
+        if caps.get("inheritable"):
+            caps.setdefault("ambient", []).append(cap)
+    return process
+
+
+class Execution(Handlers):
+    def __init__(self, container: Container, process: dict, request: ExecRequest, config: dict) -> None:
+        self.container = container
+        self.process = process
+        self.request = request
+        self.config = config
+        self.console_fd = -1
+
+    def plan(self, launch: Launch) -> bytes:
+        records = [plan.record(plan.T_EXEC), self._joins()]
+        records += plan.limit_records(self.process)
+        records += plan.process_records(self.process, preserve_fds=self.request.preserve_fds or 0)
+        seccomp = (self.config.get("linux") or {}).get("seccomp")
+        if seccomp:
+            from pyrunc.seccomp import compile_profile
+
+            program = compile_profile(
+                seccomp, cache_dir=os.path.join(self.container.store.root, "#seccomp-cache")
+            )
+            if program.listener_path:
+                raise PyruncError(
+                    "exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported"
+                )
+            records.append(plan.seccomp_record(program))
+        records += self._console(launch.floor)
+        records.append(plan.Fds(launch.child_sync, -1, launch.plan_fd, self.console_fd).encode())
+        return b"".join(records)
+
+    def _joins(self) -> bytes:
+        """Every namespace the config gave the container, through the init's /proc/PID/ns."""
+        kinds = {ns["type"] for ns in (self.config.get("linux") or {}).get("namespaces") or []}
+        pid = self.container.pid
+        out = [plan.record(plan.T_CLONE_FLAGS, plan.u64(0))]
+        for kind in plan.JOIN_ORDER:
+            if kind in kinds:
+                path = f"/proc/{pid}/ns/{L.NAMESPACES[kind][1]}"
+                out.append(plan.record(plan.T_JOIN_NS, plan.u32(L.NAMESPACES[kind][0]) + plan.cstr(path)))
+        return b"".join(out)
+
+    def _console(self, floor: int) -> list[bytes]:
+        if not self.process.get("terminal"):
+            if self.request.console_socket:
+                raise PyruncError("cannot use --console-socket without a terminal (--tty)")
+            return []
+        if self.request.console_socket:
+            from pyrunc import _core
+
+            try:
+                self.console_fd = high_fd(_core.connect_unix(self.request.console_socket), floor)
+            except OSError as err:
+                raise PyruncError(f"--console-socket {self.request.console_socket}: {err.strerror}") from None
+        elif self.console_fd < 0:
+            raise PyruncError("exec --tty --detach needs --console-socket to receive the pty master")
+        size = self.process.get("consoleSize")
+        if not size:
+            return []
+        return [plan.record(plan.T_CONSOLE_SIZE, plan.u32(size["height"]) + plan.u32(size["width"]))]
+
+    # Handlers
+
+    def setup(self, pid: int) -> bytes:
+        cgroup = self.container.cgroup()
+        if cgroup is not None:
+            cgroup.add(pid)
+        return b""
+
+    def ready(self, pid: int) -> None:
+        if self.request.pid_file:
+            from pyrunc.container.create import write_pid_file
+
+            write_pid_file(os.path.abspath(self.request.pid_file), pid)
+
+
+def _refuse_lsm_options(request: ExecRequest, process: dict) -> None:
+    if request.apparmor or process.get("apparmorProfile"):
+        raise PyruncError("AppArmor is not enabled on this host: cannot apply an apparmor profile")
+    if request.process_label or process.get("selinuxLabel"):
+        raise PyruncError("SELinux is not enabled on this host: cannot apply a process label")
+
+
+def execute(store: Store, request: ExecRequest) -> int:
+    from pyrunc import _core
+    from pyrunc.config.load import read_json_document
+
+    container = load(store, request.container_id)
+    if container.status == "paused" and not request.ignore_paused:
+        raise PyruncError("cannot exec in a paused container (use --ignore-paused to override)")
+    if container.status not in ("running", "created", "paused"):
+        raise PyruncError(f"cannot exec in a {container.status} container")
+    config, _ = read_json_document(store.path(request.container_id, "config.json"), "config.json")
+    process = build_process(request, config)
+    _refuse_lsm_options(request, process)
+    if not request.detach:
+        _core.set_child_subreaper()
+    execution = Execution(container, process, request, config)
+    console = None
+    launch = Launch(request.preserve_fds or 0)
+    if process.get("terminal") and not request.console_socket and not request.detach:
+        console, theirs = _core.stream_socketpair()
+        execution.console_fd = high_fd(theirs, launch.floor)
+    try:
+        launch.start(execution.plan(launch), 0, False)
+        launch.handshake(execution)
+    except BaseException:
+        launch.abort()
+        raise
+    finally:
+        if execution.console_fd >= 0:
+            os.close(execution.console_fd)
+    if request.detach:
+        return 0
+    from pyrunc.container.run import _forward_signals, _proxy_and_wait, wait_for
+
+    _forward_signals(launch.pid)
+    if console is not None:
+        master, _ = _core.recv_fd(console)
+        os.close(console)
+        return _proxy_and_wait(master, launch.pid)
+    return wait_for(launch.pid)
