@@ -156,7 +156,7 @@ class Container:
         return res
 
     # -- observation
-    def wait_exit(self, timeout: float = 10.0) -> int | None:
+    def wait_exit(self, timeout: float = 15.0) -> int | None:
         """Wait for the container process to exit; its wait status, -1 if not our child, None on timeout."""
         if self.exit_status is not None:
             return self.exit_status
@@ -178,11 +178,11 @@ class Container:
             time.sleep(0.01)
         return None
 
-    def wait_stopped(self, timeout: float = 10.0) -> None:
+    def wait_stopped(self, timeout: float = 15.0) -> None:
         if self.wait_exit(timeout) is None:
             self.ctx.fail(f"container process {self.pid} did not exit within {timeout:.0f}s")
 
-    def wait_for_key(self, key: str, timeout: float = 5.0) -> Report:
+    def wait_for_key(self, key: str, timeout: float = 10.0) -> Report:
         """Wait until a still-running checker has printed `key`; return its output so far."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -44,11 +44,24 @@ def absolute_placement(t: Ctx) -> None:
 
 @case(
     "cgroups/relative-path-placement",
-    needs=("cgroup_v1", "memory"),
+    needs=("cgroup_v1", "memory", "cpu", "cpuset", "pids", "devices_cg", "freezer"),
     spec="config-linux.md cgroupsPath: a relative path MAY be relative to a runtime-determined location",
 )
 def relative_placement(t: Ctx) -> None:
-    c = _limited(t, {"memory": {"limit": 48 << 20}}, relative=True)
+    """The limits of every controller land in the directory the relative path names."""
+    resources = {
+        "memory": {"limit": 48 << 20},
+        "cpu": {"shares": 256, "cpus": "0"},
+        "pids": {"limit": 77},
+        "devices": [
+            {"allow": False, "access": "rwm"},
+            {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "r"},
+        ],
+    }
+    if t.host.block_device:
+        major, minor = t.host.block_device
+        resources["blockIO"] = {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 4096}]}
+    c = _limited(t, resources, relative=True)
     rel = c.bundle.linux["cgroupsPath"]
     placed = sysutil.proc_cgroups(c.pid)
     for ctrl in CONTROLLERS:
@@ -58,6 +71,19 @@ def relative_placement(t: Ctx) -> None:
                 f"{ctrl} cgroup {placed.get(ctrl)!r} does not end in {rel}",
             )
     t.eq(t.cgroup_read("memory", c.pid, "memory.limit_in_bytes"), str(48 << 20), "memory.limit_in_bytes")
+    t.eq(t.cgroup_read("cpu", c.pid, "cpu.shares"), "256", "cpu.shares")
+    t.eq(t.cgroup_read("cpuset", c.pid, "cpuset.cpus"), "0", "cpuset.cpus")
+    t.eq(t.cgroup_read("pids", c.pid, "pids.max"), "77", "pids.max")
+    t.check(
+        "c 240:9 r" in t.cgroup_read("devices", c.pid, "devices.list").splitlines(),
+        "devices.list lacks c 240:9 r",
+    )
+    if t.host.block_device:
+        value = t.cgroup_read("blkio", c.pid, "blkio.throttle.read_bps_device")
+        t.check(
+            "{}:{} 4096".format(*t.host.block_device) in value, f"blkio.throttle.read_bps_device is {value!r}"
+        )
+    t.eq(t.cgroup_read("freezer", c.pid, "freezer.state"), "THAWED", "freezer.state")
 
 
 @case(
