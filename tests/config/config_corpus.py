@@ -902,7 +902,7 @@ SEMANTIC_BAD = {
     "sysctl-slash-form-not-namespaced": (
         _set("linux/sysctl", {"vm/overcommit_memory": "1"}),
         'linux.sysctl["vm/overcommit_memory"]',
-        "sysctl vm.overcommit_memory is not namespaced",
+        "sysctl 'vm.overcommit_memory' is not namespaced",
     ),
     "sysctl-hostname-conflict": (
         _set("linux/sysctl", {"kernel.hostname": "other"}),

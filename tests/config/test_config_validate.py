@@ -10,6 +10,9 @@ from pathlib import Path
 
 import config_corpus
 import pytest
+from config_strategies import json_values, mutated_documents, mutated_from, valid_documents
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pyrunc.config import semantic, validate
 from pyrunc.config.gen_fastcheck import SchemaSet
@@ -304,3 +307,28 @@ def test_good_corpus_exercises_every_schema_field():
     for path in (CORPUS / "good").glob("*.json"):
         used |= _document_paths(_load(path), "", maps)
     assert sorted(known - used) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile input: whatever the document, a ConfigError (one line) or nothing - never another exception.
+
+
+GOOD_CONFIGS = [_load(path) for path in sorted((CORPUS / "good").glob("*.json"))]
+
+
+@settings(deadline=None, max_examples=500, suppress_health_check=list(HealthCheck))
+@given(st.one_of(valid_documents(), mutated_documents(), mutated_from(GOOD_CONFIGS), json_values))
+def test_any_document_gives_a_config_error_or_passes(document):
+    try:
+        validate_config(document)
+    except ConfigError as error:
+        assert error.problem and "\n" not in str(error)
+
+
+@settings(deadline=None, max_examples=200, suppress_health_check=list(HealthCheck))
+@given(st.one_of(valid_documents("process.json"), mutated_documents("process.json"), json_values))
+def test_any_process_document_gives_a_config_error_or_passes(document):
+    try:
+        validate_process(document)
+    except ConfigError as error:
+        assert error.problem and "\n" not in str(error)
