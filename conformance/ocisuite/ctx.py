@@ -349,7 +349,7 @@ class Ctx:
             self.fail("state after create has no pid")
         return c
 
-    def run(self, bundle: Bundle, timeout: float = 10.0) -> Container:
+    def run(self, bundle: Bundle, timeout: float = 15.0) -> Container:
         """create + start, wait for the process to exit, delete; the container is returned for its output."""
         c = self.create(bundle)
         c.start()
@@ -357,7 +357,7 @@ class Ctx:
         c.delete(expect_ok=False)
         return c
 
-    def run_report(self, bundle: Bundle, timeout: float = 10.0) -> Report:
+    def run_report(self, bundle: Bundle, timeout: float = 15.0) -> Report:
         c = self.run(bundle, timeout)
         report = c.output()
         if not report.values:

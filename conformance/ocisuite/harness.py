@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -26,6 +27,7 @@ ROOTFS_BUILDER = os.environ.get("OCISUITE_ROOTFS_BUILDER") or os.path.join(
     os.path.dirname(os.path.dirname(HERE)), "oci-bundles", "build"
 )
 HUGETLB_MOUNT = "/sys/fs/cgroup/hugetlb"
+ID_PATTERN = re.compile(r"[\w+.-]+")
 
 
 class SetupError(Exception):
@@ -230,7 +232,10 @@ def cleanup(suite: Suite, work: str, token: str) -> list[str]:
     root = os.path.join(work, "root")
     ids, pids = _manifest(work)
     if os.path.isdir(root):
-        ids.update(d for d in os.listdir(root) if not d.startswith("."))
+        # runtimes keep one directory per container in --root, beside files of their own
+        for entry in os.listdir(root):
+            if ID_PATTERN.fullmatch(entry) and os.path.isdir(os.path.join(root, entry)):
+                ids.add(entry)
     existing = set(os.listdir(root)) if os.path.isdir(root) else set()
     for cid in sorted(ids):
         with tempfile.TemporaryFile() as err:

@@ -261,3 +261,11 @@ def sysctl_host_netns(t: Ctx) -> None:
     b.linux["sysctl"] = {"net.ipv4.ip_default_ttl": "33"}
     t.refuse(b, "a net.* sysctl in the host network namespace")
     t.eq(sysutil.read_text("/proc/sys/net/ipv4/ip_default_ttl"), before, "the host's net.ipv4.ip_default_ttl")
+
+
+@case("compat/sysctl-slash-separated-key", spec="runc and crun: sysctl keys may use '/' like sysctl(8)")
+def sysctl_slash(t: Ctx) -> None:
+    b = t.bundle([CHECK, "cat", "/proc/sys/net/ipv4/ip_default_ttl"])
+    b.linux["sysctl"] = {"net/ipv4/ip_default_ttl": "42"}
+    r = t.run_report(b)
+    t.eq(r.get("cat:/proc/sys/net/ipv4/ip_default_ttl"), "42", "net/ipv4/ip_default_ttl inside")

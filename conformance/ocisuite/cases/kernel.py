@@ -42,14 +42,6 @@ def sysctl_ipc(t: Ctx) -> None:
     t.eq(sysutil.read_text("/proc/sys/kernel/msgmax"), before, "the host's kernel.msgmax")
 
 
-@case("sysctl/slash-separated-key", spec="config-linux.md sysctl: keys as in sysctl(8), '/' separators too")
-def sysctl_slash(t: Ctx) -> None:
-    b = t.bundle([CHECK, "cat", "/proc/sys/net/ipv4/ip_default_ttl"])
-    b.linux["sysctl"] = {"net/ipv4/ip_default_ttl": "42"}
-    r = t.run_report(b)
-    t.eq(r.get("cat:/proc/sys/net/ipv4/ip_default_ttl"), "42", "net/ipv4/ip_default_ttl inside")
-
-
 # ------------------------------------------------------------------ seccomp
 
 
