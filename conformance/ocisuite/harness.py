@@ -4,6 +4,7 @@ results.json, and cleanup of whatever a case leaves behind (even when it failed 
 from __future__ import annotations
 
 import datetime
+import glob
 import hashlib
 import json
 import os
@@ -143,12 +144,24 @@ def build_rootfs(cache: str, checker: str) -> str:
     if os.path.isdir(target):
         return target
     tmp = f"{target}.tmp{os.getpid()}"
-    proc = subprocess.run([ROOTFS_BUILDER, tmp], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SetupError(f"{ROOTFS_BUILDER} failed: {proc.stderr.strip()[-300:]}")
-    shutil.copy2(checker, os.path.join(tmp, "cfcheck"))
-    os.chmod(os.path.join(tmp, "cfcheck"), 0o755)
-    os.rename(tmp, target)
+    try:
+        # its own session, so an interrupt can stop the builder's subshells too
+        proc = subprocess.Popen([ROOTFS_BUILDER, tmp], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)  # fmt: skip
+        try:
+            _, err = proc.communicate()
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        if proc.returncode != 0:
+            raise SetupError(f"{ROOTFS_BUILDER} failed: {err.decode(errors='replace').strip()[-300:]}")
+        shutil.copy2(checker, os.path.join(tmp, "cfcheck"))
+        os.chmod(os.path.join(tmp, "cfcheck"), 0o755)
+        os.rename(tmp, target)
+    finally:
+        for leftover in glob.glob(glob.escape(tmp) + "*"):  # ours, and the builder's own temp dir
+            shutil.rmtree(leftover, ignore_errors=True)
     return target
 
 
@@ -374,6 +387,10 @@ def run_suite(runtime: str, outdir: str, cases: list[Case], timeout: float | Non
         suite.teardown()
         print(f"conformance/run: setup failed: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        suite.teardown()
+        print("conformance/run: interrupted during setup", file=sys.stderr)
+        return 130
     reporter = Reporter(suite, len(cases))
     interrupted = False
     try:
