@@ -10,6 +10,14 @@ import sys
 from . import registry, report
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the problem, exit status 1."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: {message} (see --help)", file=sys.stderr)
+        sys.exit(1)
+
+
 def _resolve_runtime(candidate: str) -> str | None:
     """An absolute path for a runtime given as a path or a command name, or None."""
     if "/" in candidate:
@@ -20,7 +28,7 @@ def _resolve_runtime(candidate: str) -> str | None:
 
 
 def main_run(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conformance/run",
         description="Run the OCI runtime-spec conformance suite against a runc-compatible runtime (TAP).",
         epilog="The runtime may also come from the environment: RUNTIME=crun conformance/run OUTDIR",
@@ -60,7 +68,7 @@ def main_run(argv: list[str] | None = None) -> int:
 
 
 def main_compare(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conformance/compare",
         description="Per-case status of result dirs side by side ('*' marks disagreement), with totals.",
     )
@@ -79,7 +87,7 @@ def main_compare(argv: list[str] | None = None) -> int:
 
 
 def main_ci_check(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="conformance/ci-check",
         description="Exit 1 if pyrunc fails or skips a case runc passes (crun-only passes: warnings).",
     )
