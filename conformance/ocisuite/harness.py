@@ -205,16 +205,16 @@ def run_case(case: Case, suite: Suite, index: int, timeout: float | None) -> dic
     os.close(wfd)
     result = None
     try:
-        data = _read_until(rfd, start + limit)
+        data = _collect_verdict(child, rfd, start + limit)
         if data is None:
             os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
             result = {"status": "fail", "reason": f"timed out after {limit:.0f}s"}
         else:
             try:
                 result = json.loads(data)
             except ValueError:
                 result = {"status": "fail", "reason": "the case process died without a verdict"}
-        os.waitpid(child, 0)
     finally:
         os.close(rfd)
         notes = cleanup(suite, work, token)
@@ -224,19 +224,34 @@ def run_case(case: Case, suite: Suite, index: int, timeout: float | None) -> dic
     return result
 
 
-def _read_until(fd: int, deadline: float) -> bytes | None:
+def _collect_verdict(child: int, fd: int, deadline: float) -> bytes | None:
+    """The case process's verdict, once it has exited; None if it is still running at the deadline.
+
+    Exit is what counts, not EOF: a process the case forked may hold the pipe open.
+    """
+    os.set_blocking(fd, False)
     chunks = []
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
-            return None
-        chunk = os.read(fd, 65536)
-        if not chunk:
+    while time.monotonic() < deadline:
+        select.select([fd], [], [], min(0.05, max(0.0, deadline - time.monotonic())))
+        chunks.append(_drain(fd))
+        pid, _ = os.waitpid(child, os.WNOHANG)
+        if pid == child:
+            chunks.append(_drain(fd))
             return b"".join(chunks)
-        chunks.append(chunk)
+    return None
+
+
+def _drain(fd: int) -> bytes:
+    data = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        data.append(chunk)
+    return b"".join(data)
 
 
 def cleanup(suite: Suite, work: str, token: str) -> list[str]:
