@@ -145,10 +145,24 @@ def pause_resume(t: Ctx) -> None:
 
 @case("compat/kill-all", spec="contract: kill --all ID 9 signals every process of the container")
 def kill_all(t: Ctx) -> None:
-    c = t.create(t.bundle(["/bin/sh", "-c", "sleep 300 & sleep 300 & wait"]))
+    """Without a pid namespace, killing init alone would leave its children running."""
+    b = t.bundle(["/bin/sh", "-c", "sleep 300 & sleep 301 & wait"])
+    cfgmod.drop_namespace(b.config, "pid")
+    b.linux["cgroupsPath"] = t.cgroup_path("killall")
+    c = t.create(b)
     c.start()
+    deadline = time.monotonic() + 10
+    kids = []
+    while time.monotonic() < deadline and len(kids) < 2:
+        kids = [k for k in sysutil.children_of(c.pid) if sysutil.alive(k)]
+        time.sleep(0.02)
+    t.eq(len(kids), 2, "background sleeps started by the container's shell")
     c.kill("9", all_=True)
     c.wait_stopped(5)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(sysutil.alive(k) for k in kids):
+        time.sleep(0.02)
+    t.check(not any(sysutil.alive(k) for k in kids), "processes of the container survived kill --all")
     t.eq(c.status(), "stopped", "status after kill --all")
 
 
