@@ -34,3 +34,13 @@ class ChildError(PyruncError):
     def __init__(self, message: str, errno: int = 0) -> None:
         self.errno = errno
         super().__init__(message)
+
+
+def errno_text(err: int | OSError) -> str:
+    """strerror as Go (and so runc) spells it: "no such file or directory". Managers match on
+    these texts: dockerd maps "no such file or directory" to exit status 127."""
+    import os
+
+    number = err.errno if isinstance(err, OSError) else err
+    text = os.strerror(number or 0)
+    return text[0].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text

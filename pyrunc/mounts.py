@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import linux as L
-from pyrunc.errors import ConfigError
+from pyrunc.errors import ConfigError, errno_text
 
 MOUNT_REGULAR = 0
 MOUNT_BIND = 1
@@ -134,7 +134,7 @@ def build(mount: dict, index: int, bundle: str) -> MountRecord:
         try:
             st = os.stat(source)
         except OSError as err:
-            raise ConfigError(f"{where}.source", f"bind source {source}: {err.strerror}") from None
+            raise ConfigError(f"{where}.source", f"bind source {source}: {errno_text(err)}") from None
         import stat
 
         record = MountRecord(

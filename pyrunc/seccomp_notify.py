@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import OCI_VERSION, jsonio
-from pyrunc.errors import PyruncError
+from pyrunc.errors import PyruncError, errno_text
 
 
 def listener_message(pid: int, metadata: str, state: dict) -> bytes:
@@ -26,16 +26,16 @@ def take_and_send(init_pid: int, remote_fd: int, listener_path: str, metadata: s
         finally:
             os.close(pidfd)
     except OSError as err:
-        raise PyruncError(f"take the seccomp listener fd from the init: {err.strerror}") from None
+        raise PyruncError(f"take the seccomp listener fd from the init: {errno_text(err)}") from None
     try:
         sock = _core.connect_unix(listener_path)
     except OSError as err:
         os.close(fd)
-        raise PyruncError(f"linux.seccomp.listenerPath {listener_path}: {err.strerror}") from None
+        raise PyruncError(f"linux.seccomp.listenerPath {listener_path}: {errno_text(err)}") from None
     try:
         _core.send_with_fd(sock, listener_message(init_pid, metadata, state), fd)
     except OSError as err:
-        raise PyruncError(f"send the seccomp fd to {listener_path}: {err.strerror}") from None
+        raise PyruncError(f"send the seccomp fd to {listener_path}: {errno_text(err)}") from None
     finally:
         os.close(sock)
         os.close(fd)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import jsonio
-from pyrunc.errors import NotFound, PyruncError
+from pyrunc.errors import NotFound, PyruncError, errno_text
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
@@ -70,7 +70,7 @@ class Store:
         try:
             os.makedirs(self.root, mode=0o711, exist_ok=True)
         except OSError as err:
-            raise PyruncError(f"cannot create root directory {self.root}: {err.strerror}") from None
+            raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise PyruncError(f"root directory {self.root} is not writable")
 
@@ -82,7 +82,7 @@ class Store:
         except FileExistsError:
             raise PyruncError(f"container with id {container_id!r} already exists") from None
         except OSError as err:
-            raise PyruncError(f"cannot create state directory {path}: {err.strerror}") from None
+            raise PyruncError(f"cannot create state directory {path}: {errno_text(err)}") from None
         return path
 
     def exists(self, container_id: str) -> bool:

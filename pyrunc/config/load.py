@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import jsonio
-from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.errors import ConfigError, PyruncError, errno_text
 
 
 def read_json_document(path: str, document: str) -> tuple[object, bytes]:
@@ -16,7 +16,7 @@ def read_json_document(path: str, document: str) -> tuple[object, bytes]:
     except FileNotFoundError:
         raise PyruncError(f"{document} not found: {path}") from None
     except OSError as err:
-        raise PyruncError(f"cannot read {path}: {err.strerror}") from None
+        raise PyruncError(f"cannot read {path}: {errno_text(err)}") from None
     try:
         return jsonio.loads(raw), raw
     except jsonio.DecodeError as err:

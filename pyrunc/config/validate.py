@@ -39,11 +39,15 @@ def validate_config(config: object, *, require_process: bool = True) -> None:
     semantic.check_config(config, require_process=require_process)
 
 
-def validate_process(process: object) -> None:
-    """Raise ConfigError (document "process.json") unless `process` is a valid process object."""
+def validate_process(process: object, *, config: dict | None = None) -> None:
+    """Raise ConfigError (document "process.json") unless `process` is a valid process object.
+
+    `config`: the container's (valid) config.json, when the caller has it: then the user must also
+    be mapped by the container's user namespace.
+    """
     if _fastcheck is None or not _fastcheck.check_process(process):
         raise_schema_error(process, PROCESS_SCHEMA, "process.json")
-    semantic.check_process(process, where=(), document="process.json")
+    semantic.check_process(process, where=(), document="process.json", config=config)
 
 
 def raise_schema_error(document: object, schema_name: str, document_name: str) -> None:

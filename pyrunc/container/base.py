@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.errors import NotFound, PyruncError
+from pyrunc.errors import NotFound, PyruncError, errno_text
 from pyrunc.state import Store, derive_status, proc_stat
 
 
@@ -43,7 +43,7 @@ class Container:
                 raise PyruncError("container not running")
             _core.pidfd_send_signal(pidfd, sig)
         except OSError as err:
-            raise PyruncError(f"signal {sig} to the container's init: {err.strerror}") from None
+            raise PyruncError(f"signal {sig} to the container's init: {errno_text(err)}") from None
         finally:
             os.close(pidfd)
 

@@ -12,7 +12,7 @@ import os
 from pyrunc import OCI_VERSION, hooks, plan
 from pyrunc.config.load import load_bundle
 from pyrunc.container.launch import Handlers, Launch
-from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.errors import ConfigError, PyruncError, errno_text
 from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic
 
 
@@ -63,7 +63,7 @@ def write_id_maps(pid: int, config: dict) -> None:
             with open(f"/proc/{pid}/{kind}_map", "w") as f:
                 f.write(lines)
         except OSError as err:
-            raise PyruncError(f"write {kind} mappings for the user namespace: {err.strerror}") from None
+            raise PyruncError(f"write {kind} mappings for the user namespace: {errno_text(err)}") from None
 
 
 def host_root_ids(config: dict) -> tuple[int, int]:
@@ -122,6 +122,9 @@ class Creation(Handlers):
         """exec.fifo: the init blocks opening it for writing until `start` opens it for reading."""
         path = self.store.path(self.cid, FIFO)
         os.mkfifo(path, 0o622)
+        # Writable by anyone, whatever the umask: the init opens it after switching to the
+        # process's user.
+        os.chmod(path, 0o622)
         uid, gid = host_root_ids(self.config)
         if uid or gid:
             os.chown(path, uid, gid)
@@ -199,7 +202,7 @@ class Creation(Handlers):
             try:
                 self.console_fd = high_fd(_core.connect_unix(request.console_socket), floor)
             except OSError as err:
-                raise PyruncError(f"--console-socket {request.console_socket}: {err.strerror}") from None
+                raise PyruncError(f"--console-socket {request.console_socket}: {errno_text(err)}") from None
         else:
             raise PyruncError(
                 "cannot allocate a tty when the runtime detaches without --console-socket "

@@ -14,7 +14,7 @@ from pyrunc import linux as L
 from pyrunc import plan
 from pyrunc.container.base import Container, load
 from pyrunc.container.launch import Handlers, Launch, high_fd
-from pyrunc.errors import PyruncError
+from pyrunc.errors import PyruncError, errno_text
 from pyrunc.state import Store
 
 
@@ -131,7 +131,9 @@ class Execution(Handlers):
             try:
                 self.console_fd = high_fd(_core.connect_unix(self.request.console_socket), floor)
             except OSError as err:
-                raise PyruncError(f"--console-socket {self.request.console_socket}: {err.strerror}") from None
+                raise PyruncError(
+                    f"--console-socket {self.request.console_socket}: {errno_text(err)}"
+                ) from None
         elif self.console_fd < 0:
             raise PyruncError("exec --tty --detach needs --console-socket to receive the pty master")
         size = self.process.get("consoleSize")

@@ -10,7 +10,7 @@ import os
 import struct
 
 from pyrunc import _core
-from pyrunc.errors import ChildError, PyruncError
+from pyrunc.errors import ChildError, PyruncError, errno_text
 
 SYNC_ERROR = 1
 SYNC_USERMAP_REQ = 2
@@ -99,7 +99,7 @@ class Launch:
             if kind == SYNC_ERROR:
                 message = payload.decode(errors="replace")
                 if err:
-                    message = f"{message}: {os.strerror(err)}"
+                    message = f"{message}: {errno_text(err)}"
                 raise ChildError(f"unable to start container process: {message}", err)
             if kind == SYNC_INIT_PID:
                 self.pid = struct.unpack("<i", payload)[0]

@@ -7,7 +7,7 @@ import os
 import sys
 
 from pyrunc.container.base import load
-from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.errors import ConfigError, PyruncError, errno_text
 from pyrunc.state import Store
 
 
@@ -17,7 +17,7 @@ def read_resources(source: str) -> dict:
     try:
         raw = sys.stdin.buffer.read() if source == "-" else open(source, "rb").read()  # noqa: SIM115
     except OSError as err:
-        raise PyruncError(f"--resources {source}: {err.strerror}") from None
+        raise PyruncError(f"--resources {source}: {errno_text(err)}") from None
     try:
         doc = jsonio.loads(raw)
     except ValueError as err:

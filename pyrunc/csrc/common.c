@@ -130,6 +130,17 @@ size_t sync_wait_ack(int fd, char *buf, size_t bufsize)
     return (size_t)n;
 }
 
+/* strerror as Go spells it ("no such file or directory"): runc's messages carry Go's error texts,
+ * and managers match on them (dockerd maps "no such file or directory" to exit status 127). */
+const char *errtext(int err)
+{
+    static char buf[128];
+    snprintf(buf, sizeof(buf), "%s", strerror(err));
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
 static void report(int err, const char *fmt, va_list ap)
 {
     char msg[4096];
@@ -141,7 +152,7 @@ static void report(int err, const char *fmt, va_list ap)
     if (g_sync_fd >= 0 && sync_send(g_sync_fd, SYNC_ERROR, err, msg, (uint32_t)n) == 0)
         return;
     /* No parent to tell (e.g. after the sync socket closed): stderr is all we have. */
-    dprintf(2, "pyrunc %s: %s%s%s\n", g_stage, msg, err ? ": " : "", err ? strerror(err) : "");
+    dprintf(2, "pyrunc %s: %s%s%s\n", g_stage, msg, err ? ": " : "", err ? errtext(err) : "");
 }
 
 void die(int err, const char *fmt, ...)

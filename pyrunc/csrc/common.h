@@ -117,6 +117,7 @@ int sync_recv(int fd, struct sync_header *hdr, char *buf, size_t bufsize);
 size_t sync_wait_ack(int fd, char *buf, size_t bufsize);
 
 int write_file(const char *path, const char *data, size_t len);
+const char *errtext(int err);
 void reset_signals(void);
 int set_cloexec(int fd, int on);
 /* Mark every fd >= `from` close-on-exec, except those listed in keep[]. */

@@ -38,7 +38,7 @@ static void exec_hook_child(const char *path, char *const argv[], char *const en
         _exit(127);
     syscall(SYS_close_range, 3U, ~0U, 0U);
     execve(path, argv, envp);
-    n = snprintf(msg, sizeof(msg), "exec %s: %s", path, strerror(errno));
+    n = snprintf(msg, sizeof(msg), "exec %s: %s", path, errtext(errno));
     if (n > 0)
         (void)!write(2, msg, (size_t)n);
     _exit(127);
@@ -97,12 +97,12 @@ int run_hook(const char *path, char *const argv[], char *const envp[], unsigned 
     pid_t pid;
 
     if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        snprintf(err, errlen, "pipe: %s", errtext(errno));
         return -1;
     }
     pid = fork();
     if (pid < 0) {
-        snprintf(err, errlen, "fork: %s", strerror(errno));
+        snprintf(err, errlen, "fork: %s", errtext(errno));
         return -1;
     }
     if (pid == 0)

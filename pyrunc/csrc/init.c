@@ -350,7 +350,7 @@ static void find_executable(void)
     if (strchr(name, '/')) {
         rc = is_executable(name);
         if (rc < 0)
-            die_msg("exec: \"%s\": %s", name, strerror(-rc));
+            die_msg("exec: \"%s\": %s", name, errtext(-rc));
         snprintf(g.exe, sizeof(g.exe), "%s", name);
         return;
     }
@@ -386,7 +386,7 @@ static void wait_for_start(void)
     snprintf(path, sizeof(path), "/proc/self/fd/%d", g.fifo_fd);
     g.fifo_write = open(path, O_WRONLY | O_CLOEXEC);
     if (g.fifo_write < 0)
-        fail_after_ready("open exec.fifo: %s", strerror(errno));
+        fail_after_ready("open exec.fifo: %s", errtext(errno));
     close(g.fifo_fd);
     g.fifo_fd = -1;
 }
@@ -468,5 +468,5 @@ int main(int argc, char **argv)
     run_start_container_hooks();
     close_stray_fds();
     execve(g.exe, g.argv, g.envp);
-    fail_after_ready("exec: \"%s\": %s", g.argv[0], strerror(errno));
+    fail_after_ready("exec: \"%s\": %s", g.argv[0], errtext(errno));
 }

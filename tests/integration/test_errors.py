@@ -131,7 +131,7 @@ def test_unwritable_root(make_bundle, cid, runtime):
 
 def test_exec_of_missing_binary_fails_create(runtime, make_bundle, cid):
     bundle = make_bundle(args=["/nope"])
-    fails(runtime, "create", "--bundle", bundle.path, cid, message='exec: "/nope": No such file or directory')
+    fails(runtime, "create", "--bundle", bundle.path, cid, message='exec: "/nope": no such file or directory')
     assert_nothing_left(runtime)
     bundle = make_bundle(args=["nope"])
     fails(
