@@ -224,6 +224,16 @@ def test_valid_process_documents():
             validate_process(process)
 
 
+def test_process_user_checked_against_the_containers_mappings():
+    config = _load(CORPUS / "good" / "userns-idmap.json")
+    process = {"args": ["sh"], "cwd": "/", "user": {"uid": 65536, "gid": 0}}
+    validate_process(process)  # alone, nothing to check the uid against
+    with pytest.raises(ConfigError) as info:
+        validate_process(process, config=config)
+    assert (info.value.where, info.value.document) == ("user.uid", "process.json")
+    assert "not mapped" in info.value.problem
+
+
 @pytest.mark.parametrize(
     "process, where, problem",
     [
