@@ -84,7 +84,8 @@ class HarnessTests(unittest.TestCase):
         self.assertIn("RuntimeError: boom", cases_out["t/crashes"]["reason"])
         self.assertEqual(results["totals"], {"pass": 2, "fail": 3, "skip": 1})
         self.assertTrue(any("leftover process" in n for n in cases_out["t/leaves"].get("cleanup", [])))
-        self.assertFalse([m for m in sysutil.read_mountinfo() if "/ocisuite-" in m.mountpoint])
+        mine = f"/ocisuite-{os.getpid()}-"
+        self.assertFalse([m for m in sysutil.read_mountinfo() if mine in m.mountpoint])
         self.assertFalse([p for p in sysutil.children_of(os.getpid()) if sysutil.alive(p)])
 
 
