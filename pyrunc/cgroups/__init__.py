@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import os
 
-from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path
+from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path, signal_quietly
+
+SIGKILL = 9  # not signal.SIGKILL: the signal module imports enum, and this is the hot path
 
 __all__ = [
     "DEFAULT_ALLOWED_DEVICES",
@@ -64,7 +66,7 @@ class Manager:
     def kill_all(self, signal: int) -> None:
         raise NotImplementedError
 
-    def freeze(self) -> None:
+    def freeze(self, timeout: float = 10.0) -> None:
         raise NotImplementedError
 
     def thaw(self) -> None:
@@ -72,6 +74,34 @@ class Manager:
 
     def is_frozen(self) -> bool:
         raise NotImplementedError
+
+    def _signal_everyone(self, signal: int) -> None:
+        """Freeze (so nobody forks between listing and signalling), signal every
+        process, thaw. As in runc, a cgroup that will not freeze (a v1 task stuck
+        in an OOM wait with the killer disabled) is signalled anyway; SIGKILL is
+        then repeated while new processes keep appearing. A paused container
+        stays paused unless the signal is SIGKILL."""
+        was_frozen = self.is_frozen()
+        froze = False
+        if not was_frozen:
+            try:
+                self.freeze(timeout=2.0)
+                froze = True
+            except CgroupError:
+                pass
+        try:
+            rounds = 1 if froze or was_frozen or signal != SIGKILL else 50
+            signalled: set[int] = set()
+            for _ in range(rounds):
+                fresh = [pid for pid in self.pids() if pid not in signalled]
+                if not fresh:
+                    break
+                for pid in fresh:
+                    signal_quietly(pid, signal)
+                signalled.update(fresh)
+        finally:
+            if froze or (was_frozen and signal == SIGKILL):
+                self.thaw()
 
     def pids(self) -> list[int]:
         raise NotImplementedError

@@ -18,7 +18,6 @@ from pyrunc.cgroups._fs import (
     read_text,
     remove_if_empty,
     remove_tree,
-    signal_quietly,
     wait_until,
     walk_pids,
     write_pid,
@@ -32,7 +31,6 @@ V1_CONTROLLERS = frozenset(
         *("net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"),
     }
 )
-SIGKILL = 9  # not signal.SIGKILL: the signal module imports enum (hot path)
 UNIFIED = "unified"  # key of the cgroup2 hierarchy on a hybrid host
 # Where to look for the container's processes, best first.
 _PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
@@ -192,18 +190,7 @@ class V1Manager(Manager):
         return []
 
     def kill_all(self, signal: int) -> None:
-        freezer = self.paths.get("freezer")
-        was_frozen = self.is_frozen()
-        if freezer and not was_frozen:
-            # Frozen, nobody can fork between listing and signalling.
-            self.freeze()
-        try:
-            for pid in self.pids():
-                signal_quietly(pid, signal)
-        finally:
-            # A paused container stays paused, unless it must die.
-            if freezer and (not was_frozen or signal == SIGKILL):
-                self.thaw()
+        self._signal_everyone(signal)
 
     # ------------------------------------------------------------ freezer
 
@@ -213,7 +200,7 @@ class V1Manager(Manager):
             raise CgroupError("the freezer cgroup controller is not mounted on this host")
         return os.path.join(freezer, "freezer.state")
 
-    def freeze(self) -> None:
+    def freeze(self, timeout: float = 10.0) -> None:
         state_file = self._freezer_state_file()
 
         def frozen() -> bool:
@@ -225,12 +212,12 @@ class V1Manager(Manager):
 
         try:
             write_text(state_file, "FROZEN")
-            if wait_until(frozen, timeout=10.0):
+            if wait_until(frozen, timeout=timeout):
                 return
         except OSError as e:
             raise CgroupError(f"cannot freeze {state_file}: {oserror_text(e)}") from None
         self.thaw()
-        raise CgroupError(f"cannot freeze {state_file}: still FREEZING after 10s, thawed again")
+        raise CgroupError(f"cannot freeze {state_file}: still FREEZING after {timeout:g}s, thawed again")
 
     def thaw(self) -> None:
         state_file = self._freezer_state_file()

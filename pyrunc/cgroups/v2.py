@@ -19,7 +19,6 @@ from pyrunc.cgroups._fs import (
     read_text,
     remove_if_empty,
     remove_tree,
-    signal_quietly,
     wait_until,
     walk_pids,
     write_pid,
@@ -141,35 +140,28 @@ class V2Manager(Manager):
                 if e.errno == errno.ENOENT:
                     return
                 raise CgroupError(f"cannot write {self._file('cgroup.kill')}: {oserror_text(e)}") from None
-        was_frozen = self.is_frozen()
-        if not was_frozen:
-            self.freeze()
-        try:
-            for pid in self.pids():
-                signal_quietly(pid, signal)
-        finally:
-            if not was_frozen or signal == SIGKILL:
-                self.thaw()
+        self._signal_everyone(signal)
 
     # ------------------------------------------------------------ freezer
 
-    def _set_frozen(self, frozen: bool) -> None:
+    def _set_frozen(self, frozen: bool, timeout: float = 10.0) -> None:
         control = self._file("cgroup.freeze")
         want = "1" if frozen else "0"
         try:
             write_text(control, want)
             if wait_until(
-                lambda: read_keyed(self._file("cgroup.events")).get("frozen") == want, timeout=10.0
+                lambda: read_keyed(self._file("cgroup.events")).get("frozen") == want, timeout=timeout
             ):
                 return
         except OSError as e:
             raise CgroupError(f"cannot write {control}: {oserror_text(e)}") from None
         if frozen:
             write_text(control, "0")
-        raise CgroupError(f"{control}: cgroup did not become {'frozen' if frozen else 'thawed'} within 10s")
+        state = "frozen" if frozen else "thawed"
+        raise CgroupError(f"{control}: cgroup did not become {state} within {timeout:g}s")
 
-    def freeze(self) -> None:
-        self._set_frozen(True)
+    def freeze(self, timeout: float = 10.0) -> None:
+        self._set_frozen(True, timeout)
 
     def thaw(self) -> None:
         self._set_frozen(False)

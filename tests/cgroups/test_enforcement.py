@@ -157,12 +157,13 @@ def test_kill_all_with_a_catchable_signal_leaves_a_paused_container_paused(cgrou
 
 
 def test_pids_are_listed_recursively(cgroups, workloads):
+    # On v2 only leaves hold processes ("no internal processes"): use two leaves.
     mgr = cgroups.open()
-    child = cgroups.open("c", "sub")
-    top = workloads("exec sleep 600", mgr)
-    inner = workloads("exec sleep 600", child)
-    assert mgr.pids() == sorted([top.pid, inner.pid])
-    assert child.pids() == [inner.pid]
+    left, right = cgroups.open("c", "left"), cgroups.open("c", "right", "deeper")
+    one = workloads("exec sleep 600", left)
+    two = workloads("exec sleep 600", right)
+    assert mgr.pids() == sorted([one.pid, two.pid])
+    assert left.pids() == [one.pid]
 
 
 def test_stats_report_usage(cgroups, workloads):

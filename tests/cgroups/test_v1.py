@@ -1,0 +1,188 @@
+"""cgroup v1 specifics (this machine): the devices controller's allow/deny lists,
+the OOM killer switch, hybrid placement, and stats identical to runc's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from pyrunc.cgroups import devices as dev
+from pyrunc.cgroups import open_manager
+
+from .conftest import REPO
+from .helpers import BUSYBOX, eventually, read, run_in
+
+pytestmark = pytest.mark.v1only
+MiB = 1 << 20
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
+
+
+def devices_list(mgr) -> dev.DeviceState:
+    return dev.parse_devices_list(read(os.path.join(mgr.paths["devices"], "devices.list")) + "\n")
+
+
+def test_device_rules_become_the_kernels_lists(cgroups):
+    mgr = cgroups.open()
+    mgr.apply({"devices": [{"allow": False, "access": "rwm"}]})
+    expected = dev.emulate(
+        dev.parse_rules([{"allow": False, "access": "rwm"}, *dev.DEFAULT_ALLOWED_DEVICES], "r")
+    )
+    assert devices_list(mgr) == expected
+    # Applying a different set moves the kernel's list there (adds and removals, no reset).
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"},
+    ]
+    mgr.apply({"devices": rules}, default_devices=False)
+    assert devices_list(mgr) == dev.emulate(dev.parse_rules(rules, "r"))
+    assert run_in(mgr, "exec 3</dev/null")[0] == 0
+    assert run_in(mgr, "echo > /dev/null")[0] != 0
+
+
+def test_disabled_oom_killer_pauses_instead_of_killing(cgroups, workloads):
+    mgr = cgroups.open()
+    mgr.apply({"memory": {"limit": 16 * MiB, "swap": 16 * MiB, "disableOOMKiller": True}})
+    control = os.path.join(mgr.paths["memory"], "memory.oom_control")
+    assert "oom_kill_disable 1" in read(control)
+    with mgr.oom_events() as watcher:
+        hog = workloads(f"{BUSYBOX} dd if=/dev/zero of=/dev/null bs=64M count=1", mgr)
+        assert watcher.wait(timeout=30) >= 1
+        assert eventually(lambda: "under_oom 1" in read(control))
+        assert hog.proc.poll() is None  # stuck in the OOM wait, not killed
+        mgr.kill_all(signal.SIGKILL)
+        assert hog.wait() == -signal.SIGKILL
+        assert watcher.oom_kill_count() == 0
+
+
+def test_oom_watcher_reports_the_cgroup_going_away(cgroups):
+    mgr = cgroups.open()
+    watcher = mgr.oom_events()
+    try:
+        mgr.destroy()
+        assert watcher.wait(timeout=30) is None
+    finally:
+        watcher.close()
+
+
+def test_hybrid_host_places_the_container_in_the_unified_hierarchy_too(cgroups, workloads):
+    mgr = cgroups.open()
+    if "unified" not in mgr.paths:
+        pytest.skip("no cgroup2 hierarchy mounted beside v1")
+    assert mgr.paths["unified"] == "/sys/fs/cgroup/unified" + cgroups.path("c")
+    work = workloads("exec sleep 600", mgr)
+    with open(f"/proc/{work.pid}/cgroup") as f:
+        assert f"0::{cgroups.path('c')}\n" in f.read()
+
+
+def test_cpu_and_blkio_files_are_written(cgroups):
+    mgr = cgroups.open()
+    mgr.apply(
+        {
+            "cpu": {"shares": 512, "quota": 20000, "period": 50000, "realtimePeriod": 500000, "idle": 0},
+            "blockIO": {"weight": 300},
+            "memory": {"reservation": 8 * MiB, "swappiness": 20},
+        }
+    )
+    cpu, blkio, memory = mgr.paths["cpu"], mgr.paths["blkio"], mgr.paths["memory"]
+    assert read(f"{cpu}/cpu.shares") == "512"
+    assert read(f"{cpu}/cpu.cfs_quota_us") == "20000"
+    assert read(f"{cpu}/cpu.cfs_period_us") == "50000"
+    assert read(f"{cpu}/cpu.rt_period_us") == "500000"
+    weight_file = "blkio.weight" if os.path.exists(f"{blkio}/blkio.weight") else "blkio.bfq.weight"
+    assert read(f"{blkio}/{weight_file}").split()[-1] == "300"
+    assert read(f"{memory}/memory.soft_limit_in_bytes") == str(8 * MiB)
+    assert read(f"{memory}/memory.swappiness") == "20"
+
+
+def test_stats_are_the_same_as_runcs(cgroups, tmp_path):
+    if not os.access(RUNC, os.X_OK):
+        pytest.fail(f"{RUNC} missing: apt-get install runc")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    subprocess.run([os.path.join(REPO, "oci-bundles", "build"), str(bundle / "rootfs")], check=True)
+    with open(os.path.join(REPO, "oci-bundles", "sleep", "config.json")) as f:
+        config = json.load(f)
+    config["linux"]["cgroupsPath"] = cgroups.path("runc")
+    config["linux"]["resources"] = {
+        "devices": [{"allow": False, "access": "rwm"}],
+        "memory": {"limit": 64 * MiB},
+        "pids": {"limit": 20},
+        "cpu": {"shares": 512, "cpus": "0"},
+    }
+    (bundle / "config.json").write_text(json.dumps(config))
+    root = str(tmp_path / "root")
+    container = f"pyrunc-stats-{os.getpid()}"
+
+    def runc(*args: str) -> str:
+        return subprocess.run(
+            [RUNC, "--root", root, *args],
+            check=True,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        ).stdout
+
+    # The container inherits run's stdio: give it none of our pipes.
+    with open(tmp_path / "run.log", "w") as log:
+        subprocess.run(
+            [RUNC, "--root", root, "run", "-d", "--bundle", str(bundle), container],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        theirs = json.loads(runc("events", "--stats", container))["data"]
+        ours = open_manager(cgroups.path("runc"), container).stats()
+    finally:
+        runc("delete", "--force", container)
+    assert shape(with_omitted(ours)) == shape(with_omitted(theirs))
+    for path in (("memory", "usage", "limit"), ("pids", "limit"), ("pids", "current"), ("cpuset", "cpus")):
+        assert dig(ours, path) == dig(theirs, path), path
+
+
+# runc's `omitempty` fields: absent when zero, so a counter that moves between
+# the two reads may appear in one document only.
+OMITEMPTY = {
+    ("cpu", "usage"): {"total": 0, "percpu": [0], "percpu_kernel": [0], "percpu_user": [0]},
+    ("cpu", "throttling"): {"periods": 0, "throttledPeriods": 0, "throttledTime": 0},
+    ("memory",): {"cache": 0},
+    ("memory", "usage"): {"usage": 0, "max": 0},
+    ("memory", "swap"): {"usage": 0, "max": 0},
+    ("memory", "kernel"): {"usage": 0, "max": 0},
+    ("memory", "kernelTCP"): {"usage": 0, "max": 0},
+    ("pids",): {"current": 0, "limit": 0},
+}
+
+
+def with_omitted(stats: dict) -> dict:
+    stats = json.loads(json.dumps(stats))
+    for path, defaults in OMITEMPTY.items():
+        section = dig(stats, path)
+        for key, value in defaults.items():
+            section.setdefault(key, value)
+    for entry in stats["hugetlb"].values():
+        entry.setdefault("usage", 0)
+        entry.setdefault("max", 0)
+    stats["memory"].pop("raw", None)  # the kernel's own memory.stat keys
+    return stats
+
+
+def shape(value):
+    """Keys and value types, recursively (counters may differ between two reads)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [type(v).__name__ for v in value[:1]]
+    return type(value).__name__
+
+
+def dig(d: dict, path: tuple):
+    for key in path:
+        d = d[key]
+    return d
