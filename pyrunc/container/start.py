@@ -35,18 +35,33 @@ def start(store: Store, container_id: str) -> None:
         os.close(lock)
 
 
+def _why_stopped(container: Container) -> str:
+    from pyrunc.state import proc_stat
+
+    state = container.state
+    if not state or state.get("creating"):
+        return "its create never finished"
+    stat = proc_stat(container.pid) if container.pid else None
+    if stat is None:
+        return f"its init, pid {container.pid}, has exited"
+    if stat[1] != state.get("init_start"):
+        return f"pid {container.pid} now belongs to another process"
+    return f"its init, pid {container.pid}, is a zombie"
+
+
 def release_init(container: Container) -> None:
     import select
 
     from pyrunc import _core
 
     path = container.store.path(container.id, FIFO)
-    fifo = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    # The pidfd first: opening the fifo releases the init, and a short-lived process can exec,
+    # exit and be reaped by its parent (containerd's shim) before we would get to it.
     try:
         pidfd = _core.pidfd_open(container.pid)
     except OSError:
-        os.close(fifo)
-        raise PyruncError("cannot start a container that has stopped") from None
+        raise PyruncError(f"cannot start a container that has stopped ({_why_stopped(container)})") from None
+    fifo = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     message = bytearray()
     try:
         poller = select.poll()

@@ -235,3 +235,49 @@ def test_version_has_runcs_shape(runtime):
     assert lines[0].startswith("pyrunc version ")
     assert lines[1].startswith("commit: ")
     assert lines[2] == "spec: 1.2.0"
+
+
+SHIM = """
+import ctypes, os, subprocess, sys, threading, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: the init comes to us
+runtime, root, bundle, cid = sys.argv[1:5]
+subprocess.run([runtime, "--root", root, "create", "--bundle", bundle, cid], check=True)
+start = subprocess.Popen([runtime, "--root", root, "start", cid], stderr=subprocess.PIPE, text=True)
+
+def reap_others():  # reap the init the moment it exits, as containerd's shim does
+    while start.poll() is None:
+        with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as f:
+            children = [int(p) for p in f.read().split()]
+        for pid in children:
+            if pid != start.pid:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        time.sleep(0.0005)
+
+threading.Thread(target=reap_others, daemon=True).start()
+err = start.stderr.read()
+print(start.wait(), err.strip())
+"""
+
+
+def test_start_of_a_process_that_exits_at_once_under_a_prompt_reaper(runtime, make_bundle, tmp_path):
+    """Regression: start must not lose the init when it execs, exits and is reaped before start
+    has looked at it (seen with containerd's shim)."""
+    import sys
+
+    bundle = make_bundle(args=["true"])
+    script = tmp_path / "shim.py"
+    script.write_text(SHIM)
+    for attempt in range(15):
+        cid = f"t-prompt-{attempt}"
+        out = subprocess.run(
+            [sys.executable, str(script), runtime.binary, runtime.root, bundle.path, cid],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("0 "), f"attempt {attempt}: start failed: {out.stdout}"
+        runtime("delete", "--force", cid)
