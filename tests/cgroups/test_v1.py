@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
+from pyrunc.cgroups import CgroupError, open_manager
 from pyrunc.cgroups import devices as dev
-from pyrunc.cgroups import open_manager
 
 from .conftest import REPO
 from .helpers import BUSYBOX, eventually, read, run_in
@@ -83,7 +83,14 @@ def test_cpu_and_blkio_files_are_written(cgroups):
     mgr = cgroups.open()
     mgr.apply(
         {
-            "cpu": {"shares": 512, "quota": 20000, "period": 50000, "realtimePeriod": 500000, "idle": 0},
+            "cpu": {
+                "shares": 512,
+                "quota": 20000,
+                "period": 50000,
+                "burst": 5000,
+                "realtimePeriod": 500000,
+                "idle": 0,
+            },
             "blockIO": {"weight": 300},
             "memory": {"reservation": 8 * MiB, "swappiness": 20},
         }
@@ -92,6 +99,7 @@ def test_cpu_and_blkio_files_are_written(cgroups):
     assert read(f"{cpu}/cpu.shares") == "512"
     assert read(f"{cpu}/cpu.cfs_quota_us") == "20000"
     assert read(f"{cpu}/cpu.cfs_period_us") == "50000"
+    assert read(f"{cpu}/cpu.cfs_burst_us") == "5000"
     assert read(f"{cpu}/cpu.rt_period_us") == "500000"
     weight_file = "blkio.weight" if os.path.exists(f"{blkio}/blkio.weight") else "blkio.bfq.weight"
     assert read(f"{blkio}/{weight_file}").split()[-1] == "300"
@@ -186,3 +194,58 @@ def dig(d: dict, path: tuple):
     for key in path:
         d = d[key]
     return d
+
+
+def first_block_device() -> tuple[int, int]:
+    for name in sorted(os.listdir("/sys/block")):
+        major, minor = read(f"/sys/block/{name}/dev").split(":")
+        return int(major), int(minor)
+    pytest.fail("no block device on this host")
+
+
+def test_blkio_throttles_and_a_refused_device_weight_rolled_back(cgroups):
+    major, minor = first_block_device()
+    mgr = cgroups.open()
+    blkio = mgr.paths["blkio"]
+    mgr.apply(
+        {
+            "blockIO": {
+                "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}],
+            }
+        }
+    )
+    assert read(f"{blkio}/blkio.throttle.read_bps_device") == f"{major}:{minor} 1048576"
+    assert read(f"{blkio}/blkio.throttle.write_iops_device") == f"{major}:{minor} 100"
+    scheduler = read(f"/sys/dev/block/{major}:{minor}/queue/scheduler")
+    if "[bfq]" in scheduler or not os.path.exists(f"{blkio}/blkio.bfq.weight_device"):
+        return  # the kernel would accept a per-device weight: nothing to refuse
+    # BFQ weights need BFQ on that device: the kernel refuses the write, and the
+    # throttle written before it in the same apply is put back.
+    with pytest.raises(CgroupError) as caught:
+        mgr.apply(
+            {
+                "blockIO": {
+                    "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 4096}],
+                    "weightDevice": [{"major": major, "minor": minor, "weight": 300}],
+                }
+            }
+        )
+    assert str(caught.value).startswith("linux.resources.blockIO.weightDevice[0].weight: cannot write ")
+    assert "blkio.bfq.weight_device: Operation not supported" in str(caught.value)
+    assert read(f"{blkio}/blkio.throttle.read_bps_device") == f"{major}:{minor} 1048576"
+
+
+def test_hugetlb_limits_or_a_clear_error(cgroups):
+    mgr = cgroups.open()
+    limits = {"hugepageLimits": [{"pageSize": "2MB", "limit": 8 * MiB}]}
+    if "hugetlb" not in mgr.paths:
+        with pytest.raises(
+            CgroupError, match=r"hugepageLimits: the hugetlb cgroup controller is not available"
+        ):
+            mgr.apply(limits)
+        return
+    mgr.apply(limits)
+    assert read(f"{mgr.paths['hugetlb']}/hugetlb.2MB.limit_in_bytes") == str(8 * MiB)
+    if os.path.exists(f"{mgr.paths['hugetlb']}/hugetlb.2MB.rsvd.limit_in_bytes"):
+        assert read(f"{mgr.paths['hugetlb']}/hugetlb.2MB.rsvd.limit_in_bytes") == str(8 * MiB)

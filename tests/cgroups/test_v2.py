@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from pyrunc.cgroups import bpf
+from pyrunc.cgroups import CgroupError, bpf
 from pyrunc.cgroups.resources import convert_shares_to_weight
 
 from .helpers import eventually, read, run_in
@@ -137,3 +137,42 @@ def test_hugetlb_limits_include_reservations(cgroups):
     assert read(f"{mgr.dir}/hugetlb.2MB.max") == str(8 * MiB)
     if os.path.exists(f"{mgr.dir}/hugetlb.2MB.rsvd.max"):
         assert read(f"{mgr.dir}/hugetlb.2MB.rsvd.max") == str(8 * MiB)
+
+
+@pytest.mark.v2only
+def test_block_io_maps_onto_io_max_and_weights(cgroups):
+    devices = sorted(os.listdir("/sys/block"))
+    assert devices, "no block device in the guest (tests/vm/run-v2 attaches a scratch disk)"
+    major, minor = (int(x) for x in read(f"/sys/block/{devices[0]}/dev").split(":"))
+    mgr = cgroups.open()
+    assert "io" in mgr.controllers()
+    mgr.apply(
+        {
+            "blockIO": {
+                "weight": 500,
+                "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+                "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}],
+            }
+        }
+    )
+    line = next(ln for ln in read(f"{mgr.dir}/io.max").splitlines() if ln.startswith(f"{major}:{minor} "))
+    assert line == f"{major}:{minor} rbps=1048576 wbps=max riops=max wiops=100"
+    if os.path.exists(f"{mgr.dir}/io.bfq.weight"):
+        assert read(f"{mgr.dir}/io.bfq.weight").split()[-1] == "500"  # BFQ takes the v1 range
+    else:
+        assert read(f"{mgr.dir}/io.weight") == "default 4950"  # 1 + (500-10)*9999/990
+    # v1's "0 = no limit" is v2's max; the device's other limits stay.
+    mgr.update({"blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 0}]}})
+    assert f"{major}:{minor} rbps=max wbps=max riops=max wiops=100" in read(f"{mgr.dir}/io.max").splitlines()
+
+
+@pytest.mark.v2only
+def test_rdma_limits_reach_the_kernel(cgroups):
+    mgr = cgroups.open()
+    assert "rdma" in mgr.controllers()
+    # No RDMA hardware in the guest: the kernel refuses the device by name, and we say where.
+    with pytest.raises(
+        CgroupError, match=r"rdma\.mlx5_0: cannot write 'mlx5_0 hca_handle=2 hca_object=100' to "
+    ):
+        mgr.apply({"pids": {"limit": 5}, "rdma": {"mlx5_0": {"hcaHandles": 2, "hcaObjects": 100}}})
+    assert read(f"{mgr.dir}/pids.max") == "max"
