@@ -142,11 +142,26 @@ class V1Manager(Manager):
                     f"linux.cgroupsPath: cgroup {directory} already has processes in it ({len(procs)})"
                 )
             return
+        for attempt in range(5):
+            try:
+                self._make_missing(name, missing, made_leaves, made_parents)
+                return
+            except FileNotFoundError as e:
+                # A parent vanished under us: another container's destroy removed
+                # it as empty just now. Start again from what exists.
+                if attempt == 4:
+                    raise CgroupError(f"cannot create cgroup {directory}: {oserror_text(e)}") from None
+                missing = [d for d in missing if not os.path.isdir(d)]
+
+    @staticmethod
+    def _make_missing(name: str, missing: list[str], made_leaves: list, made_parents: list) -> None:
         for index, new_dir in enumerate(reversed(missing)):
             try:
                 os.mkdir(new_dir, 0o755)
             except FileExistsError:
                 continue  # created concurrently by another container: not ours
+            except FileNotFoundError:
+                raise
             except OSError as e:
                 raise CgroupError(f"cannot create cgroup {new_dir}: {oserror_text(e)}") from None
             (made_leaves if index == len(missing) - 1 else made_parents).append(new_dir)

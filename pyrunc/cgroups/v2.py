@@ -77,24 +77,35 @@ class V2Manager(Manager):
                 )
         made: list[str] = []
         try:
-            # Controllers must be enabled in every ancestor's subtree_control,
-            # from the mount point down, for the files to appear in the leaf.
-            ancestors = []
-            probe = os.path.dirname(self.dir)
-            while len(probe) >= len(self.mount):
-                ancestors.append(probe)
-                probe = os.path.dirname(probe)
-            for directory in reversed(ancestors):
-                if not os.path.isdir(directory):
-                    self._mkdir(directory, made)
-                _enable_controllers(directory)
-            if missing:
-                self._mkdir(self.dir, made)
+            for attempt in range(5):
+                try:
+                    self._make_path(made)
+                    break
+                except FileNotFoundError as e:
+                    # A parent vanished under us: another container's destroy
+                    # removed it as empty just now. Start again from what exists.
+                    if attempt == 4:
+                        raise CgroupError(f"cannot create cgroup {self.dir}: {oserror_text(e)}") from None
         except BaseException:
             for directory in reversed(made):
                 remove_if_empty(directory)
             raise
         self.created = [d for d in made if d != self.dir]
+
+    def _make_path(self, made: list[str]) -> None:
+        # Controllers must be enabled in every ancestor's subtree_control, from
+        # the mount point down, for the controllers' files to appear in the leaf.
+        ancestors = []
+        probe = os.path.dirname(self.dir)
+        while len(probe) >= len(self.mount):
+            ancestors.append(probe)
+            probe = os.path.dirname(probe)
+        for directory in reversed(ancestors):
+            if not os.path.isdir(directory):
+                self._mkdir(directory, made)
+            _enable_controllers(directory)
+        if not os.path.isdir(self.dir):
+            self._mkdir(self.dir, made)
 
     @staticmethod
     def _mkdir(directory: str, made: list[str]) -> None:
@@ -102,6 +113,8 @@ class V2Manager(Manager):
             os.mkdir(directory, 0o755)
         except FileExistsError:
             return
+        except FileNotFoundError:
+            raise
         except OSError as e:
             raise CgroupError(f"cannot create cgroup {directory}: {oserror_text(e)}") from None
         made.append(directory)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -161,3 +162,25 @@ def test_hot_path_imports_nothing_heavy(cgroups):
         text=True,
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_containers_sharing_a_parent_can_come_and_go_concurrently(cgroups):
+    # Each destroy removes the shared parent when it is the last one out, while
+    # the other thread may be creating below it at that very moment.
+    errors: list[str] = []
+
+    def churn(name: str) -> None:
+        try:
+            for i in range(25):
+                mgr = open_manager(cgroups.path("shared", f"{name}-{i}"), name)
+                mgr.create()
+                mgr.destroy()
+        except Exception as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=churn, args=(n,)) for n in ("a", "b", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
