@@ -28,11 +28,26 @@ def hook_state_dict(state: dict, status: str, pid: int) -> dict:
 
 def run_hooks(point: str, hooks: list[dict], state_json: bytes) -> None:
     """Run every hook of one point in order; the first failure raises."""
+    failures = _run(point, hooks, state_json, stop_at_first=True)
+    if failures:
+        raise PyruncError(failures[0])
+
+
+def run_hooks_best_effort(point: str, hooks: list[dict], state_json: bytes) -> list[str]:
+    """Run every hook of one point, whatever fails (poststop); returns the failures."""
+    return _run(point, hooks, state_json, stop_at_first=False)
+
+
+def _run(point: str, hooks: list[dict], state_json: bytes, stop_at_first: bool) -> list[str]:
     from pyrunc import _core
 
+    failures = []
     for index, hook in enumerate(hooks or []):
         failure = _core.run_hook(
             hook["path"], hook.get("args") or [], hook.get("env") or [], hook.get("timeout") or 0, state_json
         )
         if failure is not None:
-            raise PyruncError(f"{point} hook #{index} failed: {failure}")
+            failures.append(f"{point} hook #{index} failed: {failure}")
+            if stop_at_first:
+                break
+    return failures

@@ -179,16 +179,6 @@ def _unescape(path: str) -> str:
     return "".join(out)
 
 
-def mount_point_of(path: str) -> str:
-    """The mount point that holds `path` (the longest mount point prefix)."""
-    path = os.path.realpath(path)
-    best = "/"
-    for _, point, _, _ in read_mountinfo():
-        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
-            best = point
-    return best
-
-
 def cgroup_hierarchies() -> list[tuple[str, str, str]]:
     """(mount point, fstype, subsystem options) of the host's cgroup mounts under /sys/fs/cgroup."""
     out = []

@@ -34,7 +34,6 @@ T_OOM_SCORE_ADJ = 17
 T_HOOK_CREATE_CONTAINER = 18
 T_TIME_OFFSETS = 19
 T_RUNTIME_HOOKS = 20
-T_PARENT_MOUNT = 22
 T_MKDIR = 23
 T_EXEC = 24
 T_ARGS = 40
@@ -260,11 +259,13 @@ def rootfs_path(config: dict, bundle: str) -> str:
 
 
 def _sysctl_records(linux: dict) -> list[bytes]:
+    """Keys were validated (namespaced, known form); sysctl(8) also takes '/' as the separator."""
+    from pyrunc.config.semantic import normalize_sysctl_key
+
     out = []
     for key, value in (linux.get("sysctl") or {}).items():
-        if "/" in key.replace(".", "") or ".." in key or not key:
-            raise ConfigError(f"linux.sysctl.{key}", "not a valid sysctl name")
-        out.append(record(T_SYSCTL, cstr("/proc/sys/" + key.replace(".", "/")) + cstr(value)))
+        path = "/proc/sys/" + normalize_sysctl_key(key).replace(".", "/")
+        out.append(record(T_SYSCTL, cstr(path, f"linux.sysctl.{key}") + cstr(value, f"linux.sysctl.{key}")))
     return out
 
 
@@ -276,14 +277,7 @@ def _time_offsets(linux: dict) -> str:
 
 
 def child_records(
-    config: dict,
-    bundle: str,
-    rootfs: str,
-    namespaces: Namespaces,
-    *,
-    no_pivot: bool,
-    cgroup_mounts,
-    parent_mount: str | None,
+    config: dict, bundle: str, rootfs: str, namespaces: Namespaces, *, no_pivot: bool, cgroup_mounts
 ) -> list[bytes]:
     """Everything up to the exec of the init helper."""
     linux = config.get("linux") or {}
@@ -295,12 +289,13 @@ def child_records(
         flags = _propagation_flags(propagation, "linux.rootfsPropagation")
         out.append(record(T_ROOT_PROPAGATION, _u64(flags)))
         out.append(record(T_ROOTFS_PROPAGATION, _u64(flags)))
-        if parent_mount:
-            out.append(record(T_PARENT_MOUNT, cstr(parent_mount)))
     if no_pivot:
         out.append(record(T_NO_PIVOT))
     if (config.get("root") or {}).get("readonly"):
         out.append(record(T_ROOT_READONLY))
+    cwd = mounts.clean_dest((config.get("process") or {}).get("cwd") or "/")
+    if cwd:
+        out.append(record(T_MKDIR, _u32(0o755) + cstr(cwd)))  # runc creates a missing cwd
     out += planner.mounts()
     out += planner.devices()
     out += planner.symlinks()
@@ -317,6 +312,8 @@ def child_records(
         out.append(record(T_RUNTIME_HOOKS))
     for index, hook in enumerate(hooks.get("createContainer") or []):
         out.append(hook_record(T_HOOK_CREATE_CONTAINER, hook, f"hooks.createContainer[{index}]"))
+    for index, hook in enumerate(hooks.get("startContainer") or []):
+        out.append(hook_record(T_HOOK_START_CONTAINER, hook, f"hooks.startContainer[{index}]"))
     return out
 
 

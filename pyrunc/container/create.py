@@ -155,11 +155,6 @@ class Creation(Handlers):
             raise ConfigError("linux.namespaces", "a mount namespace is required (new or by path)")
         rootfs = plan.rootfs_path(config, bundle)
         self.state["rootfs"] = rootfs
-        parent_mount = None
-        if "shared" in ((config.get("linux") or {}).get("rootfsPropagation") or ""):
-            from pyrunc.mounts import mount_point_of
-
-            parent_mount = mount_point_of(os.path.dirname(rootfs))
         records = plan.child_records(
             config,
             bundle,
@@ -167,7 +162,6 @@ class Creation(Handlers):
             namespaces,
             no_pivot=self.request.no_pivot,
             cgroup_mounts=self.cgroup_mounts,
-            parent_mount=parent_mount,
         )
         process = config["process"]
         records += plan.limit_records(process)

@@ -64,8 +64,7 @@ def destroy(container: Container) -> None:
     if poststop:
         from pyrunc import hooks
 
-        try:
-            hooks.run_hooks("poststop", poststop, hooks.hook_state(container.state, "stopped", 0))
-        except PyruncError as err:
-            log.warning(str(err))
+        state = hooks.hook_state(container.state, "stopped", 0)
+        for failure in hooks.run_hooks_best_effort("poststop", poststop, state):
+            log.warning(failure)  # the spec: a warning, and the other hooks and delete go on
     container.store.remove(container.id)

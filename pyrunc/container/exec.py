@@ -49,7 +49,7 @@ def build_process(request: ExecRequest, config: dict) -> dict:
         from pyrunc.config.validate import validate_process
 
         process, _ = read_json_document(request.process_file, "process.json")
-        validate_process(process)
+        validate_process(process, config=config)
         return process
     if not request.args:
         raise PyruncError("exec needs a command (or --process FILE)")
@@ -78,6 +78,9 @@ def build_process(request: ExecRequest, config: dict) -> dict:
         # Ambient needs the inheritable bit too: only when the spec already gives inheritable ones.
         if caps.get("inheritable"):
             caps.setdefault("ambient", []).append(cap)
+    from pyrunc.config.validate import validate_process
+
+    validate_process(process, config=config)  # e.g. a --user the container's id maps lack
     return process
 
 

@@ -33,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -585,17 +586,50 @@ static int bind_rootfs_onto_itself(struct child *c)
     return fd;
 }
 
+static uint64_t mount_id(const char *path)
+{
+    struct statx stx;
+    if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+        die(errno ? errno : ENOTSUP, "find the mount of %s", path);
+    return stx.stx_mnt_id;
+}
+
+/* The mount point of the mount that holds the rootfs's parent directory: walk up while the
+ * mount id stays the same. */
+static void mount_root_of_parent(const char *rootfs, char *out, size_t len)
+{
+    char parent[PATH_MAX];
+    uint64_t id;
+    snprintf(out, len, "%s", rootfs);
+    *strrchr(out, '/') = '\0';
+    if (!out[0])
+        snprintf(out, len, "/");
+    id = mount_id(out);
+    while (strcmp(out, "/") != 0) {
+        snprintf(parent, sizeof(parent), "%s", out);
+        *strrchr(parent, '/') = '\0';
+        if (!parent[0])
+            snprintf(parent, sizeof(parent), "/");
+        if (mount_id(parent) != id)
+            break;
+        snprintf(out, len, "%s", parent);
+    }
+}
+
 static void prepare_rootfs(struct child *c)
 {
-    const char *parent_mount = plan_string(c, T_PARENT_MOUNT);
     uint64_t root_prop = plan_u64(c, T_ROOT_PROPAGATION, MS_SLAVE | MS_REC);
+    char parent_mount[PATH_MAX];
     size_t off = 0;
     struct rec r;
 
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, (unsigned long)root_prop, NULL) < 0)
         die(errno, "set the propagation of / in the container's mount namespace");
-    if (parent_mount && mount(NULL, parent_mount, NULL, MS_PRIVATE, NULL) < 0)
+    /* pivot_root refuses a new root whose parent mount is shared (a rootfsPropagation that is
+     * not recursive, or "shared", leaves it so): that mount is ours to make private. */
+    mount_root_of_parent(c->rootfs, parent_mount, sizeof(parent_mount));
+    if (mount(NULL, parent_mount, NULL, MS_PRIVATE, NULL) < 0)
         die(errno, "make %s private (pivot_root needs a non-shared parent)", parent_mount);
     c->rootfs_fd = bind_rootfs_onto_itself(c);
     if (c->userns)

@@ -37,7 +37,6 @@ enum plan_tag {
     T_HOOK_CREATE_CONTAINER = 18, /* u32 timeout seconds (0 = none), u32 argc, u32 envc, path, argv..., envp... */
     T_TIME_OFFSETS = 19,      /* text for /proc/self/timens_offsets */
     T_RUNTIME_HOOKS = 20,     /* flag: the parent runs prestart/createRuntime hooks mid-way */
-    T_PARENT_MOUNT = 22,      /* mount point holding the rootfs, made private for pivot_root */
     T_MKDIR = 23,             /* u32 mode, path (relative): a directory the rootfs must have */
     T_EXEC = 24,              /* flag: `exec` into a running container (join, no rootfs work) */
     /* init helper (csrc/init.c) */
