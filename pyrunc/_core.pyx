@@ -60,6 +60,7 @@ cdef extern from "<sys/mman.h>" nogil:
 cdef extern from "child.h" nogil:
     int pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
                      uint64_t clone_flags, int direct)
+    int pyrunc_userns_fd(const char *uid_map, const char *gid_map)
 
 cdef extern from "common.h" nogil:
     int SYNC_MAX_PAYLOAD
@@ -327,3 +328,17 @@ def send_with_fd(int sock, bytes payload, int fd):
     memcpy(CMSG_DATA(cmsg), &fd, sizeof(int))
     if sendmsg(sock, &msg, MSG_NOSIGNAL) < 0:
         raise _oserror(errno, "sendmsg")
+
+
+def userns_fd(str uid_map, str gid_map):
+    """An fd of a new user namespace with these maps (lines "inside outside count")."""
+    cdef bytes buid = uid_map.encode()
+    cdef bytes bgid = gid_map.encode()
+    cdef const char *cu = buid
+    cdef const char *cg = bgid
+    cdef int fd
+    with nogil:
+        fd = pyrunc_userns_fd(cu, cg)
+    if fd < 0:
+        raise _oserror(errno, "create a user namespace for an idmapped mount")
+    return fd

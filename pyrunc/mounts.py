@@ -67,6 +67,43 @@ PROPAGATION_OPTIONS = {
     "runbindable": L.MS_UNBINDABLE | L.MS_REC,
 }
 
+# mount_setattr(2) attributes
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+# Recursive options (runc's "r" forms, applied with mount_setattr(AT_RECURSIVE) to the whole tree):
+# option -> (attributes to set, attributes to clear). An atime change replaces the whole atime
+# group, as the kernel requires.
+RECURSIVE_OPTIONS = {
+    "rro": (MOUNT_ATTR_RDONLY, 0),
+    "rrw": (0, MOUNT_ATTR_RDONLY),
+    "rnosuid": (MOUNT_ATTR_NOSUID, 0),
+    "rsuid": (0, MOUNT_ATTR_NOSUID),
+    "rnodev": (MOUNT_ATTR_NODEV, 0),
+    "rdev": (0, MOUNT_ATTR_NODEV),
+    "rnoexec": (MOUNT_ATTR_NOEXEC, 0),
+    "rexec": (0, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (MOUNT_ATTR_NODIRATIME, 0),
+    "rdiratime": (0, MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    "rnorelatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    "rnoatime": (MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME),
+    "ratime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    "rstrictatime": (MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME),
+    "rnostrictatime": (MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME),
+    "rnosymfollow": (MOUNT_ATTR_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, MOUNT_ATTR_NOSYMFOLLOW),
+}
+IDMAP_OPTIONS = {"idmap": 1, "ridmap": 2}
+
 # Flags that say how to mount rather than what the mount is: a bind needs a remount for the rest.
 _BIND_MECHANICS = L.MS_BIND | L.MS_REC | L.MS_REMOUNT
 
@@ -74,7 +111,22 @@ _BIND_MECHANICS = L.MS_BIND | L.MS_REC | L.MS_REMOUNT
 class MountRecord:
     """One mount for the child, destination relative to the rootfs."""
 
-    __slots__ = ("data", "dest", "dest_kind", "flags", "fstype", "kind", "propagation", "remount", "source")
+    __slots__ = (
+        "data",
+        "dest",
+        "dest_kind",
+        "flags",
+        "fstype",
+        "id_mappings",
+        "idmap",
+        "kind",
+        "propagation",
+        "rec_clear",
+        "rec_set",
+        "remount",
+        "source",
+        "userns_fd",
+    )  # fmt: skip
 
     def __init__(self, source: str, dest: str, fstype: str, kind: int, dest_kind: int = DEST_DIR) -> None:
         self.source = source
@@ -86,6 +138,11 @@ class MountRecord:
         self.propagation = 0
         self.remount = 0
         self.data = ""
+        self.rec_set = 0
+        self.rec_clear = 0
+        self.idmap = 0  # 1: idmap, 2: ridmap (recursive)
+        self.id_mappings: tuple | None = None  # (uidMappings, gidMappings) for the idmapped mount
+        self.userns_fd = -1
 
 
 def clean_dest(dest: str) -> str:
@@ -104,7 +161,8 @@ def clean_dest(dest: str) -> str:
 
 
 def parse_options(options: list[str]) -> tuple[int, int, list[str]]:
-    """(flags, propagation, filesystem data) from a mount's options, applied in order."""
+    """(flags, propagation, filesystem data) from a mount's options, applied in order; the
+    recursive and idmap options are read by recursive_attributes and idmap_mode."""
     flags = propagation = 0
     data: list[str] = []
     for option in options:
@@ -113,12 +171,23 @@ def parse_options(options: list[str]) -> tuple[int, int, list[str]]:
             flags = (flags | set_bits) & ~clear_bits
         elif option in PROPAGATION_OPTIONS:
             propagation |= PROPAGATION_OPTIONS[option]
-        else:
+        elif option not in RECURSIVE_OPTIONS and option not in IDMAP_OPTIONS and option != "tmpcopyup":
             data.append(option)
     return flags, propagation, data
 
 
-def build(mount: dict, index: int, bundle: str) -> MountRecord:
+def recursive_attributes(options: list[str]) -> tuple[int, int]:
+    """(set, clear) mount attributes of the r-options, later ones winning."""
+    attr_set = attr_clear = 0
+    for option in options:
+        if option in RECURSIVE_OPTIONS:
+            set_bits, clear_bits = RECURSIVE_OPTIONS[option]
+            attr_set = (attr_set & ~clear_bits & ~set_bits) | set_bits
+            attr_clear = (attr_clear & ~set_bits) | clear_bits
+    return attr_set, attr_clear
+
+
+def build(mount: dict, index: int, bundle: str, userns_mappings: tuple | None = None) -> MountRecord:
     """One config mount -> its record. Raises ConfigError naming mounts[index]."""
     where = f"mounts[{index}]"
     options = mount.get("options") or []
@@ -151,7 +220,38 @@ def build(mount: dict, index: int, bundle: str) -> MountRecord:
         record.data = ",".join(data)
     # Data options mean nothing to a bind mount; runc ignores them and managers do send some.
     record.propagation = propagation
+    record.rec_set, record.rec_clear = recursive_attributes(options)
+    _idmap(record, mount, options, where, is_bind, userns_mappings)
     return record
+
+
+def _idmap(
+    record: MountRecord,
+    mount: dict,
+    options: list[str],
+    where: str,
+    is_bind: bool,
+    userns_mappings: tuple | None,
+) -> None:
+    """idmap/ridmap (runtime-spec 1.2): the bind is idmapped with the mount's own mappings, or
+    the container's user namespace mappings when it gives none."""
+    modes = [IDMAP_OPTIONS[o] for o in options if o in IDMAP_OPTIONS]
+    has_maps = "uidMappings" in mount or "gidMappings" in mount
+    if not modes:
+        if has_maps:
+            raise ConfigError(f"{where}.uidMappings", "mount id mappings need the idmap or ridmap option")
+        return
+    if not is_bind:
+        raise ConfigError(f"{where}.options", "idmap and ridmap apply to bind mounts only")
+    if has_maps:
+        record.id_mappings = (mount.get("uidMappings") or [], mount.get("gidMappings") or [])
+    elif userns_mappings:
+        record.id_mappings = userns_mappings
+    else:
+        raise ConfigError(
+            f"{where}.options", "an idmapped mount needs uidMappings and gidMappings, or a user namespace"
+        )
+    record.idmap = max(modes)
 
 
 def read_mountinfo() -> list[tuple[str, str, str, str]]:

@@ -164,6 +164,10 @@ def mount_record(m: mounts.MountRecord) -> bytes:
         + _u64(m.remount)
         + _u32(m.kind)
         + _u32(m.dest_kind)
+        + _u64(m.rec_set)
+        + _u64(m.rec_clear)
+        + _u32(m.idmap)
+        + _i32(m.userns_fd)
         + cstr(m.source, "mounts.source")
         + cstr(m.dest, "mounts.destination")
         + cstr(m.fstype, "mounts.type")
@@ -197,20 +201,29 @@ def _propagation_flags(value: str, where: str) -> int:
 class RootfsPlanner:
     """The child's rootfs records: mounts, devices, links, protected paths."""
 
-    def __init__(self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts) -> None:
+    def __init__(
+        self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts, idmap_userns
+    ) -> None:
         self.config = config
         self.linux = config.get("linux") or {}
         self.bundle = bundle
         self.namespaces = namespaces
         self.cgroup_mounts = cgroup_mounts
+        self.idmap_userns = idmap_userns  # (uid mappings, gid mappings) -> a user namespace fd
 
     def mounts(self) -> list[bytes]:
+        userns_mappings = None
+        if "user" in self.namespaces.types:
+            userns_mappings = (self.linux.get("uidMappings") or [], self.linux.get("gidMappings") or [])
         out = []
         for index, mount in enumerate(self.config.get("mounts") or []):
             if mount.get("type") == "cgroup" and not set(mount.get("options") or ()) & {"bind", "rbind"}:
                 out.extend(mount_record(m) for m in self.cgroup_mounts(mount, index))
                 continue
-            out.append(mount_record(mounts.build(mount, index, self.bundle)))
+            record_ = mounts.build(mount, index, self.bundle, userns_mappings)
+            if record_.idmap:
+                record_.userns_fd = self.idmap_userns(record_.id_mappings)
+            out.append(mount_record(record_))
         return out
 
     def devices(self) -> list[bytes]:
@@ -277,11 +290,18 @@ def _time_offsets(linux: dict) -> str:
 
 
 def child_records(
-    config: dict, bundle: str, rootfs: str, namespaces: Namespaces, *, no_pivot: bool, cgroup_mounts
+    config: dict,
+    bundle: str,
+    rootfs: str,
+    namespaces: Namespaces,
+    *,
+    no_pivot: bool,
+    cgroup_mounts,
+    idmap_userns=None,
 ) -> list[bytes]:
     """Everything up to the exec of the init helper."""
     linux = config.get("linux") or {}
-    planner = RootfsPlanner(config, bundle, namespaces, cgroup_mounts)
+    planner = RootfsPlanner(config, bundle, namespaces, cgroup_mounts, idmap_userns)
     hooks = config.get("hooks") or {}
     out = [namespaces.encode(), record(T_ROOTFS, cstr(rootfs))]
     propagation = linux.get("rootfsPropagation")
@@ -362,6 +382,55 @@ def process_records(process: dict, *, preserve_fds: int, where: str = "process")
 
 
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+
+
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+SCHED_POLICIES = {
+    "SCHED_OTHER": 0,
+    "SCHED_FIFO": 1,
+    "SCHED_RR": 2,
+    "SCHED_BATCH": 3,
+    "SCHED_ISO": 4,
+    "SCHED_IDLE": 5,
+    "SCHED_DEADLINE": 6,
+}
+SCHED_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01,
+    "SCHED_FLAG_RECLAIM": 0x02,
+    "SCHED_FLAG_DL_OVERRUN": 0x04,
+    "SCHED_FLAG_KEEP_POLICY": 0x08,
+    "SCHED_FLAG_KEEP_PARAMS": 0x10,
+    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+
+
+def attribute_records(process: dict, linux: dict) -> list[bytes]:
+    """personality (linux), scheduler and ioPriority (process), applied by the init helper."""
+    out = []
+    personality = linux.get("personality")
+    if personality:
+        out.append(record(T_PERSONALITY, _u32(PERSONALITY_DOMAINS[personality["domain"]])))
+    sched = process.get("scheduler")
+    if sched:
+        flags = 0
+        for name in sched.get("flags") or []:
+            flags |= SCHED_FLAGS[name]
+        payload = (
+            _u32(SCHED_POLICIES[sched["policy"]])
+            + _i32(sched.get("nice", 0))
+            + _u32(sched.get("priority", 0))
+            + _u64(flags)
+            + _u64(sched.get("runtime", 0))
+            + _u64(sched.get("deadline", 0))
+            + _u64(sched.get("period", 0))
+        )
+        out.append(record(T_SCHEDULER, payload))
+    ioprio = process.get("ioPriority")
+    if ioprio:
+        out.append(record(T_IOPRIO, _u32(IOPRIO_CLASSES[ioprio["class"]]) + _u32(ioprio.get("priority", 0))))
+    return out
 
 
 def seccomp_record(program) -> bytes:

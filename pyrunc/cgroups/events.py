@@ -6,7 +6,9 @@
     watcher.close()
 
 `wait` returns the number of new OOM events (0 on timeout) and None once the
-cgroup is gone. Both watchers expose `fileno()` for a caller's own poll loop.
+cgroup is gone. For a caller's own poll loop, both watchers expose `fileno()`
+and `poll_events` (the mask to register: an eventfd is readable, a kernfs file
+is always readable and signals a change with POLLPRI), then call `wait(0)`.
 - v1: an eventfd registered on memory.oom_control via cgroup.event_control;
   the kernel signals it on every OOM in the cgroup, and when the cgroup is removed.
 - v2: memory.events, which the kernel marks modified (POLLPRI) when a counter
@@ -22,6 +24,8 @@ from pyrunc.cgroups._fs import CgroupError, oserror_text, read_keyed, write_text
 
 
 class V1OomWatcher:
+    poll_events = select.POLLIN
+
     def __init__(self, memory_dir: str) -> None:
         self.directory = memory_dir
         self._control = os.path.join(memory_dir, "memory.oom_control")
@@ -42,7 +46,7 @@ class V1OomWatcher:
 
     def wait(self, timeout: float | None = None) -> int | None:
         poller = select.poll()
-        poller.register(self._efd, select.POLLIN)
+        poller.register(self._efd, self.poll_events)
         if not poller.poll(None if timeout is None else int(timeout * 1000)):
             return 0
         try:
@@ -74,6 +78,8 @@ class V1OomWatcher:
 
 
 class V2OomWatcher:
+    poll_events = select.POLLPRI | select.POLLERR
+
     def __init__(self, cgroup_dir: str) -> None:
         self.directory = cgroup_dir
         self._events = os.path.join(cgroup_dir, "memory.events")
@@ -99,7 +105,7 @@ class V2OomWatcher:
 
     def wait(self, timeout: float | None = None) -> int | None:
         poller = select.poll()
-        poller.register(self._fd, select.POLLPRI | select.POLLERR)
+        poller.register(self._fd, self.poll_events)
         # A change may have happened before we polled: compare counters either way.
         poller.poll(None if timeout is None else int(timeout * 1000))
         if not os.path.isdir(self.directory):

@@ -24,6 +24,7 @@ class CreateRequest:
         "console_fd",
         "console_socket",
         "container_id",
+        "listen_fds",
         "no_pivot",
         "pid_file",
         "preserve_fds",
@@ -46,6 +47,23 @@ class CreateRequest:
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.console_fd = -1  # `run` in the foreground gives its own socket end for the pty master
+        # LISTEN_FDS passes on like --preserve-fds (known now: internal fds must land above both).
+        self.listen_fds = listen_fds()
+        self.preserve_fds = preserve_fds + self.listen_fds
+
+
+def listen_fds() -> int:
+    """systemd socket activation: LISTEN_FDS=N in our environment passes fds 3..3+N-1 on."""
+    value = os.environ.get("LISTEN_FDS", "")
+    return int(value) if value.isdigit() else 0
+
+
+def listen_fds_process(process: dict, count: int) -> dict:
+    """As runc: the process is told LISTEN_FDS=N and LISTEN_PID=1 (it is pid 1 of its namespace)."""
+    if not count:
+        return process
+    env = [e for e in process.get("env") or [] if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+    return {**process, "env": [*env, f"LISTEN_FDS={count}", "LISTEN_PID=1"]}
 
 
 def write_pid_file(path: str, pid: int) -> None:
@@ -94,6 +112,7 @@ class Creation(Handlers):
         self.fifo_fd = -1
         self.console_fd = -1
         self.seccomp = None
+        self.userns_fds: dict[str, int] = {}
         process = config.get("process") or {}
         self.state = {
             "ociVersion": config.get("ociVersion", OCI_VERSION),
@@ -150,6 +169,9 @@ class Creation(Handlers):
         bundle = self.request.bundle
         if not config.get("process"):
             raise ConfigError("process", "a process is required to create a container")
+        from pyrunc import lsm
+
+        lsm.check_config(config)
         namespaces = plan.Namespaces(config)
         if "mount" not in namespaces.types:
             raise ConfigError("linux.namespaces", "a mount namespace is required (new or by path)")
@@ -162,9 +184,11 @@ class Creation(Handlers):
             namespaces,
             no_pivot=self.request.no_pivot,
             cgroup_mounts=self.cgroup_mounts,
+            idmap_userns=self.idmap_userns,
         )
-        process = config["process"]
+        process = listen_fds_process(config["process"], self.request.listen_fds)
         records += plan.limit_records(process)
+        records += plan.attribute_records(process, config.get("linux") or {})
         records += plan.process_records(process, preserve_fds=self.request.preserve_fds)
         seccomp = (config.get("linux") or {}).get("seccomp")
         if seccomp:
@@ -177,6 +201,22 @@ class Creation(Handlers):
         records += self.console_records(process, launch.floor)
         records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())
         return b"".join(records), namespaces.clone_flags, namespaces.direct
+
+    def idmap_userns(self, mappings: tuple) -> int:
+        """A user namespace fd for idmapped mounts, one per distinct mapping; the child inherits
+        them (close-on-exec, so the init helper does not)."""
+        key = repr(mappings)
+        if key not in self.userns_fds:
+            from pyrunc import _core
+
+            uid_map, gid_map = (
+                "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps) for maps in mappings
+            )
+            try:
+                self.userns_fds[key] = _core.userns_fd(uid_map, gid_map)
+            except OSError as err:
+                raise PyruncError(f"idmapped mount: {errno_text(err)}") from None
+        return self.userns_fds[key]
 
     def console_records(self, process: dict, floor: int) -> list[bytes]:
         """process.terminal: the socket that receives the pty master (runc's rules on when one
@@ -271,9 +311,10 @@ class Creation(Handlers):
         self.release()
 
     def release(self) -> None:
-        for fd in (self.fifo_fd, self.lock_fd, self.console_fd):
+        for fd in (self.fifo_fd, self.lock_fd, self.console_fd, *self.userns_fds.values()):
             if fd >= 0:
                 os.close(fd)
+        self.userns_fds = {}
         self.fifo_fd = self.lock_fd = self.console_fd = -1
 
 

@@ -95,6 +95,7 @@ class Execution(Handlers):
     def plan(self, launch: Launch) -> bytes:
         records = [plan.record(plan.T_EXEC), self._joins()]
         records += plan.limit_records(self.process)
+        records += plan.attribute_records(self.process, self.config.get("linux") or {})
         records += plan.process_records(self.process, preserve_fds=self.request.preserve_fds or 0)
         seccomp = (self.config.get("linux") or {}).get("seccomp")
         if seccomp:
@@ -160,10 +161,13 @@ class Execution(Handlers):
 
 
 def _refuse_lsm_options(request: ExecRequest, process: dict) -> None:
-    if request.apparmor or process.get("apparmorProfile"):
-        raise PyruncError("AppArmor is not enabled on this host: cannot apply an apparmor profile")
-    if request.process_label or process.get("selinuxLabel"):
-        raise PyruncError("SELinux is not enabled on this host: cannot apply a process label")
+    from pyrunc import lsm
+
+    if request.apparmor:
+        process["apparmorProfile"] = request.apparmor
+    if request.process_label:
+        process["selinuxLabel"] = request.process_label
+    lsm.check_process(process)
 
 
 def execute(store: Store, request: ExecRequest) -> int:

@@ -37,6 +37,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -223,13 +224,58 @@ static void apply_propagation(const char *target, uint64_t propagation, const ch
                 die(errno, "mount %s: set propagation", dest);
 }
 
+/* mount(2) flags that a remount of a bind would set, as mount_setattr(2) attributes. */
+static uint64_t flags_to_attributes(uint64_t flags)
+{
+    uint64_t attr = 0;
+    if (flags & MS_RDONLY)
+        attr |= MOUNT_ATTR_RDONLY;
+    if (flags & MS_NOSUID)
+        attr |= MOUNT_ATTR_NOSUID;
+    if (flags & MS_NODEV)
+        attr |= MOUNT_ATTR_NODEV;
+    if (flags & MS_NOEXEC)
+        attr |= MOUNT_ATTR_NOEXEC;
+    if (flags & MS_NODIRATIME)
+        attr |= MOUNT_ATTR_NODIRATIME;
+    if (flags & MS_NOATIME)
+        attr |= MOUNT_ATTR_NOATIME;
+    else if (flags & MS_STRICTATIME)
+        attr |= MOUNT_ATTR_STRICTATIME;
+    return attr;
+}
+
+/* An idmapped bind (runtime-spec 1.2 idmap/ridmap): a detached clone of the source, idmapped
+ * to the user namespace the parent made with the mount's mappings, attached onto the target. */
+static void idmapped_bind(const char *source, int target_fd, uint64_t flags, uint64_t remount, uint32_t mode,
+                          int userns_fd, const char *dest)
+{
+    struct mount_attr attr;
+    unsigned open_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0);
+    int tree = open_tree(AT_FDCWD, source, open_flags);
+    if (tree < 0)
+        die(errno, "mount /%s: clone %s for an idmapped mount", dest, source);
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = MOUNT_ATTR_IDMAP | flags_to_attributes(remount);
+    if (remount & (MS_NOATIME | MS_STRICTATIME))
+        attr.attr_clr = MOUNT_ATTR__ATIME;
+    attr.userns_fd = (uint64_t)userns_fd;
+    if (mount_setattr(tree, "", AT_EMPTY_PATH | (mode == 2 ? AT_RECURSIVE : 0), &attr, sizeof(attr)) < 0)
+        die(errno, "mount /%s: idmap %s (does its filesystem support idmapped mounts?)", dest, source);
+    if (move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        die(errno, "mount /%s: attach the idmapped mount", dest);
+    close(tree);
+}
+
 /* T_MOUNT: u64 flags, u64 propagation, u64 remount flags, u32 kind, u32 dest kind,
+ *          u64 recursive attributes to set, u64 to clear, u32 idmap mode, i32 userns fd,
  *          source, dest (relative to the rootfs), fstype, data */
 static void do_mount(struct child *c, const struct rec *r)
 {
     struct cur cu;
-    uint64_t flags, propagation, remount;
-    uint32_t kind, dest_kind;
+    uint64_t flags, propagation, remount, rec_set, rec_clear;
+    uint32_t kind, dest_kind, idmap;
+    int32_t userns_fd;
     const char *source, *dest, *fstype, *data;
     char target[64], what[PATH_MAX + 16];
     int fd, real_dir_only;
@@ -240,6 +286,10 @@ static void do_mount(struct child *c, const struct rec *r)
     remount = cur_u64(&cu);
     kind = cur_u32(&cu);
     dest_kind = cur_u32(&cu);
+    rec_set = cur_u64(&cu);
+    rec_clear = cur_u64(&cu);
+    idmap = cur_u32(&cu);
+    userns_fd = (int32_t)cur_u32(&cu);
     source = cur_str(&cu);
     dest = cur_str(&cu);
     fstype = cur_str(&cu);
@@ -264,7 +314,10 @@ static void do_mount(struct child *c, const struct rec *r)
     fd = create_dest(c->rootfs_fd, dest, (int)dest_kind, real_dir_only, what);
     fd_path(target, sizeof(target), fd);
 
-    if (kind == MOUNT_BIND) {
+    if (kind == MOUNT_BIND && idmap) {
+        idmapped_bind(source, fd, flags, remount, idmap, userns_fd, dest);
+        remount = 0; /* applied as attributes of the idmapped mount */
+    } else if (kind == MOUNT_BIND) {
         if (mount(source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
             die(errno, "mount %s onto /%s (bind)", source, dest);
     } else if (mount(source, target, fstype, (unsigned long)flags, data[0] ? data : NULL) < 0) {
@@ -273,7 +326,7 @@ static void do_mount(struct child *c, const struct rec *r)
     }
     close(fd);
 
-    if (!remount && !propagation)
+    if (!remount && !propagation && !rec_set && !rec_clear)
         return;
     /* The fd still names the directory under the new mount: re-resolve to reach the mount. */
     fd = open_in_root(c->rootfs_fd, dest, O_PATH);
@@ -284,6 +337,15 @@ static void do_mount(struct child *c, const struct rec *r)
         unsigned long rflags = MS_BIND | MS_REMOUNT | (unsigned long)remount | locked_flags(fd);
         if (mount(NULL, target, NULL, rflags, NULL) < 0)
             die(errno, "%s: remount with its options", what);
+    }
+    if (rec_set || rec_clear) {
+        /* rro, rnosuid, ...: the whole tree under the mount, submounts included. */
+        struct mount_attr attr;
+        memset(&attr, 0, sizeof(attr));
+        attr.attr_set = rec_set;
+        attr.attr_clr = rec_clear;
+        if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+            die(errno, "%s: set recursive mount attributes", what);
     }
     apply_propagation(target, propagation, dest);
     close(fd);
@@ -960,6 +1022,71 @@ static void child_main(struct child *c, int direct)
         exec_main(c);
     init_main(c);
     _exit(1);
+}
+
+/* A user namespace with the given maps, as an fd (for idmapped mounts): a short-lived child
+ * unshares it, the maps are written, the namespace is kept open and the child killed. */
+int pyrunc_userns_fd(const char *uid_map, const char *gid_map)
+{
+    char path[64];
+    int ready[2], hold[2], fd = -1, saved = 0;
+    char byte = 0;
+    pid_t pid;
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(hold, O_CLOEXEC) < 0) {
+        close(ready[0]);
+        close(ready[1]);
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        saved = errno;
+        goto out;
+    }
+    if (pid == 0) {
+        close(ready[0]);
+        close(hold[1]);
+        if (unshare(CLONE_NEWUSER) < 0)
+            _exit(1);
+        (void)!write(ready[1], "x", 1);
+        (void)!read(hold[0], &byte, 1); /* until the parent is done */
+        _exit(0);
+    }
+    close(ready[1]);
+    ready[1] = -1;
+    if (read(ready[0], &byte, 1) != 1) {
+        saved = EPERM;
+        goto reap;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/uid_map", pid);
+    if (write_file(path, uid_map, strlen(uid_map)) < 0) {
+        saved = errno;
+        goto reap;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/gid_map", pid);
+    if (write_file(path, gid_map, strlen(gid_map)) < 0) {
+        saved = errno;
+        goto reap;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        saved = errno;
+reap:
+    close(hold[1]);
+    hold[1] = -1;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+out:
+    if (ready[1] >= 0)
+        close(ready[1]);
+    close(ready[0]);
+    if (hold[1] >= 0)
+        close(hold[1]);
+    close(hold[0]);
+    errno = saved;
+    return fd;
 }
 
 pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,

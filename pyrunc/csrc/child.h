@@ -8,4 +8,6 @@
  * Returns the child's pid, or -1 with errno set. */
 pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
                    uint64_t clone_flags, int direct);
+/* An fd of a new user namespace with these uid_map/gid_map contents; -1 with errno on failure. */
+int pyrunc_userns_fd(const char *uid_map, const char *gid_map);
 #endif

@@ -178,6 +178,57 @@ static void load_seccomp(void)
     }
 }
 
+/* ---- personality, scheduler, I/O priority --------------------------------------------- */
+
+struct sched_attr_v1 {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+};
+
+/* Before credentials: real-time policies and I/O classes need privileges the user may lack. */
+static void apply_process_attributes(void)
+{
+    struct rec r;
+    if (find(T_PERSONALITY, &r)) {
+        struct cur c;
+        cur_init(&c, &r);
+        if (personality(cur_u32(&c)) < 0)
+            die(errno, "set linux.personality");
+    }
+    if (find(T_SCHEDULER, &r)) {
+        struct sched_attr_v1 attr;
+        struct cur c;
+        memset(&attr, 0, sizeof(attr));
+        cur_init(&c, &r);
+        attr.size = sizeof(attr);
+        attr.sched_policy = cur_u32(&c);
+        attr.sched_nice = (int32_t)cur_u32(&c);
+        attr.sched_priority = cur_u32(&c);
+        attr.sched_flags = cur_u64(&c);
+        attr.sched_runtime = cur_u64(&c);
+        attr.sched_deadline = cur_u64(&c);
+        attr.sched_period = cur_u64(&c);
+        if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0)
+            die(errno, "set process.scheduler (policy %u)", attr.sched_policy);
+    }
+    if (find(T_IOPRIO, &r)) {
+        struct cur c;
+        uint32_t class_, prio;
+        cur_init(&c, &r);
+        class_ = cur_u32(&c);
+        prio = cur_u32(&c);
+        /* IOPRIO_WHO_PROCESS, this process; the value is class << 13 | level. */
+        if (syscall(SYS_ioprio_set, 1, 0, (int)(class_ << 13 | prio)) < 0)
+            die(errno, "set process.ioPriority (class %u, priority %u)", class_, prio);
+    }
+}
+
 /* ---- credentials ---------------------------------------------------------------------- */
 
 static void drop_bounding(uint64_t bounding)
@@ -444,6 +495,7 @@ int main(int argc, char **argv)
     read_strings(T_ENV, g.envp, MAX_ARGS);
     nnp = find(T_NO_NEW_PRIVS, &r);
 
+    apply_process_attributes();
     /* Without no_new_privs loading a filter needs CAP_SYS_ADMIN: do it before dropping caps. */
     if (!nnp)
         load_seccomp();
