@@ -4,6 +4,7 @@ v2 in the guest (these tests carry the `vm` marker so tests/vm/run-v2 runs them)
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 
@@ -200,3 +201,16 @@ def test_destroy_refuses_while_processes_live_and_names_them(cgroups, workloads)
     workloads("exec sleep 600", mgr)
     with pytest.raises(CgroupError, match="processes still in it"):
         mgr.destroy()
+
+
+def test_oom_watcher_is_quiet_until_an_oom(cgroups):
+    mgr = cgroups.open()
+    mgr.apply(memory_limits(32 * MiB))
+    with mgr.oom_events() as watcher:
+        poller = select.poll()
+        poller.register(watcher.fileno(), watcher.poll_events)
+        assert poller.poll(0) == []  # nothing pending: an events loop would not spin
+        assert watcher.wait(timeout=0.2) == 0
+        assert run_in(mgr, f"{BUSYBOX} dd if=/dev/zero of=/dev/null bs=64M count=1")[0] == -signal.SIGKILL
+        assert eventually(lambda: poller.poll(0) != [])
+        assert watcher.wait(timeout=5) >= 1
