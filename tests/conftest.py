@@ -100,6 +100,11 @@ def make_bundle(tmp_path, rootfs_template):
     return make
 
 
+# Container ids that tests passed to create/run, so leak checks look only at their own cgroups
+# (other test sessions may run on the same machine with similar names).
+USED_IDS: set[str] = set()
+
+
 class Runtime:
     """Runs the runtime binary with its own temporary --root."""
 
@@ -115,6 +120,8 @@ class Runtime:
     ) -> subprocess.CompletedProcess:
         """Run the runtime; stdout and stderr are captured through files, not pipes: a created
         container inherits the runtime's stdio, so a pipe would only close when it exits."""
+        if args and args[0] in ("create", "run"):
+            USED_IDS.add(args[-1])
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
             proc = subprocess.run(
                 self.cmd(*args), timeout=timeout, stdout=out, stderr=err, text=True, input=input, **kw
@@ -141,16 +148,21 @@ def runtime(tmp_path) -> Runtime:
     root = str(tmp_path / "root")
     rt = Runtime(PYRUNC, root)
     yield rt
-    # Whatever a test left: force-delete through the runtime itself, then reap.
+    # Whatever a test left: force-delete through the runtime itself, then reap. A clean-up that
+    # fails is a runtime bug: the test fails with its message.
+    failures = []
     if os.path.isdir(root):
         for container_id in os.listdir(root):
-            subprocess.run(
-                rt.cmd("delete", "--force", container_id),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=60,
+            if container_id.startswith("#"):
+                continue  # e.g. the seccomp cache
+            result = subprocess.run(
+                rt.cmd("delete", "--force", container_id), capture_output=True, text=True, timeout=60
             )
+            if result.returncode != 0:
+                failures.append(f"delete --force {container_id}: {result.stderr.strip()}")
     reap_orphans()
+    if failures:
+        pytest.fail("; ".join(failures))
 
 
 @pytest.fixture

@@ -219,15 +219,23 @@ def _enable_controllers(directory: str) -> None:
     """Enable in `directory`'s subtree_control every controller it has, one at a
     time, skipping those the kernel refuses (e.g. a non-root cgroup that still
     has processes): apply() then reports a missing controller by name."""
-    available = read_text(os.path.join(directory, "cgroup.controllers")).split()
-    enabled = set(read_text(os.path.join(directory, "cgroup.subtree_control")).split())
+    try:
+        available = read_text(os.path.join(directory, "cgroup.controllers")).split()
+        enabled = set(read_text(os.path.join(directory, "cgroup.subtree_control")).split())
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENODEV):
+            # Removed under us (ENODEV: the cgroup died while its file was open).
+            raise FileNotFoundError(e.errno, e.strerror, directory) from None
+        raise
     for controller in available:
         if controller in enabled:
             continue
         try:
             write_text(os.path.join(directory, "cgroup.subtree_control"), "+" + controller)
         except OSError as e:
-            if e.errno not in (errno.EBUSY, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOENT):
+            if e.errno in (errno.ENOENT, errno.ENODEV):
+                raise FileNotFoundError(e.errno, e.strerror, directory) from None
+            if e.errno not in (errno.EBUSY, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
                 raise CgroupError(
                     f"cannot enable {controller} in {directory}/cgroup.subtree_control: {oserror_text(e)}"
                 ) from None

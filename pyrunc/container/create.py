@@ -304,9 +304,13 @@ class Creation(Handlers):
             self.launch.abort()
         if self.cgroup is not None:
             try:
+                self.cgroup.kill_all(9)
                 self.cgroup.destroy()
-            except PyruncError:
-                pass
+            except PyruncError as err:
+                # The create's own error is what the caller sees; this one must not vanish.
+                from pyrunc import log
+
+                log.warning(f"cleaning up after a failed create: {err}")
         self.store.remove(self.cid)
         self.release()
 

@@ -154,20 +154,35 @@ class Launch:
         return "container init exited during setup"
 
     def abort(self) -> None:
-        """Kill whatever was started (setup failed or we were interrupted)."""
-        for pid in (self.pid, self.first_pid):
-            if pid:
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-        for pid in {self.pid, self.first_pid}:
-            if pid:
-                try:
-                    os.waitpid(pid, 0)
-                except ChildProcessError:
-                    pass
+        """Kill whatever was started (setup failed or we were interrupted) and wait until it is
+        gone: our child is reaped; the init of a double fork (not our child) is watched through a
+        pidfd, so that its cgroup can be removed right after."""
+        started = [pid for pid in dict.fromkeys((self.pid, self.first_pid)) if pid]
+        pidfds = {}
+        for pid in started:
+            try:
+                pidfds[pid] = _core.pidfd_open(pid)
+                _core.pidfd_send_signal(pidfds[pid], 9)
+            except OSError:
+                pass
+        for pid in started:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                self._wait_exit(pidfds.get(pid))
+        for fd in pidfds.values():
+            os.close(fd)
         self.close()
+
+    @staticmethod
+    def _wait_exit(pidfd: int | None, timeout_ms: int = 10000) -> None:
+        if pidfd is None:
+            return
+        import select
+
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.poll(timeout_ms)
 
     def close(self) -> None:
         for name in ("sync", "child_sync", "plan_fd", "helper_fd"):

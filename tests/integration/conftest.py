@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import reap_orphans
+from tests.conftest import USED_IDS, reap_orphans
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -45,17 +45,19 @@ def mount_points_under(prefixes: list[str]) -> set[str]:
     return points
 
 
-def our_cgroups() -> set[str]:
-    """Cgroup directories named after a container id of these tests (all begin with "t-");
-    other suites may run concurrently on the machine and own other names."""
+def our_cgroups(ids: set[str]) -> set[str]:
+    """Cgroup directories named after a container id this test used (other test sessions may run
+    on the machine at the same time with similar names: never look at theirs)."""
     found = set()
+    if not ids:
+        return found
     for top, dirs, _ in os.walk(CGROUP_ROOT):
         depth = top[len(CGROUP_ROOT) :].count("/")
         if depth >= 4:
             dirs[:] = []
             continue
         for d in dirs:
-            if d.startswith("t-"):
+            if d in ids:
                 found.add(os.path.join(top, d))
     return found
 
@@ -74,7 +76,7 @@ def _kill_and_reap(pids: list[int]) -> None:
 def leak_check(tmp_path):
     watched = [str(tmp_path), "/run/pyrunc"]
     mounts_before = mount_points_under(watched)
-    cgroups_before = our_cgroups()
+    USED_IDS.clear()
     yield
     # Runs after the runtime fixture's clean-up (fixtures tear down in reverse order).
     reap_orphans()
@@ -88,7 +90,7 @@ def leak_check(tmp_path):
         problems.append(f"mounts left: {sorted(leaked_mounts)}")
         for point in sorted(leaked_mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
-    leaked_cgroups = our_cgroups() - cgroups_before
+    leaked_cgroups = our_cgroups(set(USED_IDS))
     if leaked_cgroups:
         problems.append(f"cgroups left: {sorted(leaked_cgroups)}")
         for path in sorted(leaked_cgroups, key=len, reverse=True):
