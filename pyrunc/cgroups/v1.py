@@ -130,11 +130,7 @@ class V1Manager(Manager):
         self.created = made_parents
 
     def _create_one(self, name: str, directory: str, made_leaves: list, made_parents: list) -> None:
-        missing = []
-        probe = directory
-        while not os.path.isdir(probe):
-            missing.append(probe)
-            probe = os.path.dirname(probe)
+        missing = _missing_chain(directory)
         if not missing:
             procs = walk_pids(directory)
             if procs:
@@ -151,7 +147,7 @@ class V1Manager(Manager):
                 # it as empty just now. Start again from what exists.
                 if attempt == 4:
                     raise CgroupError(f"cannot create cgroup {directory}: {oserror_text(e)}") from None
-                missing = [d for d in missing if not os.path.isdir(d)]
+                missing = _missing_chain(directory)
 
     @staticmethod
     def _make_missing(name: str, missing: list[str], made_leaves: list, made_parents: list) -> None:
@@ -278,6 +274,15 @@ class V1Manager(Manager):
         if not memory:
             raise CgroupError("the memory cgroup controller is not mounted on this host")
         return V1OomWatcher(memory)
+
+
+def _missing_chain(directory: str) -> list[str]:
+    """`directory` and those of its parents that do not exist, deepest first."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    return missing
 
 
 def _inherit_cpuset(directory: str) -> None:
