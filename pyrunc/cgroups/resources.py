@@ -234,7 +234,13 @@ class BpfDevices:
         from pyrunc.cgroups import bpf
 
         self.cgroup_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.old_fds = [bpf.program_fd_by_id(i) for i in bpf.attached_program_ids(self.cgroup_fd)]
+        try:
+            attached = bpf.attached_program_ids(self.cgroup_fd)
+        except OSError:
+            if self.target.is_allow_all():
+                return  # no bpf(2) here (seccomp, old kernel): allow-all needs none
+            raise
+        self.old_fds = [bpf.program_fd_by_id(i) for i in attached]
         if not self.target.is_allow_all():
             # Allow-all needs no program: the old ones are just detached.
             self.new_fd = bpf.load_device_program(dev.bpf_program(self.target))
