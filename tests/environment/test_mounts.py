@@ -1,0 +1,462 @@
+"""config.json mounts (issue 3, item 1): every option runc understands, checked in the container's
+/proc/PID/mountinfo (per-mount flags, propagation fields, superblock options) and, where the option
+changes what a process can do, from inside with busybox. Also bind mounts of files and directories,
+relative destinations, root.readonly, rootfsPropagation, and hostile rootfs trees whose symlinks
+point out of the rootfs: no mount and no file may ever land on the host."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+from .helpers import exec_inside, long_running, mount_at, mounts_under, run_inside, running, userns
+
+TMPFS = {"type": "tmpfs", "source": "tmpfs"}
+
+
+def tmpfs(dest: str, *options: str) -> dict:
+    return {**TMPFS, "destination": dest, "options": list(options)}
+
+
+def bind(source: str, dest: str, *options: str, **extra) -> dict:
+    return {"type": "bind", "source": source, "destination": dest, "options": list(options), **extra}
+
+
+def add_mounts(bundle, *mounts: dict):
+    bundle.config["mounts"].extend(mounts)
+    return bundle.write()
+
+
+# --------------------------------------------------------------------------------------------------
+# Flags: one container carries one mount per case, so the whole table costs one create.
+
+# dest suffix -> (options, per-mount flags that must show, flags that must not, superblock options)
+FLAG_CASES = {
+    "ro": (["ro"], {"ro"}, {"rw"}, set()),
+    "rw": (["ro", "rw"], {"rw"}, {"ro"}, set()),
+    "nosuid": (["nosuid"], {"nosuid"}, set(), set()),
+    "nodev": (["nodev"], {"nodev"}, set(), set()),
+    "noexec": (["noexec"], {"noexec"}, set(), set()),
+    "cleared": (
+        ["nosuid", "nodev", "noexec", "suid", "dev", "exec"],
+        set(),
+        {"nosuid", "nodev", "noexec"},
+        set(),
+    ),
+    "sync": (["sync"], set(), set(), {"sync"}),
+    "async": (["sync", "async"], set(), set(), set()),
+    "dirsync": (["dirsync"], set(), set(), {"dirsync"}),
+    "mand": (["mand"], set(), set(), set()),  # accepted; the kernel no longer enforces it
+    "noatime": (["noatime"], {"noatime"}, {"relatime"}, set()),
+    "relatime": (["relatime"], {"relatime"}, {"noatime"}, set()),
+    "strictatime": (["strictatime"], set(), {"relatime", "noatime"}, set()),
+    "nodiratime": (["nodiratime"], {"nodiratime"}, set(), set()),
+    "diratime": (["nodiratime", "diratime"], set(), {"nodiratime"}, set()),
+    "nosymfollow": (["nosymfollow"], {"nosymfollow"}, set(), set()),
+    "data": (
+        ["size=1m", "mode=0710", "uid=5", "gid=6", "nr_inodes=100"],
+        {"rw"},
+        set(),
+        {"size=1024k", "mode=710", "uid=5", "gid=6", "nr_inodes=100"},
+    ),
+}
+
+
+def test_flag_options_and_tmpfs_data_are_applied(runtime, make_bundle, cid):
+    bundle = long_running(make_bundle())
+    add_mounts(bundle, *(tmpfs(f"/m/{name}", *case[0]) for name, case in FLAG_CASES.items()))
+    problems = []
+    with running(runtime, bundle, cid) as pid:
+        for name, (options, present, absent, superblock) in FLAG_CASES.items():
+            entry = mount_at(pid, f"/m/{name}")
+            if entry.fstype != "tmpfs":
+                problems.append(f"{name}: type {entry.fstype}")
+            if not present <= entry.options or absent & entry.options:
+                problems.append(f"{name} {options}: mount flags {sorted(entry.options)}")
+            if not superblock <= entry.super_options:
+                problems.append(f"{name} {options}: superblock options {sorted(entry.super_options)}")
+        assert not problems, "\n".join(problems)
+        # The flags hold from inside too.
+        script = (
+            "touch /m/ro/f 2>/dev/null && echo ro-writable; touch /m/rw/f && echo rw-ok;"
+            # busybox picks its applet by name: the copy is called "true".
+            "cp /bin/busybox /m/noexec/true && { /m/noexec/true 2>/dev/null && echo noexec-ran; };"
+            "cp /bin/busybox /m/cleared/true && /m/cleared/true && echo exec-ok;"
+            "stat -c '%a %u %g' /m/data"
+        )
+        out = exec_inside(runtime, cid, script).stdout.split("\n")
+    assert out[:3] == ["rw-ok", "exec-ok", "710 5 6"], out
+
+
+def test_remount_changes_the_mount_already_there(runtime, make_bundle, cid):
+    bundle = long_running(make_bundle())
+    add_mounts(bundle, tmpfs("/m/r", "size=1m"), tmpfs("/m/r", "remount", "ro", "nosuid"))
+    with running(runtime, bundle, cid) as pid:
+        stack = [m for m in mounts_under(pid, "/m/r") if m.point == "/m/r"]
+        assert len(stack) == 1, f"remount must not mount a second filesystem: {stack}"
+        assert {"ro", "nosuid"} <= stack[0].options, stack[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# bind and rbind, files and directories
+
+
+@pytest.fixture
+def tree(host_dir, host_mounts):
+    """A host directory with a file and a tmpfs submount holding a marker, owned by root."""
+    src = host_dir("src")
+    with open(os.path.join(src, "top"), "w") as f:
+        f.write("top\n")
+    sub = os.path.join(src, "sub")
+    os.mkdir(sub)
+    host_mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", sub)
+    with open(os.path.join(sub, "marker"), "w") as f:
+        f.write("marker\n")
+    return src
+
+
+def test_bind_leaves_submounts_out_and_rbind_takes_them(runtime, make_bundle, cid, tree):
+    bundle = long_running(make_bundle())
+    add_mounts(bundle, bind(tree, "/b/plain", "bind"), bind(tree, "/b/rec", "rbind"))
+    with running(runtime, bundle, cid) as pid:
+        assert [m.point for m in mounts_under(pid, "/b/plain")] == ["/b/plain"]
+        assert [m.point for m in mounts_under(pid, "/b/rec")] == ["/b/rec", "/b/rec/sub"]
+        assert mount_at(pid, "/b/plain").root == tree
+        script = "cat /b/plain/top /b/rec/sub/marker; ls -A /b/plain/sub | wc -l"
+        assert exec_inside(runtime, cid, script).stdout.split() == ["top", "marker", "0"]
+
+
+def test_binds_of_a_file_and_a_directory_create_the_right_type(runtime, make_bundle, cid, host_dir):
+    src = host_dir("src")
+    source_file = os.path.join(src, "file.conf")
+    with open(source_file, "w") as f:
+        f.write("from the host\n")
+    bundle = make_bundle()
+    add_mounts(
+        bundle,
+        bind(source_file, "/etc/deep/new/file.conf", "bind", "ro"),
+        bind(src, "/data/deep/dir", "rbind"),
+    )
+    script = "stat -c %F /etc/deep/new/file.conf /data/deep/dir; cat /etc/deep/new/file.conf"
+    out = run_inside(runtime, bundle, cid, script).splitlines()
+    assert out == ["regular file", "directory", "from the host"]
+    # The destinations were made inside the bundle's rootfs, with the type of their source.
+    assert os.path.isfile(os.path.join(bundle.rootfs, "etc/deep/new/file.conf"))
+    assert os.path.isdir(os.path.join(bundle.rootfs, "data/deep/dir"))
+
+
+def test_relative_destination_is_relative_to_the_container_root(runtime, make_bundle, cid):
+    """runtime-spec 1.2: a relative destination is taken relative to /."""
+    bundle = long_running(make_bundle())
+    add_mounts(bundle, tmpfs("mnt/relative", "size=1m"))
+    with running(runtime, bundle, cid) as pid:
+        assert mount_at(pid, "/mnt/relative").fstype == "tmpfs"
+
+
+# --------------------------------------------------------------------------------------------------
+# Propagation
+
+
+@pytest.fixture
+def shared_tree(host_dir, host_mounts):
+    """A shared tmpfs on the host with a submount, and an empty directory `late` where the test
+    mounts something once the container runs."""
+    src = host_dir("shared")
+    host_mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", src)
+    subprocess.run(["mount", "--make-shared", src], check=True)
+    for name in ("sub", "late"):
+        os.mkdir(os.path.join(src, name))
+    host_mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", os.path.join(src, "sub"))
+    return src
+
+
+PROPAGATION_CASES = {
+    # dest -> (options, check on the top mount, check on its submount)
+    "private": (["rbind", "private"], "private", "slave"),
+    "rprivate": (["rbind", "rprivate"], "private", "private"),
+    "shared": (["rbind", "shared"], "shared", "slave"),
+    "rshared": (["rbind", "rshared"], "shared", "shared"),
+    "rslave": (["rbind", "rslave"], "slave", "slave"),
+    "unbindable": (["rbind", "unbindable"], "unbindable", "slave"),
+    "runbindable": (["rbind", "runbindable"], "unbindable", "unbindable"),
+}
+
+
+def test_propagation_options_and_their_recursive_forms(runtime, make_bundle, cid, shared_tree, host_mounts):
+    """The container's copy of a shared host tree starts as a slave of it (the container's / is
+    rslave); each option then sets the top mount, and its r-form the submounts too."""
+    bundle = long_running(make_bundle())
+    add_mounts(
+        bundle, *(bind(shared_tree, f"/p/{name}", *case[0]) for name, case in PROPAGATION_CASES.items())
+    )
+    problems = []
+    with running(runtime, bundle, cid) as pid:
+        for name, (options, top, sub) in PROPAGATION_CASES.items():
+            for point, want in ((f"/p/{name}", top), (f"/p/{name}/sub", sub)):
+                entry = mount_at(pid, point)
+                if not getattr(entry, want):
+                    problems.append(f"{point} {options}: want {want}, optional fields {entry.optional}")
+        assert not problems, "\n".join(problems)
+        # What the host mounts later reaches the slaves, never the private copies.
+        host_mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", os.path.join(shared_tree, "late"))
+        seen = {m.point for m in mounts_under(pid, "/p")}
+    assert "/p/rslave/late" in seen
+    assert "/p/rprivate/late" not in seen
+
+
+ROOT_PARENT_PRIVATE = (
+    "bug: child.c prepare_rootfs always makes the mount holding the rootfs private, so the "
+    "rootfs bind (the container's /) is never a slave; runc makes that parent private only when it "
+    "is still shared after the root propagation was applied, and / stays a slave of the host"
+)
+
+
+@pytest.mark.parametrize(
+    ("propagation", "want"),
+    [
+        pytest.param(None, "slave", marks=pytest.mark.xfail(strict=True, reason=ROOT_PARENT_PRIVATE)),
+        pytest.param("rslave", "slave", marks=pytest.mark.xfail(strict=True, reason=ROOT_PARENT_PRIVATE)),
+        ("private", "private"),
+        ("rprivate", "private"),
+        ("shared", "shared"),
+    ],
+)
+def test_rootfs_propagation(runtime, make_bundle, cid, host_dir, host_mounts, propagation, want):
+    """The rootfs sits on a shared host mount (as under systemd): rootfsPropagation decides whether
+    the container's / receives what the host mounts below the rootfs later."""
+    shared = host_dir("shared-root")
+    host_mounts("-t", "tmpfs", "-o", "size=64m", "tmpfs", shared)
+    subprocess.run(["mount", "--make-shared", shared], check=True)
+    bundle = long_running(make_bundle())
+    rootfs = os.path.join(shared, "rootfs")
+    subprocess.run(["cp", "-a", bundle.rootfs, rootfs], check=True)
+    os.makedirs(os.path.join(rootfs, "mnt", "late"))
+    bundle.config["root"]["path"] = rootfs
+    if propagation:
+        bundle.config["linux"]["rootfsPropagation"] = propagation
+    bundle.write()
+    with running(runtime, bundle, cid) as pid:
+        root = mount_at(pid, "/")
+        assert getattr(root, want), root
+        host_mounts("-t", "tmpfs", "-o", "size=1m", "tmpfs", os.path.join(rootfs, "mnt", "late"))
+        received = any(m.point == "/mnt/late" for m in mounts_under(pid, "/mnt"))
+    # A slave receives the host's mounts; a private / never does. (A shared / is a peer group of
+    # the container's own: the rootfs was bound from a mount made private for pivot_root.)
+    if want != "shared":
+        assert received is (want == "slave"), f"/ is {want}; host mount received: {received}"
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_root_readonly(runtime, make_bundle, cid, readonly):
+    bundle = long_running(make_bundle())
+    bundle.config["root"]["readonly"] = readonly
+    bundle.write()
+    with running(runtime, bundle, cid) as pid:
+        assert ("ro" in mount_at(pid, "/").options) is readonly
+        writable = exec_inside(runtime, cid, "touch /probe 2>/dev/null && echo yes || echo no").stdout
+    assert writable.strip() == ("no" if readonly else "yes")
+
+
+# --------------------------------------------------------------------------------------------------
+# Recursive flags (mount_setattr with AT_RECURSIVE)
+
+RECURSIVE_CASES = {
+    "ro": (["rbind", "ro"], {"ro"}, {"rw"}),  # the plain form: the submount stays rw
+    "rro": (["rbind", "rro"], {"ro"}, {"ro"}),
+    "rnosuid": (
+        ["rbind", "rnosuid", "rnodev", "rnoexec"],
+        {"nosuid", "nodev", "noexec"},
+        {"nosuid", "nodev", "noexec"},
+    ),
+    "rnoatime": (["rbind", "rnoatime", "rnodiratime"], {"noatime", "nodiratime"}, {"noatime", "nodiratime"}),
+    "rnosymfollow": (["rbind", "rnosymfollow"], {"nosymfollow"}, {"nosymfollow"}),
+    "rrw": (["rbind", "rro", "rrw"], {"rw"}, {"rw"}),
+}
+
+
+def test_recursive_flag_options_reach_every_submount(runtime, make_bundle, cid, tree):
+    bundle = long_running(make_bundle())
+    add_mounts(bundle, *(bind(tree, f"/r/{name}", *case[0]) for name, case in RECURSIVE_CASES.items()))
+    problems = []
+    with running(runtime, bundle, cid) as pid:
+        for name, (options, top, sub) in RECURSIVE_CASES.items():
+            for point, want in ((f"/r/{name}", top), (f"/r/{name}/sub", sub)):
+                entry = mount_at(pid, point)
+                if not want <= entry.options:
+                    problems.append(f"{point} {options}: want {sorted(want)}, got {sorted(entry.options)}")
+        assert not problems, "\n".join(problems)
+        out = exec_inside(runtime, cid, "touch /r/rro/sub/x 2>/dev/null && echo writable || echo refused")
+    assert out.stdout.strip() == "refused"
+    assert not os.path.exists(os.path.join(tree, "sub", "x"))
+
+
+def test_recursive_strictatime_clears_relatime(runtime, make_bundle, cid, tree):
+    bundle = long_running(make_bundle())
+    add_mounts(bundle, bind(tree, "/r/strict", "rbind", "rstrictatime"))
+    with running(runtime, bundle, cid) as pid:
+        for point in ("/r/strict", "/r/strict/sub"):
+            assert not {"relatime", "noatime"} & mount_at(pid, point).options, mount_at(pid, point)
+
+
+# --------------------------------------------------------------------------------------------------
+# Idmapped mounts (runtime-spec 1.2: idmap/ridmap, mount uidMappings/gidMappings)
+
+MOUNT_UIDS = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+MOUNT_GIDS = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+
+
+@pytest.fixture
+def owned_tree(host_dir):
+    """A host directory without submounts holding files of known owners: top 0:0, owned 1000:1001.
+    (In a user namespace a non-recursive bind of a tree with submounts is refused by the kernel:
+    they are locked, and the bind would uncover what they hide.)"""
+    src = host_dir("owned")
+    for name, owner in (("top", (0, 0)), ("owned", (1000, 1001))):
+        path = os.path.join(src, name)
+        with open(path, "w"):
+            pass
+        os.chown(path, *owner)
+    return src
+
+
+def test_idmap_with_the_mounts_own_mappings(runtime, make_bundle, cid, owned_tree):
+    """No user namespace: the mount's mappings alone shift what the process sees."""
+    bundle = long_running(make_bundle())
+    add_mounts(
+        bundle,
+        bind(owned_tree, "/i/mapped", "bind", "idmap", uidMappings=MOUNT_UIDS, gidMappings=MOUNT_GIDS),
+        bind(owned_tree, "/i/plain", "bind"),
+    )
+    with running(runtime, bundle, cid) as pid:
+        assert "idmapped" in mount_at(pid, "/i/mapped").options
+        assert "idmapped" not in mount_at(pid, "/i/plain").options
+        script = "stat -c %u:%g /i/mapped/top /i/mapped/owned /i/plain/top"
+        out = exec_inside(runtime, cid, script).stdout.split()
+    assert out == ["100000:200000", "101000:201001", "0:0"]
+
+
+def test_ridmap_maps_submounts_and_idmap_only_the_top(runtime, make_bundle, cid, tree):
+    bundle = long_running(make_bundle())
+    maps = {"uidMappings": MOUNT_UIDS, "gidMappings": MOUNT_GIDS}
+    add_mounts(
+        bundle,
+        bind(tree, "/i/top", "rbind", "idmap", **maps),
+        bind(tree, "/i/all", "rbind", "ridmap", **maps),
+    )
+    with running(runtime, bundle, cid) as pid:
+        assert "idmapped" in mount_at(pid, "/i/top").options
+        assert "idmapped" not in mount_at(pid, "/i/top/sub").options
+        assert "idmapped" in mount_at(pid, "/i/all/sub").options
+        script = "stat -c %u /i/top/top /i/top/sub/marker /i/all/sub/marker"
+        out = exec_inside(runtime, cid, script).stdout.split()
+    assert out == ["100000", "0", "100000"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: mount_setattr(MOUNT_ATTR_IDMAP) runs in the child after it became root of the "
+    "container's user namespace (child.c idmapped_bind) and fails with EPERM: idmapping needs "
+    "CAP_SYS_ADMIN in the filesystem's user namespace; runc prepares idmapped mounts beforehand",
+)
+def test_idmap_in_a_user_namespace_uses_its_mappings(runtime, make_bundle, cid, owned_tree):
+    """Without mappings of its own, an idmapped mount takes the container's: host root's files
+    are the container root's, and what container root writes is root's on the host."""
+    bundle = userns(make_bundle())
+    add_mounts(bundle, bind(owned_tree, "/i/mapped", "bind", "idmap"), bind(owned_tree, "/i/plain", "bind"))
+    script = "stat -c %u:%g /i/mapped/top /i/mapped/owned /i/plain/top; touch /i/mapped/made-inside"
+    out = run_inside(runtime, bundle, cid, script).split()
+    assert out == ["0:0", "1000:1001", "65534:65534"]
+    made = os.stat(os.path.join(owned_tree, "made-inside"))
+    assert (made.st_uid, made.st_gid) == (0, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hostile rootfs trees: every destination resolves inside the rootfs (CVE-2021-30465, 2024-45310)
+
+
+@pytest.fixture
+def escape_name():
+    """A name that must never appear at the host's / or under /tmp."""
+    name = f"pyrunc-escape-{uuid.uuid4().hex[:10]}"
+    yield name
+    for path in (f"/{name}", f"/tmp/{name}"):
+        if os.path.ismount(path):
+            subprocess.run(["umount", "-l", path], capture_output=True)
+        if os.path.isdir(path):
+            os.rmdir(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+
+@pytest.mark.parametrize("target", ["/", "../../../../../../..", "/proc/self/root", "/tmp"])
+def test_symlinked_directory_never_leads_a_mount_out(runtime, make_bundle, cid, escape_name, target):
+    bundle = long_running(make_bundle())
+    os.symlink(target, os.path.join(bundle.rootfs, "mnt-link"))
+    add_mounts(bundle, tmpfs(f"/mnt-link/{escape_name}", "size=1m"))
+    result = runtime("create", "--bundle", bundle.path, cid, check=False)
+    try:
+        for path in (f"/{escape_name}", f"/tmp/{escape_name}"):
+            assert not os.path.lexists(path), f"{path} was created on the host"
+        if result.returncode == 0:
+            pid = runtime.state(cid)["pid"]
+            inside = [m for m in mounts_under(pid, "/") if m.point.endswith(escape_name)]
+            assert len(inside) == 1 and inside[0].fstype == "tmpfs", inside
+    finally:
+        runtime("delete", "--force", cid, check=False)
+
+
+def test_symlinked_file_destination_stays_in_the_rootfs(runtime, make_bundle, cid, escape_name, host_dir):
+    src = os.path.join(host_dir("src"), "payload")
+    with open(src, "w") as f:
+        f.write("payload\n")
+    bundle = make_bundle()
+    os.symlink(f"/tmp/{escape_name}", os.path.join(bundle.rootfs, "etc", "linked"))
+    add_mounts(bundle, bind(src, "/etc/linked", "bind"))
+    runtime("run", "--bundle", bundle.path, cid, check=False)
+    assert not os.path.lexists(f"/tmp/{escape_name}")
+
+
+def exchange(a: str, b: str) -> None:
+    """renameat2(RENAME_EXCHANGE): swap two names atomically."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), RENAME_EXCHANGE) != 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+
+
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+
+
+def test_symlink_swapped_in_during_create_never_escapes(runtime, make_bundle, cid, escape_name):
+    """A racing thread swaps the destination's parent between a directory and a symlink to a host
+    directory while create resolves it; whatever wins, nothing may be mounted or made there."""
+    host_target = f"/tmp/{escape_name}"
+    os.mkdir(host_target)
+    bundle = long_running(make_bundle())
+    add_mounts(bundle, tmpfs("/race/dir/victim", "size=1m"))
+    race = os.path.join(bundle.rootfs, "race")
+    os.makedirs(os.path.join(race, "dir"))
+    os.symlink(host_target, os.path.join(race, "link"))
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            exchange(os.path.join(race, "dir"), os.path.join(race, "link"))
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    try:
+        for attempt in range(8):
+            name = f"{cid}-{attempt}"
+            runtime("create", "--bundle", bundle.path, name, check=False)
+            runtime("delete", "--force", name, check=False)
+            assert os.listdir(host_target) == [], f"attempt {attempt} wrote into the host directory"
+            assert not os.path.ismount(host_target), f"attempt {attempt} mounted on the host directory"
+    finally:
+        stop.set()
+        swapper.join(timeout=10)

@@ -1,0 +1,126 @@
+"""/proc and /sys safety, maskedPaths and readonlyPaths (issue 3, item 2).
+
+A masked file is the host's /dev/null (checked to be the char device 1:3) bound over it; a masked
+directory is an empty read-only tmpfs; a read-only path is a read-only rebind of itself. They are
+applied after every mount of the config, and resolved inside the rootfs like everything else."""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+
+import pytest
+
+from .helpers import exec_inside, fails, long_running, mount_at, mountinfo, running
+
+
+@pytest.fixture
+def secrets(make_bundle):
+    """A long-running bundle whose rootfs holds a secret file and a secret directory."""
+    bundle = long_running(make_bundle())
+    os.makedirs(os.path.join(bundle.rootfs, "etc", "secretdir"))
+    for path in ("etc/secret", "etc/secretdir/inner"):
+        with open(os.path.join(bundle.rootfs, path), "w") as f:
+            f.write("secret\n")
+    return bundle
+
+
+def test_masked_file_gets_the_hosts_dev_null_and_a_directory_an_empty_readonly_tmpfs(runtime, secrets, cid):
+    linux = secrets.config["linux"]
+    linux["maskedPaths"] += ["/etc/secret", "/etc/secretdir", "/no/such/path"]
+    secrets.write()
+    with running(runtime, secrets, cid) as pid:
+        masked_file = mount_at(pid, "/etc/secret")
+        assert masked_file.root == "/null" and masked_file.fstype == "devtmpfs", masked_file
+        st = os.stat(f"/proc/{pid}/root/etc/secret")
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+        masked_dir = mount_at(pid, "/etc/secretdir")
+        assert masked_dir.fstype == "tmpfs" and "ro" in masked_dir.options, masked_dir
+        for path in ("/proc/keys", "/sys/firmware"):  # from the default list, present on this host
+            assert mount_at(pid, path).fstype in ("devtmpfs", "tmpfs")
+        script = (
+            "wc -c < /etc/secret; ls -A /etc/secretdir | wc -l;"
+            "touch /etc/secretdir/x 2>/dev/null && echo writable || echo refused"
+        )
+        out = exec_inside(runtime, cid, script).stdout.split()
+    assert out == ["0", "0", "refused"]
+    # A path that does not exist is skipped, and not created.
+    assert not os.path.lexists(os.path.join(secrets.rootfs, "no"))
+
+
+def test_readonly_paths_are_readonly_rebinds(runtime, make_bundle, cid):
+    bundle = long_running(make_bundle())
+    bundle.config["root"]["readonly"] = False
+    os.makedirs(os.path.join(bundle.rootfs, "data", "ro"))
+    bundle.config["linux"]["readonlyPaths"] += ["/data/ro", "/no/such/path"]
+    bundle.write()
+    with running(runtime, bundle, cid) as pid:
+        ro = mount_at(pid, "/data/ro")
+        assert "ro" in ro.options and ro.root.endswith("/data/ro"), ro
+        assert "ro" in mount_at(pid, "/proc/sys").options
+        script = (
+            "touch /data/ro/x 2>&1; touch /data/x && echo rw-ok;"
+            "{ echo x > /proc/sys/kernel/domainname; } 2>&1"
+        )
+        out = exec_inside(runtime, cid, script, check=False).stdout
+    assert "Read-only file system" in out.splitlines()[0], out
+    assert "rw-ok" in out
+    assert out.count("Read-only file system") == 2, out
+    assert not os.path.lexists(os.path.join(bundle.rootfs, "no"))
+
+
+def test_masked_and_readonly_paths_apply_over_the_configs_mounts(runtime, make_bundle, cid, host_dir):
+    """They come after every mount, so a path inside a bind mount is protected too."""
+    src = host_dir("volume")
+    os.makedirs(os.path.join(src, "locked"))
+    with open(os.path.join(src, "token"), "w") as f:
+        f.write("token\n")
+    bundle = long_running(make_bundle())
+    bundle.config["mounts"].append(
+        {"type": "bind", "source": src, "destination": "/vol", "options": ["rbind"]}
+    )
+    bundle.config["linux"]["maskedPaths"].append("/vol/token")
+    bundle.config["linux"]["readonlyPaths"].append("/vol/locked")
+    bundle.write()
+    with running(runtime, bundle, cid) as pid:
+        points = [m.point for m in mountinfo(pid)]
+        assert points.index("/vol/token") > points.index("/vol")
+        assert "ro" in mount_at(pid, "/vol/locked").options
+        assert "ro" not in mount_at(pid, "/vol").options
+        out = exec_inside(runtime, cid, "cat /vol/token; touch /vol/locked/x 2>/dev/null || echo refused")
+    assert out.stdout.split() == ["refused"]
+    assert not os.path.exists(os.path.join(src, "locked", "x"))
+
+
+def test_masked_symlink_is_resolved_inside_the_rootfs(runtime, make_bundle, cid):
+    """A masked path that is a symlink to an absolute host path masks that path inside the rootfs
+    (or nothing), never the host's file."""
+    name = f"pyrunc-mask-{uuid.uuid4().hex[:10]}"
+    host_file = f"/tmp/{name}"
+    with open(host_file, "w") as f:
+        f.write("host\n")
+    try:
+        bundle = long_running(make_bundle())
+        os.symlink(host_file, os.path.join(bundle.rootfs, "etc", "evil"))
+        bundle.config["linux"]["maskedPaths"].append("/etc/evil")
+        bundle.write()
+        with running(runtime, bundle, cid) as pid:
+            assert not any(m.point in ("/etc/evil", host_file) for m in mountinfo(pid))
+        with open("/proc/self/mountinfo") as f:
+            assert host_file not in f.read()
+        with open(host_file) as f:
+            assert f.read() == "host\n"
+    finally:
+        os.unlink(host_file)
+
+
+@pytest.mark.parametrize(("fstype", "dest"), [("proc", "/proc"), ("sysfs", "/sys")])
+def test_proc_and_sysfs_go_only_onto_real_directories(runtime, make_bundle, cid, fstype, dest):
+    """A file where proc or sysfs should go is refused (CVE-2019-19921): masked paths would miss."""
+    bundle = make_bundle()
+    path = os.path.join(bundle.rootfs, dest.lstrip("/"))
+    os.rmdir(path)
+    with open(path, "w"):
+        pass
+    fails(runtime, "create", "--bundle", bundle.path, cid, message=(dest, "must be a real directory"))
