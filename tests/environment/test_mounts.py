@@ -51,7 +51,18 @@ FLAG_CASES = {
     "sync": (["sync"], set(), set(), {"sync"}),
     "async": (["sync", "async"], set(), set(), set()),
     "dirsync": (["dirsync"], set(), set(), {"dirsync"}),
-    "mand": (["mand"], set(), set(), set()),  # accepted; the kernel no longer enforces it
+    "mand": (["mand"], set(), set(), {"mand"}),  # shown, though the kernel no longer enforces it
+    "nomand": (["mand", "nomand"], set(), set(), set()),
+    "lazytime": (["lazytime"], set(), set(), {"lazytime"}),
+    "nolazytime": (["lazytime", "nolazytime"], set(), set(), set()),
+    "symfollow": (["nosymfollow", "symfollow"], set(), {"nosymfollow"}, set()),
+    # Accepted as flags (were any passed to tmpfs as data, it would refuse the mount).
+    "accepted": (
+        ["defaults", "silent", "loud", "iversion", "noiversion", "norelatime"],
+        {"rw"},
+        set(),
+        set(),
+    ),
     "noatime": (["noatime"], {"noatime"}, {"relatime"}, set()),
     "relatime": (["relatime"], {"relatime"}, {"noatime"}, set()),
     "strictatime": (["strictatime"], set(), {"relatime", "noatime"}, set()),
@@ -74,6 +85,8 @@ def test_flag_options_and_tmpfs_data_are_applied(runtime, make_bundle, cid):
     with running(runtime, bundle, cid) as pid:
         for name, (options, present, absent, superblock) in FLAG_CASES.items():
             entry = mount_at(pid, f"/m/{name}")
+            if name in ("nomand", "nolazytime") and {"mand", "lazytime"} & entry.super_options:
+                problems.append(f"{name} {options}: superblock options {sorted(entry.super_options)}")
             if entry.fstype != "tmpfs":
                 problems.append(f"{name}: type {entry.fstype}")
             if not present <= entry.options or absent & entry.options:
@@ -142,12 +155,36 @@ def test_binds_of_a_file_and_a_directory_create_the_right_type(runtime, make_bun
         bind(source_file, "/etc/deep/new/file.conf", "bind", "ro"),
         bind(src, "/data/deep/dir", "rbind"),
     )
-    script = "stat -c %F /etc/deep/new/file.conf /data/deep/dir; cat /etc/deep/new/file.conf"
+    script = (
+        "stat -c %F /etc/deep/new/file.conf /data/deep/dir; cat /etc/deep/new/file.conf;"
+        "{ echo more >> /etc/deep/new/file.conf; } 2>/dev/null || echo read-only"
+    )
     out = run_inside(runtime, bundle, cid, script).splitlines()
-    assert out == ["regular file", "directory", "from the host"]
+    assert out == ["regular file", "directory", "from the host", "read-only"]
     # The destinations were made inside the bundle's rootfs, with the type of their source.
     assert os.path.isfile(os.path.join(bundle.rootfs, "etc/deep/new/file.conf"))
     assert os.path.isdir(os.path.join(bundle.rootfs, "data/deep/dir"))
+
+
+def test_bind_flags_are_applied_to_the_bind(runtime, make_bundle, cid, tree):
+    """A bind takes its flags in a remount of the new mount (MS_BIND ignores them): only the
+    top of an rbind, the submounts keep theirs."""
+    bundle = long_running(make_bundle())
+    options = ["rbind", "ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime"]
+    add_mounts(bundle, bind(tree, "/b/flags", *options))
+    with running(runtime, bundle, cid) as pid:
+        top = mount_at(pid, "/b/flags")
+        assert {"ro", "nosuid", "nodev", "noexec", "noatime", "nodiratime"} <= top.options, top
+        assert "rw" in mount_at(pid, "/b/flags/sub").options
+
+
+def test_relative_bind_source_is_relative_to_the_bundle(runtime, make_bundle, cid):
+    bundle = make_bundle()
+    os.mkdir(os.path.join(bundle.path, "volume"))
+    with open(os.path.join(bundle.path, "volume", "inside"), "w") as f:
+        f.write("from the bundle\n")
+    add_mounts(bundle, bind("volume", "/volume", "rbind"))
+    assert run_inside(runtime, bundle, cid, "cat /volume/inside") == "from the bundle\n"
 
 
 def test_relative_destination_is_relative_to_the_container_root(runtime, make_bundle, cid):
