@@ -181,3 +181,33 @@ def test_inconsistent_idmapped_mount(runtime, make_bundle, cid, host_dir, mount,
     bundle.config["mounts"].append({**mount, "destination": "/mnt/mapped"})
     bundle.write()
     create_fails(runtime, bundle, cid, where)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fields this host cannot apply: refused before anything is made, never silently dropped.
+
+
+@pytest.mark.skipif(os.path.isdir("/sys/fs/resctrl/info"), reason="this host has resctrl")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: linux.intelRdt (l3CacheSchema, memBwSchema, closID) is accepted and silently "
+    "ignored on a host without resctrl; runc refuses it ('Intel RDT/CAT is not enabled'). "
+    "A check next to pyrunc/lsm.py's would do",
+)
+@pytest.mark.parametrize("rdt", [{"closID": "pyrunc", "l3CacheSchema": "L3:0=f"}, {"memBwSchema": "MB:0=50"}])
+def test_intel_rdt_without_resctrl(runtime, make_bundle, cid, rdt):
+    bundle = make_bundle()
+    bundle.config["linux"]["intelRdt"] = rdt
+    bundle.write()
+    create_fails(runtime, bundle, cid, "linux.intelRdt")
+
+
+@pytest.mark.skipif(
+    os.path.exists("/sys/fs/cgroup/net_cls") or os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+    reason="needs a cgroup v1 host without net_cls (this VM)",
+)
+def test_net_cls_without_its_controller(runtime, make_bundle, cid):
+    bundle = make_bundle()
+    bundle.config["linux"]["resources"]["network"] = {"classID": 1048577}
+    bundle.write()
+    create_fails(runtime, bundle, cid, "linux.resources.network.classID", "not available")
