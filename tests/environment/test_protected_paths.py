@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from .helpers import exec_inside, fails, long_running, mount_at, mountinfo, running
+from .helpers import exec_inside, fails, long_running, mount_at, mountinfo, run_inside, running
 
 
 @pytest.fixture
@@ -123,3 +123,48 @@ def test_proc_and_sysfs_go_only_onto_real_directories(runtime, make_bundle, cid,
     with open(path, "w"):
         pass
     fails(runtime, "create", "--bundle", bundle.path, cid, message=(dest, "must be a real directory"))
+
+
+PROC_MOUNT_CHECK = (
+    "bug: nothing stops a mount over a path inside /proc (CVE-2019-16884: over /proc/self/attr it "
+    "defeats the LSM; over /proc/sys/... it fakes kernel settings); runc's checkProcMount refuses "
+    "every destination under /proc but the files lxcfs emulates, and anything but proc on /proc "
+    "itself. The check belongs in mounts.build / the child's do_mount after resolving the target"
+)
+
+
+@pytest.fixture
+def fake_file(host_dir):
+    path = os.path.join(host_dir("fake"), "file")
+    with open(path, "w") as f:
+        f.write("fake\n")
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason=PROC_MOUNT_CHECK)
+@pytest.mark.parametrize("dest", ["/proc/self/attr/exec", "/proc/sys/kernel/core_pattern", "/proc/kmsg"])
+def test_no_bind_over_a_path_inside_proc(runtime, make_bundle, cid, fake_file, dest):
+    bundle = make_bundle()
+    bundle.config["mounts"].append(
+        {"type": "bind", "source": fake_file, "destination": dest, "options": ["bind"]}
+    )
+    bundle.write()
+    fails(runtime, "create", "--bundle", bundle.path, cid, message=("mounts[7]", "/proc"))
+
+
+@pytest.mark.xfail(strict=True, reason=PROC_MOUNT_CHECK)
+def test_nothing_but_proc_onto_proc(runtime, make_bundle, cid):
+    bundle = make_bundle()
+    bundle.config["mounts"].append({"type": "tmpfs", "source": "tmpfs", "destination": "/proc"})
+    bundle.write()
+    fails(runtime, "create", "--bundle", bundle.path, cid, message=("mounts[7]", "/proc"))
+
+
+@pytest.mark.parametrize("dest", ["/proc/cpuinfo", "/proc/meminfo", "/proc/uptime"])
+def test_lxcfs_style_binds_over_proc_files_are_allowed(runtime, make_bundle, cid, fake_file, dest):
+    bundle = make_bundle()
+    bundle.config["mounts"].append(
+        {"type": "bind", "source": fake_file, "destination": dest, "options": ["bind"]}
+    )
+    bundle.write()
+    assert run_inside(runtime, bundle, cid, f"cat {dest}") == "fake\n"
