@@ -168,3 +168,29 @@ def test_lxcfs_style_binds_over_proc_files_are_allowed(runtime, make_bundle, cid
     )
     bundle.write()
     assert run_inside(runtime, bundle, cid, f"cat {dest}") == "fake\n"
+
+
+def test_a_planted_dev_null_symlink_never_masks_with_a_proc_file(runtime, make_bundle, cid):
+    """CVE-2025-31133: with the rootfs's own /dev, an image whose /dev/null is a symlink to a proc
+    file must not get that file bound (writable) over the masked paths."""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        core_pattern = f.read()
+    bundle = long_running(make_bundle())
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/dev"]
+    os.symlink("/proc/sys/kernel/core_pattern", os.path.join(bundle.rootfs, "dev", "null"))
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, cid, check=False)
+    try:
+        if result.returncode == 0:
+            pid = runtime.state(cid)["pid"]
+            for path in ("/proc/keys", "/proc/timer_list"):
+                st = os.stat(f"/proc/{pid}/root{path}")
+                assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3), path
+            proc_roots = [m for m in mountinfo(pid) if m.fstype == "proc" and m.point != "/proc"]
+            assert not [m for m in proc_roots if "core_pattern" in m.root], proc_roots
+        else:
+            assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    finally:
+        runtime("delete", "--force", cid, check=False)
+    with open("/proc/sys/kernel/core_pattern") as f:
+        assert f.read() == core_pattern
