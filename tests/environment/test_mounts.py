@@ -455,7 +455,30 @@ def test_symlinked_file_destination_stays_in_the_rootfs(runtime, make_bundle, ci
     os.symlink(f"/tmp/{escape_name}", os.path.join(bundle.rootfs, "etc", "linked"))
     add_mounts(bundle, bind(src, "/etc/linked", "bind"))
     runtime("run", "--bundle", bundle.path, cid, check=False)
-    assert not os.path.lexists(f"/tmp/{escape_name}")
+    assert not os.path.lexists(f"/tmp/{escape_name}"), "the destination was made on the host"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a file bind whose destination is a dangling symlink inside the rootfs fails "
+    "('open /etc/resolv.conf in the rootfs: no such file or directory'): child.c create_dest "
+    "makes the file only when the last component is not a symlink; runc resolves the link in the "
+    "rootfs and creates the target there (Ubuntu images ship /etc/resolv.conf like this, and "
+    "Docker binds the host's over it)",
+)
+def test_file_bind_onto_a_dangling_symlink_creates_its_target_in_the_rootfs(
+    runtime, make_bundle, cid, host_dir
+):
+    src = os.path.join(host_dir("src"), "resolv.conf")
+    with open(src, "w") as f:
+        f.write("nameserver 192.0.2.1\n")
+    bundle = make_bundle()
+    resolv = os.path.join(bundle.rootfs, "etc", "resolv.conf")
+    os.unlink(resolv)
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", resolv)
+    add_mounts(bundle, bind(src, "/etc/resolv.conf", "bind", "ro"))
+    assert run_inside(runtime, bundle, cid, "cat /etc/resolv.conf") == "nameserver 192.0.2.1\n"
+    assert os.path.isfile(os.path.join(bundle.rootfs, "run/systemd/resolve/stub-resolv.conf"))
 
 
 def exchange(a: str, b: str) -> None:
@@ -488,7 +511,7 @@ def test_symlink_swapped_in_during_create_never_escapes(runtime, make_bundle, ci
     swapper = threading.Thread(target=swap, daemon=True)
     swapper.start()
     try:
-        for attempt in range(8):
+        for attempt in range(6):
             name = f"{cid}-{attempt}"
             runtime("create", "--bundle", bundle.path, name, check=False)
             runtime("delete", "--force", name, check=False)
