@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 
@@ -124,9 +125,9 @@ def cap_mask(names: list[str]) -> int:
 
 
 @contextlib.contextmanager
-def running(runtime, bundle, cid: str, *, start: bool = True, args: tuple[str, ...] = ()) -> Iterator[int]:
+def running(runtime, bundle, cid: str, *, start: bool = True) -> Iterator[int]:
     """create (and start) the bundle's container; yields the init's host pid; force-deletes after."""
-    runtime("create", *args, "--bundle", bundle.path, cid)
+    runtime("create", "--bundle", bundle.path, cid)
     try:
         if start:
             runtime("start", cid)
@@ -200,8 +201,6 @@ def report_then_sleep(bundle, script: str):
 
 
 def read_report(pid: int, timeout: float = 20) -> str:
-    import time
-
     path = f"/proc/{pid}/root{RESULT}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

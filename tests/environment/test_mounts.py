@@ -35,64 +35,68 @@ def add_mounts(bundle, *mounts: dict):
 # --------------------------------------------------------------------------------------------------
 # Flags: one container carries one mount per case, so the whole table costs one create.
 
-# dest suffix -> (options, per-mount flags that must show, flags that must not, superblock options)
+
+class FlagCase:
+    """A mount's options and what mountinfo must then show (or not) per mount and per superblock."""
+
+    def __init__(self, options, shown=(), hidden=(), sb_shown=(), sb_hidden=()) -> None:
+        self.options = list(options)
+        self.shown, self.hidden = set(shown), set(hidden)
+        self.sb_shown, self.sb_hidden = set(sb_shown), set(sb_hidden)
+
+    def problems(self, entry) -> list[str]:
+        out = []
+        if entry.fstype != "tmpfs":
+            out.append(f"type {entry.fstype}")
+        if not self.shown <= entry.options or self.hidden & entry.options:
+            out.append(f"mount flags {sorted(entry.options)}")
+        if not self.sb_shown <= entry.super_options or self.sb_hidden & entry.super_options:
+            out.append(f"superblock options {sorted(entry.super_options)}")
+        return out
+
+
+# mount point under /m -> case; later options override earlier ones, as in mount(8)
 FLAG_CASES = {
-    "ro": (["ro"], {"ro"}, {"rw"}, set()),
-    "rw": (["ro", "rw"], {"rw"}, {"ro"}, set()),
-    "nosuid": (["nosuid"], {"nosuid"}, set(), set()),
-    "nodev": (["nodev"], {"nodev"}, set(), set()),
-    "noexec": (["noexec"], {"noexec"}, set(), set()),
-    "cleared": (
-        ["nosuid", "nodev", "noexec", "suid", "dev", "exec"],
-        set(),
-        {"nosuid", "nodev", "noexec"},
-        set(),
+    "ro": FlagCase(["ro"], shown={"ro"}, hidden={"rw"}),
+    "rw": FlagCase(["ro", "rw"], shown={"rw"}, hidden={"ro"}),
+    "nosuid": FlagCase(["nosuid"], shown={"nosuid"}),
+    "nodev": FlagCase(["nodev"], shown={"nodev"}),
+    "noexec": FlagCase(["noexec"], shown={"noexec"}),
+    "cleared": FlagCase(
+        ["nosuid", "nodev", "noexec", "suid", "dev", "exec"], hidden={"nosuid", "nodev", "noexec"}
     ),
-    "sync": (["sync"], set(), set(), {"sync"}),
-    "async": (["sync", "async"], set(), set(), set()),
-    "dirsync": (["dirsync"], set(), set(), {"dirsync"}),
-    "mand": (["mand"], set(), set(), {"mand"}),  # shown, though the kernel no longer enforces it
-    "nomand": (["mand", "nomand"], set(), set(), set()),
-    "lazytime": (["lazytime"], set(), set(), {"lazytime"}),
-    "nolazytime": (["lazytime", "nolazytime"], set(), set(), set()),
-    "symfollow": (["nosymfollow", "symfollow"], set(), {"nosymfollow"}, set()),
-    # Accepted as flags (were any passed to tmpfs as data, it would refuse the mount).
-    "accepted": (
-        ["defaults", "silent", "loud", "iversion", "noiversion", "norelatime"],
-        {"rw"},
-        set(),
-        set(),
+    "sync": FlagCase(["sync"], sb_shown={"sync"}),
+    "async": FlagCase(["sync", "async"], sb_hidden={"sync"}),
+    "dirsync": FlagCase(["dirsync"], sb_shown={"dirsync"}),
+    "mand": FlagCase(["mand"], sb_shown={"mand"}),  # shown, though the kernel no longer enforces it
+    "nomand": FlagCase(["mand", "nomand"], sb_hidden={"mand"}),
+    "lazytime": FlagCase(["lazytime"], sb_shown={"lazytime"}),
+    "nolazytime": FlagCase(["lazytime", "nolazytime"], sb_hidden={"lazytime"}),
+    "noatime": FlagCase(["noatime"], shown={"noatime"}, hidden={"relatime"}),
+    "relatime": FlagCase(["relatime"], shown={"relatime"}, hidden={"noatime"}),
+    "strictatime": FlagCase(["strictatime"], hidden={"relatime", "noatime"}),
+    "nodiratime": FlagCase(["nodiratime"], shown={"nodiratime"}),
+    "diratime": FlagCase(["nodiratime", "diratime"], hidden={"nodiratime"}),
+    "nosymfollow": FlagCase(["nosymfollow"], shown={"nosymfollow"}),
+    "symfollow": FlagCase(["nosymfollow", "symfollow"], hidden={"nosymfollow"}),
+    # Parsed as flags: were any passed to tmpfs as data, it would refuse the mount.
+    "accepted": FlagCase(
+        ["defaults", "silent", "loud", "iversion", "noiversion", "norelatime"], shown={"rw"}
     ),
-    "noatime": (["noatime"], {"noatime"}, {"relatime"}, set()),
-    "relatime": (["relatime"], {"relatime"}, {"noatime"}, set()),
-    "strictatime": (["strictatime"], set(), {"relatime", "noatime"}, set()),
-    "nodiratime": (["nodiratime"], {"nodiratime"}, set(), set()),
-    "diratime": (["nodiratime", "diratime"], set(), {"nodiratime"}, set()),
-    "nosymfollow": (["nosymfollow"], {"nosymfollow"}, set(), set()),
-    "data": (
+    "data": FlagCase(
         ["size=1m", "mode=0710", "uid=5", "gid=6", "nr_inodes=100"],
-        {"rw"},
-        set(),
-        {"size=1024k", "mode=710", "uid=5", "gid=6", "nr_inodes=100"},
+        sb_shown={"size=1024k", "mode=710", "uid=5", "gid=6", "nr_inodes=100"},
     ),
 }
 
 
 def test_flag_options_and_tmpfs_data_are_applied(runtime, make_bundle, cid):
     bundle = long_running(make_bundle())
-    add_mounts(bundle, *(tmpfs(f"/m/{name}", *case[0]) for name, case in FLAG_CASES.items()))
+    add_mounts(bundle, *(tmpfs(f"/m/{name}", *case.options) for name, case in FLAG_CASES.items()))
     problems = []
     with running(runtime, bundle, cid) as pid:
-        for name, (options, present, absent, superblock) in FLAG_CASES.items():
-            entry = mount_at(pid, f"/m/{name}")
-            if name in ("nomand", "nolazytime") and {"mand", "lazytime"} & entry.super_options:
-                problems.append(f"{name} {options}: superblock options {sorted(entry.super_options)}")
-            if entry.fstype != "tmpfs":
-                problems.append(f"{name}: type {entry.fstype}")
-            if not present <= entry.options or absent & entry.options:
-                problems.append(f"{name} {options}: mount flags {sorted(entry.options)}")
-            if not superblock <= entry.super_options:
-                problems.append(f"{name} {options}: superblock options {sorted(entry.super_options)}")
+        for name, case in FLAG_CASES.items():
+            problems += [f"/m/{name} {case.options}: {p}" for p in case.problems(mount_at(pid, f"/m/{name}"))]
         assert not problems, "\n".join(problems)
         # The flags hold from inside too.
         script = (
