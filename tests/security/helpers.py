@@ -1,0 +1,156 @@
+"""What the attack tests share: reading the attacker's report, running containers whose output must
+outlive the runtime call (detached ones write to a file, not to a pipe the test would wait on),
+sharing a pid namespace between containers, and reading a process's mounts from the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+
+from tests.conftest import Bundle, Runtime
+
+F_SEAL_WRITE = 0x0008
+F_SEAL_SEAL = 0x0001
+
+
+class Observation:
+    """One line of the attacker's report: KIND key=value ..."""
+
+    def __init__(self, line: str) -> None:
+        kind, *pairs = line.split()
+        self.kind = kind
+        self.fields = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+
+    def __getitem__(self, key: str) -> str:
+        return self.fields[key]
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.fields.get(key, default)
+
+    def __repr__(self) -> str:
+        return f"{self.kind} {self.fields}"
+
+
+def report(text: str) -> list[Observation]:
+    return [Observation(line) for line in text.splitlines() if line and line.split()[0].isupper()]
+
+
+def read_text(path: str) -> str:
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def read_report(path: str) -> list[Observation]:
+    return report(read_text(path))
+
+
+def reported(path: str, *kinds: str) -> bool:
+    """Whether the report being written to `path` has a line of one of these kinds yet."""
+    return any(o.kind in kinds for o in read_report(path))
+
+
+# Everything the probe tries on another process (attack.c, probe()).
+PROBES = frozenset({"exe", "environ", "mem", "fd", "ptrace"})
+
+
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = 120) -> object:
+    """Poll until `predicate()` is true; the timeout only keeps a broken run from hanging."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def run_detached(runtime: Runtime, bundle: Bundle, container_id: str, output: str, *extra: str) -> int:
+    """`run -d` with the container's stdout and stderr in `output`; returns the init's host pid."""
+    with open(output, "ab") as out:
+        result = subprocess.run(
+            runtime.cmd("run", "-d", "--bundle", bundle.path, *extra, container_id),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            timeout=120,
+        )
+    assert result.returncode == 0, f"run -d {container_id} failed: {read_text(output)}"
+    return runtime.state(container_id)["pid"]
+
+
+def exec_output(runtime: Runtime, *args: str, stdin: int | None = None) -> tuple[int, str]:
+    """`exec ARGS...` in the foreground; returns (status, stdout+stderr). Output goes through a
+    file: a process the exec leaves behind would hold a pipe open."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+b") as out:
+        proc = subprocess.run(
+            runtime.cmd("exec", *args),
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            timeout=120,
+        )
+        out.seek(0)
+        return proc.returncode, out.read().decode(errors="replace")
+
+
+def join_pid_namespace(bundle: Bundle, host_pid: int) -> None:
+    """The bundle's container joins the pid namespace of `host_pid` (a pod sharing one namespace)."""
+    for ns in bundle.config["linux"]["namespaces"]:
+        if ns["type"] == "pid":
+            ns["path"] = f"/proc/{host_pid}/ns/pid"
+    bundle.write()
+
+
+def ns_pid(host_pid: int) -> int:
+    """The pid of a host process in its innermost pid namespace."""
+    with open(f"/proc/{host_pid}/status") as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return int(line.split()[-1])
+    raise AssertionError(f"no NSpid for {host_pid}")
+
+
+def status(runtime: Runtime, container_id: str) -> str:
+    result = runtime("state", container_id, check=False)
+    return json.loads(result.stdout)["status"] if result.returncode == 0 else "gone"
+
+
+class Mount:
+    """One line of /proc/PID/mountinfo (proc(5)); paths as the process sees them."""
+
+    def __init__(self, line: str) -> None:
+        fields = line.split()
+        sep = fields.index("-")
+        self.root = _unescape(fields[3])
+        self.point = _unescape(fields[4])
+        self.options = set(fields[5].split(","))
+        self.fstype = fields[sep + 1]
+        self.source = _unescape(fields[sep + 2])
+
+    def __repr__(self) -> str:
+        return f"<{self.fstype} {self.source}:{self.root} on {self.point} {sorted(self.options)}>"
+
+
+def _unescape(text: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as \\NNN (octal)."""
+    return text.encode().decode("unicode_escape") if "\\" in text else text
+
+
+def mounts(pid: int | str) -> list[Mount]:
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return [Mount(line) for line in f]
+
+
+def host_mount_points() -> set[str]:
+    return {m.point for m in mounts("self")}
+
+
+def touched(path: str) -> bool:
+    """Whether anything exists at `path` (a file, a directory, a dangling symlink)."""
+    return os.path.lexists(path)
