@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import USED_IDS, reap_orphans
+from tests.support import USED_IDS, reap_orphans
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 

@@ -13,6 +13,7 @@ import pytest
 from pyrunc.cgroups import cgroup_mode
 
 V2 = cgroup_mode() == "unified"
+pytestmark = pytest.mark.vm  # also run in the cgroup v2 guest (tests/vm/run-v2)
 
 
 def cgroup_dirs(state_dir: str) -> list[str]:

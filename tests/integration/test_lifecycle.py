@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, reap_orphans
+from tests.support import REPO, reap_orphans
 
 
 def wait_status(runtime, cid: str, wanted: str, timeout: float = 10) -> str:

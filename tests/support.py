@@ -1,0 +1,106 @@
+"""What the test directories share: the runtime binary, bundles, reaping, and the ids tests used.
+
+Imported as `tests.support` everywhere (tests/conftest.py re-exports it), so there is one copy of
+each object, USED_IDS included, whichever way a test module reaches it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYRUNC = os.environ.get("PYRUNC_BIN") or os.path.join(os.path.dirname(sys.executable), "pyrunc")
+HELLO_CONFIG = os.path.join(REPO, "oci-bundles", "hello", "config.json")
+
+
+def reap_orphans() -> list[int]:
+    """Reap dead children that nobody waits for (containers' inits reparented to us)."""
+    reaped = []
+    me = str(os.getpid())
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and fields[1] == me:
+            try:
+                os.waitpid(int(name), os.WNOHANG)
+                reaped.append(int(name))
+            except ChildProcessError:
+                pass
+    return reaped
+
+
+def base_config() -> dict:
+    """The hello bundle's config with a short-lived default process."""
+    with open(HELLO_CONFIG) as f:
+        config = json.load(f)
+    config["process"]["args"] = ["true"]
+    return config
+
+
+class Bundle:
+    """A bundle directory: config (a dict to edit, written by .write()) and a rootfs."""
+
+    def __init__(self, path: str, config: dict) -> None:
+        self.path = path
+        self.config = config
+
+    @property
+    def rootfs(self) -> str:
+        return os.path.join(self.path, "rootfs")
+
+    def write(self) -> Bundle:
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(self.config, f, indent=2)
+        return self
+
+
+# Container ids that tests passed to create/run, so leak checks look only at their own cgroups
+# (other test sessions may run on the same machine with similar names).
+USED_IDS: set[str] = set()
+
+
+class Runtime:
+    """Runs the runtime binary with its own temporary --root."""
+
+    def __init__(self, binary: str, root: str) -> None:
+        self.binary = binary
+        self.root = root
+
+    def cmd(self, *args: str, root: bool = True) -> list[str]:
+        return [self.binary, *(["--root", self.root] if root else []), *args]
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None, **kw
+    ) -> subprocess.CompletedProcess:
+        """Run the runtime; stdout and stderr are captured through files, not pipes: a created
+        container inherits the runtime's stdio, so a pipe would only close when it exits."""
+        if args and args[0] in ("create", "run"):
+            USED_IDS.add(args[-1])
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.run(
+                self.cmd(*args), timeout=timeout, stdout=out, stderr=err, text=True, input=input, **kw
+            )
+            out.seek(0)
+            err.seek(0)
+            result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+        if check and result.returncode != 0:
+            command = " ".join(args)
+            raise AssertionError(
+                f"{command} exited {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+            )
+        return result
+
+    def state(self, container_id: str) -> dict:
+        return json.loads(self("state", container_id).stdout)
+
+    def status(self, container_id: str) -> str:
+        return self.state(container_id)["status"]
