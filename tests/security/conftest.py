@@ -7,18 +7,17 @@ Every test here runs a real attack against real containers made by the runtime u
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 
 import pytest
 
-from tests.conftest import PYRUNC, REPO, USED_IDS
 from tests.integration.conftest import leak_check  # noqa: F401  (autouse: every test here)
+from tests.security.helpers import host_binaries
+from tests.support import USED_IDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -33,31 +32,6 @@ def attacker(tmp_path_factory: pytest.TempPathFactory) -> str:
     source = os.path.join(HERE, "attack.c")
     subprocess.run([compiler, "-static", "-O2", "-Wall", "-Werror", "-o", out, source], check=True)
     return out
-
-
-def plant(rootfs: str, source: str, name: str = "attack") -> str:
-    """Copy an executable into the container's rootfs; returns its path inside the container."""
-    dest = os.path.join(rootfs, name)
-    shutil.copy(source, dest)
-    os.chmod(dest, 0o755)
-    return "/" + name
-
-
-def plant_script(rootfs: str, name: str, text: str) -> str:
-    dest = os.path.join(rootfs, name)
-    with open(dest, "w") as f:
-        f.write(text)
-    os.chmod(dest, 0o755)
-    return "/" + name
-
-
-def host_binaries() -> list[str]:
-    """The host files a container must never reach: the interpreter the runtime runs on, the
-    runtime's entry script, the init helper on disk and the compiled core."""
-    pkg = os.path.join(REPO, "pyrunc")
-    files = [os.path.realpath(sys.executable), os.path.realpath(PYRUNC), os.path.join(pkg, "pyrunc-init")]
-    files += glob.glob(os.path.join(pkg, "_core*.so"))
-    return sorted({f for f in files if os.path.isfile(f)})
 
 
 def _fingerprint(path: str) -> tuple[int, int, str]:

@@ -4,13 +4,17 @@ sharing a pid namespace between containers, and reading a process's mounts from 
 
 from __future__ import annotations
 
+import ast
+import glob
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
-from tests.conftest import Bundle, Runtime
+from tests.support import PYRUNC, REPO, Bundle, Runtime
 
 F_SEAL_WRITE = 0x0008
 F_SEAL_SEAL = 0x0001
@@ -154,3 +158,42 @@ def host_mount_points() -> set[str]:
 def touched(path: str) -> bool:
     """Whether anything exists at `path` (a file, a directory, a dangling symlink)."""
     return os.path.lexists(path)
+
+
+def plant(rootfs: str, source: str, name: str = "attack") -> str:
+    """Copy an executable into the container's rootfs; returns its path inside the container."""
+    dest = os.path.join(rootfs, name)
+    shutil.copy(source, dest)
+    os.chmod(dest, 0o755)
+    return "/" + name
+
+
+def plant_script(rootfs: str, name: str, text: str) -> str:
+    dest = os.path.join(rootfs, name)
+    with open(dest, "w") as f:
+        f.write(text)
+    os.chmod(dest, 0o755)
+    return "/" + name
+
+
+def runtime_packages() -> list[str]:
+    """The pyrunc package directories of the runtime under test: this checkout's, and those its
+    launcher (`python -m pyrunc.launcher`) puts on sys.path (PYRUNC_BIN may be another build)."""
+    roots = [REPO]
+    try:
+        with open(PYRUNC) as f:
+            for line in f:
+                if line.startswith("sys.path[0:0] = "):
+                    roots += ast.literal_eval(line.split("=", 1)[1].strip())
+    except (OSError, UnicodeDecodeError, ValueError, SyntaxError):
+        pass
+    return [os.path.join(r, "pyrunc") for r in roots if os.path.isdir(os.path.join(r, "pyrunc"))]
+
+
+def host_binaries() -> list[str]:
+    """The host files a container must never reach: the interpreter the runtime runs on, the
+    runtime's entry script, the init helper on disk and the compiled core."""
+    files = [os.path.realpath(sys.executable), os.path.realpath(PYRUNC)]
+    for pkg in runtime_packages():
+        files += [os.path.join(pkg, "pyrunc-init"), *glob.glob(os.path.join(pkg, "_core*.so"))]
+    return sorted({f for f in files if os.path.isfile(f)})

@@ -19,20 +19,21 @@ import subprocess
 
 import pytest
 
-from tests.conftest import reap_orphans
-from tests.security.conftest import plant, plant_script
 from tests.security.helpers import (
     F_SEAL_SEAL,
     F_SEAL_WRITE,
     exec_output,
     join_pid_namespace,
     ns_pid,
+    plant,
+    plant_script,
     read_report,
     reported,
     run_detached,
     status,
     wait_until,
 )
+from tests.support import reap_orphans
 
 EXPLOIT = "#!/proc/self/exe\n"
 # How many times an exploit is launched before a hunt that never caught the re-run image is

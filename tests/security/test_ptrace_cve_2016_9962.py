@@ -17,12 +17,11 @@ import sys
 
 import pytest
 
-from tests.conftest import reap_orphans
-from tests.security.conftest import plant
 from tests.security.helpers import (
     PROBES,
     exec_output,
     join_pid_namespace,
+    plant,
     read_report,
     read_text,
     report,
@@ -31,6 +30,7 @@ from tests.security.helpers import (
     status,
     wait_until,
 )
+from tests.support import reap_orphans
 
 
 def reached(observations, pid: str) -> list:
