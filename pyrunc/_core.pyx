@@ -61,6 +61,8 @@ cdef extern from "child.h" nogil:
     int pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
                      uint64_t clone_flags, int direct)
     int pyrunc_userns_fd(const char *uid_map, const char *gid_map)
+    int pyrunc_idmapped_tree(const char *source, int userns_fd, int recursive, int recursive_idmap,
+                             uint64_t attr_set, uint64_t attr_clr)
 
 cdef extern from "common.h" nogil:
     int SYNC_MAX_PAYLOAD
@@ -341,4 +343,17 @@ def userns_fd(str uid_map, str gid_map):
         fd = pyrunc_userns_fd(cu, cg)
     if fd < 0:
         raise _oserror(errno, "create a user namespace for an idmapped mount")
+    return fd
+
+
+def idmapped_tree(str source, int userns_fd, bint recursive, bint recursive_idmap,
+                  unsigned long long attr_set, unsigned long long attr_clr):
+    """A detached, idmapped clone of `source` (open_tree + mount_setattr) for the child to attach."""
+    cdef bytes bsource = source.encode()
+    cdef const char *csource = bsource
+    cdef int fd
+    with nogil:
+        fd = pyrunc_idmapped_tree(csource, userns_fd, recursive, recursive_idmap, attr_set, attr_clr)
+    if fd < 0:
+        raise _oserror(errno, f"idmap {source}")
     return fd

@@ -125,7 +125,7 @@ class MountRecord:
         "rec_set",
         "remount",
         "source",
-        "userns_fd",
+        "tree_fd",
     )  # fmt: skip
 
     def __init__(self, source: str, dest: str, fstype: str, kind: int, dest_kind: int = DEST_DIR) -> None:
@@ -142,7 +142,7 @@ class MountRecord:
         self.rec_clear = 0
         self.idmap = 0  # 1: idmap, 2: ridmap (recursive)
         self.id_mappings: tuple | None = None  # (uidMappings, gidMappings) for the idmapped mount
-        self.userns_fd = -1
+        self.tree_fd = -1  # an idmapped bind: the detached tree the parent prepared
 
 
 def clean_dest(dest: str) -> str:
@@ -174,6 +174,25 @@ def parse_options(options: list[str]) -> tuple[int, int, list[str]]:
         elif option not in RECURSIVE_OPTIONS and option not in IDMAP_OPTIONS and option != "tmpcopyup":
             data.append(option)
     return flags, propagation, data
+
+
+def flags_as_attributes(flags: int) -> tuple[int, int]:
+    """A bind's remount flags as mount_setattr (set, clear) attributes (for an idmapped bind,
+    which is set up with attributes instead of a remount)."""
+    attr_set = attr_clear = 0
+    for flag, attr in (
+        (L.MS_RDONLY, MOUNT_ATTR_RDONLY),
+        (L.MS_NOSUID, MOUNT_ATTR_NOSUID),
+        (L.MS_NODEV, MOUNT_ATTR_NODEV),
+        (L.MS_NOEXEC, MOUNT_ATTR_NOEXEC),
+        (L.MS_NODIRATIME, MOUNT_ATTR_NODIRATIME),
+    ):
+        if flags & flag:
+            attr_set |= attr
+    if flags & (L.MS_NOATIME | L.MS_STRICTATIME):
+        attr_set |= MOUNT_ATTR_NOATIME if flags & L.MS_NOATIME else MOUNT_ATTR_STRICTATIME
+        attr_clear |= MOUNT_ATTR__ATIME
+    return attr_set, attr_clear
 
 
 def recursive_attributes(options: list[str]) -> tuple[int, int]:

@@ -167,7 +167,7 @@ def mount_record(m: mounts.MountRecord) -> bytes:
         + _u64(m.rec_set)
         + _u64(m.rec_clear)
         + _u32(m.idmap)
-        + _i32(m.userns_fd)
+        + _i32(m.tree_fd)
         + cstr(m.source, "mounts.source")
         + cstr(m.dest, "mounts.destination")
         + cstr(m.fstype, "mounts.type")
@@ -202,14 +202,14 @@ class RootfsPlanner:
     """The child's rootfs records: mounts, devices, links, protected paths."""
 
     def __init__(
-        self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts, idmap_userns
+        self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts, idmap_tree
     ) -> None:
         self.config = config
         self.linux = config.get("linux") or {}
         self.bundle = bundle
         self.namespaces = namespaces
         self.cgroup_mounts = cgroup_mounts
-        self.idmap_userns = idmap_userns  # (uid mappings, gid mappings) -> a user namespace fd
+        self.idmap_tree = idmap_tree  # MountRecord -> fd of the idmapped tree the child attaches
 
     def mounts(self) -> list[bytes]:
         userns_mappings = None
@@ -222,7 +222,7 @@ class RootfsPlanner:
                 continue
             record_ = mounts.build(mount, index, self.bundle, userns_mappings)
             if record_.idmap:
-                record_.userns_fd = self.idmap_userns(record_.id_mappings)
+                record_.tree_fd = self.idmap_tree(record_)
             out.append(mount_record(record_))
         return out
 
@@ -297,11 +297,11 @@ def child_records(
     *,
     no_pivot: bool,
     cgroup_mounts,
-    idmap_userns=None,
+    idmap_tree=None,
 ) -> list[bytes]:
     """Everything up to the exec of the init helper."""
     linux = config.get("linux") or {}
-    planner = RootfsPlanner(config, bundle, namespaces, cgroup_mounts, idmap_userns)
+    planner = RootfsPlanner(config, bundle, namespaces, cgroup_mounts, idmap_tree)
     hooks = config.get("hooks") or {}
     out = [namespaces.encode(), record(T_ROOTFS, cstr(rootfs))]
     propagation = linux.get("rootfsPropagation")
@@ -343,7 +343,8 @@ def limit_records(process: dict) -> list[bytes]:
         number = L.RLIMITS.get(rlimit["type"])
         if number is None:
             raise ConfigError(f"process.rlimits[{index}].type", f"unknown rlimit {rlimit['type']!r}")
-        out.append(record(T_RLIMIT, _u32(number) + _u64(rlimit["soft"]) + _u64(rlimit["hard"])))
+        where = f"process.rlimits[{index}] ({rlimit['type']})"
+        out.append(record(T_RLIMIT, _u32(number) + _u64(rlimit["soft"]) + _u64(rlimit["hard"]) + cstr(where)))
     if process.get("oomScoreAdj") is not None:
         out.append(record(T_OOM_SCORE_ADJ, _i32(process["oomScoreAdj"])))
     return out

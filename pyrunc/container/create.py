@@ -113,6 +113,7 @@ class Creation(Handlers):
         self.console_fd = -1
         self.seccomp = None
         self.userns_fds: dict[str, int] = {}
+        self.tree_fds: list[int] = []
         process = config.get("process") or {}
         self.state = {
             "ociVersion": config.get("ociVersion", OCI_VERSION),
@@ -184,7 +185,7 @@ class Creation(Handlers):
             namespaces,
             no_pivot=self.request.no_pivot,
             cgroup_mounts=self.cgroup_mounts,
-            idmap_userns=self.idmap_userns,
+            idmap_tree=self.idmap_tree,
         )
         process = listen_fds_process(config["process"], self.request.listen_fds)
         records += plan.limit_records(process)
@@ -202,21 +203,35 @@ class Creation(Handlers):
         records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())
         return b"".join(records), namespaces.clone_flags, namespaces.direct
 
-    def idmap_userns(self, mappings: tuple) -> int:
-        """A user namespace fd for idmapped mounts, one per distinct mapping; the child inherits
-        them (close-on-exec, so the init helper does not)."""
-        key = repr(mappings)
-        if key not in self.userns_fds:
-            from pyrunc import _core
+    def idmap_tree(self, record) -> int:
+        """The idmapped tree of a bind with idmap/ridmap, made here (idmapping needs privileges the
+        child gives up) and attached by the child. One user namespace per distinct mapping."""
+        from pyrunc import _core
+        from pyrunc.mounts import L, flags_as_attributes
 
-            uid_map, gid_map = (
-                "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps) for maps in mappings
-            )
-            try:
+        key = repr(record.id_mappings)
+        try:
+            if key not in self.userns_fds:
+                uid_map, gid_map = (
+                    "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+                    for maps in record.id_mappings
+                )
                 self.userns_fds[key] = _core.userns_fd(uid_map, gid_map)
-            except OSError as err:
-                raise PyruncError(f"idmapped mount: {errno_text(err)}") from None
-        return self.userns_fds[key]
+            attr_set, attr_clear = flags_as_attributes(record.remount)
+            tree = _core.idmapped_tree(
+                record.source,
+                self.userns_fds[key],
+                bool(record.flags & L.MS_REC),
+                record.idmap == 2,
+                attr_set,
+                attr_clear,
+            )
+        except OSError as err:
+            raise PyruncError(
+                f"mount {record.source} onto /{record.dest} (idmapped): {errno_text(err)}"
+            ) from None
+        self.tree_fds.append(tree)
+        return tree
 
     def console_records(self, process: dict, floor: int) -> list[bytes]:
         """process.terminal: the socket that receives the pty master (runc's rules on when one
@@ -315,10 +330,11 @@ class Creation(Handlers):
         self.release()
 
     def release(self) -> None:
-        for fd in (self.fifo_fd, self.lock_fd, self.console_fd, *self.userns_fds.values()):
+        for fd in (self.fifo_fd, self.lock_fd, self.console_fd, *self.userns_fds.values(), *self.tree_fds):
             if fd >= 0:
                 os.close(fd)
         self.userns_fds = {}
+        self.tree_fds = []
         self.fifo_fd = self.lock_fd = self.console_fd = -1
 
 

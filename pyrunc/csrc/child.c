@@ -57,6 +57,8 @@ struct child {
     const char *rootfs;
     uint64_t clone_flags;
     int userns; /* in a user namespace (new or joined): become its root after binding the rootfs */
+    int bind_sources[512]; /* O_PATH fds of bind sources, by mount record number (-1: none) */
+    int nmounts;
     char state[SYNC_MAX_PAYLOAD + 1]; /* the state JSON for createContainer hooks */
     size_t state_len;
 };
@@ -224,58 +226,15 @@ static void apply_propagation(const char *target, uint64_t propagation, const ch
                 die(errno, "mount %s: set propagation", dest);
 }
 
-/* mount(2) flags that a remount of a bind would set, as mount_setattr(2) attributes. */
-static uint64_t flags_to_attributes(uint64_t flags)
-{
-    uint64_t attr = 0;
-    if (flags & MS_RDONLY)
-        attr |= MOUNT_ATTR_RDONLY;
-    if (flags & MS_NOSUID)
-        attr |= MOUNT_ATTR_NOSUID;
-    if (flags & MS_NODEV)
-        attr |= MOUNT_ATTR_NODEV;
-    if (flags & MS_NOEXEC)
-        attr |= MOUNT_ATTR_NOEXEC;
-    if (flags & MS_NODIRATIME)
-        attr |= MOUNT_ATTR_NODIRATIME;
-    if (flags & MS_NOATIME)
-        attr |= MOUNT_ATTR_NOATIME;
-    else if (flags & MS_STRICTATIME)
-        attr |= MOUNT_ATTR_STRICTATIME;
-    return attr;
-}
-
-/* An idmapped bind (runtime-spec 1.2 idmap/ridmap): a detached clone of the source, idmapped
- * to the user namespace the parent made with the mount's mappings, attached onto the target. */
-static void idmapped_bind(const char *source, int target_fd, uint64_t flags, uint64_t remount, uint32_t mode,
-                          int userns_fd, const char *dest)
-{
-    struct mount_attr attr;
-    unsigned open_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((flags & MS_REC) ? AT_RECURSIVE : 0);
-    int tree = open_tree(AT_FDCWD, source, open_flags);
-    if (tree < 0)
-        die(errno, "mount /%s: clone %s for an idmapped mount", dest, source);
-    memset(&attr, 0, sizeof(attr));
-    attr.attr_set = MOUNT_ATTR_IDMAP | flags_to_attributes(remount);
-    if (remount & (MS_NOATIME | MS_STRICTATIME))
-        attr.attr_clr = MOUNT_ATTR__ATIME;
-    attr.userns_fd = (uint64_t)userns_fd;
-    if (mount_setattr(tree, "", AT_EMPTY_PATH | (mode == 2 ? AT_RECURSIVE : 0), &attr, sizeof(attr)) < 0)
-        die(errno, "mount /%s: idmap %s (does its filesystem support idmapped mounts?)", dest, source);
-    if (move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        die(errno, "mount /%s: attach the idmapped mount", dest);
-    close(tree);
-}
-
 /* T_MOUNT: u64 flags, u64 propagation, u64 remount flags, u32 kind, u32 dest kind,
- *          u64 recursive attributes to set, u64 to clear, u32 idmap mode, i32 userns fd,
+ *          u64 recursive attributes to set, u64 to clear, u32 idmap mode, i32 idmapped tree fd,
  *          source, dest (relative to the rootfs), fstype, data */
-static void do_mount(struct child *c, const struct rec *r)
+static void do_mount(struct child *c, const struct rec *r, int index)
 {
     struct cur cu;
     uint64_t flags, propagation, remount, rec_set, rec_clear;
     uint32_t kind, dest_kind, idmap;
-    int32_t userns_fd;
+    int32_t tree_fd;
     const char *source, *dest, *fstype, *data;
     char target[64], what[PATH_MAX + 16];
     int fd, real_dir_only;
@@ -289,7 +248,7 @@ static void do_mount(struct child *c, const struct rec *r)
     rec_set = cur_u64(&cu);
     rec_clear = cur_u64(&cu);
     idmap = cur_u32(&cu);
-    userns_fd = (int32_t)cur_u32(&cu);
+    tree_fd = (int32_t)cur_u32(&cu);
     source = cur_str(&cu);
     dest = cur_str(&cu);
     fstype = cur_str(&cu);
@@ -315,10 +274,17 @@ static void do_mount(struct child *c, const struct rec *r)
     fd_path(target, sizeof(target), fd);
 
     if (kind == MOUNT_BIND && idmap) {
-        idmapped_bind(source, fd, flags, remount, idmap, userns_fd, dest);
+        /* The parent prepared the idmapped tree (only it may idmap); we attach it. */
+        if (move_mount(tree_fd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            die(errno, "mount %s onto /%s: attach the idmapped mount", source, dest);
+        close(tree_fd);
         remount = 0; /* applied as attributes of the idmapped mount */
     } else if (kind == MOUNT_BIND) {
-        if (mount(source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
+        char src_path[64];
+        int src = c->bind_sources[index];
+        if (src >= 0)
+            fd_path(src_path, sizeof(src_path), src);
+        if (mount(src >= 0 ? src_path : source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
             die(errno, "mount %s onto /%s (bind)", source, dest);
     } else if (mount(source, target, fstype, (unsigned long)flags, data[0] ? data : NULL) < 0) {
         die(errno, "mount %s onto /%s (type %s%s%s)", source, dest, fstype, data[0] ? ", options " : "",
@@ -648,12 +614,72 @@ static int bind_rootfs_onto_itself(struct child *c)
     return fd;
 }
 
+/* Open every bind source while we still hold the host's uid: in a user namespace, a source under
+ * a directory closed to the mapped root could not be reached once we are that root. The mount
+ * then goes through /proc/self/fd/N, which needs no search permission on the way. */
+static void open_bind_sources(struct child *c)
+{
+    size_t off = 0;
+    struct rec r;
+    int index = 0;
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        struct cur cu;
+        uint32_t kind, idmap;
+        const char *source;
+        if (r.tag != T_MOUNT)
+            continue;
+        if (index >= (int)(sizeof(c->bind_sources) / sizeof(c->bind_sources[0])))
+            die_msg("too many mounts (more than %d)", index);
+        c->bind_sources[index] = -1;
+        cur_init(&cu, &r);
+        for (int i = 0; i < 3; i++)
+            (void)cur_u64(&cu);
+        kind = cur_u32(&cu);
+        (void)cur_u32(&cu);
+        (void)cur_u64(&cu);
+        (void)cur_u64(&cu);
+        idmap = cur_u32(&cu);
+        (void)cur_u32(&cu);
+        source = cur_str(&cu);
+        if (kind == MOUNT_BIND && !idmap) {
+            c->bind_sources[index] = open(source, O_PATH | O_CLOEXEC);
+            if (c->bind_sources[index] < 0)
+                die(errno, "open the bind source %s", source);
+        }
+        index++;
+    }
+    c->nmounts = index;
+}
+
 static uint64_t mount_id(const char *path)
 {
     struct statx stx;
     if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
         die(errno ? errno : ENOTSUP, "find the mount of %s", path);
     return stx.stx_mnt_id;
+}
+
+/* Is the mount with this id in a peer group ("shared:N" in mountinfo)? */
+static int mount_is_shared(uint64_t id)
+{
+    char line[4096], prefix[32];
+    int shared = 0;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        die(errno, "read /proc/self/mountinfo");
+    snprintf(prefix, sizeof(prefix), "%llu ", (unsigned long long)id);
+    while (fgets(line, sizeof(line), f)) {
+        char *sep;
+        if (strncmp(line, prefix, strlen(prefix)) != 0)
+            continue;
+        sep = strstr(line, " - ");
+        if (sep)
+            *sep = '\0'; /* optional fields end here */
+        shared = strstr(line, " shared:") != NULL;
+        break;
+    }
+    fclose(f);
+    return shared;
 }
 
 /* The mount point of the mount that holds the rootfs's parent directory: walk up while the
@@ -683,24 +709,27 @@ static void prepare_rootfs(struct child *c)
     uint64_t root_prop = plan_u64(c, T_ROOT_PROPAGATION, MS_SLAVE | MS_REC);
     char parent_mount[PATH_MAX];
     size_t off = 0;
+    int mount_index = 0;
     struct rec r;
 
     /* Nothing we mount may propagate back to the host. */
     if (mount(NULL, "/", NULL, (unsigned long)root_prop, NULL) < 0)
         die(errno, "set the propagation of / in the container's mount namespace");
     /* pivot_root refuses a new root whose parent mount is shared (a rootfsPropagation that is
-     * not recursive, or "shared", leaves it so): that mount is ours to make private. */
+     * not recursive, or "shared", leaves it so): only then is that mount made private, so that
+     * by default the container's / stays a slave of the host, as with runc. */
     mount_root_of_parent(c->rootfs, parent_mount, sizeof(parent_mount));
-    if (mount(NULL, parent_mount, NULL, MS_PRIVATE, NULL) < 0)
+    if (mount_is_shared(mount_id(parent_mount)) && mount(NULL, parent_mount, NULL, MS_PRIVATE, NULL) < 0)
         die(errno, "make %s private (pivot_root needs a non-shared parent)", parent_mount);
     c->rootfs_fd = bind_rootfs_onto_itself(c);
+    open_bind_sources(c);
     if (c->userns)
         become_root_in_userns();
 
     while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
         switch (r.tag) {
         case T_MKDIR: make_dir(c, &r); break;
-        case T_MOUNT: do_mount(c, &r); break;
+        case T_MOUNT: do_mount(c, &r, mount_index++); break;
         case T_DEVICE: make_device(c, &r); break;
         case T_SYMLINK: make_symlink(c, &r); break;
         default: break;
@@ -912,14 +941,16 @@ static void set_limits(struct child *c)
         if (r.tag == T_RLIMIT) {
             uint32_t resource = cur_u32(&cu);
             struct rlimit lim;
+            const char *where;
             lim.rlim_cur = cur_u64(&cu);
             lim.rlim_max = cur_u64(&cu);
+            where = cur_str(&cu); /* e.g. "process.rlimits[0] (RLIMIT_NOFILE)" */
             if (setrlimit((int)resource, &lim) < 0) {
                 if (errno == EPERM)
-                    die(errno, "set rlimit %u to soft %llu hard %llu: raising a hard limit needs "
-                               "CAP_SYS_RESOURCE, which this runtime lacks", resource,
-                        (unsigned long long)lim.rlim_cur, (unsigned long long)lim.rlim_max);
-                die(errno, "set rlimit %u", resource);
+                    die(errno, "%s: soft %llu hard %llu: raising a hard limit needs CAP_SYS_RESOURCE, "
+                               "which this runtime lacks", where, (unsigned long long)lim.rlim_cur,
+                        (unsigned long long)lim.rlim_max);
+                die(errno, "%s", where);
             }
         } else if (r.tag == T_OOM_SCORE_ADJ) {
             char value[16];
@@ -991,6 +1022,10 @@ static void init_main(struct child *c)
 static void exec_main(struct child *c)
 {
     g_stage = "exec";
+    /* Joined a user namespace: our uid (host root) is not mapped there, and execve would drop
+     * every capability; become its root first (the helper then switches to the process's user). */
+    if (c->userns)
+        become_root_in_userns();
     setup_with_parent(c);
     c->rootfs_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->rootfs_fd < 0)
@@ -1022,6 +1057,30 @@ static void child_main(struct child *c, int direct)
         exec_main(c);
     init_main(c);
     _exit(1);
+}
+
+/* An idmapped bind, prepared in the parent (runtime-spec 1.2 idmap/ridmap): a detached clone of
+ * the source, idmapped to `userns_fd`, with the bind's flags as attributes. Idmapping needs
+ * CAP_SYS_ADMIN in the initial user namespace, which the child no longer has once it is root of the
+ * container's; the child only attaches the tree (move_mount). Returns the tree's fd or -1. */
+int pyrunc_idmapped_tree(const char *source, int userns_fd, int recursive, int recursive_idmap,
+                         uint64_t attr_set, uint64_t attr_clr)
+{
+    struct mount_attr attr;
+    int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (tree < 0)
+        return -1;
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = MOUNT_ATTR_IDMAP | attr_set;
+    attr.attr_clr = attr_clr;
+    attr.userns_fd = (uint64_t)userns_fd;
+    if (mount_setattr(tree, "", AT_EMPTY_PATH | (recursive_idmap ? AT_RECURSIVE : 0), &attr, sizeof(attr)) < 0) {
+        int saved = errno;
+        close(tree);
+        errno = saved;
+        return -1;
+    }
+    return tree;
 }
 
 /* A user namespace with the given maps, as an fd (for idmapped mounts): a short-lived child

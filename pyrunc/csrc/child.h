@@ -10,4 +10,7 @@ pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, 
                    uint64_t clone_flags, int direct);
 /* An fd of a new user namespace with these uid_map/gid_map contents; -1 with errno on failure. */
 int pyrunc_userns_fd(const char *uid_map, const char *gid_map);
+/* A detached, idmapped clone of `source` for the child to attach; -1 with errno on failure. */
+int pyrunc_idmapped_tree(const char *source, int userns_fd, int recursive, int recursive_idmap,
+                         uint64_t attr_set, uint64_t attr_clr);
 #endif

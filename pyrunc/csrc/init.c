@@ -298,11 +298,24 @@ static void set_user(uint32_t *uid_out)
     *uid_out = uid;
 }
 
+/* The capabilities this kernel knows: capset refuses bits past CAP_LAST_CAP. */
+static uint64_t known_caps(void)
+{
+    uint64_t mask = 0;
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0)
+            break;
+        mask |= 1ULL << cap;
+    }
+    return mask;
+}
+
 static void apply_credentials(void)
 {
     struct rec r;
     struct cur c;
-    uint64_t bounding = ~0ULL, effective = ~0ULL, permitted = ~0ULL, inheritable = 0, ambient = 0;
+    /* Without process.capabilities the process gets none, as with runc. */
+    uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0, known;
     uint32_t uid;
     int have_caps = find(T_CAPS, &r);
     if (have_caps) {
@@ -313,6 +326,12 @@ static void apply_credentials(void)
         inheritable = cur_u64(&c);
         ambient = cur_u64(&c);
     }
+    known = known_caps();
+    bounding &= known;
+    effective &= known;
+    permitted &= known;
+    inheritable &= known;
+    ambient &= known;
     drop_bounding(bounding);
     /* Keep the permitted set across the uid change, then set the exact sets. */
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)

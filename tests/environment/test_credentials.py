@@ -80,12 +80,6 @@ def test_inheritable_never_comes_from_defaults(runtime, make_bundle, cid):
     assert caps["bounding"] == cap_mask(bundle.config["process"]["capabilities"]["bounding"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: without process.capabilities the init helper (init.c apply_credentials) asks "
-    "capset for all 64 bits and fails with EPERM on this host (no CAP_SYS_RESOURCE in the "
-    "bounding set); runc runs the process with every set empty",
-)
 def test_a_process_without_capabilities_gets_none(runtime, make_bundle, cid):
     bundle = long_running(make_bundle())
     del bundle.config["process"]["capabilities"]
@@ -153,11 +147,6 @@ def test_raising_a_hard_rlimit_fails_clearly(runtime, make_bundle, cid):
     fails(runtime, "create", "--bundle", bundle.path, cid, message=("rlimit", "CAP_SYS_RESOURCE"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: child.c set_limits names the rlimit by number ('set rlimit 7 ...'), not as "
-    "process.rlimits[i] / RLIMIT_NOFILE: plan.limit_records should pass the index and name",
-)
 def test_raising_a_hard_rlimit_names_the_field(runtime, make_bundle, cid):
     bundle = make_bundle()
     bundle.config["process"]["rlimits"] = [raised_nofile()]

@@ -260,8 +260,8 @@ ROOT_PARENT_PRIVATE = (
 @pytest.mark.parametrize(
     ("propagation", "want"),
     [
-        pytest.param(None, "slave", marks=pytest.mark.xfail(strict=True, reason=ROOT_PARENT_PRIVATE)),
-        pytest.param("rslave", "slave", marks=pytest.mark.xfail(strict=True, reason=ROOT_PARENT_PRIVATE)),
+        pytest.param(None, "slave"),
+        pytest.param("rslave", "slave"),
         ("private", "private"),
         ("rprivate", "private"),
         ("shared", "shared"),
@@ -398,12 +398,6 @@ def test_ridmap_maps_submounts_and_idmap_only_the_top(runtime, make_bundle, cid,
     assert out == ["100000", "0", "100000"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: mount_setattr(MOUNT_ATTR_IDMAP) runs in the child after it became root of the "
-    "container's user namespace (child.c idmapped_bind) and fails with EPERM: idmapping needs "
-    "CAP_SYS_ADMIN in the filesystem's user namespace; runc prepares idmapped mounts beforehand",
-)
 def test_idmap_in_a_user_namespace_uses_its_mappings(runtime, make_bundle, cid, owned_tree):
     """Without mappings of its own, an idmapped mount takes the container's: host root's files
     are the container root's, and what container root writes is root's on the host."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from .helpers import (
     exec_inside,
     mount_at,
@@ -83,12 +81,6 @@ def test_mounts_devices_masks_and_names_work_inside(runtime, make_bundle, cid, h
     assert os.stat(os.path.join(volume, "made")).st_uid == 100000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: bind sources are opened in the child after it became root of the user namespace "
-    "(child.c prepare_rootfs: become_root_in_userns before the mounts), so a source under a "
-    "directory closed to the mapped uid fails with EACCES; runc opens the sources beforehand",
-)
 def test_bind_source_under_a_directory_closed_to_the_mapped_root(runtime, make_bundle, cid, host_dir):
     closed = host_dir("closed")
     os.chmod(closed, 0o700)
@@ -104,13 +96,6 @@ def test_bind_source_under_a_directory_closed_to_the_mapped_root(runtime, make_b
     assert runtime("run", "--bundle", bundle.path, cid).stdout == "reached\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: exec into a container with a user namespace fails ('drop capability 0 from the "
-    "bounding set: operation not permitted'): after setns into the user namespace the child "
-    "does not setresuid(0) there before execve of the helper, so execve drops every capability "
-    "(child.c exec_main / stage_one should become root in the joined namespace as prepare_rootfs does)",
-)
 def test_exec_into_a_user_namespace(runtime, make_bundle, cid):
     bundle = userns(make_bundle(args=["sleep", "infinity"]))
     with running(runtime, bundle, cid):
