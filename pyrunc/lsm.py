@@ -1,5 +1,6 @@
-"""AppArmor and SELinux fields: pyrunc applies neither, so a config asking for one is refused
-before anything is created, with the reason (the host has no such LSM, or pyrunc lacks support)."""
+"""Fields pyrunc does not apply on this host: AppArmor and SELinux labels, Intel RDT. A config
+asking for one is refused before anything is created, with the reason (the host lacks the feature,
+or pyrunc does not support it), never silently ignored."""
 
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ def check_process(process: dict, where: str = "process") -> None:
 
 
 def check_config(config: dict) -> None:
+    linux = config.get("linux") or {}
     check_process(config.get("process") or {})
-    if (config.get("linux") or {}).get("mountLabel"):
+    if linux.get("mountLabel"):
         _refuse("linux.mountLabel", "SELinux", selinux_enabled())
+    if linux.get("intelRdt"):
+        host = os.path.isdir("/sys/fs/resctrl/info")
+        reason = (
+            "Intel RDT (resctrl) is not enabled on this host"
+            if not host
+            else "pyrunc does not apply Intel RDT"
+        )
+        raise ConfigError("linux.intelRdt", f"cannot apply: {reason}")

@@ -206,6 +206,27 @@ def recursive_attributes(options: list[str]) -> tuple[int, int]:
     return attr_set, attr_clear
 
 
+# Files under /proc a bind may cover (what lxcfs emulates); nothing else under /proc may be a mount
+# point, and nothing but proc on /proc itself: a mount over /proc/self/attr defeats the LSM, one over
+# /proc/sys fakes kernel settings (CVE-2019-16884). runc's list.
+PROC_BIND_TARGETS = frozenset(
+    {
+        *("proc/cpuinfo", "proc/diskstats", "proc/meminfo", "proc/stat", "proc/swaps", "proc/uptime"),
+        *("proc/loadavg", "proc/slabinfo", "proc/net/dev", "proc/sys/kernel/ns_last_pid"),
+    }
+)
+
+
+def _check_proc_destination(dest: str, fstype: str, is_bind: bool, where: str) -> None:
+    if dest == "proc" and (fstype != "proc" or is_bind):
+        raise ConfigError(f"{where}.destination", "only a proc filesystem may be mounted on /proc")
+    if dest.startswith("proc/") and not (is_bind and dest in PROC_BIND_TARGETS):
+        allowed = ", ".join("/" + path for path in sorted(PROC_BIND_TARGETS))
+        raise ConfigError(
+            f"{where}.destination", f"/{dest}: no mounts inside /proc except binds over {allowed}"
+        )
+
+
 def build(mount: dict, index: int, bundle: str, userns_mappings: tuple | None = None) -> MountRecord:
     """One config mount -> its record. Raises ConfigError naming mounts[index]."""
     where = f"mounts[{index}]"
@@ -215,6 +236,7 @@ def build(mount: dict, index: int, bundle: str, userns_mappings: tuple | None = 
     dest = clean_dest(mount["destination"])
     if not dest:
         raise ConfigError(f"{where}.destination", "cannot mount over the container's root /")
+    _check_proc_destination(dest, fstype, bool(flags & L.MS_BIND) or fstype == "bind", where)
     source = mount.get("source") or ""
     is_bind = bool(flags & L.MS_BIND) or fstype == "bind"
     if is_bind:

@@ -36,6 +36,7 @@ T_TIME_OFFSETS = 19
 T_RUNTIME_HOOKS = 20
 T_MKDIR = 23
 T_EXEC = 24
+T_CPU_AFFINITY = 25
 T_ARGS = 40
 T_ENV = 41
 T_CWD = 42
@@ -201,9 +202,7 @@ def _propagation_flags(value: str, where: str) -> int:
 class RootfsPlanner:
     """The child's rootfs records: mounts, devices, links, protected paths."""
 
-    def __init__(
-        self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts, idmap_tree
-    ) -> None:
+    def __init__(self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts, idmap_tree) -> None:
         self.config = config
         self.linux = config.get("linux") or {}
         self.bundle = bundle
@@ -432,6 +431,26 @@ def attribute_records(process: dict, linux: dict) -> list[bytes]:
     if ioprio:
         out.append(record(T_IOPRIO, _u32(IOPRIO_CLASSES[ioprio["class"]]) + _u32(ioprio.get("priority", 0))))
     return out
+
+
+def cpu_mask(cpus: str) -> bytes:
+    """'0-3,7' -> a cpu_set_t bitmask (1024 bits)."""
+    mask = 0
+    for item in cpus.split(","):
+        low, _, high = item.partition("-")
+        for cpu in range(int(low), int(high or low) + 1):
+            mask |= 1 << cpu
+    return mask.to_bytes(128, "little")
+
+
+def cpu_affinity_record(affinity: dict) -> bytes:
+    """exec's process.execCPUAffinity: `initial` before joining the container's cgroup, `final`
+    after (runtime-spec 1.2; not for the init)."""
+    parts = b""
+    for key in ("initial", "final"):
+        mask = cpu_mask(affinity[key]) if affinity.get(key) else b""
+        parts += _u32(len(mask)) + mask
+    return record(T_CPU_AFFINITY, parts)
 
 
 def seccomp_record(program) -> bytes:

@@ -96,6 +96,8 @@ class Execution(Handlers):
         records = [plan.record(plan.T_EXEC), self._joins()]
         records += plan.limit_records(self.process)
         records += plan.attribute_records(self.process, self.config.get("linux") or {})
+        if self.process.get("execCPUAffinity"):
+            records.append(plan.cpu_affinity_record(self.process["execCPUAffinity"]))
         records += plan.process_records(self.process, preserve_fds=self.request.preserve_fds or 0)
         seccomp = (self.config.get("linux") or {}).get("seccomp")
         if seccomp:

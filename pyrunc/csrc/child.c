@@ -150,12 +150,97 @@ static int mkdirs_in_root(int rootfd, const char *rel, mode_t mode)
     return open_in_root(rootfd, rel, O_PATH | O_DIRECTORY);
 }
 
-/* Make sure `rel` exists in the root as a directory or an (empty) file; returns an O_PATH fd. */
-static int create_dest(int rootfd, const char *rel, int kind, int real_dir_only, const char *what)
+static void append_component(char *path, size_t len, const char *comp)
 {
-    char parent[PATH_MAX], base[PATH_MAX];
+    size_t used = strlen(path);
+    snprintf(path + used, len - used, "%s%s", used ? "/" : "", comp);
+}
+
+/* Follow the symlinks of `rel` inside the rootfs as the kernel would with the rootfs as "/", dangling
+ * ones included, to the path where a mount destination must be created (an image's
+ * /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf gets its target made). ".." never
+ * climbs above the rootfs, and what is created later is still created through openat2
+ * (RESOLVE_IN_ROOT), so a race can change the result but never lead out of the rootfs. */
+static int resolve_in_rootfs(int rootfd, const char *rel, char *out, size_t outlen)
+{
+    char todo[2 * PATH_MAX], rest[2 * PATH_MAX], link[PATH_MAX], comp[NAME_MAX + 1];
+    const char *p;
+    int hops = 0;
+    snprintf(todo, sizeof(todo), "%s", rel);
+    out[0] = '\0';
+    p = todo;
+    for (;;) {
+        struct stat st;
+        size_t n;
+        int dfd;
+        ssize_t len;
+        while (*p == '/')
+            p++;
+        if (!*p)
+            return 0;
+        n = strcspn(p, "/");
+        if (n > NAME_MAX) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        p += n;
+        if (!strcmp(comp, "."))
+            continue;
+        if (!strcmp(comp, "..")) {
+            char *slash = strrchr(out, '/');
+            if (slash)
+                *slash = '\0';
+            else
+                out[0] = '\0';
+            continue;
+        }
+        dfd = open_in_root(rootfd, out, O_PATH | O_DIRECTORY);
+        if (dfd >= 0 && fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+            len = readlinkat(dfd, comp, link, sizeof(link) - 1);
+            close(dfd);
+            if (len < 0)
+                return -1;
+            link[len] = '\0';
+            if (++hops > 40) {
+                errno = ELOOP;
+                return -1;
+            }
+            snprintf(rest, sizeof(rest), "%s", p);
+            snprintf(todo, sizeof(todo), "%s/%s", link, rest);
+            p = todo;
+            if (link[0] == '/')
+                out[0] = '\0';
+            continue;
+        }
+        if (dfd >= 0)
+            close(dfd);
+        if (strlen(out) + n + 2 > outlen) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        append_component(out, outlen, comp);
+    }
+}
+
+/* Make sure `rel` exists in the root as a directory or an (empty) file; returns an O_PATH fd. */
+static int create_dest(int rootfd, const char *given, int kind, int real_dir_only, const char *what)
+{
+    char parent[PATH_MAX], base[PATH_MAX], resolved[PATH_MAX], rel[PATH_MAX];
     struct stat st;
     int pfd, fd;
+    /* proc and sysfs must land on the real directory itself, never through a link: resolve the
+     * parent only, and check the last component below. */
+    split_path(given, parent, sizeof(parent), base, sizeof(base));
+    if (resolve_in_rootfs(rootfd, real_dir_only ? parent : given, resolved, sizeof(resolved)) < 0)
+        die(errno, "%s: resolve /%s in the rootfs", what, given);
+    if (real_dir_only)
+        snprintf(rel, sizeof(rel), "%s%s%s", resolved, resolved[0] ? "/" : "", base);
+    else
+        snprintf(rel, sizeof(rel), "%s", resolved);
+    if (!rel[0])
+        die_msg("%s: /%s resolves to the container's root", what, given);
     if (kind == DEST_DIR && !real_dir_only) {
         fd = mkdirs_in_root(rootfd, rel, 0755);
         if (fd < 0)
@@ -1019,6 +1104,29 @@ static void init_main(struct child *c)
 /* `exec`: the namespaces were joined in stage one (we are in the container's pid namespace now,
  * and setns into its mount namespace made its root ours); only the cgroup, the terminal and the
  * limits remain before the helper. */
+/* execCPUAffinity: which = 0 for `initial`, 1 for `final`; an absent one leaves the affinity. */
+static void set_cpu_affinity(struct child *c, int which)
+{
+    struct rec r;
+    struct cur cu;
+    cpu_set_t set;
+    uint32_t len = 0;
+    if (plan_find(c->plan, c->plan_len, T_CPU_AFFINITY, &r) <= 0)
+        return;
+    cur_init(&cu, &r);
+    for (int i = 0; i <= which; i++) {
+        len = cur_u32(&cu);
+        if (i < which)
+            cu.p += len;
+    }
+    if (!len || len > sizeof(set) || cu.end - cu.p < (long)len)
+        return;
+    memset(&set, 0, sizeof(set));
+    memcpy(&set, cu.p, len);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0)
+        die(errno, "set process.execCPUAffinity.%s", which ? "final" : "initial");
+}
+
 static void exec_main(struct child *c)
 {
     g_stage = "exec";
@@ -1027,6 +1135,7 @@ static void exec_main(struct child *c)
     if (c->userns)
         become_root_in_userns();
     setup_with_parent(c);
+    set_cpu_affinity(c, 1); /* in the container's cgroup now */
     c->rootfs_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->rootfs_fd < 0)
         die(errno, "open the container's root");
@@ -1051,6 +1160,8 @@ static void child_main(struct child *c, int direct)
         if (c->clone_flags & CLONE_NEWUSER)
             request_usermaps(c);
     } else {
+        if (has_tag(c, T_EXEC))
+            set_cpu_affinity(c, 0); /* before the transition to the container's cgroup */
         stage_one(c);
     }
     if (has_tag(c, T_EXEC))

@@ -39,6 +39,7 @@ enum plan_tag {
     T_RUNTIME_HOOKS = 20,     /* flag: the parent runs prestart/createRuntime hooks mid-way */
     T_MKDIR = 23,             /* u32 mode, path (relative): a directory the rootfs must have */
     T_EXEC = 24,              /* flag: `exec` into a running container (join, no rootfs work) */
+    T_CPU_AFFINITY = 25,      /* exec: u32 n, initial mask (n bytes), u32 m, final mask (m bytes) */
     /* init helper (csrc/init.c) */
     T_ARGS = 40,              /* u32 argc, argv... */
     T_ENV = 41,               /* u32 envc, envp... */

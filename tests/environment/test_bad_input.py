@@ -188,12 +188,6 @@ def test_inconsistent_idmapped_mount(runtime, make_bundle, cid, host_dir, mount,
 
 
 @pytest.mark.skipif(os.path.isdir("/sys/fs/resctrl/info"), reason="this host has resctrl")
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: linux.intelRdt (l3CacheSchema, memBwSchema, closID) is accepted and silently "
-    "ignored on a host without resctrl; runc refuses it ('Intel RDT/CAT is not enabled'). "
-    "A check next to pyrunc/lsm.py's would do",
-)
 @pytest.mark.parametrize("rdt", [{"closID": "pyrunc", "l3CacheSchema": "L3:0=f"}, {"memBwSchema": "MB:0=50"}])
 def test_intel_rdt_without_resctrl(runtime, make_bundle, cid, rdt):
     bundle = make_bundle()

@@ -10,6 +10,7 @@ visible there; after execve the kernel recomputes them (capabilities(7))."""
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import resource
 
@@ -266,22 +267,28 @@ def test_io_priority(runtime, make_bundle, cid, priority, want):
         assert ioprio_of(pid) == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: process.execCPUAffinity (runtime-spec 1.2) is validated but never applied: "
-    "no plan record, the init helper never calls sched_setaffinity",
-)
-def test_exec_cpu_affinity(runtime, make_bundle, cid):
-    """`initial` while the runtime sets the process up, `final` once it runs."""
+def test_exec_cpu_affinity(runtime, make_bundle, cid, tmp_path):
+    """runtime-spec 1.2: execCPUAffinity applies to exec'd processes, not to the init; `final` is
+    the affinity once the process is in the container's cgroup."""
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two CPUs")
     bundle = long_running(make_bundle())
-    bundle.config["process"]["execCPUAffinity"] = {"initial": "1", "final": "0"}
-    bundle.write()
-    with running(runtime, bundle, cid, start=False) as pid:
-        assert proc_status(pid)["Cpus_allowed_list"] == "1"
-        runtime("start", cid)
-        assert proc_status(pid)["Cpus_allowed_list"] == "0"
+    with running(runtime, bundle, cid) as init_pid:
+        before = proc_status(init_pid)["Cpus_allowed_list"]
+        process = dict(bundle.config["process"], args=["sleep", "60"])
+        process["execCPUAffinity"] = {"initial": "1", "final": "0"}
+        process_file = tmp_path / "process.json"
+        process_file.write_text(json.dumps(process))
+        pid_file = tmp_path / "exec.pid"
+        runtime("exec", "-d", "--pid-file", str(pid_file), "--process", str(process_file), cid)
+        pid = int(pid_file.read_text())
+        try:
+            assert proc_status(pid)["Cpus_allowed_list"] == "0"
+            assert proc_status(init_pid)["Cpus_allowed_list"] == before, "the init is not affected"
+        finally:
+            # We are its subreaper: reap it, or the container's init cannot finish exiting.
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -456,14 +456,6 @@ def test_symlinked_file_destination_stays_in_the_rootfs(runtime, make_bundle, ci
     assert not os.path.lexists(f"/tmp/{escape_name}"), "the destination was made on the host"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a file bind whose destination is a dangling symlink inside the rootfs fails "
-    "('open /etc/resolv.conf in the rootfs: no such file or directory'): child.c create_dest "
-    "makes the file only when the last component is not a symlink; runc resolves the link in the "
-    "rootfs and creates the target there (Ubuntu images ship /etc/resolv.conf like this, and "
-    "Docker binds the host's over it)",
-)
 def test_file_bind_onto_a_dangling_symlink_creates_its_target_in_the_rootfs(
     runtime, make_bundle, cid, host_dir
 ):

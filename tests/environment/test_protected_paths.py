@@ -141,7 +141,6 @@ def fake_file(host_dir):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason=PROC_MOUNT_CHECK)
 @pytest.mark.parametrize("dest", ["/proc/self/attr/exec", "/proc/sys/kernel/core_pattern", "/proc/kmsg"])
 def test_no_bind_over_a_path_inside_proc(runtime, make_bundle, cid, fake_file, dest):
     bundle = make_bundle()
@@ -152,7 +151,6 @@ def test_no_bind_over_a_path_inside_proc(runtime, make_bundle, cid, fake_file, d
     fails(runtime, "create", "--bundle", bundle.path, cid, message=("mounts[7]", "/proc"))
 
 
-@pytest.mark.xfail(strict=True, reason=PROC_MOUNT_CHECK)
 def test_nothing_but_proc_onto_proc(runtime, make_bundle, cid):
     bundle = make_bundle()
     bundle.config["mounts"].append({"type": "tmpfs", "source": "tmpfs", "destination": "/proc"})
