@@ -29,7 +29,7 @@ def where(output: str) -> tuple[str | None, str | None]:
     """(inside|outside, fd list) from the attacker's `where` report, or (None, None)."""
     observations = report(output)
     cwd = [o["where"] for o in observations if o.kind == "CWD"]
-    fds = [o["list"] for o in observations if o.kind == "FDS"]
+    fds = [o.get("list") for o in observations if o.kind == "FDS"]
     return (cwd[0] if cwd else None), (fds[0] if fds else None)
 
 
@@ -150,3 +150,19 @@ def test_cwd_on_a_host_directory_is_refused_after_chdir(runtime, make_bundle, ci
     assert where(result.stdout) == (None, None), result.stdout
     assert "outside the container's root" in result.stderr, result.stderr
     assert list(host_dir.iterdir()) == []
+
+
+def test_control_where_sees_a_cwd_outside_the_root(make_bundle, attacker, tmp_path):
+    """The detector works: a process chrooted into a rootfs while its cwd stays outside (what a
+    leaked directory fd gives) is reported outside."""
+    bundle = make_bundle()
+    plant(bundle.rootfs, attacker)
+
+    def chroot_keeping_cwd() -> None:
+        os.chdir(tmp_path)
+        os.chroot(bundle.rootfs)
+
+    result = subprocess.run(
+        ["/attack", "where"], preexec_fn=chroot_keeping_cwd, capture_output=True, text=True, timeout=60
+    )
+    assert where(result.stdout)[0] == "outside", result.stdout
