@@ -141,7 +141,6 @@ def leak_check(tmp_path):
         dirs = [p.name for p in root.iterdir() if not p.name.startswith("#")]
         if dirs:
             problems.append(f"state directories left: {dirs}")
-    time.sleep(0.05)
     harness.reap_orphans()
     if problems:
         pytest.fail("leak: " + "; ".join(problems))

@@ -148,7 +148,7 @@ def clean_failure_problems(result: Result, what: str) -> list[str]:
         tag = ""
         if "ConnectionResetError" in result.err:
             tag = "known:sync-reset: "
-        elif "FileNotFoundError" in result.err and ("create" in result.argv or "run" in result.argv):
+        elif "FileNotFoundError" in result.err and "state.json" in result.err:
             tag = "known:lock-race: "
         problems.append(f"{tag}{where}: internal error: {error_message(result)!r}")
     errors = error_lines(result.err)
