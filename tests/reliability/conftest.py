@@ -110,9 +110,10 @@ def rig(tmp_path, sleep_bundle):
 
 @pytest.fixture(autouse=True)
 def leak_check(tmp_path):
-    """No process, cgroup (ours all start with "rel-"), mount or state directory may outlive a
-    test. A leak fails the test and is then removed."""
-    cgroups_before = m.cgroup_dirs(lambda d: d.startswith("rel-"))
+    """No process, cgroup (ours all start with harness.SESSION), mount or state directory may
+    outlive a test. A leak fails the test and is then removed."""
+    ours = harness.SESSION + "-"
+    cgroups_before = m.cgroup_dirs(lambda d: d.startswith(ours))
     yield
     harness.reap_orphans()
     problems = []
@@ -123,7 +124,7 @@ def leak_check(tmp_path):
         leaked = m.live_descendants(os.getpid())
     if leaked:
         problems.append(f"processes left: {[(p, m.cmdline(p)) for p in leaked]}")
-    cgroups = m.cgroup_dirs(lambda d: d.startswith("rel-")) - cgroups_before
+    cgroups = m.cgroup_dirs(lambda d: d.startswith(ours)) - cgroups_before
     if cgroups:
         problems.append(f"cgroups left: {sorted(cgroups)}")
     for name in {os.path.basename(c) for c in cgroups}:

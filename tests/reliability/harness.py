@@ -22,7 +22,7 @@ from tests.reliability import machine as m
 
 STATUSES = ("creating", "created", "running", "paused", "stopped")
 
-# Bugs reported to the lead (see tests/reliability/README-section.md); keys are used in problems.
+# Bugs reported to the lead (listed in tests/reliability/README.md); keys are used in problems.
 KNOWN_BUGS = {
     "cgroup-window": "create killed while making the cgroup directories: they are not yet in "
     "state.json, so delete --force leaves them",
@@ -35,6 +35,7 @@ KNOWN_BUGS = {
     "open and flock the lock), and delete unlinks the lock file others may be waiting on: a racing "
     "delete removes a container that is being created (create then fails with an internal "
     "FileNotFoundError, and what it made so far can be left behind)",
+    "wrong-shape": "state.json fields are used without checking their types (see test_damaged_state)",
     "sync-reset": "an init that dies with an ACK unread makes the runtime's next read of the sync "
     "socket fail with ECONNRESET, reported as 'internal error ... ConnectionResetError'",
 }
@@ -159,8 +160,13 @@ def clean_failure_problems(result: Result, what: str) -> list[str]:
     return problems
 
 
+# Every id (and so every cgroup name) of this test process starts with this: two runs of the
+# suite at once (two engineers, or CI and the soak) never take each other's containers for leaks.
+SESSION = f"rel{os.getpid()}"
+
+
 def unique_id(tag: str = "") -> str:
-    return f"rel-{tag}{'-' if tag else ''}{uuid.uuid4().hex[:10]}"
+    return f"{SESSION}-{tag}{'-' if tag else ''}{uuid.uuid4().hex[:8]}"
 
 
 class Rig:
@@ -388,14 +394,19 @@ def scrub_container(cid: str, state_dirs=()) -> None:
 
 
 def stuck_setup_children() -> list[int]:
-    """Setup children of a runtime that died (reparented to us, still a clone of the Python
-    runtime: comm "pyrunc"): they should exit at once on EOF of their sync socket."""
-    me = os.getpid()
-    return [
-        pid
-        for pid in m.live_descendants(me)
-        if pid not in _OWN_CHILDREN and m.comm(pid) == "pyrunc" and (m.proc_stat(pid) or "  ")[1] == me
-    ]
+    """Setup children of a runtime of ours that died: still a clone of the Python runtime (comm
+    "pyrunc", our session's id on its command line), but no longer below a live runtime (its
+    parent is now us, or the container's init when it had forked into the container's pid
+    namespace, as exec's does). They should exit at once on EOF of their sync socket."""
+    stuck = []
+    for pid in m.all_pids():
+        if pid in _OWN_CHILDREN or m.comm(pid) != "pyrunc" or SESSION not in m.cmdline(pid):
+            continue
+        stat = m.proc_stat(pid)
+        if stat is None or stat[0] in ("Z", "X") or m.comm(stat[1]) in ("pyrunc", "strace"):
+            continue
+        stuck.append(pid)
+    return stuck
 
 
 def end_stuck_setup_children(grace: float = 1.0) -> list[str]:

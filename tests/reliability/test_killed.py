@@ -127,7 +127,7 @@ def test_killed_at_every_step(rig, figures, scenario):
 
 def usual_duration(rig: harness.Rig, scenario: Scenario) -> float:
     seconds = []
-    for _ in range(3):
+    for _ in range(2):
         cid = harness.unique_id(scenario.tag)
         prepare(rig, cid, scenario.setup)
         result = harness.run(scenario.argv(rig, cid))
@@ -142,7 +142,7 @@ def seed() -> int:
 
 
 @pytest.mark.parametrize(
-    "tries", [pytest.param(8, id="ci"), pytest.param(300, id="long", marks=pytest.mark.slow)]
+    "tries", [pytest.param(5, id="ci"), pytest.param(300, id="long", marks=pytest.mark.slow)]
 )
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.tag for s in SCENARIOS])
 def test_killed_at_random_moments(rig, figures, scenario, tries):
@@ -169,6 +169,8 @@ def test_killed_at_random_moments(rig, figures, scenario, tries):
 
 
 # -- Reproductions of the bugs this suite found (xfail until the lead's fix lands) -------------
+
+STUCK = harness.KNOWN_BUGS["setup-child-stuck"]
 
 
 def dry_run_point(rig: harness.Rig, scenario: Scenario, wanted) -> faults.Point:
@@ -227,8 +229,13 @@ def test_start_killed_after_releasing_the_init(rig):
         harness.scrub_container(cid, [rig.state_dir(cid)])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: " + harness.KNOWN_BUGS["setup-child-stuck"])
-@pytest.mark.parametrize("tag", ["create", "exec"])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        pytest.param("create", marks=pytest.mark.xfail(strict=True, reason="bug: " + STUCK)),
+        "exec",  # exec's child forks into the container and its first process exits: no longer stuck
+    ],
+)
 def test_setup_child_exits_when_its_runtime_is_killed(rig, tag):
     """Killed at the first cgroup.procs write, the runtime leaves its clone waiting for an ACK.
     The clone holds a copy of every fd of the parent, including the parent's end of the sync

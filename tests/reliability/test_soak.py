@@ -35,7 +35,7 @@ class Sampler:
             "host_mounts": m.host_mount_count(),
             "our_mounts": len(m.mount_points_under([self.rig.root, self.rig.bundle])),
             "all_cgroup_dirs": len(m.cgroup_dirs(lambda d: True)),
-            "our_cgroup_dirs": len(m.cgroup_dirs(lambda d: d.startswith("rel-soak"))),
+            "our_cgroup_dirs": len(m.cgroup_dirs(lambda d: d.startswith(f"{harness.SESSION}-soak"))),
             "our_zombies": len(m.zombie_children(os.getpid())),
             "state_dirs": len([n for n in os.listdir(self.rig.root) if not n.startswith("#")]),
             "live_descendants": len(m.live_descendants(os.getpid())),
@@ -50,7 +50,7 @@ class Sampler:
 
 def lifecycle(rig: harness.Rig, n: int) -> tuple[float, int, list[str]]:
     """(seconds, fds of the created init, problems)."""
-    cid = f"rel-soak-{n}-{os.getpid()}"
+    cid = f"{harness.SESSION}-soak-{n}"
     started = time.monotonic()
     problems: list[str] = []
     rig.must("create", "--bundle", rig.bundle, cid)
@@ -112,7 +112,7 @@ def soak(rig: harness.Rig, figures, count: int, every: int) -> None:
 
 
 def test_soak_short(rig, figures):
-    soak(rig, figures, count=60, every=10)
+    soak(rig, figures, count=30, every=5)
 
 
 @pytest.mark.slow
