@@ -17,7 +17,7 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "pyrunc")
 CSRC = os.path.join(PKG, "csrc")
-INIT_SOURCES = ["init.c", "common.c", "hooks.c"]
+INIT_SOURCES = ["init.c", "child.c", "common.c", "hooks.c"]
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_GNU_SOURCE"]
 
 
@@ -53,10 +53,11 @@ def build_init_helper() -> None:
     if not all(os.path.exists(path) for path in sources):
         return
     out = os.path.join(PKG, "pyrunc-init")
-    if os.path.exists(out) and all(os.path.getmtime(out) > os.path.getmtime(p) for p in sources):
+    headers = [os.path.join(CSRC, name) for name in os.listdir(CSRC) if name.endswith(".h")]
+    if os.path.exists(out) and all(os.path.getmtime(out) > os.path.getmtime(p) for p in sources + headers):
         return
     musl = shutil.which("musl-gcc")
-    cmd = [musl or "gcc", "-static", "-Os", *CFLAGS, "-o", out, *sources]
+    cmd = [musl or "gcc", "-static", "-Os", *CFLAGS, "-DPYRUNC_INIT", "-o", out, *sources]
     if musl:
         cmd[1:1] = ["-isystem", kernel_headers_for_musl()]
     subprocess.check_call(cmd)

@@ -16,6 +16,7 @@
  * (CVE-2021-30465, CVE-2024-45310).
  */
 #include "child.h"
+#include "sysapi.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -360,7 +362,7 @@ static void do_mount(struct child *c, const struct rec *r, int index)
 
     if (kind == MOUNT_BIND && idmap) {
         /* The parent prepared the idmapped tree (only it may idmap); we attach it. */
-        if (move_mount(tree_fd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        if (sys_move_mount(tree_fd, "", fd, "", P_MOVE_MOUNT_F_EMPTY_PATH | P_MOVE_MOUNT_T_EMPTY_PATH) < 0)
             die(errno, "mount %s onto /%s: attach the idmapped mount", source, dest);
         close(tree_fd);
         remount = 0; /* applied as attributes of the idmapped mount */
@@ -391,11 +393,11 @@ static void do_mount(struct child *c, const struct rec *r, int index)
     }
     if (rec_set || rec_clear) {
         /* rro, rnosuid, ...: the whole tree under the mount, submounts included. */
-        struct mount_attr attr;
+        struct p_mount_attr attr;
         memset(&attr, 0, sizeof(attr));
         attr.attr_set = rec_set;
         attr.attr_clr = rec_clear;
-        if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+        if (sys_mount_setattr(fd, "", P_AT_EMPTY_PATH | P_AT_RECURSIVE, &attr) < 0)
             die(errno, "%s: set recursive mount attributes", what);
     }
     apply_propagation(target, propagation, dest);
@@ -485,24 +487,50 @@ static void make_dir(struct child *c, const struct rec *r)
     close(fd);
 }
 
+#define PROC_SUPER_MAGIC 0x9fa0
+
+/* A masked or read-only path. Under /proc and /sys no symlink may lead to it, and under /proc it
+ * must be procfs itself: a /proc swapped for a symlink to a decoy after proc was mounted would
+ * otherwise take every mask and leave the real procfs open (CVE-2023-27561, CVE-2019-19921).
+ * -1 when the path does not exist (nothing to protect). */
+static int open_protected(int rootfd, const char *rel, const char *what)
+{
+    struct open_how how;
+    struct statfs fs;
+    int in_proc = !strcmp(rel, "proc") || !strncmp(rel, "proc/", 5);
+    int pseudo = in_proc || !strcmp(rel, "sys") || !strncmp(rel, "sys/", 4);
+    int fd;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | (pseudo ? RESOLVE_NO_SYMLINKS : 0);
+    fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return -1;
+        if (errno == ELOOP && pseudo)
+            die_msg("%s /%s is reached through a symlink: refusing (was /proc or /sys replaced?)", what, rel);
+        die(errno, "%s /%s", what, rel);
+    }
+    if (in_proc && (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC))
+        die_msg("%s /%s is not on procfs: refusing (was /proc replaced?)", what, rel);
+    return fd;
+}
+
 /* readonlyPaths: bind the path onto itself, then remount that bind read-only. */
 static void make_readonly(struct child *c, const char *rel)
 {
     char target[64];
     unsigned long flags;
-    int fd = open_in_root(c->rootfs_fd, rel, O_PATH);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return;
-        die(errno, "readonly path /%s", rel);
-    }
+    int fd = open_protected(c->rootfs_fd, rel, "readonly path");
+    if (fd < 0)
+        return;
     fd_path(target, sizeof(target), fd);
     if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
         die(errno, "readonly path /%s: bind", rel);
     close(fd);
-    fd = open_in_root(c->rootfs_fd, rel, O_PATH);
+    fd = open_protected(c->rootfs_fd, rel, "readonly path");
     if (fd < 0)
-        die(errno, "readonly path /%s: reopen", rel);
+        die(ENOENT, "readonly path /%s: reopen", rel);
     fd_path(target, sizeof(target), fd);
     flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | locked_flags(fd);
     if (mount(NULL, target, NULL, flags, NULL) < 0)
@@ -517,12 +545,9 @@ static void make_masked(struct child *c, const char *rel, int null_fd)
 {
     char target[64], source[64];
     struct stat st;
-    int fd = open_in_root(c->rootfs_fd, rel, O_PATH);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return;
-        die(errno, "masked path /%s", rel);
-    }
+    int fd = open_protected(c->rootfs_fd, rel, "masked path");
+    if (fd < 0)
+        return;
     if (fstat(fd, &st) < 0)
         die(errno, "masked path /%s: stat", rel);
     fd_path(target, sizeof(target), fd);
@@ -738,10 +763,12 @@ static void open_bind_sources(struct child *c)
 
 static uint64_t mount_id(const char *path)
 {
-    struct statx stx;
-    if (statx(AT_FDCWD, path, AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+    uint64_t id;
+    errno = 0;
+    id = sys_mount_id(AT_FDCWD, path, AT_NO_AUTOMOUNT);
+    if (!id)
         die(errno ? errno : ENOTSUP, "find the mount of %s", path);
-    return stx.stx_mnt_id;
+    return id;
 }
 
 /* Is the mount with this id in a peer group ("shared:N" in mountinfo)? */
@@ -1048,6 +1075,64 @@ static void set_limits(struct child *c)
     }
 }
 
+#ifndef PYRUNC_INIT
+/* The fds the helper needs must survive its execve: those the plan names. */
+static int plan_fds(const struct child *c, int *keep, int max)
+{
+    struct rec r;
+    size_t off = 0;
+    int n = 0;
+    if (plan_find(c->plan, c->plan_len, T_FDS, &r) > 0) {
+        struct cur cu;
+        cur_init(&cu, &r);
+        for (int i = 0; i < 4 && n < max; i++) {
+            int fd = (int)(int32_t)cur_u32(&cu);
+            if (!cu.bad && fd >= 0)
+                keep[n++] = fd;
+        }
+    }
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0 && n < max) {
+        struct cur cu;
+        int32_t tree;
+        if (r.tag != T_MOUNT)
+            continue;
+        cur_init(&cu, &r);
+        for (int i = 0; i < 3; i++)
+            (void)cur_u64(&cu);
+        (void)cur_u32(&cu);
+        (void)cur_u32(&cu);
+        (void)cur_u64(&cu);
+        (void)cur_u64(&cu);
+        (void)cur_u32(&cu);
+        tree = (int32_t)cur_u32(&cu);
+        if (tree >= 0)
+            keep[n++] = tree;
+    }
+    return n;
+}
+
+static uint32_t preserved_fds(const struct child *c)
+{
+    struct rec r;
+    struct cur cu;
+    if (plan_find(c->plan, c->plan_len, T_PRESERVE_FDS, &r) <= 0)
+        return 0;
+    cur_init(&cu, &r);
+    return cur_u32(&cu);
+}
+#endif
+
+#ifdef PYRUNC_INIT
+void pyrunc_init_continue(void); /* init.c: credentials, READY, exec.fifo, execve */
+
+/* In the helper the setup ran in this very image: go on to the last steps. */
+static void exec_helper(struct child *c)
+{
+    (void)c;
+    pyrunc_init_continue();
+    _exit(1);
+}
+#else
 /* Hand over to the init helper: a sealed memfd copy of a small static program, so the process
  * that later calls execve() into the container is not the host's Python (CVE-2019-5736). */
 static void exec_helper(struct child *c)
@@ -1055,30 +1140,33 @@ static void exec_helper(struct child *c)
     char fdarg[16];
     char *argv[] = {"pyrunc-init", fdarg, NULL};
     char *envp[] = {NULL};
-    struct rec r;
-    int keep[8], nkeep = 0;
-    uint32_t preserve = 0;
-    if (plan_find(c->plan, c->plan_len, T_PRESERVE_FDS, &r) > 0) {
-        struct cur cu;
-        cur_init(&cu, &r);
-        preserve = cur_u32(&cu);
-    }
-    if (plan_find(c->plan, c->plan_len, T_FDS, &r) > 0) {
-        struct cur cu;
-        cur_init(&cu, &r);
-        for (int i = 0; i < 4; i++) {
-            int fd = (int)cur_u32(&cu);
-            if (!cu.bad && fd >= 0 && fd != -1)
-                keep[nkeep++] = fd;
-        }
-    }
+    int keep[64], nkeep = plan_fds(c, keep, 64);
     for (int i = 0; i < nkeep; i++)
         set_cloexec(keep[i], 0);
-    cloexec_from(3 + (int)preserve, keep, nkeep);
+    cloexec_from(3 + (int)preserved_fds(c), keep, nkeep);
     snprintf(fdarg, sizeof(fdarg), "%d", c->plan_fd);
     syscall(SYS_execveat, c->helper_fd, "", argv, envp, AT_EMPTY_PATH);
     die(errno, "exec the init helper");
 }
+
+/* Joining namespaces (exec, or a create into a shared pid namespace): exec the sealed helper
+ * first and let it join. A fork of the host's Python never enters someone else's namespaces,
+ * where a process with CAP_SYS_PTRACE could reach its /proc/PID/exe (CVE-2019-5736 by the back
+ * door; runc's joining process is a sealed copy too). */
+static void join_through_helper(struct child *c)
+{
+    char fdarg[16];
+    char *argv[] = {"pyrunc-init", "join", fdarg, NULL};
+    char *envp[] = {NULL};
+    int keep[64], nkeep = plan_fds(c, keep, 64);
+    for (int i = 0; i < nkeep; i++)
+        set_cloexec(keep[i], 0);
+    cloexec_from(3 + (int)preserved_fds(c), keep, nkeep);
+    snprintf(fdarg, sizeof(fdarg), "%d", c->plan_fd);
+    syscall(SYS_execveat, c->helper_fd, "", argv, envp, AT_EMPTY_PATH);
+    die(errno, "exec the init helper to join the namespaces");
+}
+#endif
 
 static void init_main(struct child *c)
 {
@@ -1156,6 +1244,10 @@ static void child_main(struct child *c, int direct)
     /* Not dumpable: nothing in the container may ptrace us or open our /proc files
      * (CVE-2016-9962); execve of the helper resets it only once we are its image. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#ifndef PYRUNC_INIT
+    if (!direct)
+        join_through_helper(c);
+#endif
     if (direct) {
         if (c->clone_flags & CLONE_NEWUSER)
             request_usermaps(c);
@@ -1170,6 +1262,32 @@ static void child_main(struct child *c, int direct)
     _exit(1);
 }
 
+#ifdef PYRUNC_INIT
+/* pyrunc-init join PLANFD: the forked child exec'd us before joining anything; run the child's
+ * setup here (join, fork into the pid namespace, rootfs or exec work), then the last steps. */
+void pyrunc_join_main(const char *plan, size_t plan_len)
+{
+    static struct child c;
+    struct rec r;
+    memset(&c, 0, sizeof(c));
+    c.plan = plan;
+    c.plan_len = plan_len;
+    c.helper_fd = -1;
+    c.plan_fd = -1;
+    c.rootfs_fd = -1;
+    if (plan_find(plan, plan_len, T_FDS, &r) > 0) {
+        struct cur cu;
+        cur_init(&cu, &r);
+        c.sync_fd = (int)(int32_t)cur_u32(&cu);
+    }
+    c.clone_flags = plan_u64(&c, T_CLONE_FLAGS, 0);
+    c.rootfs = plan_string(&c, T_ROOTFS);
+    if (!c.rootfs)
+        c.rootfs = "/";
+    child_main(&c, 0);
+    _exit(1);
+}
+#else
 /* An idmapped bind, prepared in the parent (runtime-spec 1.2 idmap/ridmap): a detached clone of
  * the source, idmapped to `userns_fd`, with the bind's flags as attributes. Idmapping needs
  * CAP_SYS_ADMIN in the initial user namespace, which the child no longer has once it is root of the
@@ -1177,15 +1295,16 @@ static void child_main(struct child *c, int direct)
 int pyrunc_idmapped_tree(const char *source, int userns_fd, int recursive, int recursive_idmap,
                          uint64_t attr_set, uint64_t attr_clr)
 {
-    struct mount_attr attr;
-    int tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    struct p_mount_attr attr;
+    int tree = sys_open_tree(AT_FDCWD, source,
+                             P_OPEN_TREE_CLONE | P_OPEN_TREE_CLOEXEC | (recursive ? P_AT_RECURSIVE : 0));
     if (tree < 0)
         return -1;
     memset(&attr, 0, sizeof(attr));
-    attr.attr_set = MOUNT_ATTR_IDMAP | attr_set;
+    attr.attr_set = P_MOUNT_ATTR_IDMAP | attr_set;
     attr.attr_clr = attr_clr;
     attr.userns_fd = (uint64_t)userns_fd;
-    if (mount_setattr(tree, "", AT_EMPTY_PATH | (recursive_idmap ? AT_RECURSIVE : 0), &attr, sizeof(attr)) < 0) {
+    if (sys_mount_setattr(tree, "", P_AT_EMPTY_PATH | (recursive_idmap ? P_AT_RECURSIVE : 0), &attr) < 0) {
         int saved = errno;
         close(tree);
         errno = saved;
@@ -1290,3 +1409,4 @@ pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, 
     child_main(&c, direct);
     _exit(1);
 }
+#endif

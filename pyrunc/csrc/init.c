@@ -13,6 +13,7 @@
  * and the process that execs the container's binary is a sealed memfd nobody can rewrite
  * (CVE-2019-5736).
  */
+#include "child.h"
 #include "common.h"
 
 #include <errno.h>
@@ -497,17 +498,14 @@ static void close_stray_fds(void)
     cloexec_from(3 + (int)preserve, keep, 0);
 }
 
-int main(int argc, char **argv)
+/* Everything after the plan is mapped: credentials, READY, exec.fifo, execve. Also where the
+ * child's setup continues when it ran in this image (join mode, csrc/child.c). */
+void pyrunc_init_continue(void)
 {
     struct rec r;
     uint32_t uid;
     int nnp;
     g_stage = "init";
-    if (argc < 2) {
-        dprintf(2, "pyrunc-init is started by pyrunc, not by hand\n");
-        return 2;
-    }
-    load_plan(argv[1]);
     read_fds();
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     read_strings(T_ARGS, g.argv, MAX_ARGS);
@@ -540,4 +538,23 @@ int main(int argc, char **argv)
     close_stray_fds();
     execve(g.exe, g.argv, g.envp);
     fail_after_ready("exec: \"%s\": %s", g.argv[0], errtext(errno));
+}
+
+/*   pyrunc-init PLANFD        the child set everything up and exec'd us for the last steps
+ *   pyrunc-init join PLANFD   the child exec'd us before joining namespaces: do its part too */
+int main(int argc, char **argv)
+{
+    g_stage = "init";
+    if (argc >= 3 && strcmp(argv[1], "join") == 0) {
+        load_plan(argv[2]);
+        pyrunc_join_main(g.plan, g.plan_len);
+        return 1;
+    }
+    if (argc < 2) {
+        dprintf(2, "pyrunc-init is started by pyrunc, not by hand\n");
+        return 2;
+    }
+    load_plan(argv[1]);
+    pyrunc_init_continue();
+    return 1;
 }

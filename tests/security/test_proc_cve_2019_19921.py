@@ -114,12 +114,6 @@ os.symlink("/decoy", os.path.join(rootfs, "proc"))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: masked and read-only paths are resolved by path at masking time; /proc swapped for a "
-    "symlink after proc was mounted sends every mask to the decoy and leaves the real procfs, "
-    "core_pattern included, writable",
-)
 def test_proc_swapped_for_a_symlink_after_mounting_keeps_its_masks(
     runtime, make_bundle, cid, tmp_path, core_pattern
 ):

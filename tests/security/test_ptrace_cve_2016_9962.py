@@ -181,12 +181,6 @@ def test_control_cap_sys_ptrace_reaches_the_joining_process(joining):
     assert kinds >= {"EXE", "environ", "mem", "ptrace"}, observations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a joining process (exec, or an init created into a shared pid namespace) is a fork "
-    "of the host's Python until it execs the sealed helper, so /proc/PID/exe of it is the host "
-    "interpreter (runc's joining process is already a sealed copy)",
-)
 def test_joining_process_exe_is_never_a_host_binary(joining, host_files_untouched):
     """CVE-2019-5736 through the joining process: with CAP_SYS_PTRACE the attacker can open its
     exe; it must not be a host file the attacker could rewrite once nothing runs it."""
