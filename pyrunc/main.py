@@ -25,14 +25,45 @@ def main(argv: list[str] | None = None) -> None:
 
         parsed = parse(argv, TABLE)
     if parsed is None:
-        from pyrunc.cli import cli
-
-        cli.main(args=argv, prog_name="pyrunc")
-        return
+        sys.exit(_run_click(argv))
     from pyrunc.commands import dispatch
 
     command, global_opts, opts = parsed
     sys.exit(dispatch(command, global_opts, opts))
+
+
+def _run_click(argv: list[str]) -> int:
+    """The click CLI for what the fast path does not handle: help, and malformed command lines,
+    which become one error line (and a json log line with --log-format json) with exit status 1,
+    as every other error (click itself would print a usage text and exit 2)."""
+    import click
+
+    from pyrunc.cli import cli
+
+    try:
+        return cli.main(args=argv, prog_name="pyrunc", standalone_mode=False) or 0
+    except click.exceptions.ClickException as err:
+        from pyrunc import log
+
+        _configure_log_from(argv)
+        where = err.ctx.command_path if getattr(err, "ctx", None) else "pyrunc"
+        log.error(f"{where}: {err.format_message()}")
+        return 1
+    except click.exceptions.Abort:
+        return 130
+
+
+def _configure_log_from(argv: list[str]) -> None:
+    """--log and --log-format, read from a command line click refused."""
+    from pyrunc import log
+
+    values = {}
+    for i, word in enumerate(argv):
+        name, eq, value = word.partition("=")
+        if name in ("--log", "--log-format"):
+            values[name] = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+    fmt = values.get("--log-format", "text")
+    log.configure(values.get("--log") or None, fmt if fmt in ("text", "json") else "text")
 
 
 if __name__ == "__main__":

@@ -70,9 +70,17 @@ def runtime(tmp_path) -> Runtime:
         for container_id in os.listdir(root):
             if container_id.startswith("#"):
                 continue  # e.g. the seccomp cache
+            # Reap first: a zombie child of ours inside a container's pid namespace (a detached
+            # exec) keeps that namespace's init from finishing its exit.
+            reap_orphans()
             result = subprocess.run(
                 rt.cmd("delete", "--force", container_id), capture_output=True, text=True, timeout=60
             )
+            if result.returncode != 0:
+                reap_orphans()
+                result = subprocess.run(
+                    rt.cmd("delete", "--force", container_id), capture_output=True, text=True, timeout=60
+                )
             if result.returncode != 0:
                 failures.append(f"delete --force {container_id}: {result.stderr.strip()}")
     reap_orphans()

@@ -171,13 +171,6 @@ def test_exec_into_a_paused_container_needs_ignore_paused(runtime, running):
     assert not exec_ran(runtime, running)
 
 
-CLICK_USAGE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: values click converts itself (type=int) fail as click usage errors: exit 2 and a "
-    "three-line usage text, not exit 1 and one line (runc: exit 1)",
-)
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -185,8 +178,8 @@ CLICK_USAGE_BUG = pytest.mark.xfail(
         ["--user", "1:x"],
         ["--cap", "CAP_BOGUS"],
         ["--cwd", "relative"],
-        pytest.param(["--additional-gids", "x"], marks=CLICK_USAGE_BUG),
-        pytest.param(["--preserve-fds", "x"], marks=CLICK_USAGE_BUG),
+        ["--additional-gids", "x"],
+        ["--preserve-fds", "x"],
     ],
     ids=lambda a: " ".join(a),
 )
