@@ -1,8 +1,6 @@
 """One function per verb, called with the parsed options as plain dicts, by both the click CLI
 (pyrunc/cli.py) and the fast dispatcher (pyrunc/main.py). Each imports only what its verb needs."""
 
-from __future__ import annotations
-
 import os
 import sys
 

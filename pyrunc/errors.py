@@ -1,7 +1,5 @@
 """Error types. Every user-facing failure is a PyruncError: one line, exit status 1."""
 
-from __future__ import annotations
-
 
 class PyruncError(Exception):
     """A failure to report to the user as one line, exiting with `exit_code`."""

@@ -5,8 +5,6 @@ exactly (help, unknown or malformed options, missing arguments): those go to cli
 and help texts are the reference.
 """
 
-from __future__ import annotations
-
 
 def _convert(value: str, type_name: str) -> object:
     if type_name == "int":

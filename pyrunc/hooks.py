@@ -2,8 +2,6 @@
 runtime's namespaces), poststart (after start) and poststop (after delete). createContainer and
 startContainer run inside the container, from the C side; all share one runner in C."""
 
-from __future__ import annotations
-
 from pyrunc import jsonio
 from pyrunc.errors import PyruncError
 

@@ -5,8 +5,6 @@
 only the wiring that `json` adds around it is reproduced here.
 """
 
-from __future__ import annotations
-
 import _json
 
 

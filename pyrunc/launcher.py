@@ -24,7 +24,9 @@ def launcher_text() -> str:
         f"#!{sys.executable} -IS\n"
         "# Written by `python -m pyrunc.launcher`: pyrunc without site (see pyrunc/launcher.py).\n"
         "import sys\n"
-        f"sys.path[0:0] = {paths!r}\n"
+        # After the standard library, as `site` would place them: stdlib imports then never
+        # search these directories first.
+        f"sys.path += {paths!r}\n"
         "from pyrunc.main import main\n"
         "main()\n"
     )

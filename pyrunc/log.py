@@ -5,13 +5,8 @@ the msg of the last error line from the bundle's log.json and shows it to its us
 When the log goes to a file, errors are also printed plainly on stderr, as runc does.
 """
 
-from __future__ import annotations
-
 import os
 import sys
-import time
-
-from pyrunc import jsonio
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
@@ -28,10 +23,15 @@ def configure(path: str | None = None, fmt: str = "text", debug: bool = False) -
 
 
 def _timestamp() -> str:
+    import time
+
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def format_line(level: str, msg: str) -> str:
+    """Imports its formatting only when a line is written: most commands write none."""
+    from pyrunc import jsonio
+
     if _format == "json":
         return jsonio.dumps({"level": level, "msg": msg, "time": _timestamp()})
     return f'time="{_timestamp()}" level={level} msg={jsonio.dumps(msg)}'

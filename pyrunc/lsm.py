@@ -2,8 +2,6 @@
 asking for one is refused before anything is created, with the reason (the host lacks the feature,
 or pyrunc does not support it), never silently ignored."""
 
-from __future__ import annotations
-
 import os
 
 from pyrunc.errors import ConfigError

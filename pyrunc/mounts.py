@@ -6,8 +6,6 @@ resolves them inside it (openat2 RESOLVE_IN_ROOT), so nothing here needs to be t
 symlinks.
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import linux as L

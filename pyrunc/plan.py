@@ -5,8 +5,6 @@ NUL-terminated strings), read by pyrunc/csrc/common.c. Policy lives here; the C 
 Tags mirror pyrunc/csrc/common.h (tests/unit/test_plan.py checks they agree).
 """
 
-from __future__ import annotations
-
 import os
 import struct
 

@@ -2,8 +2,6 @@
 one message on an AF_UNIX stream socket, the container process state as JSON, the fd in
 SCM_RIGHTS."""
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import OCI_VERSION, jsonio

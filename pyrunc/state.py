@@ -5,8 +5,6 @@ derived, never trusted: the init pid must be alive with the start time we record
 is another process), exec.fifo present means created, a frozen cgroup means paused.
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import jsonio
@@ -188,11 +186,9 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
 
 
 def _is_frozen(cgroup_state: dict) -> bool:
-    try:
-        from pyrunc.cgroups import Manager
-    except ImportError:
-        return False
-    return Manager.from_state(cgroup_state).is_frozen()
+    from pyrunc.freezer import is_frozen
+
+    return is_frozen(cgroup_state)
 
 
 def oci_state(state: dict, status: str) -> dict:

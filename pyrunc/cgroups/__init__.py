@@ -19,8 +19,6 @@ os/errno/signal/time. Resource validation, devices, BPF, stats and events are
 imported on first use.
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path, signal_quietly
@@ -121,7 +119,7 @@ class Manager:
         raise NotImplementedError
 
     @staticmethod
-    def from_state(d: dict) -> Manager:
+    def from_state(d: dict) -> "Manager":
         """Reopen a manager from `to_state()` output, without probing the host."""
         version = d.get("version")
         if version == 2:

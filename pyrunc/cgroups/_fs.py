@@ -3,8 +3,6 @@
 On the hot path of `state`, `kill` and `delete`: imports only os, errno and time.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import time

@@ -12,8 +12,6 @@ resulting state is what both back ends enforce:
 runc does the same (libcontainer/cgroups/devices); the code here is our own.
 """
 
-from __future__ import annotations
-
 import struct
 
 from pyrunc.cgroups._fs import CgroupError
@@ -122,7 +120,7 @@ class DeviceState:
         # in deny mode they are grants.
         self.exceptions: dict[tuple[str, int, int], int] = dict(exceptions or {})
 
-    def copy(self) -> DeviceState:
+    def copy(self) -> "DeviceState":
         return DeviceState(self.default_allow, self.exceptions)
 
     def __eq__(self, other: object) -> bool:

@@ -12,8 +12,6 @@ fields that only exist on one version are refused clearly on the other
 realtime CPU, leafWeight and network on v2).
 """
 
-from __future__ import annotations
-
 import errno
 import os
 

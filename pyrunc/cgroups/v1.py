@@ -4,9 +4,6 @@ Hot path (`from_state`, `pids`, `kill_all`, `destroy`, `is_frozen`): os, errno,
 signal and time only.
 """
 
-from __future__ import annotations
-
-import errno
 import os
 
 from pyrunc.cgroups import Manager
@@ -80,7 +77,7 @@ class V1Manager(Manager):
     # ------------------------------------------------------------ construction
 
     @classmethod
-    def for_path(cls, inner: str) -> V1Manager:
+    def for_path(cls, inner: str) -> "V1Manager":
         mounts = mounted_hierarchies()
         if not any(name in V1_CONTROLLERS for name in mounts):
             raise CgroupError("no cgroup v1 controller is mounted on this host")
@@ -99,7 +96,7 @@ class V1Manager(Manager):
         return cls(paths)
 
     @classmethod
-    def from_state(cls, d: dict) -> V1Manager:
+    def from_state(cls, d: dict) -> "V1Manager":
         return cls(dict(d["paths"]), d.get("created"))
 
     def to_state(self) -> dict:
@@ -240,15 +237,9 @@ class V1Manager(Manager):
             raise CgroupError(f"cannot thaw {state_file}: {oserror_text(e)}") from None
 
     def is_frozen(self) -> bool:
-        freezer = self.paths.get("freezer")
-        if not freezer:
-            return False
-        try:
-            return read_first_line(os.path.join(freezer, "freezer.state")) == "FROZEN"
-        except OSError as e:
-            if e.errno == errno.ENOENT:
-                return False
-            raise
+        from pyrunc.freezer import is_frozen
+
+        return is_frozen(self.to_state())
 
     # ------------------------------------------------------------ heavier operations
 

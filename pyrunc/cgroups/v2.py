@@ -4,8 +4,6 @@ Hot path (`from_state`, `pids`, `kill_all`, `destroy`, `is_frozen`): os, errno
 and time only.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 
@@ -14,7 +12,6 @@ from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
     CgroupError,
     oserror_text,
-    read_first_line,
     read_keyed,
     read_text,
     remove_if_empty,
@@ -39,7 +36,7 @@ class V2Manager(Manager):
     # ------------------------------------------------------------ construction
 
     @classmethod
-    def for_path(cls, inner: str, mount: str = CGROUP_ROOT) -> V2Manager:
+    def for_path(cls, inner: str, mount: str = CGROUP_ROOT) -> "V2Manager":
         if inner.startswith("/"):
             return cls(os.path.join(mount, inner.lstrip("/")).rstrip("/"), mount)
         # Relative: below the *parent* of our own cgroup, like runc's fs2 driver;
@@ -52,7 +49,7 @@ class V2Manager(Manager):
         return cls(os.path.join(mount, parent.lstrip("/"), inner).rstrip("/"), mount)
 
     @classmethod
-    def from_state(cls, d: dict) -> V2Manager:
+    def from_state(cls, d: dict) -> "V2Manager":
         return cls(d["path"], d.get("mount", CGROUP_ROOT), d.get("created"))
 
     def to_state(self) -> dict:
@@ -180,10 +177,9 @@ class V2Manager(Manager):
         self._set_frozen(False)
 
     def is_frozen(self) -> bool:
-        try:
-            return read_first_line(self._file("cgroup.freeze")) == "1"
-        except FileNotFoundError:
-            return False
+        from pyrunc.freezer import is_frozen
+
+        return is_frozen(self.to_state())
 
     # ------------------------------------------------------------ heavier operations
 

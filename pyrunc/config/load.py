@@ -1,7 +1,5 @@
 """Read a bundle's config.json and validate it (schema, then semantic checks)."""
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import jsonio

@@ -7,8 +7,6 @@ Runs on the `create` path: no re, json, typing or enum imports. The tables below
 modules may use (e.g. capability numbers for the plan).
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import linux as _linux

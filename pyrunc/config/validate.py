@@ -14,8 +14,6 @@ This module is imported on the `create` path: it must not import jsonschema, jso
 module level. Stage 2 imports them when a document is actually invalid.
 """
 
-from __future__ import annotations
-
 from pyrunc.config import semantic
 from pyrunc.errors import ConfigError
 

@@ -1,7 +1,5 @@
 """A container as recorded in the store, with its derived status."""
 
-from __future__ import annotations
-
 import os
 
 from pyrunc.errors import NotFound, PyruncError, errno_text

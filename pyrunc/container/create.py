@@ -5,8 +5,6 @@ directory deleted. A create that is itself killed leaves a state that says "crea
 holds the lock, and "stopped" after, so `delete --force` can clean up.
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import OCI_VERSION, hooks, plan

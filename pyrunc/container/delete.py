@@ -4,8 +4,6 @@ Order: kill and wait for the processes, remove the cgroup, run poststop hooks (a
 warning, as the spec says), remove the state directory.
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import log

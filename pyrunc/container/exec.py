@@ -6,8 +6,6 @@ init, which applies the process's credentials, capabilities and the container's 
 before execve. Without --detach we wait for it and return its status (128+N on signal N).
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import linux as L

@@ -1,7 +1,5 @@
 """`kill`: send a signal to the init, or with --all to every process of the container."""
 
-from __future__ import annotations
-
 from pyrunc.container.base import load
 from pyrunc.errors import PyruncError
 from pyrunc.state import Store

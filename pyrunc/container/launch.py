@@ -4,8 +4,6 @@ the sync protocol (maps, cgroup placement, runtime hooks, READY).
 The child side is pyrunc/csrc/child.c and init.c; message types mirror pyrunc/csrc/common.h.
 """
 
-from __future__ import annotations
-
 import os
 import struct
 

@@ -1,7 +1,5 @@
 """`pause` and `resume`: freeze and thaw the container's cgroup (v1 freezer, v2 cgroup.freeze)."""
 
-from __future__ import annotations
-
 import os
 
 from pyrunc.container.base import Container, load

@@ -1,7 +1,5 @@
 """`state` and `list`: read-only views of the store."""
 
-from __future__ import annotations
-
 from pyrunc.container.base import load
 from pyrunc.errors import NotFound
 from pyrunc.state import Store, oci_state

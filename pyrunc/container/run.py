@@ -2,8 +2,6 @@
 container's status (128+N when killed by signal N), then delete it unless --keep.
 With a terminal and no --console-socket, the foreground run proxies the caller's terminal."""
 
-from __future__ import annotations
-
 import os
 
 from pyrunc.container.create import CreateRequest, create

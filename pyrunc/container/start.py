@@ -5,8 +5,6 @@ end-of-file (success). If anything fails between the fifo and execve, the init w
 into the fifo instead. If the init dies before reaching the fifo, its pidfd says so.
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc.container.base import Container, load
