@@ -35,6 +35,10 @@ KNOWN_BUGS = {
     "open and flock the lock), and delete unlinks the lock file others may be waiting on: a racing "
     "delete removes a container that is being created (create then fails with an internal "
     "FileNotFoundError, and what it made so far can be left behind)",
+    "freezer-enodev": "reading freezer.state of a cgroup a concurrent delete removes: ENODEV, an "
+    "internal error (see test_races.test_state_while_delete_removes_the_cgroup)",
+    "relock": "state/list recreate the lock file in a directory delete is emptying: delete's rmdir "
+    "fails, an internal error (see test_races.test_state_while_delete_removes_the_directory)",
     "wrong-shape": "state.json fields are used without checking their types (see test_damaged_state)",
     "sync-reset": "an init that dies with an ACK unread makes the runtime's next read of the sync "
     "socket fail with ECONNRESET, reported as 'internal error ... ConnectionResetError'",
@@ -134,6 +138,21 @@ def error_message(result: Result) -> str:
     return ""
 
 
+# Internal errors that are known bugs: (bug, words that all appear in the stderr or the argv).
+_SIGNATURES = [
+    ("sync-reset", ("ConnectionResetError",)),
+    ("lock-race", ("FileNotFoundError", "state.json")),
+    ("lock-race", ("FileExistsError", "create")),
+    ("freezer-enodev", ("No such device",)),
+    ("relock", ("Directory not empty", "delete")),
+]
+
+
+def known_bug_of(result: Result) -> str:
+    text = result.err + " " + " ".join(result.argv)
+    return next((bug for bug, words in _SIGNATURES if all(w in text for w in words)), "")
+
+
 def clean_failure_problems(result: Result, what: str) -> list[str]:
     """A failed command must exit 1 with exactly one error line and a real message: no traceback,
     no 'internal error' (pyrunc's trap for unexpected exceptions, i.e. a bug)."""
@@ -146,11 +165,8 @@ def clean_failure_problems(result: Result, what: str) -> list[str]:
     if "Traceback" in result.err or "Traceback" in result.out:
         problems.append(f"{where}: Python traceback: {result.err.strip()[-300:]!r}")
     if "internal error" in result.err:
-        tag = ""
-        if "ConnectionResetError" in result.err:
-            tag = "known:sync-reset: "
-        elif "FileNotFoundError" in result.err and "state.json" in result.err:
-            tag = "known:lock-race: "
+        bug = known_bug_of(result)
+        tag = f"known:{bug}: " if bug else ""
         problems.append(f"{tag}{where}: internal error: {error_message(result)!r}")
     errors = error_lines(result.err)
     if len(errors) != 1:
