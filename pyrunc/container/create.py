@@ -131,10 +131,11 @@ class Creation(Handlers):
     # -- the steps ------------------------------------------------------------------------
 
     def claim(self) -> None:
+        """The directory is the claim (mkdir is atomic); state.json comes with the cgroup, the
+        first thing a killed create would leave to clean up."""
         self.store.ensure_root()
         self.store.make_container_dir(self.cid)
         self.lock_fd = self.store.lock(self.cid)
-        self.store.write(self.cid, self.state)
 
     def make_fifo(self, floor: int) -> None:
         """exec.fifo: the init blocks opening it for writing until `start` opens it for reading."""
@@ -283,7 +284,8 @@ class Creation(Handlers):
         stat = proc_stat(pid)
         self.state["pid"] = pid
         self.state["init_start"] = stat[1] if stat else 0
-        self.store.write(self.cid, self.state)  # a killed create still leaves the pid to clean up
+        # Not written yet: should this create be killed, the init exits at its next read of the
+        # sync socket, and delete --force empties the recorded cgroup anyway.
         self.launch.append_plan(plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid)))
         return hooks.hook_state(self.state, "creating", pid)
 
@@ -305,7 +307,14 @@ class Creation(Handlers):
 
     def ready(self, pid: int) -> None:
         self.state["creating"] = False
-        write_atomic(self.store.path(self.cid, "config.json"), self.raw_config)
+        # Read only once state.json says created, which is written after it: no rename needed.
+        config_fd = os.open(
+            self.store.path(self.cid, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
+        )
+        try:
+            os.write(config_fd, self.raw_config)
+        finally:
+            os.close(config_fd)
         self.store.write(self.cid, self.state)
         if self.request.pid_file:
             write_pid_file(self.request.pid_file, pid)
