@@ -13,7 +13,6 @@
 #include <sys/types.h>
 
 enum plan_tag {
-    T_END = 0,
     /* child: namespaces and rootfs (csrc/child.c) */
     T_CLONE_FLAGS = 1,        /* u64: namespaces to create */
     T_JOIN_NS = 2,            /* u32 nstype, path */
