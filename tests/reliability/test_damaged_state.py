@@ -267,8 +267,8 @@ def test_delete_force_is_bounded_when_the_lock_is_held(rig, stuck_lock_holder):
     cid = harness.unique_id("heldlock")
     rig.run_detached(cid)
     stuck_lock_holder(cid)
-    result = rig.run("delete", "--force", cid, timeout=30)
-    assert not harness.timed_out(result), "delete --force still waiting after 30 s"
+    result = rig.run("delete", "--force", cid, timeout=12)
+    assert not harness.timed_out(result), "delete --force still waiting after 12 s"
 
 
 def test_missing_exec_fifo(rig, figures):

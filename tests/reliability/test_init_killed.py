@@ -20,7 +20,7 @@ import pytest
 
 from tests.reliability import faults, harness
 from tests.reliability import machine as m
-from tests.reliability.test_killed import CREATE, seed
+from tests.reliability.test_killed import CREATE, scenario, seed, usual_duration
 
 
 def create_argv(rig: harness.Rig, cid: str) -> list[str]:
@@ -237,18 +237,19 @@ def _in_syscall_below(ancestor: int, number: int) -> int | None:
     "tries", [pytest.param(6, id="ci"), pytest.param(200, id="long", marks=pytest.mark.slow)]
 )
 def test_init_killed_at_random_moments_during_create(rig, figures, tries):
-    """Wait for create's clone to appear, then kill it after a random delay (up to the rest of
-    a usual create)."""
+    """Wait for create's clone to appear, then kill it after a random delay (up to a usual
+    create's duration)."""
     rng = random.Random(chosen := seed())
+    window = usual_duration(rig, scenario("create"))
     fig = figures("kill the init at random moments during create")
-    fig.set(seed=chosen)
+    fig.set(seed=chosen, usual_create_s=round(window, 3))
     failures = []
     for _ in range(tries):
         cid = harness.unique_id("initrandom")
         creating = harness.Spawned(create_argv(rig, cid))
         child = m.wait_for(lambda c=creating: next(iter(m.descendants(c.pid)), None), 10, interval=0.001)
         if child:  # else create was done before we looked: nothing to kill
-            time.sleep(rng.uniform(0, 0.15))
+            time.sleep(rng.uniform(0, window))
             kill_init(child)
         result = creating.finish(60)
         problems = expect_failed_create(rig, cid, result, "create with its init killed", bool(child))
