@@ -69,12 +69,14 @@ def _fmt(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def reaper():
+    """Only while this directory's tests run: the suites after it reap their own children."""
     thread = harness.Reaper()
     thread.start()
     yield thread
     thread.stopping.set()
+    thread.join(5)
 
 
 @pytest.fixture(scope="session")

@@ -467,16 +467,18 @@ class Reaper(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        # Polling (WNOHANG), not blocking: once stopped it must never reap again, since other
+        # suites in the same pytest run wait for their own children.
         while not self.stopping.is_set():
             try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT | os.WNOHANG)
             except ChildProcessError:
-                self.stopping.wait(0.05)
-                continue
-            except InterruptedError:
+                info = None
+            if info is None:
+                self.stopping.wait(0.01)
                 continue
             with _SPAWNING:
-                ours = info is None or info.si_pid in _OWN_CHILDREN
+                ours = info.si_pid in _OWN_CHILDREN or self.stopping.is_set()
                 if not ours:
                     try:
                         os.waitpid(info.si_pid, os.WNOHANG)
