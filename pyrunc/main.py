@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
         from pyrunc.commands import version_text
 
         sys.stdout.write(version_text())
-        sys.exit(0)
+        _exit(0)
     parsed = None
     try:
         from pyrunc._cli_table import TABLE
@@ -25,11 +25,25 @@ def main(argv: list[str] | None = None) -> None:
 
         parsed = parse(argv, TABLE)
     if parsed is None:
-        sys.exit(_run_click(argv))
+        _exit(_run_click(argv))
     from pyrunc.commands import dispatch
 
     command, global_opts, opts = parsed
-    sys.exit(dispatch(command, global_opts, opts))
+    _exit(dispatch(command, global_opts, opts))
+
+
+def _exit(code: int) -> None:
+    """Exit without the interpreter's finalization (tearing down every module, a last GC): a
+    command is done once its output is flushed, and that teardown costs more than some commands.
+    pyrunc writes its files unbuffered or closes them itself and registers no atexit handlers."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _run_click(argv: list[str]) -> int:
@@ -42,6 +56,8 @@ def _run_click(argv: list[str]) -> int:
 
     try:
         return cli.main(args=argv, prog_name="pyrunc", standalone_mode=False) or 0
+    except SystemExit as done:  # a command's own exit status (pyrunc/cli.py _invoke)
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except click.exceptions.ClickException as err:
         from pyrunc import log
 
