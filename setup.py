@@ -23,7 +23,9 @@ CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_GNU_SOURCE"]
 
 def run_generators() -> None:
     """Write the generated modules that the hot paths import instead of click and jsonschema."""
-    env = dict(os.environ, PYTHONPATH=HERE)
+    # The generators import click (a build requirement): under pip's isolated build it lives only
+    # on this process's sys.path, not in the interpreter the generators run with.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, *filter(None, sys.path)]))
     generators = [
         ("pyrunc.config.gen_fastcheck", os.path.join(PKG, "config", "_fastcheck.py")),
         ("pyrunc.gen_cli_table", os.path.join(PKG, "_cli_table.py")),
