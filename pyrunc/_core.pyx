@@ -6,7 +6,7 @@ the parent's side of the sync protocol, seals the init helper into a memfd, and 
 same C code the child uses. It parses no JSON and decides no policy.
 """
 
-from libc.errno cimport errno, EINTR
+from libc.errno cimport errno, EINTR, ECONNRESET
 from libc.stdint cimport int32_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset, strerror
 
@@ -115,6 +115,8 @@ def recv(int fd):
                 n = read(fd, raw, sizeof(sync_header) + SYNC_MAX_PAYLOAD)
             if n >= 0 or errno != EINTR:
                 break
+        if n < 0 and errno == ECONNRESET:
+            return 0, 0, b""  # the init died with our message unread: as end-of-file
         if n < 0:
             raise _oserror(errno, "read from the container's init")
         if n < <ssize_t>sizeof(sync_header):

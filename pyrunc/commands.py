@@ -14,6 +14,17 @@ def _store(g: dict):
     return Store(g["root"])
 
 
+def check_preserve_fds(value: object) -> int:
+    """--preserve-fds N: 0 <= N and 3+N within the fd limit."""
+    import resource
+
+    count = value or 0
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if not isinstance(count, int) or count < 0 or 3 + count > limit:
+        raise PyruncError(f"--preserve-fds {value}: must be between 0 and {limit - 3} (fd limit {limit})")
+    return count
+
+
 def _create_request(opts: dict):
     from pyrunc.container.create import CreateRequest
 
@@ -25,7 +36,7 @@ def _create_request(opts: dict):
         pid_file=opts.get("pid_file") or None,
         console_socket=opts.get("console_socket") or None,
         no_pivot=bool(opts.get("no_pivot")),
-        preserve_fds=opts.get("preserve_fds") or 0,
+        preserve_fds=check_preserve_fds(opts.get("preserve_fds")),
     )
 
 
@@ -131,6 +142,7 @@ def cmd_exec(g: dict, opts: dict) -> int:
     from pyrunc.container.exec import ExecRequest, execute
 
     fields = {k: v for k, v in opts.items() if k != "container_id"}
+    fields["preserve_fds"] = check_preserve_fds(fields.get("preserve_fds"))
     return execute(_store(g), ExecRequest(opts["container_id"], **fields))
 
 

@@ -24,5 +24,5 @@ def is_frozen(cgroup_state: dict) -> bool:
     try:
         with open(path) as f:
             return f.readline().strip() == frozen_value
-    except FileNotFoundError:
-        return False
+    except OSError:
+        return False  # gone, or going (ENODEV while a delete removes the cgroup): not frozen

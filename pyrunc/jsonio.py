@@ -70,6 +70,10 @@ def _raise_precise_error(doc: str) -> None:
         json.loads(doc)
     except json.JSONDecodeError as err:
         raise DecodeError(err.msg, doc, err.pos) from None
+    except RecursionError:
+        raise DecodeError("nested too deeply", doc, 0) from None
+    except ValueError as err:  # e.g. an integer with more digits than Python converts
+        raise DecodeError(str(err).split(";")[0], doc, 0) from None
     raise DecodeError("invalid JSON", doc, 0)
 
 

@@ -5,6 +5,7 @@ derived, never trusted: the init pid must be alive with the start time we record
 is another process), exec.fifo present means created, a frozen cgroup means paused.
 """
 
+import errno
 import os
 
 from pyrunc import jsonio
@@ -24,8 +25,8 @@ def check_id(container_id: str) -> None:
         raise PyruncError("container id cannot be empty")
     if container_id in (".", "..") or not set(container_id) <= _ID_CHARS:
         raise PyruncError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-', '.'")
-    if len(container_id) > 1024:
-        raise PyruncError("invalid container id: longer than 1024 characters")
+    if len(container_id) > 255:
+        raise PyruncError("invalid container id: longer than 255 characters (the longest file name)")
 
 
 def _is_valid_id(name: str) -> bool:
@@ -72,37 +73,89 @@ class Store:
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise PyruncError(f"root directory {self.root} is not writable")
 
-    def make_container_dir(self, container_id: str) -> str:
-        """Atomically claim the id: exactly one of concurrent creates succeeds."""
+    def claim(self, container_id: str) -> int:
+        """Make the container's directory, holding its lock from the start; returns the lock fd.
+
+        The directory is built under a name no id can have, with its lock file flocked, then
+        renamed into place: no other command can see the id before its lock is held, and of
+        concurrent creates exactly one rename succeeds (the others find a non-empty directory)."""
+        import fcntl
+
         path = self.path(container_id)
+        if os.path.lexists(path):
+            raise PyruncError(f"container with id {container_id!r} already exists")
+        tmp = os.path.join(self.root, f"#claim-{os.getpid()}-{container_id}")
+        fd = -1
         try:
-            os.mkdir(path, 0o711)
-        except FileExistsError:
-            raise PyruncError(f"container with id {container_id!r} already exists") from None
+            os.mkdir(tmp, 0o711)
+            fd = os.open(
+                os.path.join(tmp, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+            )
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(tmp, path)
         except OSError as err:
+            if fd >= 0:
+                os.close(fd)
+            _remove_tree_quietly(tmp)
+            if err.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                raise PyruncError(f"container with id {container_id!r} already exists") from None
             raise PyruncError(f"cannot create state directory {path}: {errno_text(err)}") from None
-        return path
+        return fd
 
     def exists(self, container_id: str) -> bool:
         return os.path.isdir(self.path(container_id))
 
-    def lock(self, container_id: str, shared: bool = False, wait: bool = True) -> int | None:
+    def lock(
+        self, container_id: str, shared: bool = False, wait: bool = True, timeout: float = 10.0
+    ) -> int | None:
         """flock the container's lock file; returns the fd (close it to unlock), or None when
-        `wait` is False and someone else holds it."""
+        `wait` is False and someone else holds it. Never creates the lock file (only claim does),
+        and checks after locking that the path still names the locked file: a delete may have
+        removed the container meanwhile. A lock held longer than `timeout` is an error naming
+        its holder."""
         import fcntl
 
         path = self.path(container_id, LOCK_FILE)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            raise NotFound(container_id) from None
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         try:
-            fcntl.flock(fd, mode if wait else mode | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFound(container_id) from None
+        except OSError as err:
+            raise PyruncError(f"cannot lock container {container_id!r}: {errno_text(err)}") from None
+        try:
+            if not self._flock(fd, mode, wait, timeout):
+                if not wait:
+                    os.close(fd)
+                    return None
+                raise PyruncError(f"container {container_id!r} is busy: {_lock_holder(fd)} holds its lock")
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        except PyruncError:
             os.close(fd)
-            return None
+            raise
+        if not same:
+            os.close(fd)
+            raise NotFound(container_id)
         return fd
+
+    @staticmethod
+    def _flock(fd: int, mode: int, wait: bool, timeout: float) -> bool:
+        import fcntl
+        import time
+
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if not wait or time.monotonic() >= deadline:
+                    return False
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
 
     def read(self, container_id: str) -> dict:
         path = self.path(container_id, STATE_FILE)
@@ -116,14 +169,18 @@ class Store:
         try:
             state = jsonio.loads(data)
         except ValueError:
-            raise PyruncError(f"state of container {container_id!r} is corrupt ({path})") from None
-        if not isinstance(state, dict):
-            raise PyruncError(f"state of container {container_id!r} is corrupt ({path})")
+            raise CorruptState(container_id, path, "not valid JSON") from None
+        problem = _shape_problem(state)
+        if problem:
+            raise CorruptState(container_id, path, problem)
         return state
 
     def write(self, container_id: str, state: dict) -> None:
         path = self.path(container_id, STATE_FILE)
-        write_atomic(path, jsonio.dumps(state).encode())
+        try:
+            write_atomic(path, jsonio.dumps(state).encode())
+        except OSError as err:
+            raise PyruncError(f"cannot write state of {container_id!r}: {errno_text(err)}") from None
 
     def list_ids(self) -> list[str]:
         try:
@@ -135,17 +192,93 @@ class Store:
 
     def remove(self, container_id: str) -> None:
         path = self.path(container_id)
-        for name in (FIFO, STATE_FILE, LOCK_FILE, "config.json", "state.json.tmp"):
+        for _ in range(3):  # a command racing us may still add a file (e.g. a state.json temp)
             try:
-                os.unlink(os.path.join(path, name))
+                for leftover in os.listdir(path):
+                    os.unlink(os.path.join(path, leftover))
+                os.rmdir(path)
+                return
             except FileNotFoundError:
-                pass
-        try:
-            for leftover in os.listdir(path):
-                os.unlink(os.path.join(path, leftover))
-            os.rmdir(path)
-        except FileNotFoundError:
-            pass
+                return
+            except OSError as err:
+                if err.errno != errno.ENOTEMPTY:
+                    raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
+        raise PyruncError(f"cannot remove {path}: something keeps writing into it")
+
+
+class CorruptState(PyruncError):
+    """state.json cannot be used; `delete --force` still removes what it can find."""
+
+    def __init__(self, container_id: str, path: str, problem: str) -> None:
+        super().__init__(f"state of container {container_id!r} is corrupt ({path}: {problem})")
+
+
+# The fields pyrunc reads from state.json and the types they must have.
+_STATE_FIELDS = {
+    "pid": int,
+    "init_start": int,
+    "bundle": str,
+    "rootfs": str,
+    "created": str,
+    "owner": str,
+    "ociVersion": str,
+    "id": str,
+    "creating": bool,
+    "terminal": bool,
+    "annotations": dict,
+    "hooks": dict,
+    "cgroup": dict,
+}
+
+
+def _shape_problem(state: object) -> str:
+    if not isinstance(state, dict):
+        return "not a JSON object"
+    for name, kind in _STATE_FIELDS.items():
+        value = state.get(name)
+        if (value is not None and not isinstance(value, kind)) or (kind is int and isinstance(value, bool)):
+            return f"{name} is not a {kind.__name__}"
+    return _cgroup_shape_problem(state.get("cgroup"))
+
+
+def _cgroup_shape_problem(cgroup: dict | None) -> str:
+    """The shapes pyrunc.cgroups' managers write with to_state()."""
+    if not cgroup:
+        return ""
+    version = cgroup.get("version")
+    if not isinstance(cgroup.get("created") or [], list):
+        return "cgroup.created is not a list"
+    if version == 1:
+        paths = cgroup.get("paths")
+        good = isinstance(paths, dict) and all(isinstance(p, str) for p in paths.values())
+        return "" if good else "cgroup.paths is not a map of controller to path"
+    if version == 2:
+        return "" if isinstance(cgroup.get("path"), str) else "cgroup.path is not a string"
+    return f"cgroup.version {version!r} is neither 1 nor 2"
+
+
+def _remove_tree_quietly(path: str) -> None:
+    try:
+        for name in os.listdir(path):
+            os.unlink(os.path.join(path, name))
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds the flock on this file, from /proc/locks ("pid N"), for the busy message."""
+    try:
+        st = os.fstat(fd)
+        needle = f":{st.st_ino} "
+        with open("/proc/locks") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(needle.strip()):
+                    return f"pid {fields[4]}"
+    except OSError:
+        pass
+    return "another command"
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
@@ -153,10 +286,18 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def derive_status(store: Store, container_id: str, state: dict, locked: bool = False) -> str:
@@ -167,7 +308,10 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
         # mid-way left a container that exists only to be deleted.
         if locked:
             return "stopped"
-        fd = store.lock(container_id, shared=True, wait=False)
+        try:
+            fd = store.lock(container_id, shared=True, wait=False)
+        except NotFound:
+            return "stopped"  # no lock file: what a killed delete left, only to be removed
         if fd is None:
             return "creating"
         os.close(fd)
@@ -178,11 +322,19 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
     stat = proc_stat(pid)
     if stat is None or stat[1] != state.get("init_start") or stat[0] in ("Z", "X", "x"):
         return "stopped"
-    if os.path.exists(store.path(container_id, FIFO)):
+    if os.path.exists(store.path(container_id, FIFO)) and _is_init_helper(pid):
         return "created"
     if state.get("cgroup") and _is_frozen(state["cgroup"]):
         return "paused"
     return "running"
+
+
+def _is_init_helper(pid: int) -> bool:
+    """Is the init still pyrunc's helper (waiting for start), not yet the user's process?"""
+    try:
+        return os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-init")
+    except OSError:
+        return False
 
 
 def _is_frozen(cgroup_state: dict) -> bool:

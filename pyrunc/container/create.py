@@ -5,6 +5,7 @@ directory deleted. A create that is itself killed leaves a state that says "crea
 holds the lock, and "stopped" after, so `delete --force` can clean up.
 """
 
+import errno
 import os
 
 from pyrunc import OCI_VERSION, hooks, plan
@@ -66,7 +67,10 @@ def listen_fds_process(process: dict, count: int) -> dict:
 
 def write_pid_file(path: str, pid: int) -> None:
     """The decimal pid, no newline, atomically: containerd's shim parses the whole file."""
-    write_atomic(path, str(pid).encode(), 0o644)
+    try:
+        write_atomic(path, str(pid).encode(), 0o644)
+    except OSError as err:
+        raise PyruncError(f"--pid-file {path}: {errno_text(err)}") from None
 
 
 def write_id_maps(pid: int, config: dict) -> None:
@@ -131,16 +135,18 @@ class Creation(Handlers):
     # -- the steps ------------------------------------------------------------------------
 
     def claim(self) -> None:
-        """The directory is the claim (mkdir is atomic); state.json comes with the cgroup, the
-        first thing a killed create would leave to clean up."""
+        """Claim the id with its lock already held (see Store.claim); state.json comes with the
+        cgroup, the first thing a killed create would leave to clean up."""
         self.store.ensure_root()
-        self.store.make_container_dir(self.cid)
-        self.lock_fd = self.store.lock(self.cid)
+        self.lock_fd = self.store.claim(self.cid)
 
     def make_fifo(self, floor: int) -> None:
         """exec.fifo: the init blocks opening it for writing until `start` opens it for reading."""
         path = self.store.path(self.cid, FIFO)
-        os.mkfifo(path, 0o622)
+        try:
+            os.mkfifo(path, 0o622)
+        except OSError as err:
+            raise PyruncError(f"cannot make {path}: {errno_text(err)}") from None
         # Writable by anyone, whatever the umask: the init opens it after switching to the
         # process's user.
         os.chmod(path, 0o622)
@@ -158,10 +164,13 @@ class Creation(Handlers):
 
         linux = self.config.get("linux") or {}
         manager = open_manager(linux.get("cgroupsPath"), self.cid)
-        manager.create()
-        self.cgroup = manager
+        # Recorded before the first mkdir: a create killed among the mkdirs leaves them listed
+        # for delete --force. (Parents it made are only known after: they may stay.)
         self.state["cgroup"] = manager.to_state()
         self.store.write(self.cid, self.state)
+        self.cgroup = manager
+        manager.create()
+        self.state["cgroup"] = manager.to_state()
         manager.apply(linux.get("resources") or {})
 
     def build_plan(self, launch: Launch) -> tuple[bytes, int, bool]:
@@ -308,13 +317,16 @@ class Creation(Handlers):
     def ready(self, pid: int) -> None:
         self.state["creating"] = False
         # Read only once state.json says created, which is written after it: no rename needed.
-        config_fd = os.open(
-            self.store.path(self.cid, "config.json"), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600
-        )
+        path = self.store.path(self.cid, "config.json")
         try:
-            os.write(config_fd, self.raw_config)
-        finally:
-            os.close(config_fd)
+            config_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                if os.write(config_fd, self.raw_config) != len(self.raw_config):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            finally:
+                os.close(config_fd)
+        except OSError as err:
+            raise PyruncError(f"cannot write {path}: {errno_text(err)}") from None
         self.store.write(self.cid, self.state)
         if self.request.pid_file:
             write_pid_file(self.request.pid_file, pid)

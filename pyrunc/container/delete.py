@@ -9,18 +9,30 @@ import os
 from pyrunc import log
 from pyrunc.container.base import Container, load
 from pyrunc.errors import NotFound, PyruncError
-from pyrunc.state import Store
+from pyrunc.state import CorruptState, Store
 
 
 def delete(store: Store, container_id: str, force: bool = False) -> None:
     try:
         lock = store.lock(container_id)
     except NotFound:
-        if force:
-            return  # runc: --force on a container that is not there is not an error
-        raise
+        if not force:
+            raise
+        if store.exists(container_id):
+            remove_damaged(store, container_id)  # a directory without its lock: a killed delete's
+        return  # runc: --force on a container that is not there is not an error
     try:
-        container = load(store, container_id, locked=True)
+        try:
+            container = load(store, container_id, locked=True)
+        except CorruptState:
+            if not force:
+                raise
+            remove_damaged(store, container_id)
+            return
+        if not container.state and container.status == "stopped":
+            # No state.json: a create that never got far, or a damaged directory.
+            remove_damaged(store, container_id)
+            return
         if container.status in ("running", "paused") and not force:
             raise PyruncError(
                 f"cannot delete container {container_id} that is not stopped: {container.status}"
@@ -31,11 +43,45 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
         os.close(lock)
 
 
+def remove_damaged(store: Store, container_id: str) -> None:
+    """delete --force of a container whose state.json is unreadable: empty and remove the cgroup
+    its stored config (or its id) names, then the directory."""
+    from pyrunc import jsonio
+    from pyrunc.cgroups import CgroupError, open_manager
+
+    log.warning(f"state of container {container_id!r} is unreadable: removing what can be found")
+    cgroups_path = None
+    try:
+        with open(store.path(container_id, "config.json"), "rb") as f:
+            config = jsonio.loads(f.read())
+        cgroups_path = ((config.get("linux") or {}) if isinstance(config, dict) else {}).get("cgroupsPath")
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        manager = open_manager(cgroups_path if isinstance(cgroups_path, str) else None, container_id)
+        if manager.exists():
+            manager.kill_all(9)
+            _wait_empty(manager, container_id)
+            manager.destroy()
+    except CgroupError as err:
+        log.warning(str(err))
+    store.remove(container_id)
+
+
+def _wait_empty(cgroup, container_id: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while cgroup.pids():
+        if time.monotonic() > deadline:
+            raise PyruncError(f"processes of container {container_id} survived SIGKILL: {cgroup.pids()}")
+        time.sleep(0.005)
+
+
 def stop_processes(container: Container) -> None:
     """SIGKILL everything of a container that is not stopped, and wait until it is gone: the init
     (checked through a pidfd) and every process left in its cgroup (a container without a pid
     namespace can leave some behind its init)."""
-    import time
 
     if container.status != "stopped":
         try:
@@ -45,11 +91,7 @@ def stop_processes(container: Container) -> None:
     cgroup = container.cgroup()
     if cgroup is not None and cgroup.pids():
         cgroup.kill_all(9)
-        deadline = time.monotonic() + 10
-        while cgroup.pids():
-            if time.monotonic() > deadline:
-                raise PyruncError(f"processes of container {container.id} survived SIGKILL: {cgroup.pids()}")
-            time.sleep(0.005)
+        _wait_empty(cgroup, container.id)
     if container.pid and container.status != "stopped" and not container.wait_init_gone():
         raise PyruncError(f"container {container.id}'s init (pid {container.pid}) did not exit after SIGKILL")
 

@@ -14,10 +14,17 @@ def state(store: Store, container_id: str) -> dict:
 
 
 def list_states(store: Store) -> list[dict]:
+    """Every container under the root; one whose state cannot be read is left out with a
+    warning (as runc does), not the whole list."""
+    from pyrunc import log
+    from pyrunc.state import CorruptState
+
     states = []
     for container_id in store.list_ids():
         try:
             states.append(state(store, container_id))
         except NotFound:
             continue  # deleted while we listed
+        except CorruptState as err:
+            log.warning(str(err))
     return states

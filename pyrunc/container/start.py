@@ -60,6 +60,9 @@ def release_init(container: Container) -> None:
     except OSError:
         raise PyruncError(f"cannot start a container that has stopped ({_why_stopped(container)})") from None
     fifo = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    # Unlinked at once: should this start be killed now, the container is no longer "created",
+    # and a second start cannot wait on a fifo nobody will write.
+    os.unlink(path)
     message = bytearray()
     try:
         poller = select.poll()
@@ -82,7 +85,6 @@ def release_init(container: Container) -> None:
     finally:
         os.close(pidfd)
         os.close(fifo)
-    os.unlink(path)
     if message:
         raise PyruncError(f"unable to start container process: {message.decode(errors='replace')}")
 

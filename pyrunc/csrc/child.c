@@ -1075,7 +1075,6 @@ static void set_limits(struct child *c)
     }
 }
 
-#ifndef PYRUNC_INIT
 /* The fds the helper needs must survive its execve: those the plan names. */
 static int plan_fds(const struct child *c, int *keep, int max)
 {
@@ -1120,7 +1119,35 @@ static uint32_t preserved_fds(const struct child *c)
     cur_init(&cu, &r);
     return cur_u32(&cu);
 }
-#endif
+
+/* Right after fork: close every fd the parent had that the child does not need. Above all the
+ * parent's end of the sync socket (while we hold it, our reads never see EOF when the parent
+ * dies) and the container's lock (which would keep it "creating" forever). */
+static void close_inherited_fds(const struct child *c)
+{
+    int keep[72], n = plan_fds(c, keep, 64), i, j;
+    unsigned next = 3 + preserved_fds(c);
+    if (c->helper_fd >= 0)
+        keep[n++] = c->helper_fd;
+    if (c->plan_fd >= 0)
+        keep[n++] = c->plan_fd;
+    if (c->sync_fd >= 0)
+        keep[n++] = c->sync_fd;
+    for (i = 1; i < n; i++)
+        for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    for (i = 0; i < n; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < next)
+            continue;
+        if ((unsigned)keep[i] > next)
+            syscall(SYS_close_range, next, (unsigned)keep[i] - 1, 0U);
+        next = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, next, ~0U, 0U);
+}
 
 #ifdef PYRUNC_INIT
 void pyrunc_init_continue(void); /* init.c: credentials, READY, exec.fifo, execve */
@@ -1241,6 +1268,7 @@ static void child_main(struct child *c, int direct)
     reset_signals();
     umask(0);
     g_sync_fd = c->sync_fd;
+    close_inherited_fds(c);
     /* Not dumpable: nothing in the container may ptrace us or open our /proc files
      * (CVE-2016-9962); execve of the helper resets it only once we are its image. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -1406,6 +1434,9 @@ pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, 
         pid = fork();
     if (pid != 0)
         return pid;
+    /* Until the helper reports READY: die with the runtime (its sync socket EOF covers the
+     * processes forked later, whose parent is not the runtime). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     child_main(&c, direct);
     _exit(1);
 }

@@ -442,6 +442,9 @@ static void find_executable(void)
 static void report_ready(void)
 {
     char buf[16];
+    /* The runtime exits once it has our READY: from now on its death is no reason for ours.
+     * Cleared before READY, not after: the runtime may be gone by the time its ACK is read. */
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     if (sync_send(g.sync_fd, SYNC_READY, 0, NULL, 0) < 0)
         _exit(1);
     sync_wait_ack(g.sync_fd, buf, sizeof(buf));

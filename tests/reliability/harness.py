@@ -2,9 +2,7 @@
 
 A `Rig` is one temporary --root and one bundle. After a fault (a command killed, a racing command,
 damaged state) a test calls `rig.check_truth(cid)` and then `rig.clean(cid)`: each returns a list
-of problems (empty when pyrunc behaved). Problems that match a bug already reported to the lead
-start with "known:<bug>:" so that the randomised tests can count them without failing; each known
-bug also has a deterministic test marked xfail(strict=True) that reproduces it.
+of problems (empty when pyrunc behaved).
 """
 
 from __future__ import annotations
@@ -21,28 +19,6 @@ import uuid
 from tests.reliability import machine as m
 
 STATUSES = ("creating", "created", "running", "paused", "stopped")
-
-# Bugs reported to the lead (listed in tests/reliability/README.md); keys are used in problems.
-KNOWN_BUGS = {
-    "cgroup-window": "create killed while making the cgroup directories: they are not yet in "
-    "state.json, so delete --force leaves them",
-    "start-window": "start killed after opening exec.fifo but before unlinking it: state says "
-    "'created' for a running container and a second start hangs",
-    "setup-child-stuck": "a runtime killed between clone and the init helper's exec leaves its setup "
-    "child blocked forever: the child still holds the parent's end of the sync socket (no EOF) and, "
-    "for create, the container's lock (delete --force then waits forever)",
-    "lock-race": "the container directory exists before its lock is held (create: mkdir, then "
-    "open and flock the lock), and delete unlinks the lock file others may be waiting on: a racing "
-    "delete removes a container that is being created (create then fails with an internal "
-    "FileNotFoundError, and what it made so far can be left behind)",
-    "freezer-enodev": "reading freezer.state of a cgroup a concurrent delete removes: ENODEV, an "
-    "internal error (see test_races.test_state_while_delete_removes_the_cgroup)",
-    "relock": "state/list recreate the lock file in a directory delete is emptying: delete's rmdir "
-    "fails, an internal error (see test_races.test_state_while_delete_removes_the_directory)",
-    "wrong-shape": "state.json fields are used without checking their types (see test_damaged_state)",
-    "sync-reset": "an init that dies with an ACK unread makes the runtime's next read of the sync "
-    "socket fail with ECONNRESET, reported as 'internal error ... ConnectionResetError'",
-}
 
 
 class Result:
@@ -138,21 +114,6 @@ def error_message(result: Result) -> str:
     return ""
 
 
-# Internal errors that are known bugs: (bug, words that all appear in the stderr or the argv).
-_SIGNATURES = [
-    ("sync-reset", ("ConnectionResetError",)),
-    ("lock-race", ("FileNotFoundError", "state.json")),
-    ("lock-race", ("FileExistsError", "create")),
-    ("freezer-enodev", ("No such device",)),
-    ("relock", ("Directory not empty", "delete")),
-]
-
-
-def known_bug_of(result: Result) -> str:
-    text = result.err + " " + " ".join(result.argv)
-    return next((bug for bug, words in _SIGNATURES if all(w in text for w in words)), "")
-
-
 def clean_failure_problems(result: Result, what: str) -> list[str]:
     """A failed command must exit 1 with exactly one error line and a real message: no traceback,
     no 'internal error' (pyrunc's trap for unexpected exceptions, i.e. a bug)."""
@@ -165,9 +126,7 @@ def clean_failure_problems(result: Result, what: str) -> list[str]:
     if "Traceback" in result.err or "Traceback" in result.out:
         problems.append(f"{where}: Python traceback: {result.err.strip()[-300:]!r}")
     if "internal error" in result.err:
-        bug = known_bug_of(result)
-        tag = f"known:{bug}: " if bug else ""
-        problems.append(f"{tag}{where}: internal error: {error_message(result)!r}")
+        problems.append(f"{where}: internal error: {error_message(result)!r}")
     errors = error_lines(result.err)
     if len(errors) != 1:
         problems.append(f"{where}: {len(errors)} error lines, expected 1: {result.err.strip()[:300]!r}")
@@ -321,7 +280,7 @@ class Rig:
         fifo = os.path.exists(os.path.join(self.state_dir(cid), "exec.fifo"))
         if status == "created":
             if name != m.HELPER_COMM:
-                return [f"known:start-window: state says created, but pid {pid} already runs {name!r}"]
+                return [f"state says created, but pid {pid} already runs {name!r}"]
             return [] if fifo else ["state says created without exec.fifo"]
         if status == "running" and name == m.HELPER_COMM:
             return [f"state says running, but pid {pid} is still pyrunc's init helper"]
@@ -334,7 +293,6 @@ class Rig:
         cgroup, process or mount. Anything left is reported and then scrubbed."""
         problems = []
         exists = os.path.isdir(self.state_dir(cid))
-        had_cgroup_record = bool((self.raw_state(cid) or {}).get("cgroup"))
         if via_list:
             listed = self.run("list", "--format", "json", timeout=30)
             if listed.rc != 0:
@@ -349,20 +307,19 @@ class Rig:
         result = self.run("delete", "--force", cid, timeout=60)
         if result.rc != 0:
             problems.append(f"delete --force failed: {result}")
-        problems += self.leftovers(cid, processes, had_cgroup_record)
+        problems += self.leftovers(cid, processes)
         if problems:
             self.scrub(cid)
         reap_orphans()
         return problems
 
-    def leftovers(self, cid: str, processes=(), had_cgroup_record: bool = True) -> list[str]:
+    def leftovers(self, cid: str, processes=()) -> list[str]:
         problems = []
         if os.path.exists(self.state_dir(cid)):
             problems.append(f"state directory left: {sorted(os.listdir(self.state_dir(cid)))}")
         cgroups = m.cgroup_dirs_named(cid)
         if cgroups:
-            tag = "" if had_cgroup_record else "known:cgroup-window: "
-            problems.append(f"{tag}cgroup directories left: {sorted(cgroups)}")
+            problems.append(f"cgroup directories left: {sorted(cgroups)}")
         alive = sorted(p for p in set(processes) | m.pids_in_cgroups(cgroups) if m.is_alive(p))
         if alive:
             problems.append(f"processes left: {[(p, m.comm(p)) for p in alive]}")
@@ -430,7 +387,7 @@ def end_stuck_setup_children(grace: float = 1.0) -> list[str]:
     if m.wait_for(lambda: not stuck_setup_children(), grace) is not None:
         return []
     stuck = stuck_setup_children()
-    problems = [f"known:setup-child-stuck: orphaned setup child {p} ({m.cmdline(p)[-60:]})" for p in stuck]
+    problems = [f"orphaned setup child {p} ({m.cmdline(p)[-60:]})" for p in stuck]
     for pid in stuck:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -486,11 +443,3 @@ class Reaper(threading.Thread):
                         pass
             if ours:
                 self.stopping.wait(0.005)  # its Spawned will collect it
-
-
-def unknown(problems: list[str]) -> list[str]:
-    return [p for p in problems if not p.startswith("known:")]
-
-
-def known_hits(problems: list[str]) -> list[str]:
-    return sorted({p.split(":")[1] for p in problems if p.startswith("known:")})

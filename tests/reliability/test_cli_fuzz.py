@@ -83,30 +83,6 @@ def usage_cases() -> list[tuple[str, list[str]]]:
 
 
 USAGE_CASES = usage_cases()
-PRESERVE_FDS_BUG = (
-    "bug: --preserve-fds is not range-checked: a negative value gives 'internal error ... "
-    "argument out of range', a huge one 'internal error ... OSError: [Errno 22]' (fcntl "
-    "F_DUPFD_CLOEXEC above RLIMIT_NOFILE). Fix: pyrunc/commands.py _create_request and "
-    "cmd_exec: refuse N < 0 or 3+N above the soft RLIMIT_NOFILE with '--preserve-fds N: ...'"
-)
-PID_FILE_BUG = (
-    "bug: --pid-file in a directory that does not exist gives 'internal error ... "
-    "FileNotFoundError' (create undoes the container, but the message is a crash). Fix: "
-    "pyrunc/container/create.py write_pid_file: catch OSError and raise PyruncError("
-    "'--pid-file PATH: <errno text>')"
-)
-STORE_ERRNO_BUG = (
-    "bug: pyrunc/state.py Store.lock turns only ENOENT into an error: ENAMETOOLONG (an id of "
-    "more than 255 characters), ENOSPC, EROFS, EACCES give 'internal error ... OSError', and "
-    "when create hits one right after making the container directory (claim: mkdir, then the "
-    "lock file) the empty directory is left. Fix: Store.lock: any OSError -> PyruncError('cannot "
-    "lock container X: <errno text>'); Creation.claim: remove the directory if anything after "
-    "make_container_dir fails; check_id: refuse ids longer than 255 (NAME_MAX) up front"
-)
-
-
-def known(value, reason: str):
-    return pytest.param(value, marks=pytest.mark.xfail(strict=True, reason=reason))
 
 
 def expect_clean_failure(result: harness.Result, what: str) -> None:
@@ -147,9 +123,7 @@ def test_bad_ids(rig, figures, command, kind):
 LOCKING_COMMANDS = {"delete", "start", "pause", "resume", "update"}  # they take the lock first
 
 
-@pytest.mark.parametrize(
-    "command", [known(c, STORE_ERRNO_BUG) if c in LOCKING_COMMANDS else c for c in WITH_ID]
-)
+@pytest.mark.parametrize("command", list(WITH_ID))
 @pytest.mark.parametrize("kind", sorted(LONG_VALID_IDS))
 def test_long_valid_ids(rig, figures, command, kind):
     """Valid characters, longer than a file name may be (255): one clear line, nothing left."""
@@ -201,14 +175,11 @@ MALFORMED_VALUES = {
 }
 
 
-MALFORMED_BUGS = {"exec-preserve-fds-huge": PRESERVE_FDS_BUG, "exec-preserve-fds-negative": PRESERVE_FDS_BUG}
 MALFORMED_VALUES["exec-preserve-fds-huge"] = ["exec", "--preserve-fds", "100000", "{cid}", "true"]
 MALFORMED_VALUES["exec-preserve-fds-negative"] = ["exec", "--preserve-fds", "-1", "{cid}", "true"]
 
 
-@pytest.mark.parametrize(
-    "kind", [known(k, MALFORMED_BUGS[k]) if k in MALFORMED_BUGS else k for k in sorted(MALFORMED_VALUES)]
-)
+@pytest.mark.parametrize("kind", sorted(MALFORMED_VALUES))
 def test_malformed_values_on_a_live_container(rig, figures, running, tmp_path, kind):
     garbage = tmp_path / "garbage.json"
     garbage.write_bytes(b"{\x00\xff not json")
@@ -235,17 +206,8 @@ CREATE_BAD_VALUES = {
 }
 
 
-CREATE_BUGS = {
-    "pid-file-in-missing-dir": PID_FILE_BUG,
-    "preserve-fds-negative": PRESERVE_FDS_BUG,
-    "preserve-fds-huge": PRESERVE_FDS_BUG,
-}
-
-
 @pytest.mark.parametrize("command", ["create", "run"])
-@pytest.mark.parametrize(
-    "kind", [known(k, CREATE_BUGS[k]) if k in CREATE_BUGS else k for k in sorted(CREATE_BAD_VALUES)]
-)
+@pytest.mark.parametrize("kind", sorted(CREATE_BAD_VALUES))
 def test_create_with_bad_values_leaves_nothing(rig, figures, command, kind):
     cid = harness.unique_id("badval")
     argv = [command, "--detach"] if command == "run" else [command]
@@ -287,7 +249,7 @@ def test_root_read_only(rig, figures, mounted):
     assert not m.cgroup_dirs_named(cid)
 
 
-@pytest.mark.parametrize("filled", [known("blocks", STORE_ERRNO_BUG), "inodes"])
+@pytest.mark.parametrize("filled", ["blocks", "inodes"])
 def test_root_on_a_full_tmpfs(rig, figures, mounted, filled):
     """A root whose filesystem is full (no blocks, or no inodes): create fails with one clear
     line at whichever write hits the wall, and undoes everything it made."""
@@ -322,7 +284,6 @@ def _fill(point: str, what: str) -> None:
         os.close(fd)
 
 
-@pytest.mark.xfail(strict=True, reason=STORE_ERRNO_BUG)
 def test_root_almost_full_fails_mid_create(rig, figures, mounted):
     """Room for the state directory and the first state.json but not for everything: the
     failure comes in the middle of create, which must still undo all of it."""

@@ -123,24 +123,7 @@ def test_state_reports_a_damaged_state_file_clearly(rig, figures, kind):
         scrub_after(rig, cid)
 
 
-WRONG_SHAPE_BUG = (
-    "bug: state.json fields are used without checking their types: internal errors in state, list "
-    "and delete (pyrunc/state.py Store.read: check the shape (pid and init_start ints, cgroup a "
-    "dict in the manager's form, hooks a dict of lists, ...) and raise the 'state of container "
-    "... is corrupt' error; delete --force then needs the corrupt-state fallback)"
-)
-SHAPES_THAT_BREAK = {"pid-string", "cgroup-string", "cgroup-paths-list", "hooks-number"}
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=WRONG_SHAPE_BUG))
-        if k in SHAPES_THAT_BREAK
-        else k
-        for k in sorted(WRONG_SHAPE)
-    ],
-)
+@pytest.mark.parametrize("kind", sorted(WRONG_SHAPE))
 def test_state_reports_a_wrongly_shaped_state_file_clearly(rig, figures, kind):
     """Valid JSON, wrong types: still an answer or one clear line, never an internal error."""
 
@@ -152,8 +135,6 @@ def test_state_reports_a_wrongly_shaped_state_file_clearly(rig, figures, kind):
         problems = answers_clearly(rig.run("state", cid), f"state ({kind})")
         problems += [p for p in list_answers(rig, cid) if "lost" not in p]
         problems += force_delete_cleans(rig, cid, processes, cgroups)
-        if kind in SHAPES_THAT_BREAK:
-            problems = [f"known:wrong-shape: {p}" for p in problems]
         figures("damaged state (wrong shape)").add(tries=1)
         figures("damaged state (wrong shape)").problems(problems)
         assert problems == []
@@ -161,16 +142,6 @@ def test_state_reports_a_wrongly_shaped_state_file_clearly(rig, figures, kind):
         scrub_after(rig, cid)
 
 
-CORRUPT_BUG = (
-    "bug: one corrupt state.json makes `list` fail as a whole and `delete --force` refuse the "
-    "container, leaving its processes and cgroups (pyrunc/container/query.py list_states: skip "
-    "the entry with a warning, as runc does; pyrunc/container/delete.py: with --force and an "
-    "unreadable state, kill and remove the cgroup named by config.json's cgroupsPath (or the id) "
-    "and the state directory)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=CORRUPT_BUG)
 @pytest.mark.parametrize("kind", sorted(DAMAGE))
 def test_list_and_delete_force_survive_a_damaged_state_file(rig, healthy, kind):
     cid, processes, cgroups = damaged_container(rig, kind, DAMAGE[kind])
@@ -254,21 +225,15 @@ def test_a_held_lock_does_not_block_state_or_list(rig, figures, stuck_lock_holde
     assert not harness.timed_out(listed) and cid in listed.out
 
 
-HELD_LOCK_BUG = (
-    "bug: delete --force waits forever for a lock held by a stuck pyrunc command (e.g. one "
-    "frozen, or a setup child that kept the lock fd); containerd's cleanup then hangs. "
-    "pyrunc/state.py Store.lock: poll LOCK_NB up to a bound (say 10 s), then fail with "
-    "'container X is busy: pid N holds its lock' (pid from /proc/locks)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=HELD_LOCK_BUG)
 def test_delete_force_is_bounded_when_the_lock_is_held(rig, stuck_lock_holder):
     cid = harness.unique_id("heldlock")
     rig.run_detached(cid)
-    stuck_lock_holder(cid)
+    holder = stuck_lock_holder(cid)
     result = rig.run("delete", "--force", cid, timeout=12)
     assert not harness.timed_out(result), "delete --force still waiting after 12 s"
+    assert harness.clean_failure_problems(result, "delete --force (lock held)") == []
+    assert f"pid {holder} holds its lock" in result.err
+    assert os.path.isdir(rig.state_dir(cid)), "a busy container must be left alone"
 
 
 def test_missing_exec_fifo(rig, figures):

@@ -81,8 +81,8 @@ def sweep_clone(rig, figures, every_step: bool) -> None:
         problems = expect_failed_create(rig, cid, result, point.label())
         fig.add(tries=1, killed=int(result.rc != 0))
         fig.problems(problems)
-        if harness.unknown(problems):
-            failures.append(f"at {point.label()}: {harness.unknown(problems)}")
+        if problems:
+            failures.append(f"at {point.label()}: {problems}")
     assert not failures, f"{len(failures)} of {len(points)}:\n" + "\n".join(failures)
 
 
@@ -105,7 +105,7 @@ def test_init_killed_in_the_helper_before_ready(rig, figures, name):
     problems = expect_failed_create(rig, cid, result, f"init killed at {name}")
     figures("kill the init in the helper before READY").add(tries=1)
     figures("kill the init in the helper before READY").problems(problems)
-    assert harness.unknown(problems) == []
+    assert problems == []
     assert result.rc == 1, "the helper should have been killed before READY"
 
 
@@ -223,7 +223,7 @@ def test_init_killed_while_exec_joins(rig, figures):
     figures("kill the init at a stage").add(tries=1)
     figures("kill the init at a stage").problems(problems)
     assert status == "stopped"
-    assert harness.unknown(problems) == []
+    assert problems == []
 
 
 def _in_syscall_below(ancestor: int, number: int) -> int | None:
@@ -255,18 +255,16 @@ def test_init_killed_at_random_moments_during_create(rig, figures, tries):
         problems = expect_failed_create(rig, cid, result, "create with its init killed", bool(child))
         fig.add(tries=1, killed=int(result.rc != 0))
         fig.problems(problems)
-        if harness.unknown(problems):
-            failures.append(harness.unknown(problems))
+        if problems:
+            failures.append(problems)
     assert not failures, f"seed {chosen}: {failures}"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: " + harness.KNOWN_BUGS["sync-reset"])
 def test_init_killed_with_an_ack_unread(rig):
     """The clone is held (strace delay) as it enters its first read, the wait for the SETUP ack;
     once create has sent the ack and waits for the next message, the clone is killed with the
-    ack unread. Fix: pyrunc/_core.pyx, recv: treat ECONNRESET like end-of-file (or catch
-    OSError in pyrunc/container/launch.py, Launch.handshake, and raise ChildError with
-    _death_reason()), so create says 'container init was killed by signal 9 during setup'."""
+    ack unread: the runtime's next read gets ECONNRESET, which must read as the init's death
+    ('container init was killed by signal 9 during setup'), not an internal error."""
     cid = harness.unique_id("unread")
     held = faults.hold_at(create_argv(rig, cid), "read", 1, 1.0, follow=True)
     try:
@@ -279,7 +277,7 @@ def test_init_killed_with_an_ack_unread(rig):
     finally:
         held.kill()
     problems = harness.clean_failure_problems(result, "create")
-    rig.clean(cid)
+    problems += rig.clean(cid)
     assert problems == []
 
 

@@ -109,8 +109,8 @@ def sweep(rig, figures, scenario: Scenario, every_step: bool) -> None:
         problems = judge(rig, scenario, cid, result, killed, n)
         fig.add(tries=1, killed=int(killed))
         fig.problems(problems)
-        if harness.unknown(problems):
-            failures.append(f"at {point.label()}: {harness.unknown(problems)}")
+        if problems:
+            failures.append(f"at {point.label()}: {problems}")
     assert not failures, f"{len(failures)} of {len(points)} kill points:\n" + "\n".join(failures)
 
 
@@ -163,14 +163,12 @@ def test_killed_at_random_moments(rig, figures, scenario, tries):
         problems = judge(rig, scenario, cid, result, killed, n)
         fig.add(tries=1, killed=int(killed))
         fig.problems(problems)
-        if harness.unknown(problems):
-            failures.append(f"after {delay:.3f}s: {harness.unknown(problems)}")
+        if problems:
+            failures.append(f"after {delay:.3f}s: {problems}")
     assert not failures, f"seed {chosen}: {len(failures)} of {tries} tries:\n" + "\n".join(failures)
 
 
-# -- Reproductions of the bugs this suite found (xfail until the lead's fix lands) -------------
-
-STUCK = harness.KNOWN_BUGS["setup-child-stuck"]
+# -- Deterministic reproductions of the bugs this suite found (all fixed; see README.md) ---------
 
 
 def dry_run_point(rig: harness.Rig, scenario: Scenario, wanted) -> faults.Point:
@@ -191,11 +189,9 @@ def scenario(tag: str) -> Scenario:
     return next(s for s in SCENARIOS if s.tag == tag)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: " + harness.KNOWN_BUGS["cgroup-window"])
 def test_create_killed_between_cgroup_directories_leaves_none(rig):
     """Killed at the last cgroup mkdir: every other controller's directory exists, and none is in
-    state.json yet. Fix: record manager.to_state() in state.json before manager.create()
-    (pyrunc/container/create.py, Creation.make_cgroup); destroy() already ignores missing dirs."""
+    state.json yet unless state.json records the cgroup before the first mkdir."""
     create = scenario("create")
     point = dry_run_point(rig, create, lambda p: p.name == "mkdir" and "/sys/fs/cgroup/" in p.text)
     cid = harness.unique_id("cgwin")
@@ -207,13 +203,10 @@ def test_create_killed_between_cgroup_directories_leaves_none(rig):
         harness.scrub_container(cid, [rig.state_dir(cid)])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: " + harness.KNOWN_BUGS["start-window"])
 def test_start_killed_after_releasing_the_init(rig):
-    """Killed at unlink(exec.fifo): the init already runs the user's process. Fix: in
-    pyrunc/container/start.py, release_init, unlink the fifo right after opening it (before
-    polling), and in pyrunc/state.py, derive_status, only say 'created' while the init still has
-    exec.fifo open (a link in /proc/PID/fd), so a start killed between the two is not a lie and
-    a second start cannot block on a fifo that has no writer."""
+    """Killed at unlink(exec.fifo): the init already runs the user's process. State must say
+    running (the init is no longer the helper), and a second start must fail, not block on a
+    fifo that has no reader."""
     start = scenario("start")
     point = dry_run_point(rig, start, lambda p: p.name == "unlink" and "exec.fifo" in p.text)
     cid = harness.unique_id("stwin")
@@ -229,20 +222,12 @@ def test_start_killed_after_releasing_the_init(rig):
         harness.scrub_container(cid, [rig.state_dir(cid)])
 
 
-@pytest.mark.parametrize(
-    "tag",
-    [
-        pytest.param("create", marks=pytest.mark.xfail(strict=True, reason="bug: " + STUCK)),
-        "exec",  # exec's child forks into the container and its first process exits: no longer stuck
-    ],
-)
+@pytest.mark.parametrize("tag", ["create", "exec"])
 def test_setup_child_exits_when_its_runtime_is_killed(rig, tag):
     """Killed at the first cgroup.procs write, the runtime leaves its clone waiting for an ACK.
     The clone holds a copy of every fd of the parent, including the parent's end of the sync
-    socketpair, so it never reads EOF. Fix (pyrunc/csrc/child.c, first thing after clone): close
-    the parent's end of the sync socket (pass its number in the plan's Fds record) and every
-    other inherited fd the child does not need, e.g. the lock fd of create; belt and braces:
-    prctl(PR_SET_PDEATHSIG, SIGKILL) then check getppid() is still the runtime."""
+    socketpair, unless it closes every inherited fd it does not need (and create's lock fd with
+    them); PR_SET_PDEATHSIG covers the rest."""
     command = scenario(tag)
     point = next(p for p in dry_run_points(rig, command)[1] if p.name == "write" and "cgroup.procs" in p.text)
     cid = harness.unique_id("stuck")

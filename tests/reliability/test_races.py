@@ -96,9 +96,8 @@ def lifecycle(rig: harness.Rig, cid: str) -> list[str]:
 
 
 def failed(what: str, result: harness.Result) -> list[str]:
-    """A step that should have worked: the failure, tagged when it is a known bug."""
-    tagged = [p for p in harness.clean_failure_problems(result, what) if p.startswith("known:")]
-    return tagged or [f"{what} failed: {result}"]
+    """A step that should have worked."""
+    return [f"{what} failed: {result}"]
 
 
 @pytest.mark.parametrize(
@@ -120,7 +119,7 @@ def test_parallel_lifecycles_on_distinct_ids(rig, figures, count):
         if problems:
             rig.clean(cid)
             fig.problems(problems)
-    failures = [(cid, harness.unknown(problems)) for cid, problems in outcomes if harness.unknown(problems)]
+    failures = [(cid, problems) for cid, problems in outcomes if problems]
     fig.add(tries=count, lists=watcher.lists, state_reads=watcher.reads)
     fig.problems(watcher.problems)
     fig.set(seconds=round(seconds, 1), lifecycles_per_second=round(count / seconds, 2))
@@ -177,7 +176,7 @@ def test_fifty_commands_on_one_id_exactly_one_create(rig, figures):
     fig = figures("race: 50 commands on one id (creates)")
     fig.add(tries=1, commands=len(commands))
     fig.problems(problems)
-    assert harness.unknown(problems) == [], problems
+    assert problems == [], problems
     assert status in ("created", "running")
 
 
@@ -195,9 +194,6 @@ def mixed_round(rig: harness.Rig, cid: str, rng: random.Random) -> list[str]:
     problems = unclean(results)
     _status, truth = rig.check_truth(cid)
     problems += truth + rig.clean(cid, via_list=True)
-    if {"lock-race", "relock"} & set(harness.known_hits(problems)):
-        # A create torn down under its feet leaves what it had made: consequences, not new bugs.
-        problems = [p if p.startswith("known:") else f"known:lock-race: (consequence) {p}" for p in problems]
     return problems
 
 
@@ -216,8 +212,8 @@ def test_fifty_mixed_commands_on_one_id(rig, figures, rounds):
             problems = mixed_round(rig, harness.unique_id("mixed"), rng)
             fig.add(tries=1, commands=50)
             fig.problems(problems)
-            if harness.unknown(problems):
-                failures.append(f"round {n}: {harness.unknown(problems)}")
+            if problems:
+                failures.append(f"round {n}: {problems}")
     finally:
         watcher.stopping.set()
         watcher.join(COMMAND_TIMEOUT)
@@ -225,30 +221,32 @@ def test_fifty_mixed_commands_on_one_id(rig, figures, rounds):
     assert not watcher.problems, watcher.problems[:5]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: " + harness.KNOWN_BUGS["lock-race"])
+SYS_FLOCK, SYS_RMDIR = 73, 84  # x86_64
+
+
 def test_delete_does_not_remove_a_container_being_created(rig):
-    """create is held (strace delay) as it enters flock, after mkdir of the container directory
-    and the open of its lock file; a delete runs meanwhile. Today delete finds an unlocked
-    directory without state.json, calls it stopped and removes it; create then fails with an
-    internal FileNotFoundError. Fix: pyrunc/state.py, Store.make_container_dir + Store.lock:
-    claim the id with the lock already held and state.json written (build the directory under
-    a temporary name in the root, then renameat2(RENAME_NOREPLACE) it to the id), and after
-    every flock check that the lock path still names the locked inode (fstat vs stat; retry or
-    NotFound if not), since delete unlinks the lock file others may be waiting on."""
+    """create is held (strace delay) as it enters flock of its new lock file; a delete runs
+    meanwhile. The id must not be visible before its lock is held: the delete finds no such
+    container, and the create completes. (Before the fix, create made the id's directory and
+    then locked it: delete found an unlocked directory without state.json, called it stopped and
+    removed it, and create failed with an internal FileNotFoundError.)"""
     cid = harness.unique_id("claim")
     argv = rig.cmd("create", "--bundle", rig.bundle, cid)
     held = faults.hold_at(argv, "flock", 1, 1.5)
     try:
-        lock = os.path.join(rig.state_dir(cid), "lock")
-        assert m.wait_for(lambda: os.path.exists(lock), 15), "create never made its lock file"
+        assert m.wait_for(lambda: held_in(held, SYS_FLOCK), 15), "create never reached its flock"
         deleted = rig.run("delete", cid)
         created = held.finish(60)
     finally:
         held.kill()
-    problems = [] if created.rc == 0 else harness.clean_failure_problems(created, "create")
-    if deleted.rc == 0 and created.rc == 0:
-        problems.append("both create and delete of the same container succeeded")
-    rig.clean(cid)
+    problems = harness.clean_failure_problems(created, "create") if created.rc else []
+    if deleted.rc == 0:
+        problems.append("delete removed a container whose create had not finished")
+    elif "does not exist" not in deleted.err:
+        problems.append(f"delete during create: {deleted}")
+    if created.rc == 0 and rig.state(cid)["status"] != "created":
+        problems.append(f"after the race: {rig.state(cid)}")
+    problems += rig.clean(cid)
     assert problems == []
 
 
@@ -284,15 +282,6 @@ def occurrence(rig: harness.Rig, args: tuple[str, ...], name: str, mentioning: s
     return [p for p in points if mentioning in p.text][-1].occurrence
 
 
-FREEZER_BUG = (
-    "bug: state (and list, kill) read freezer.state of a cgroup that a concurrent delete is "
-    "removing: the read fails with ENODEV, reported as 'internal error ... OSError: [Errno 19] No "
-    "such device'. Fix: pyrunc/freezer.py is_frozen: catch OSError (ENODEV, ENOENT), not only "
-    "FileNotFoundError: a cgroup being removed is not frozen"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=FREEZER_BUG)
 def test_state_while_delete_removes_the_cgroup(rig):
     """`state` held (strace delay) as it enters the read of freezer.state, the file already
     open; `delete --force` removes the cgroup meanwhile."""
@@ -311,17 +300,6 @@ def test_state_while_delete_removes_the_cgroup(rig):
     assert problems == []
 
 
-RELOCK_BUG = (
-    "bug: state or list of a container whose delete has already unlinked state.json and the lock "
-    "file recreate the lock (Store.lock opens it with O_CREAT, for derive_status's probe), so "
-    "delete's rmdir fails: 'internal error ... Directory not empty', and the directory stays "
-    "with a lock file in it. Fix: pyrunc/state.py: only Creation.claim creates the lock file; "
-    "Store.lock opens it without O_CREAT (ENOENT: NotFound, or 'nobody holds it' for the shared "
-    "probe); Store.remove retries its listdir/unlink once on ENOTEMPTY"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=RELOCK_BUG)
 def test_state_while_delete_removes_the_directory(rig):
     """`delete --force` held as it enters the rmdir of the state directory (everything in it
     already unlinked); `state` runs meanwhile."""
@@ -330,12 +308,14 @@ def test_state_while_delete_removes_the_directory(rig):
     rig.run_detached(cid)
     held = faults.hold_at(rig.cmd("delete", "--force", cid), "rmdir", index, 1.5)
     try:
-        assert m.wait_for(lambda: held_in(held, 84), 15), "delete never reached the rmdir"
-        rig.run("state", cid)
+        assert m.wait_for(lambda: held_in(held, SYS_RMDIR), 15), "delete never reached the rmdir"
+        stated = rig.run("state", cid)
         deleted = held.finish(60)
     finally:
         held.kill()
     leftover = os.path.exists(rig.state_dir(cid))
-    rig.clean(cid)
+    problems = harness.clean_failure_problems(stated, "state") if stated.rc else []
+    problems += rig.clean(cid)
     assert deleted.rc == 0, deleted
     assert not leftover, "the state directory stayed"
+    assert problems == []
