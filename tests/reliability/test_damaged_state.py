@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -203,7 +204,7 @@ def stuck_lock_holder(rig):
             "fcntl.flock(fd, fcntl.LOCK_EX)\n"
             "os.kill(os.getpid(), signal.SIGSTOP)\n"
         )
-        proc = subprocess.Popen(["/work/main/.venv/bin/python", "-c", code])
+        proc = subprocess.Popen([sys.executable, "-c", code])
         holders.append(proc)
         assert m.wait_for(lambda: m.lock_holders(lock) == [proc.pid], 10)
         return proc.pid
