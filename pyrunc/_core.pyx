@@ -43,7 +43,7 @@ cdef extern from "<unistd.h>" nogil:
     long syscall(long number, ...)
 
 cdef extern from "<sys/syscall.h>" nogil:
-    long SYS_pidfd_open, SYS_pidfd_send_signal, SYS_memfd_create
+    long SYS_pidfd_open, SYS_pidfd_send_signal, SYS_memfd_create, SYS_renameat2
 
 cdef extern from "<sys/sendfile.h>" nogil:
     ssize_t sendfile(int out_fd, int in_fd, long *offset, size_t count)
@@ -51,7 +51,7 @@ cdef extern from "<sys/sendfile.h>" nogil:
 cdef extern from "<fcntl.h>" nogil:
     int open(const char *path, int flags, ...)
     int fcntl(int fd, int cmd, ...)
-    int O_RDONLY, O_CLOEXEC
+    int O_RDONLY, O_CLOEXEC, AT_FDCWD
     int F_ADD_SEALS, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE
 
 cdef extern from "<sys/mman.h>" nogil:
@@ -168,6 +168,15 @@ def sealed_copy(str path, str name="pyrunc-init"):
         close(mfd)
         raise _oserror(errno, "seal the memfd")
     return mfd
+
+
+def rename_noreplace(str old, str new):
+    """rename(2) that fails with EEXIST rather than replace `new`: plain rename silently replaces
+    an empty directory, e.g. a container directory that a delete has just emptied."""
+    cdef bytes bold = old.encode()
+    cdef bytes bnew = new.encode()
+    if syscall(SYS_renameat2, AT_FDCWD, <const char *>bold, AT_FDCWD, <const char *>bnew, 1) < 0:
+        raise OSError(errno, strerror(errno).decode(), new)  # flags 1: RENAME_NOREPLACE
 
 
 def pidfd_open(int pid):

@@ -77,9 +77,12 @@ class Store:
         """Make the container's directory, holding its lock from the start; returns the lock fd.
 
         The directory is built under a name no id can have, with its lock file flocked, then
-        renamed into place: no other command can see the id before its lock is held, and of
-        concurrent creates exactly one rename succeeds (the others find a non-empty directory)."""
+        renamed into place without replacing anything: no other command can see the id before
+        its lock is held, of concurrent creates exactly one rename succeeds, and none takes over
+        the empty directory of a delete that is finishing."""
         import fcntl
+
+        from pyrunc import _core
 
         path = self.path(container_id)
         if os.path.lexists(path):
@@ -92,7 +95,7 @@ class Store:
                 os.path.join(tmp, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
             )
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.rename(tmp, path)
+            _core.rename_noreplace(tmp, path)
         except OSError as err:
             if fd >= 0:
                 os.close(fd)

@@ -828,11 +828,16 @@ static void prepare_rootfs(struct child *c)
     if (mount(NULL, "/", NULL, (unsigned long)root_prop, NULL) < 0)
         die(errno, "set the propagation of / in the container's mount namespace");
     /* pivot_root refuses a new root whose parent mount is shared (a rootfsPropagation that is
-     * not recursive, or "shared", leaves it so): only then is that mount made private, so that
-     * by default the container's / stays a slave of the host, as with runc. */
+     * not recursive, or "shared", leaves it so): only then is that mount changed. For "slave" it
+     * becomes a slave, so the rootfs bound from it (and the container's /) still receives the
+     * host's mounts as asked; otherwise private, as runc does. */
     mount_root_of_parent(c->rootfs, parent_mount, sizeof(parent_mount));
-    if (mount_is_shared(mount_id(parent_mount)) && mount(NULL, parent_mount, NULL, MS_PRIVATE, NULL) < 0)
-        die(errno, "make %s private (pivot_root needs a non-shared parent)", parent_mount);
+    if (mount_is_shared(mount_id(parent_mount))) {
+        unsigned long unshare = (root_prop & MS_SLAVE) ? MS_SLAVE : MS_PRIVATE;
+        if (mount(NULL, parent_mount, NULL, unshare, NULL) < 0)
+            die(errno, "make %s %s (pivot_root needs a non-shared parent)", parent_mount,
+                unshare == MS_SLAVE ? "a slave" : "private");
+    }
     c->rootfs_fd = bind_rootfs_onto_itself(c);
     open_bind_sources(c);
     if (c->userns)

@@ -319,3 +319,41 @@ def test_state_while_delete_removes_the_directory(rig):
     assert deleted.rc == 0, deleted
     assert not leftover, "the state directory stayed"
     assert problems == []
+
+
+SYS_RENAME, SYS_RENAMEAT2 = 82, 316  # x86_64
+
+
+def test_create_does_not_take_over_a_directory_delete_has_emptied(rig):
+    """Three commands on one id. create #1 passes its "already exists" check while the id is free
+    and is held as it enters the rename that claims the id; meanwhile create #2 claims the id
+    and `delete --force` of it is held at its rmdir, the directory now empty. A plain rename(2)
+    replaces an empty directory: create #1 took the id over, then the delete emptied and removed
+    the new container's directory, leaving its init and cgroup to nobody (found by the 50-command
+    race as ENODEV in a later create). create #1 must fail cleanly ("already exists") instead."""
+    index = occurrence(rig, ("delete", "--force", "{cid}"), "rmdir", rig.root, rig.create)
+    cid = harness.unique_id("retake")
+    first = faults.hold_at(rig.cmd("create", "--bundle", rig.bundle, cid), "rename,renameat2", 1, 3.0)
+    deleting = None
+    try:
+        held = lambda: held_in(first, SYS_RENAME) or held_in(first, SYS_RENAMEAT2)  # noqa: E731
+        assert m.wait_for(held, 15), "create #1 never reached its rename"
+        rig.create(cid)
+        deleting = faults.hold_at(rig.cmd("delete", "--force", cid), "rmdir", index, 4.0)
+        assert m.wait_for(lambda: held_in(deleting, SYS_RMDIR), 15), "delete never reached the rmdir"
+        created = first.finish(60)
+        deleted = deleting.finish(60)
+    finally:
+        first.kill()
+        if deleting is not None:
+            deleting.kill()
+    problems = []
+    if created.rc == 0:
+        problems.append("create #1 took over the directory of a delete in progress")
+    else:
+        problems += harness.clean_failure_problems(created, "create #1")
+        if "already exists" not in created.err:
+            problems.append(f"create #1: {created}")
+    problems += rig.clean(cid)
+    assert deleted.rc == 0, deleted
+    assert problems == []
