@@ -1130,28 +1130,14 @@ static uint32_t preserved_fds(const struct child *c)
  * dies) and the container's lock (which would keep it "creating" forever). */
 static void close_inherited_fds(const struct child *c)
 {
-    int keep[72], n = plan_fds(c, keep, 64), i, j;
-    unsigned next = 3 + preserved_fds(c);
+    int keep[72], n = plan_fds(c, keep, 64);
     if (c->helper_fd >= 0)
         keep[n++] = c->helper_fd;
     if (c->plan_fd >= 0)
         keep[n++] = c->plan_fd;
     if (c->sync_fd >= 0)
         keep[n++] = c->sync_fd;
-    for (i = 1; i < n; i++)
-        for (j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
-            int t = keep[j];
-            keep[j] = keep[j - 1];
-            keep[j - 1] = t;
-        }
-    for (i = 0; i < n; i++) {
-        if (keep[i] < 0 || (unsigned)keep[i] < next)
-            continue;
-        if ((unsigned)keep[i] > next)
-            syscall(SYS_close_range, next, (unsigned)keep[i] - 1, 0U);
-        next = (unsigned)keep[i] + 1;
-    }
-    syscall(SYS_close_range, next, ~0U, 0U);
+    close_range_except(3 + (int)preserved_fds(c), keep, n, 0);
 }
 
 #ifdef PYRUNC_INIT

@@ -221,18 +221,13 @@ int set_cloexec(int fd, int on)
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-static int mark_range_cloexec(unsigned first, unsigned last)
-{
-    return (int)syscall(SYS_close_range, first, last, CLOSE_RANGE_CLOEXEC);
-}
-
-void cloexec_from(int from, const int *keep, int nkeep)
+void close_range_except(int from, const int *keep, int nkeep, unsigned flags)
 {
     /* Walk the gaps between the fds to keep, in ascending order. */
-    int sorted[16];
+    int sorted[CLOSE_RANGE_KEEP_MAX];
     int n = 0, i, j;
     unsigned next = (unsigned)from;
-    for (i = 0; i < nkeep && n < 16; i++)
+    for (i = 0; i < nkeep && n < CLOSE_RANGE_KEEP_MAX; i++)
         if (keep[i] >= from)
             sorted[n++] = keep[i];
     for (i = 1; i < n; i++)
@@ -243,9 +238,14 @@ void cloexec_from(int from, const int *keep, int nkeep)
         }
     for (i = 0; i < n; i++) {
         if ((unsigned)sorted[i] > next)
-            mark_range_cloexec(next, (unsigned)sorted[i] - 1);
+            syscall(SYS_close_range, next, (unsigned)sorted[i] - 1, flags);
         if ((unsigned)sorted[i] + 1 > next)
             next = (unsigned)sorted[i] + 1;
     }
-    mark_range_cloexec(next, ~0U);
+    syscall(SYS_close_range, next, ~0U, flags);
+}
+
+void cloexec_from(int from, const int *keep, int nkeep)
+{
+    close_range_except(from, keep, nkeep, CLOSE_RANGE_CLOEXEC);
 }
