@@ -34,7 +34,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <fcntl.h>
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/syscall.h>
@@ -316,91 +315,101 @@ static void apply_propagation(const char *target, uint64_t propagation, const ch
 /* T_MOUNT: u64 flags, u64 propagation, u64 remount flags, u32 kind, u32 dest kind,
  *          u64 recursive attributes to set, u64 to clear, u32 idmap mode, i32 idmapped tree fd,
  *          source, dest (relative to the rootfs), fstype, data */
-static void do_mount(struct child *c, const struct rec *r, int index)
-{
-    struct cur cu;
+struct mount_rec {
     uint64_t flags, propagation, remount, rec_set, rec_clear;
     uint32_t kind, dest_kind, idmap;
     int32_t tree_fd;
     const char *source, *dest, *fstype, *data;
+};
+
+/* The one reader of T_MOUNT records (do_mount, open_bind_sources and plan_fds all use it). */
+static void read_mount_rec(const struct rec *r, struct mount_rec *m)
+{
+    struct cur cu;
+    cur_init(&cu, r);
+    m->flags = cur_u64(&cu);
+    m->propagation = cur_u64(&cu);
+    m->remount = cur_u64(&cu);
+    m->kind = cur_u32(&cu);
+    m->dest_kind = cur_u32(&cu);
+    m->rec_set = cur_u64(&cu);
+    m->rec_clear = cur_u64(&cu);
+    m->idmap = cur_u32(&cu);
+    m->tree_fd = (int32_t)cur_u32(&cu);
+    m->source = cur_str(&cu);
+    m->dest = cur_str(&cu);
+    m->fstype = cur_str(&cu);
+    m->data = cur_str(&cu);
+    if (cu.bad)
+        die_msg("malformed mount record");
+}
+
+static void do_mount(struct child *c, const struct rec *r, int index)
+{
+    struct mount_rec m;
     char target[64], what[PATH_MAX + 16];
     int fd, real_dir_only;
 
-    cur_init(&cu, r);
-    flags = cur_u64(&cu);
-    propagation = cur_u64(&cu);
-    remount = cur_u64(&cu);
-    kind = cur_u32(&cu);
-    dest_kind = cur_u32(&cu);
-    rec_set = cur_u64(&cu);
-    rec_clear = cur_u64(&cu);
-    idmap = cur_u32(&cu);
-    tree_fd = (int32_t)cur_u32(&cu);
-    source = cur_str(&cu);
-    dest = cur_str(&cu);
-    fstype = cur_str(&cu);
-    data = cur_str(&cu);
-    if (cu.bad)
-        die_msg("malformed mount record");
-    snprintf(what, sizeof(what), "mount /%s", dest);
+    read_mount_rec(r, &m);
+    snprintf(what, sizeof(what), "mount /%s", m.dest);
 
-    if (kind == MOUNT_REMOUNT) {
+    if (m.kind == MOUNT_REMOUNT) {
         /* Change the flags of what is already mounted there (e.g. the cgroup tmpfs, read-only
          * once its hierarchies are in). */
-        fd = open_in_root(c->rootfs_fd, dest, O_PATH);
+        fd = open_in_root(c->rootfs_fd, m.dest, O_PATH);
         if (fd < 0)
             die(errno, "%s: open for remount", what);
         fd_path(target, sizeof(target), fd);
-        if (mount(NULL, target, NULL, (unsigned long)flags | locked_flags(fd), NULL) < 0)
+        if (mount(NULL, target, NULL, (unsigned long)m.flags | locked_flags(fd), NULL) < 0)
             die(errno, "%s: remount", what);
         close(fd);
         return;
     }
-    real_dir_only = kind == MOUNT_REGULAR && (!strcmp(fstype, "proc") || !strcmp(fstype, "sysfs"));
-    fd = create_dest(c->rootfs_fd, dest, (int)dest_kind, real_dir_only, what);
+    real_dir_only = m.kind == MOUNT_REGULAR && (!strcmp(m.fstype, "proc") || !strcmp(m.fstype, "sysfs"));
+    fd = create_dest(c->rootfs_fd, m.dest, (int)m.dest_kind, real_dir_only, what);
     fd_path(target, sizeof(target), fd);
 
-    if (kind == MOUNT_BIND && idmap) {
+    if (m.kind == MOUNT_BIND && m.idmap) {
         /* The parent prepared the idmapped tree (only it may idmap); we attach it. */
-        if (sys_move_mount(tree_fd, "", fd, "", P_MOVE_MOUNT_F_EMPTY_PATH | P_MOVE_MOUNT_T_EMPTY_PATH) < 0)
-            die(errno, "mount %s onto /%s: attach the idmapped mount", source, dest);
-        close(tree_fd);
-        remount = 0; /* applied as attributes of the idmapped mount */
-    } else if (kind == MOUNT_BIND) {
+        if (sys_move_mount(m.tree_fd, "", fd, "", P_MOVE_MOUNT_F_EMPTY_PATH | P_MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            die(errno, "mount %s onto /%s: attach the idmapped mount", m.source, m.dest);
+        close(m.tree_fd);
+        m.remount = 0; /* applied as attributes of the idmapped mount */
+    } else if (m.kind == MOUNT_BIND) {
         char src_path[64];
         int src = c->bind_sources[index];
         if (src >= 0)
             fd_path(src_path, sizeof(src_path), src);
-        if (mount(src >= 0 ? src_path : source, target, NULL, MS_BIND | (flags & MS_REC), NULL) < 0)
-            die(errno, "mount %s onto /%s (bind)", source, dest);
-    } else if (mount(source, target, fstype, (unsigned long)flags, data[0] ? data : NULL) < 0) {
-        die(errno, "mount %s onto /%s (type %s%s%s)", source, dest, fstype, data[0] ? ", options " : "",
-            data);
+        if (mount(src >= 0 ? src_path : m.source, target, NULL, MS_BIND | (m.flags & MS_REC), NULL) < 0)
+            die(errno, "mount %s onto /%s (bind)", m.source, m.dest);
+    } else if (mount(m.source, target, m.fstype, (unsigned long)m.flags, m.data[0] ? m.data : NULL) < 0) {
+        die(errno, "mount %s onto /%s (type %s%s%s)", m.source, m.dest, m.fstype,
+            m.data[0] ? ", options " : "", m.data);
     }
     close(fd);
 
-    if (!remount && !propagation && !rec_set && !rec_clear)
+    if (!m.remount && !m.propagation && !m.rec_set && !m.rec_clear)
         return;
     /* The fd still names the directory under the new mount: re-resolve to reach the mount. */
-    fd = open_in_root(c->rootfs_fd, dest, O_PATH);
+    fd = open_in_root(c->rootfs_fd, m.dest, O_PATH);
     if (fd < 0)
         die(errno, "%s: reopen after mounting", what);
     fd_path(target, sizeof(target), fd);
-    if (remount) {
-        unsigned long rflags = MS_BIND | MS_REMOUNT | (unsigned long)remount | locked_flags(fd);
+    if (m.remount) {
+        unsigned long rflags = MS_BIND | MS_REMOUNT | (unsigned long)m.remount | locked_flags(fd);
         if (mount(NULL, target, NULL, rflags, NULL) < 0)
             die(errno, "%s: remount with its options", what);
     }
-    if (rec_set || rec_clear) {
+    if (m.rec_set || m.rec_clear) {
         /* rro, rnosuid, ...: the whole tree under the mount, submounts included. */
         struct p_mount_attr attr;
         memset(&attr, 0, sizeof(attr));
-        attr.attr_set = rec_set;
-        attr.attr_clr = rec_clear;
+        attr.attr_set = m.rec_set;
+        attr.attr_clr = m.rec_clear;
         if (sys_mount_setattr(fd, "", P_AT_EMPTY_PATH | P_AT_RECURSIVE, &attr) < 0)
             die(errno, "%s: set recursive mount attributes", what);
     }
-    apply_propagation(target, propagation, dest);
+    apply_propagation(target, m.propagation, m.dest);
     close(fd);
 }
 
@@ -733,28 +742,17 @@ static void open_bind_sources(struct child *c)
     struct rec r;
     int index = 0;
     while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
-        struct cur cu;
-        uint32_t kind, idmap;
-        const char *source;
+        struct mount_rec m;
         if (r.tag != T_MOUNT)
             continue;
         if (index >= (int)(sizeof(c->bind_sources) / sizeof(c->bind_sources[0])))
             die_msg("too many mounts (more than %d)", index);
         c->bind_sources[index] = -1;
-        cur_init(&cu, &r);
-        for (int i = 0; i < 3; i++)
-            (void)cur_u64(&cu);
-        kind = cur_u32(&cu);
-        (void)cur_u32(&cu);
-        (void)cur_u64(&cu);
-        (void)cur_u64(&cu);
-        idmap = cur_u32(&cu);
-        (void)cur_u32(&cu);
-        source = cur_str(&cu);
-        if (kind == MOUNT_BIND && !idmap) {
-            c->bind_sources[index] = open(source, O_PATH | O_CLOEXEC);
+        read_mount_rec(&r, &m);
+        if (m.kind == MOUNT_BIND && !m.idmap) {
+            c->bind_sources[index] = open(m.source, O_PATH | O_CLOEXEC);
             if (c->bind_sources[index] < 0)
-                die(errno, "open the bind source %s", source);
+                die(errno, "open the bind source %s", m.source);
         }
         index++;
     }
@@ -1096,21 +1094,12 @@ static int plan_fds(const struct child *c, int *keep, int max)
         }
     }
     while (plan_next(c->plan, c->plan_len, &off, &r) > 0 && n < max) {
-        struct cur cu;
-        int32_t tree;
+        struct mount_rec m;
         if (r.tag != T_MOUNT)
             continue;
-        cur_init(&cu, &r);
-        for (int i = 0; i < 3; i++)
-            (void)cur_u64(&cu);
-        (void)cur_u32(&cu);
-        (void)cur_u32(&cu);
-        (void)cur_u64(&cu);
-        (void)cur_u64(&cu);
-        (void)cur_u32(&cu);
-        tree = (int32_t)cur_u32(&cu);
-        if (tree >= 0)
-            keep[n++] = tree;
+        read_mount_rec(&r, &m);
+        if (m.tree_fd >= 0)
+            keep[n++] = m.tree_fd;
     }
     return n;
 }
@@ -1151,38 +1140,35 @@ static void exec_helper(struct child *c)
     _exit(1);
 }
 #else
-/* Hand over to the init helper: a sealed memfd copy of a small static program, so the process
- * that later calls execve() into the container is not the host's Python (CVE-2019-5736). */
-static void exec_helper(struct child *c)
+/* Exec the init helper: a sealed memfd copy of a small static program, so the process that later
+ * calls execve() into the container is not the host's Python (CVE-2019-5736). `mode` "join": before
+ * joining any namespace, so that a fork of the host's Python never enters someone else's
+ * namespaces, where a process with CAP_SYS_PTRACE could reach its /proc/PID/exe (CVE-2019-5736 by
+ * the back door; runc's joining process is a sealed copy too). */
+static void exec_init_helper(struct child *c, const char *mode)
 {
     char fdarg[16];
-    char *argv[] = {"pyrunc-init", fdarg, NULL};
+    char *argv[4] = {"pyrunc-init", NULL, NULL, NULL};
     char *envp[] = {NULL};
     int keep[64], nkeep = plan_fds(c, keep, 64);
+    argv[1] = mode ? (char *)mode : fdarg;
+    argv[2] = mode ? fdarg : NULL;
     for (int i = 0; i < nkeep; i++)
         set_cloexec(keep[i], 0);
     cloexec_from(3 + (int)preserved_fds(c), keep, nkeep);
     snprintf(fdarg, sizeof(fdarg), "%d", c->plan_fd);
     syscall(SYS_execveat, c->helper_fd, "", argv, envp, AT_EMPTY_PATH);
-    die(errno, "exec the init helper");
+    die(errno, "exec the init helper%s", mode ? " to join the namespaces" : "");
 }
 
-/* Joining namespaces (exec, or a create into a shared pid namespace): exec the sealed helper
- * first and let it join. A fork of the host's Python never enters someone else's namespaces,
- * where a process with CAP_SYS_PTRACE could reach its /proc/PID/exe (CVE-2019-5736 by the back
- * door; runc's joining process is a sealed copy too). */
+static void exec_helper(struct child *c)
+{
+    exec_init_helper(c, NULL);
+}
+
 static void join_through_helper(struct child *c)
 {
-    char fdarg[16];
-    char *argv[] = {"pyrunc-init", "join", fdarg, NULL};
-    char *envp[] = {NULL};
-    int keep[64], nkeep = plan_fds(c, keep, 64);
-    for (int i = 0; i < nkeep; i++)
-        set_cloexec(keep[i], 0);
-    cloexec_from(3 + (int)preserved_fds(c), keep, nkeep);
-    snprintf(fdarg, sizeof(fdarg), "%d", c->plan_fd);
-    syscall(SYS_execveat, c->helper_fd, "", argv, envp, AT_EMPTY_PATH);
-    die(errno, "exec the init helper to join the namespaces");
+    exec_init_helper(c, "join");
 }
 #endif
 

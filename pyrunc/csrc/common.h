@@ -119,11 +119,11 @@ int write_file(const char *path, const char *data, size_t len);
 const char *errtext(int err);
 void reset_signals(void);
 int set_cloexec(int fd, int on);
-/* Mark every fd >= `from` close-on-exec, except those listed in keep[]. */
 /* close_range(2) every fd from `from` up, except those in keep (at most CLOSE_RANGE_KEEP_MAX);
  * flags 0 closes them, CLOSE_RANGE_CLOEXEC marks them close-on-exec (what cloexec_from does). */
 #define CLOSE_RANGE_KEEP_MAX 80
 void close_range_except(int from, const int *keep, int nkeep, unsigned flags);
+/* Mark every fd >= `from` close-on-exec, except those listed in keep[]. */
 void cloexec_from(int from, const int *keep, int nkeep);
 
 /* Hooks (csrc/hooks.c): run one hook record with the state JSON on stdin.
