@@ -234,9 +234,9 @@ def build(mount: dict, index: int, bundle: str, userns_mappings: tuple | None = 
     dest = clean_dest(mount["destination"])
     if not dest:
         raise ConfigError(f"{where}.destination", "cannot mount over the container's root /")
-    _check_proc_destination(dest, fstype, bool(flags & L.MS_BIND) or fstype == "bind", where)
-    source = mount.get("source") or ""
     is_bind = bool(flags & L.MS_BIND) or fstype == "bind"
+    _check_proc_destination(dest, fstype, is_bind, where)
+    source = mount.get("source") or ""
     if is_bind:
         source = source if os.path.isabs(source) else os.path.join(bundle, source)
         try:

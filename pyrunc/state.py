@@ -284,16 +284,21 @@ def _lock_holder(fd: int) -> str:
     return "another command"
 
 
+def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write a whole file in one write; a short write (a full filesystem) is ENOSPC."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """Write a file so readers see the old content or the new, never a part."""
     tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        try:
-            if os.write(fd, data) != len(data):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        finally:
-            os.close(fd)
+        write_file(tmp, data, mode)
         os.rename(tmp, path)
     except OSError:
         try:

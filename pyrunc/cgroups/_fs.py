@@ -144,6 +144,19 @@ def clean_path(path: str) -> str:
     return "/" + cleaned if path.startswith("/") else cleaned
 
 
+def retry_if_a_parent_vanishes(make, directory: str, attempts: int = 5) -> None:
+    """Call make() until it does not raise FileNotFoundError: a parent it was filling in vanished
+    under it (another container's destroy removed it as empty just now); make() starts again
+    from what exists."""
+    for attempt in range(attempts):
+        try:
+            make()
+            return
+        except FileNotFoundError as e:
+            if attempt == attempts - 1:
+                raise CgroupError(f"cannot create cgroup {directory}: {oserror_text(e)}") from None
+
+
 def oserror_text(e: OSError) -> str:
     return os.strerror(e.errno) if e.errno else str(e)
 

@@ -15,6 +15,7 @@ from pyrunc.cgroups._fs import (
     read_text,
     remove_if_empty,
     remove_tree,
+    retry_if_a_parent_vanishes,
     wait_until,
     walk_pids,
     write_pid,
@@ -135,16 +136,9 @@ class V1Manager(Manager):
                     f"linux.cgroupsPath: cgroup {directory} already has processes in it ({len(procs)})"
                 )
             return
-        for attempt in range(5):
-            try:
-                self._make_missing(name, missing, made_leaves, made_parents)
-                return
-            except FileNotFoundError as e:
-                # A parent vanished under us: another container's destroy removed
-                # it as empty just now. Start again from what exists.
-                if attempt == 4:
-                    raise CgroupError(f"cannot create cgroup {directory}: {oserror_text(e)}") from None
-                missing = _missing_chain(directory)
+        retry_if_a_parent_vanishes(
+            lambda: self._make_missing(name, _missing_chain(directory), made_leaves, made_parents), directory
+        )
 
     @staticmethod
     def _make_missing(name: str, missing: list[str], made_leaves: list, made_parents: list) -> None:

@@ -16,6 +16,7 @@ from pyrunc.cgroups._fs import (
     read_text,
     remove_if_empty,
     remove_tree,
+    retry_if_a_parent_vanishes,
     wait_until,
     walk_pids,
     write_pid,
@@ -74,15 +75,7 @@ class V2Manager(Manager):
                 )
         made: list[str] = []
         try:
-            for attempt in range(5):
-                try:
-                    self._make_path(made)
-                    break
-                except FileNotFoundError as e:
-                    # A parent vanished under us: another container's destroy
-                    # removed it as empty just now. Start again from what exists.
-                    if attempt == 4:
-                        raise CgroupError(f"cannot create cgroup {self.dir}: {oserror_text(e)}") from None
+            retry_if_a_parent_vanishes(lambda: self._make_path(made), self.dir)
         except BaseException:
             for directory in reversed(made):
                 remove_if_empty(directory)

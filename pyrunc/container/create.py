@@ -5,14 +5,13 @@ directory deleted. A create that is itself killed leaves a state that says "crea
 holds the lock, and "stopped" after, so `delete --force` can clean up.
 """
 
-import errno
 import os
 
 from pyrunc import OCI_VERSION, hooks, plan
 from pyrunc.config.load import load_bundle
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic
+from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic, write_file
 
 
 class CreateRequest:
@@ -44,7 +43,6 @@ class CreateRequest:
         self.pid_file = os.path.abspath(pid_file) if pid_file else None
         self.console_socket = console_socket
         self.no_pivot = no_pivot
-        self.preserve_fds = preserve_fds
         self.console_fd = -1  # `run` in the foreground gives its own socket end for the pty master
         # LISTEN_FDS passes on like --preserve-fds (known now: internal fds must land above both).
         self.listen_fds = listen_fds()
@@ -319,12 +317,7 @@ class Creation(Handlers):
         # Read only once state.json says created, which is written after it: no rename needed.
         path = self.store.path(self.cid, "config.json")
         try:
-            config_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                if os.write(config_fd, self.raw_config) != len(self.raw_config):
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            finally:
-                os.close(config_fd)
+            write_file(path, self.raw_config)
         except OSError as err:
             raise PyruncError(f"cannot write {path}: {errno_text(err)}") from None
         self.store.write(self.cid, self.state)

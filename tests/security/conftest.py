@@ -15,11 +15,16 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import leak_check  # noqa: F401  (autouse: every test here)
+from tests import leaks
 from tests.security.helpers import host_binaries
 from tests.support import USED_IDS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(autouse=True)
+def leak_check(tmp_path):
+    yield from leaks.around_test(tmp_path)
 
 
 @pytest.fixture(scope="session")
