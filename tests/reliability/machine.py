@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import time
 
+from tests.leaks import mount_points_under  # noqa: F401  (used as machine.mount_points_under)
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 HELPER_COMM = "memfd:pyrunc-in"  # the init before it execs the user's process (a sealed memfd)
 SYSCALL_NR = {"setns": 308, "execve": 59, "execveat": 322, "openat": 257, "pivot_root": 155}
@@ -115,16 +117,6 @@ def freezer_state(directories) -> str | None:
             except OSError:
                 return None
     return None
-
-
-def mount_points_under(prefixes) -> set[str]:
-    points = set()
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4]
-            if any(point == p or point.startswith(p.rstrip("/") + "/") for p in prefixes):
-                points.add(point)
-    return points
 
 
 def host_mount_count() -> int:
