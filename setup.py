@@ -5,6 +5,7 @@ Everything generated here has one source of truth checked in: pyrunc/cli.py for 
 pyrunc/config/schema/ for the validator; tests check the generated files are current.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -126,4 +127,21 @@ def extensions() -> list:
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False})
 
 
-setup(ext_modules=extensions(), cmdclass={"build_py": BuildPy, "build_ext": BuildExt})
+def command_script() -> str:
+    """The `pyrunc` command a wheel installs: pyrunc/launcher.py's script (the interpreter with -I -S,
+    not pip's console-script wrapper, which pays for `site` and `re` on every command)."""
+    spec = importlib.util.spec_from_file_location("pyrunc_launcher", os.path.join(PKG, "launcher.py"))
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    out_dir = os.path.join(HERE, "build", "scripts-src")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, "pyrunc")
+    launcher.write(out, launcher.script_text())
+    return os.path.relpath(out, HERE)
+
+
+setup(
+    ext_modules=extensions(),
+    scripts=[command_script()],
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
+)

@@ -1,12 +1,17 @@
-"""Write the `pyrunc` command as a launcher that starts the interpreter with -I -S.
+"""The `pyrunc` command: how the interpreter is started for every runtime command.
 
 `site` processes every .pth file of the environment (setuptools' distutils hook, the editable-install
-finder) before pyrunc runs a line: about twice the cost of the bare interpreter, paid by every command
-containerd issues. The launcher skips it and puts on sys.path exactly the two directories pyrunc and
-its dependencies live in. -I also ignores PYTHON* variables and the user's site, which a runtime
-started by daemons should not depend on.
+finder) and pip's console-script wrapper imports `re`, before pyrunc runs a line: about twice the cost
+of the bare interpreter, paid by every command containerd issues. Both launchers below start the
+interpreter with -I -S instead and put on sys.path only where pyrunc and its dependencies live. -I also
+ignores PYTHON* variables and the user's site, which a runtime started by daemons should not depend on.
 
-    python -m pyrunc.launcher PATH    (tools/install writes .venv/bin/pyrunc this way)
+- `launcher_text()`: for a checkout installed in place (`pip install -e .`), whose package root is not
+  in site-packages; tools/install writes .venv/bin/pyrunc with it:
+      python -m pyrunc.launcher PATH
+- `script_text()`: the script a wheel (or `pip install .`, or an sdist) installs. pip rewrites only a
+  `#!python` first line and drops its arguments, so the script starts as sh, which execs the
+  interpreter beside it with -I -S on the same file; Python reads the sh part as a string.
 """
 
 from __future__ import annotations
@@ -32,10 +37,54 @@ def launcher_text() -> str:
     )
 
 
-def write(path: str) -> None:
+# sh: the interpreter beside the script (a venv's bin/), else beside the file a symlink names (a
+# `ln -s .venv/bin/pyrunc /usr/local/bin/`), else python3 with site (slow, but right). Python: the
+# site-packages of that interpreter's prefix, found from the script's own place as pip lays it out
+# (PREFIX/bin/pyrunc, PREFIX/lib/pythonX.Y/site-packages); if pyrunc is not there, start again with site.
+SCRIPT = """#!/bin/sh
+''':'
+# pyrunc, as pip installs it from a wheel: see pyrunc/launcher.py (sh runs this part, Python skips it).
+[ -x "${0%/*}/python3" ] && exec "${0%/*}/python3" -I -S "$0" "$@"
+p=$(readlink -f -- "$0")
+[ -x "${p%/*}/python3" ] && exec "${p%/*}/python3" -I -S "$p" "$@"
+exec python3 "$0" "$@"
+'''
+import sys
+
+
+def site_packages():
+    import os
+
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(sys.argv[0])))
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for lib in ("lib", "lib64"):
+        for name in ("site-packages", "dist-packages"):
+            path = os.path.join(prefix, lib, version, name)
+            if os.path.exists(os.path.join(path, "pyrunc", "main.py")):
+                return path
+    return None
+
+
+if sys.flags.no_site:
+    path = site_packages()
+    if path is None:
+        os = sys.modules.get("os") or __import__("os")
+        os.execv(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]])
+    sys.path.append(path)
+from pyrunc.main import main
+
+main()
+"""
+
+
+def script_text() -> str:
+    return SCRIPT
+
+
+def write(path: str, text: str | None = None) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        f.write(launcher_text())
+        f.write(launcher_text() if text is None else text)
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
 

@@ -1,0 +1,73 @@
+"""However pyrunc is installed, the `pyrunc` command starts the interpreter with -I -S: no `site`,
+no .pth hook, no `re` (pyrunc/launcher.py). A wheel is built from this checkout (as pip does for
+`pip install .` and for an sdist), installed into a fresh venv, and its command traced."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO
+
+pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> str:
+    top = tmp_path_factory.mktemp("wheel")
+    wheels = top / "dist"
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), REPO], check=True, capture_output=True)
+    (wheel,) = wheels.glob("pyrunc-*.whl")
+    venv = top / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin/python"), "-m", "pip", "-q", "--disable-pip-version-check", "install", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    return str(venv / "bin/pyrunc")
+
+
+def traced(command: list[str], tmp_path) -> tuple[subprocess.CompletedProcess, str]:
+    log = tmp_path / "strace.txt"
+    done = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=execve,openat", "-o", str(log), *command],
+        capture_output=True,
+        text=True,
+    )
+    return done, log.read_text()
+
+
+def assert_fast_start(trace: str, venv_python: str) -> None:
+    interpreters = [line for line in trace.splitlines() if "execve(" in line and "python" in line]
+    assert interpreters, trace
+    assert all('"-I", "-S"' in line for line in interpreters), interpreters
+    assert venv_python in interpreters[0], interpreters
+    opened = [line for line in trace.splitlines() if "openat(" in line and "ENOENT" not in line]
+    assert not [line for line in opened if ".pth" in line or "/site.py" in line], opened
+    assert not [line for line in opened if "/re/" in line], opened
+
+
+def test_the_installed_command_skips_site(installed, tmp_path):
+    done, trace = traced([installed, "--version"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("pyrunc version ")
+    assert_fast_start(trace, os.path.join(os.path.dirname(installed), "python3"))
+    # A real command runs from the wheel's files, not from this checkout.
+    done, trace = traced([installed, "--root", str(tmp_path / "root"), "state", "nosuch"], tmp_path)
+    assert done.returncode == 1
+    assert "does not exist" in done.stderr
+    assert os.path.join(REPO, "pyrunc") not in trace
+    assert "site-packages/pyrunc/" in trace
+
+
+def test_a_symlink_to_the_installed_command_is_fast_too(installed, tmp_path):
+    link = tmp_path / "bin" / "runc"  # podman knows runtimes by basename: pyrunc installed as runc
+    link.parent.mkdir()
+    link.symlink_to(installed)
+    done, trace = traced([str(link), "--version"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_fast_start(trace, os.path.join(os.path.dirname(installed), "python3"))
