@@ -215,3 +215,19 @@ def test_pyrunc_exec_sends_its_listener_to_listener_path(container, tmp_path):
     exec_agent = listener.agents[1]
     assert exec_agent.error is None
     assert [pid for pid, _nr in exec_agent.seen] == [exec_pid]
+
+
+@pytest.mark.parametrize("cwd", ["/", "/tmp"])
+def test_a_profile_denying_getcwd_without_no_new_privileges(container, cwd):
+    """Without noNewPrivileges the filter is loaded while still privileged, before the process's
+    user is taken; the CVE-2024-21626 check of the cwd (getcwd) must not depend on a syscall the
+    profile may deny (issue 16). The process itself then gets the errno."""
+    container.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM}],
+    }
+    container.config["process"]["noNewPrivileges"] = False
+    container.config["process"]["cwd"] = cwd
+    container.config["process"]["args"] = ["sh", "-c", "echo started; pwd -P"]
+    result = container.run()
+    assert result.stdout.splitlines()[:1] == ["started"], result.stderr
