@@ -11,13 +11,8 @@ HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "post
 
 
 def _host_capabilities() -> list[str]:
-    """Our capability table, cut to what the host kernel knows (python-prctl reads cap_last_cap
-    the same way; the file is cheaper)."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            last = int(f.read())
-    except OSError:
-        last = max(linux.CAPABILITIES.values())
+    """Our capability table, cut to what the host kernel knows."""
+    last = linux.last_capability()
     return [name for name, bit in linux.CAPABILITIES.items() if bit <= last]
 
 

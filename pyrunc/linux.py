@@ -157,6 +157,24 @@ S_IFCHR = 0o020000
 S_IFBLK = 0o060000
 
 
+def last_capability() -> int:
+    """The highest capability number the host kernel knows."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return max(CAPABILITIES.values())
+
+
+def own_bounding_set() -> int:
+    """This process's capability bounding set (CapBnd), which every container process inherits."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    return (1 << (last_capability() + 1)) - 1
+
+
 def parse_signal(value: str) -> int:
     """`KILL`, `SIGKILL`, `9`, `RTMIN+3` -> signal number; ValueError otherwise."""
     text = value.strip().upper()

@@ -10,7 +10,7 @@ import struct
 
 from pyrunc import linux as L
 from pyrunc import mounts
-from pyrunc.errors import ConfigError
+from pyrunc.errors import ConfigError, PyruncError
 
 T_CLONE_FLAGS = 1
 T_JOIN_NS = 2
@@ -188,6 +188,21 @@ def capability_mask(names: list[str], where: str) -> int:
             raise ConfigError(f"{where}[{i}]", f"unknown capability {name!r}")
         mask |= 1 << bit
     return mask
+
+
+def _check_grantable(masks: list[int], where: str) -> None:
+    """capset refuses a capability outside the bounding set the runtime itself runs with (e.g.
+    `docker run --privileged` on a host whose bounding set lacks CAP_SYS_RESOURCE): name them,
+    instead of the helper's bare "set capabilities: operation not permitted". Effective and
+    permitted are cut to the config's bounding set first, as the helper does."""
+    bounding, effective, permitted, inheritable, _ambient = masks
+    known = (1 << (L.last_capability() + 1)) - 1
+    missing = (((effective | permitted) & bounding) | inheritable) & known & ~L.own_bounding_set()
+    if missing:
+        names = [name for name, bit in L.CAPABILITIES.items() if missing >> bit & 1]
+        raise PyruncError(
+            f"{where}: cannot grant {', '.join(names)}: not in the bounding set this runtime runs with"
+        )
 
 
 def _propagation_flags(value: str, where: str) -> int:
@@ -371,6 +386,7 @@ def process_records(process: dict, *, preserve_fds: int, where: str = "process")
             capability_mask(caps.get(s) or [], f"{where}.capabilities.{s}")
             for s in ("bounding", "effective", "permitted", "inheritable", "ambient")
         ]
+        _check_grantable(masks, f"{where}.capabilities")
         out.append(record(T_CAPS, b"".join(_u64(m) for m in masks)))
     if process.get("noNewPrivileges"):
         out.append(record(T_NO_NEW_PRIVS))

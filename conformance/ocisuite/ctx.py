@@ -269,8 +269,10 @@ class Ctx:
         cwd: str | None = None,
         global_args: tuple[str, ...] = (),
         env: dict | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> RtResult:
-        argv = [self.suite.runtime, "--root", self.root, *global_args, *args]
+        """`prefix`: a command that runs the runtime (e.g. setpriv with a smaller bounding set)."""
+        argv = [*prefix, self.suite.runtime, "--root", self.root, *global_args, *args]
         # Captured output goes to files, not pipes: a container (or a detached exec) inherits the
         # runtime's stdio and would hold a pipe open long after the runtime itself exited.
         with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
@@ -311,6 +313,7 @@ class Ctx:
         cwd: str | None = None,
         bundle_arg: str | None = None,
         env: dict | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> Container:
         """`create --bundle B ID` with the container's stdout/stderr in files of the work dir."""
         bundle.write()
@@ -332,6 +335,7 @@ class Ctx:
                 global_args=global_args,
                 cwd=cwd,
                 env=env,
+                prefix=prefix,
             )
         res.err = sysutil.read_text(err_path) or ""
         c = Container(self, cid, bundle, out_path, err_path)

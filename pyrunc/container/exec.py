@@ -89,6 +89,7 @@ class Execution(Handlers):
         self.request = request
         self.config = config
         self.console_fd = -1
+        self.seccomp = None
 
     def plan(self, launch: Launch) -> bytes:
         records = [plan.record(plan.T_EXEC), self._joins()]
@@ -101,14 +102,10 @@ class Execution(Handlers):
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
-            program = compile_profile(
+            self.seccomp = compile_profile(
                 seccomp, cache_dir=os.path.join(self.container.store.root, "#seccomp-cache")
             )
-            if program.listener_path:
-                raise PyruncError(
-                    "exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported"
-                )
-            records.append(plan.seccomp_record(program))
+            records.append(plan.seccomp_record(self.seccomp))
         records += self._console(launch.floor)
         records.append(plan.Fds(launch.child_sync, -1, launch.plan_fd, self.console_fd).encode())
         return b"".join(records)
@@ -152,6 +149,18 @@ class Execution(Handlers):
         if cgroup is not None:
             cgroup.add(pid)
         return b""
+
+    def seccomp_listener(self, pid: int, remote_fd: int) -> None:
+        """As runc: the exec'd process loads the container's filter too, and its listener goes to
+        listenerPath with the same metadata; `pid` is the exec'd process, the state the container's."""
+        from pyrunc.hooks import hook_state_dict
+        from pyrunc.seccomp_notify import take_and_send
+
+        program = self.seccomp
+        if program is None or not program.listener_path:
+            super().seccomp_listener(pid, remote_fd)
+        state = hook_state_dict(self.container.state, self.container.status, self.container.pid)
+        take_and_send(pid, remote_fd, program.listener_path, program.listener_metadata, state)
 
     def ready(self, pid: int) -> None:
         if self.request.pid_file:

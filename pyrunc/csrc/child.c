@@ -907,6 +907,17 @@ static void setup_console(struct child *c)
     if (slave < 0)
         die(errno, "open the pty slave");
     snprintf(name, sizeof(name), "/dev/pts/%d", ptn);
+    /* As runc (run and exec): the process's user owns its terminal, or it could not reopen it
+     * ($(tty)) nor change its mode (mesg); the group stays devpts' (tty with gid=5). Ids not
+     * mapped in a user namespace (EINVAL, EPERM) or a read-only devpts leave it as it is. */
+    if (plan_find(c->plan, c->plan_len, T_USER, &r) > 0) {
+        struct cur cu;
+        uint32_t uid;
+        cur_init(&cu, &r);
+        uid = cur_u32(&cu);
+        if (fchown(slave, (uid_t)uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS)
+            die(errno, "give the terminal to uid %u", uid);
+    }
     if (plan_find(c->plan, c->plan_len, T_CONSOLE_SIZE, &r) > 0) {
         struct cur cu;
         cur_init(&cu, &r);

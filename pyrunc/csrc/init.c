@@ -255,8 +255,20 @@ static void set_caps(uint64_t effective, uint64_t permitted, uint64_t inheritabl
     data[1].permitted = (uint32_t)(permitted >> 32);
     data[0].inheritable = (uint32_t)inheritable;
     data[1].inheritable = (uint32_t)(inheritable >> 32);
-    if (syscall(SYS_capset, &hdr, data) < 0)
-        die(errno, "set capabilities");
+    if (syscall(SYS_capset, &hdr, data) < 0) {
+        /* The usual cause: a capability outside the bounding set we were started with (pyrunc
+         * names those before it starts; this is the fallback). Say which, by number. */
+        char missing[256] = "";
+        size_t len = 0;
+        int err = errno;
+        uint64_t wanted = effective | permitted | inheritable;
+        for (int cap = 0; cap < 64 && err == EPERM && len < sizeof(missing) - 8; cap++)
+            if ((wanted & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 0)
+                len += (size_t)snprintf(missing + len, sizeof(missing) - len, "%s%d", len ? ", " : "", cap);
+        if (len)
+            die(err, "set capabilities (not in the bounding set: capability number %s)", missing);
+        die(err, "set capabilities");
+    }
 }
 
 static void raise_ambient(uint64_t ambient)
@@ -344,33 +356,91 @@ static void apply_credentials(void)
     raise_ambient(ambient);
 }
 
-/* HOME from the container's /etc/passwd when the config did not set it, as runc does. */
+/* HOME from the container's /etc/passwd when the config did not set it, as runc does.
+ *
+ * That file is the container's: a hostile image, or a running container before an exec, can make
+ * it a fifo (open would block), a device (`ln -s /dev/zero`: a line that never ends) or a huge file.
+ * Only a regular file is read, at most PASSWD_MAX_BYTES, with lines of at most PASSWD_MAX_LINE (the
+ * bound of runc's bufio.Scanner); past these create and exec fail with one line, as runc does
+ * ("token too long"), rather than spin or block with the container's lock held. A file that cannot
+ * be opened gives HOME=/, as with runc. */
+#define PASSWD_MAX_LINE 65536
+#define PASSWD_MAX_BYTES (64 << 20)
+
+/* One passwd line, NUL-terminated; 1 (and HOME set) when it is `uid`'s entry with a home. */
+static int passwd_entry_home(char *line, uid_t uid)
+{
+    char *fields[7], *p = line, *end;
+    unsigned long id;
+    int i;
+    for (i = 0; i < 7 && p; i++) {
+        fields[i] = p;
+        p = strchr(p, ':');
+        if (p)
+            *p++ = '\0';
+    }
+    if (i < 6 || !fields[2][0] || !fields[5][0])
+        return 0;
+    errno = 0;
+    id = strtoul(fields[2], &end, 10);
+    if (*end || errno || (uid_t)id != uid)
+        return 0;
+    snprintf(g.home_env, sizeof(g.home_env), "HOME=%s", fields[5]);
+    return 1;
+}
+
+/* 1 when found, 0 when not; dies on a file that is not a bounded regular file. */
+static int passwd_home(int fd, uid_t uid)
+{
+    static char buf[PASSWD_MAX_LINE + 1];
+    size_t have = 0, total = 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        die(errno, "stat /etc/passwd (read for HOME, which process.env does not set)");
+    if (!S_ISREG(st.st_mode))
+        die_msg("/etc/passwd (read for HOME, which process.env does not set) is not a regular file");
+    for (;;) {
+        ssize_t n = read(fd, buf + have, PASSWD_MAX_LINE - have);
+        char *line = buf, *nl;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die(errno, "read /etc/passwd (for HOME)");
+        total += (size_t)n;
+        if (total > PASSWD_MAX_BYTES)
+            die_msg("/etc/passwd (read for HOME) is larger than %d bytes", PASSWD_MAX_BYTES);
+        have += (size_t)n;
+        while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+            *nl = '\0';
+            if (passwd_entry_home(line, uid))
+                return 1;
+            line = nl + 1;
+        }
+        have -= (size_t)(line - buf);
+        memmove(buf, line, have);
+        if (n == 0) {
+            buf[have] = '\0';
+            return have && passwd_entry_home(buf, uid);
+        }
+        if (have == PASSWD_MAX_LINE)
+            die_msg("/etc/passwd (read for HOME) has a line longer than %d bytes", PASSWD_MAX_LINE);
+    }
+}
+
 static void default_home(uid_t uid)
 {
-    char line[1024], *fields[7];
-    const char *home = "/";
-    FILE *f;
     size_t n = 0;
+    int fd, found = 0;
     if (getenv_in(g.envp, "HOME"))
         return;
-    f = fopen("/etc/passwd", "re");
-    while (f && fgets(line, sizeof(line), f)) {
-        char *p = line;
-        int i;
-        for (i = 0; i < 7 && p; i++) {
-            fields[i] = p;
-            p = strchr(p, ':');
-            if (p)
-                *p++ = '\0';
-        }
-        if (i >= 6 && (uid_t)strtoul(fields[2], NULL, 10) == uid && fields[5][0]) {
-            home = fields[5];
-            break;
-        }
+    /* O_NONBLOCK: a fifo must not block the open; the type check then refuses it. */
+    fd = open("/etc/passwd", O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0) {
+        found = passwd_home(fd, uid);
+        close(fd);
     }
-    snprintf(g.home_env, sizeof(g.home_env), "HOME=%s", home);
-    if (f)
-        fclose(f);
+    if (!found)
+        snprintf(g.home_env, sizeof(g.home_env), "HOME=/");
     while (g.envp[n])
         n++;
     if (n < MAX_ARGS) {
@@ -381,22 +451,40 @@ static void default_home(uid_t uid)
 
 /* ---- cwd and the executable ----------------------------------------------------------- */
 
-static void enter_cwd(void)
+/* A leaked host directory fd as cwd (e.g. /proc/self/fd/N) would leave the process outside the
+ * container's root: getcwd then fails or does not start with "/" (CVE-2024-21626). */
+static void verify_cwd(const char *cwd)
+{
+    char buf[PATH_MAX];
+    errno = 0;
+    if (getcwd(buf, sizeof(buf)) && buf[0] == '/')
+        return;
+    if (errno && errno != ENOENT)
+        die(errno, "check that cwd \"%s\" is inside the container's root (getcwd)", cwd);
+    die_msg("cwd \"%s\" is outside the container's root", cwd);
+}
+
+/* As runc: chdir first while still privileged (the runtime may enter a directory the process's
+ * user cannot, e.g. /root 0700 for uid 1000), and if that is refused, again as the user (a volume
+ * only the user may enter); fail only if neither works. Returns 0 when it must be tried again
+ * as the user. The check runs right after the chdir that worked: the privileged one comes before
+ * any seccomp filter is loaded, so a profile that denies getcwd does not break it. */
+static int enter_cwd(int as_user)
 {
     struct rec r;
     struct cur c;
-    char buf[PATH_MAX];
     const char *cwd = "/";
     if (find(T_CWD, &r)) {
         cur_init(&c, &r);
         cwd = cur_str(&c);
     }
-    if (chdir(cwd) < 0)
+    if (chdir(cwd) < 0) {
+        if (!as_user && (errno == EACCES || errno == EPERM))
+            return 0;
         die(errno, "chdir to cwd (\"%s\") set in config.json", cwd);
-    /* A leaked host directory fd as cwd (e.g. /proc/self/fd/N) would leave the process outside
-     * the container's root: getcwd then does not start with "/" (CVE-2024-21626). */
-    if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
-        die_msg("cwd \"%s\" is outside the container's root", cwd);
+    }
+    verify_cwd(cwd);
+    return 1;
 }
 
 static int is_executable(const char *path)
@@ -507,7 +595,7 @@ void pyrunc_init_continue(void)
 {
     struct rec r;
     uint32_t uid;
-    int nnp;
+    int nnp, in_cwd;
     g_stage = "init";
     read_fds();
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -516,13 +604,15 @@ void pyrunc_init_continue(void)
     nnp = find(T_NO_NEW_PRIVS, &r);
 
     apply_process_attributes();
+    in_cwd = enter_cwd(0);
     /* Without no_new_privs loading a filter needs CAP_SYS_ADMIN: do it before dropping caps. */
     if (!nnp)
         load_seccomp();
     apply_credentials();
     uid = getuid();
     default_home(uid);
-    enter_cwd();
+    if (!in_cwd)
+        enter_cwd(1);
     if (nnp) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
             die(errno, "set no_new_privs");

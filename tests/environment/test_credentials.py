@@ -345,3 +345,144 @@ def test_defaults_root_no_groups_umask_0022(runtime, make_bundle, cid):
         assert status["Uid"].split() == ["0"] * 4
         assert status["Groups"].split() == [], "the runtime's own groups must not leak in"
         assert status["Umask"] == "0022"
+
+
+# --------------------------------------------------------------------------------------------------
+# Capabilities the runtime itself does not have (issue 18, item 18)
+
+PR_CAPBSET_DROP = 24
+
+
+def drop_from_own_bounding_set(cap: int):
+    """preexec_fn: the runtime starts without `cap` in its bounding set, as under a
+    `docker run --privileged` on a host that lacks it."""
+
+    def drop() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP")
+
+    return drop
+
+
+def held_capability() -> tuple[str, int]:
+    """A capability in our own bounding set (CAP_SYS_TIME unless this host lacks it too)."""
+    from pyrunc.linux import CAPABILITIES
+
+    bounding = int(proc_status("self")["CapBnd"], 16)
+    for name in ("CAP_SYS_TIME", "CAP_SYS_NICE", "CAP_SYSLOG"):
+        if bounding >> CAPABILITIES[name] & 1:
+            return name, CAPABILITIES[name]
+    pytest.skip("none of the candidate capabilities is in this host's bounding set")
+
+
+def test_a_capability_outside_the_runtimes_bounding_set_is_named(runtime, make_bundle, cid):
+    name, number = held_capability()
+    bundle = make_bundle()
+    caps = bundle.config["process"]["capabilities"]
+    for kind in ("bounding", "effective", "permitted"):
+        caps[kind] = [*caps[kind], name]
+    bundle.write()
+    fails(
+        runtime, "create", "--bundle", bundle.path, cid,
+        message=("process.capabilities", name, "bounding set"),
+        preexec_fn=drop_from_own_bounding_set(number),
+    )  # fmt: skip
+
+
+def test_exec_cap_outside_the_runtimes_bounding_set_is_named(runtime, make_bundle, cid):
+    name, number = held_capability()
+    bundle = long_running(make_bundle())
+    with running(runtime, bundle, cid):
+        result = runtime(
+            "exec", "--cap", name, cid, "true", check=False, preexec_fn=drop_from_own_bounding_set(number)
+        )
+    assert result.returncode != 0
+    assert name in result.stderr and "bounding set" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# HOME from the container's /etc/passwd, which the container controls (issue 18, item 3)
+
+
+def without_home(bundle, uid: int = 0):
+    process = bundle.config["process"]
+    process["env"] = [e for e in process["env"] if not e.startswith("HOME=")]
+    process["user"] = {"uid": uid, "gid": uid}
+    return bundle.write()
+
+
+def hostile_passwd(rootfs: str, kind: str) -> None:
+    """Replace the rootfs's /etc/passwd (from the host) with something that never ends or blocks."""
+    path = os.path.join(rootfs, "etc", "passwd")
+    os.unlink(path)
+    if kind == "dev-zero":
+        os.symlink("/dev/zero", path)  # resolved in the container: its own /dev/zero
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:  # a line longer than any passwd entry, then a valid one
+        with open(path, "w") as f:
+            f.write("x" * (1 << 20) + "\nroot:x:0:0:root:/root:/bin/sh\n")
+
+
+HOSTILE_PASSWD = ["dev-zero", "fifo", "huge-line"]
+
+
+@pytest.mark.parametrize("kind", HOSTILE_PASSWD)
+def test_create_with_a_hostile_etc_passwd_fails_in_one_line(runtime, make_bundle, cid, kind):
+    """runc fails in milliseconds ("token too long"); pyrunc used to spin (or block on the fifo)
+    with the container's lock held. A timeout of the runtime call fails the test."""
+    bundle = without_home(make_bundle())
+    hostile_passwd(bundle.rootfs, kind)
+    fails(runtime, "create", "--bundle", bundle.path, cid, message="/etc/passwd", timeout=30)
+
+
+@pytest.mark.parametrize("kind", HOSTILE_PASSWD)
+def test_exec_after_the_container_broke_its_etc_passwd_fails_in_one_line(runtime, make_bundle, cid, kind):
+    bundle = without_home(long_running(make_bundle()))
+    with running(runtime, bundle, cid):
+        hostile_passwd(bundle.rootfs, kind)  # what a running container can do to itself
+        result = runtime("exec", cid, "true", check=False, timeout=30)
+        assert result.returncode != 0
+        assert "/etc/passwd" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert runtime.status(cid) == "running", "the container is untouched"
+
+
+def test_home_comes_from_etc_passwd_even_on_a_last_line_without_newline(runtime, make_bundle, cid):
+    bundle = without_home(make_bundle(), uid=1000)
+    with open(os.path.join(bundle.rootfs, "etc", "passwd"), "a") as f:
+        f.write("u1000x:x:10000:1000::/wrong:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh")
+    assert run_inside(runtime, bundle, cid, 'echo "$HOME"') == "/home/u\n"
+
+
+def test_home_is_slash_without_an_entry(runtime, make_bundle, cid):
+    bundle = without_home(make_bundle(), uid=4242)
+    assert run_inside(runtime, bundle, cid, 'echo "$HOME"') == "/\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# A cwd root may enter and the process's user may not (issue 18, item 10)
+
+
+def test_cwd_the_user_cannot_enter_is_entered_before_dropping_privileges(runtime, make_bundle, cid):
+    """runc chdirs while still privileged and again as the user, failing only if neither works:
+    /root is 0700 root in the rootfs, the process is uid 1000."""
+    bundle = make_bundle()
+    assert os.stat(os.path.join(bundle.rootfs, "root")).st_mode & 0o777 == 0o700
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["process"]["cwd"] = "/root"
+    bundle.write()
+    assert run_inside(runtime, bundle, cid, "pwd; id -u") == "/root\n1000\n"
+
+
+def test_exec_into_a_cwd_the_user_cannot_enter(runtime, make_bundle, cid):
+    bundle = long_running(make_bundle())
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["process"]["cwd"] = "/root"
+    bundle.write()
+    with running(runtime, bundle, cid):
+        as_user = runtime("exec", cid, "sh", "-c", "pwd; id -u").stdout
+        as_root = runtime("exec", "--user", "0", cid, "sh", "-c", "pwd; id -u").stdout
+        other = runtime("exec", "--user", "2000:2000", "--cwd", "/root", cid, "sh", "-c", "pwd; id -u").stdout
+    assert (as_user, as_root, other) == ("/root\n1000\n", "/root\n0\n", "/root\n2000\n")

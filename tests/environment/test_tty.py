@@ -152,3 +152,38 @@ def test_foreground_run_raw_mode_resize_and_restore(runtime, make_bundle, cid):
             proc.wait()
         os.close(controller)
         os.close(terminal)
+
+
+def test_the_pty_belongs_to_the_processs_user_for_create_and_exec(runtime, make_bundle, cid, console):
+    """As runc: a non-root process owns its terminal (uid; the group stays devpts' gid=5, tty), or it
+    could not reopen it nor change its mode. Checked from outside, and by reopening it inside."""
+    listener = console()
+    bundle = terminal_bundle(make_bundle, ["sleep", "infinity"])
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.write()
+    runtime("create", "--console-socket", listener.path, "--bundle", bundle.path, cid)
+    exec_pid = 0
+    try:
+        listener.wait()
+        pid = runtime.state(cid)["pid"]
+        slave = os.stat(f"/proc/{pid}/fd/0")
+        assert (slave.st_uid, slave.st_gid) == (1000, 5)
+        runtime("start", cid)
+        exec_listener = console("exec.sock")
+        exec_pid_file = os.path.join(bundle.path, "exec.pid")
+        runtime(
+            "exec", "--tty", "--detach", "--console-socket", exec_listener.path, "--pid-file", exec_pid_file,
+            "--user", "2000:2000", cid, "sh", "-c", 'echo hi > "$(tty)" && echo REOPENED; sleep infinity',
+        )  # fmt: skip
+        exec_listener.wait()
+        with open(exec_pid_file) as f:
+            exec_pid = int(f.read())
+        slave = os.stat(f"/proc/{exec_pid}/fd/0")
+        assert (slave.st_uid, slave.st_gid) == (2000, 5)
+        out = read_until(exec_listener.fds[0], b"REOPENED")
+        assert b"REOPENED" in out, out
+    finally:
+        if exec_pid:
+            os.kill(exec_pid, 9)
+            os.waitpid(exec_pid, 0)
+        runtime("delete", "--force", cid, check=False)

@@ -283,3 +283,22 @@ def sysctl_slash(t: Ctx) -> None:
     b.linux["sysctl"] = {"net/ipv4/ip_default_ttl": "42"}
     r = t.run_report(b)
     t.eq(r.get("cat:/proc/sys/net/ipv4/ip_default_ttl"), "42", "net/ipv4/ip_default_ttl inside")
+
+
+@case(
+    "compat/exec-cwd-only-root-may-enter",
+    spec="runc: exec enters cwd before dropping privileges, and again after if that failed",
+)
+def exec_cwd_only_root_may_enter(t: Ctx) -> None:
+    b = t.bundle(["sleep", "300"])
+    os.makedirs(b.rootfs + "/private", mode=0o700)
+    os.chmod(b.rootfs + "/private", 0o700)
+    b.process["cwd"] = "/private"
+    b.process["user"] = {"uid": 1000, "gid": 1000}
+    c = t.create(b)
+    c.start()
+    for user in ("1000:1000", "0:0", "2000:2000"):
+        res = t.rt("exec", "--user", user, c.id, CHECK, "id")
+        t.check(res.ok, f"exec --user {user} in cwd /private failed: {res.brief()}")
+        r = Report(res.out)
+        t.eq((r.get("uid"), r.get("cwd")), (user.split(":")[0], "/private"), f"exec --user {user}: uid, cwd")

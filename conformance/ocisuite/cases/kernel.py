@@ -162,3 +162,71 @@ def default_action_errno(t: Ctx) -> None:
     r = t.run_report(b)
     t.eq(r.get("getppid"), "err:38", "getppid, not in the allowlist (defaultErrnoRet 38)")
     t.eq(r.get("write:/tmp/allowed"), "ok", "allowed syscalls")
+
+
+@case(
+    "seccomp/getcwd-denied-without-nnp",
+    needs=("seccomp",),
+    spec="config-linux.md seccomp: a profile may deny getcwd; the runtime's own cwd check must not need it",
+)
+def getcwd_denied_without_nnp(t: Ctx) -> None:
+    """Without noNewPrivileges the filter is loaded before privileges are dropped (issue 16)."""
+    b = t.bundle([CHECK, "getppid"])
+    b.process["noNewPrivileges"] = False
+    b.process["cwd"] = "/tmp"
+    b.linux["seccomp"] = _seccomp([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}])
+    r = t.run_report(b)
+    got = r.get("getppid") or ""
+    t.check(got and not got.startswith("err"), f"getppid under a profile that denies only getcwd: {got!r}")
+
+
+@case(
+    "seccomp/notify-exec",
+    needs=("seccomp",),
+    spec="config-linux.md seccomp listenerPath: every process loading the filter sends its fd (runc: exec)",
+)
+def notify_exec(t: Ctx) -> None:
+    import array
+    import socket
+
+    sock_path = t.path("agent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(sock_path)
+    server.listen(4)
+    server.settimeout(10)
+    b = t.bundle(["sleep", "300"])
+    b.linux["seccomp"] = _seccomp([{"names": ["acct"], "action": "SCMP_ACT_NOTIFY"}])
+    b.linux["seccomp"]["listenerPath"] = sock_path
+    b.linux["seccomp"]["listenerMetadata"] = "conformance"
+    c = t.create(b)
+    c.start()
+    pid_path = t.path("exec.pid")
+    res = t.rt("exec", "--pid-file", pid_path, c.id, CHECK, "getppid")
+    t.check(res.ok, f"exec into a container with a NOTIFY profile failed: {res.brief()}")
+    exec_pid = int(sysutil.read_text(pid_path) or "0")
+    messages = []
+    for _ in range(2):
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(10)
+            fds = array.array("i")
+            data, ancdata, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4 * fds.itemsize))
+            while True:
+                more = conn.recv(65536)
+                if not more:
+                    break
+                data += more
+            for level, kind, cdata in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+            for fd in fds:
+                os.close(fd)
+            messages.append((json.loads(data), len(fds)))
+    server.close()
+    state, nfds = messages[1]
+    t.eq(nfds, 1, "fds sent with the exec's message")
+    t.eq(state.get("fds"), ["seccompFd"], "fds")
+    t.eq(state.get("metadata"), "conformance", "metadata")
+    t.eq((state.get("state") or {}).get("id"), c.id, "state.id")
+    t.eq((state.get("state") or {}).get("pid"), c.pid, "state.pid (the container's init)")
+    t.eq(state.get("pid"), exec_pid, "pid (the exec'd process)")

@@ -357,6 +357,104 @@ def no_terminal(t: Ctx) -> None:
         t.eq(r.get(f"tty{i}"), "no", f"fd {i} is a terminal without process.terminal")
 
 
+def _terminal_slave_owner(t: Ctx, user: dict) -> os.stat_result:
+    b = t.bundle(["sleep", "300"])
+    b.process["terminal"] = True
+    b.process["user"] = user
+    sock_path = t.path("console.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sock_path)
+    listener.listen(1)
+    c = t.create(b, extra=("--console-socket", sock_path))
+    listener.settimeout(5)
+    conn, _ = listener.accept()
+    for fd in _receive_fds(t, conn):
+        os.close(fd)
+    return os.stat(f"/proc/{c.pid}/fd/0")
+
+
+@case(
+    "process/terminal-owned-by-user",
+    spec="runc: the pty of terminal: true belongs to process.user.uid (the group stays devpts' gid)",
+)
+def terminal_owned_by_user(t: Ctx) -> None:
+    """Otherwise a non-root process cannot reopen its own terminal or change its mode (issue 18)."""
+    slave = _terminal_slave_owner(t, {"uid": 1000, "gid": 1000})
+    t.eq(slave.st_uid, 1000, "owner uid of the pty slave")
+    t.eq(slave.st_gid, 5, "group of the pty slave (devpts gid=5, as the base config mounts it)")
+
+
+# ------------------------------------------------------------------ HOME, cwd, what the runtime lacks
+
+
+def _hostile_passwd(t: Ctx, kind: str) -> None:
+    """HOME unset: the runtime reads the container's /etc/passwd, which the image controls. It must
+    return promptly (the suite's timeout fails a runtime that spins or blocks), either refusing with
+    an error or falling back to a HOME."""
+    b = t.bundle([CHECK, "env"])
+    b.process["env"] = [cfgmod.PATH_ENV]
+    path = b.rootfs + "/etc/passwd"
+    if os.path.lexists(path):
+        os.unlink(path)
+    if kind == "dev-zero":
+        os.symlink("/dev/zero", path)
+    else:
+        os.mkfifo(path)
+    c = t.create(b, expect_ok=False)
+    if not c.create_result.ok:
+        t.check(c.create_result.err.strip(), "create failed without saying why")
+        t.assert_gone(c)
+        return
+    c.start()
+    c.wait_stopped()
+    homes = [e for e in c.output().all("env") if e.startswith("HOME=")]
+    t.check(homes, "the process started without HOME")
+
+
+@case("process/home-passwd-dev-zero", spec="runc: HOME from /etc/passwd; a line that never ends fails fast")
+def home_passwd_dev_zero(t: Ctx) -> None:
+    _hostile_passwd(t, "dev-zero")
+
+
+@case("process/home-passwd-fifo", spec="HOME from /etc/passwd: a fifo there must not block create")
+def home_passwd_fifo(t: Ctx) -> None:
+    _hostile_passwd(t, "fifo")
+
+
+@case(
+    "process/cwd-only-root-may-enter",
+    spec="runc: cwd is entered before dropping privileges, and again after if that failed",
+)
+def cwd_only_root_may_enter(t: Ctx) -> None:
+    b = t.bundle([CHECK, "id"])
+    os.makedirs(b.rootfs + "/private", mode=0o700)
+    os.chmod(b.rootfs + "/private", 0o700)
+    b.process["cwd"] = "/private"
+    b.process["user"] = {"uid": 1000, "gid": 1000}
+    r = t.run_report(b)
+    t.eq(r.get("cwd"), "/private", "cwd of uid 1000 in a 0700 root directory")
+    t.eq(r.get("uid"), "1000", "uid")
+
+
+@case(
+    "process/capabilities-outside-runtime-bounding",
+    spec="a capability the runtime itself lacks: create fails, naming it (issue 18)",
+)
+def caps_outside_runtime_bounding(t: Ctx) -> None:
+    if not os.path.exists("/usr/bin/setpriv"):
+        t.skip("needs setpriv (util-linux) to start the runtime with a smaller bounding set")
+    b = t.bundle([CHECK, "id"])
+    caps = b.process.setdefault("capabilities", {})
+    for kind in ("bounding", "effective", "permitted"):
+        caps[kind] = [*caps.get(kind, []), "CAP_SYS_TIME"]
+    c = t.create(b, expect_ok=False, prefix=("/usr/bin/setpriv", "--bounding-set", "-sys_time", "--"))
+    t.check(not c.create_result.ok, "create granted a capability the runtime does not have")
+    t.assert_gone(c)
+    t.check(
+        "CAP_SYS_TIME" in c.create_result.err, f"the error does not name it: {c.create_result.err.strip()}"
+    )
+
+
 # ------------------------------------------------------------------ hostname / domainname
 
 
