@@ -498,16 +498,13 @@ static void make_dir(struct child *c, const struct rec *r)
 
 #define PROC_SUPER_MAGIC 0x9fa0
 
-/* A masked or read-only path. Under /proc and /sys no symlink may lead to it, and under /proc it
- * must be procfs itself: a /proc swapped for a symlink to a decoy after proc was mounted would
- * otherwise take every mask and leave the real procfs open (CVE-2023-27561, CVE-2019-19921).
- * -1 when the path does not exist (nothing to protect). */
-static int open_protected(int rootfd, const char *rel, const char *what)
+/* A masked or read-only path, resolved in the rootfs; under /proc and /sys no symlink may lead
+ * to it. -1 when the path does not exist (nothing to protect). */
+static int resolve_protected(int rootfd, const char *rel, const char *what)
 {
     struct open_how how;
-    struct statfs fs;
-    int in_proc = !strcmp(rel, "proc") || !strncmp(rel, "proc/", 5);
-    int pseudo = in_proc || !strcmp(rel, "sys") || !strncmp(rel, "sys/", 4);
+    int pseudo = !strcmp(rel, "proc") || !strncmp(rel, "proc/", 5) || !strcmp(rel, "sys") ||
+                 !strncmp(rel, "sys/", 4);
     int fd;
     memset(&how, 0, sizeof(how));
     how.flags = O_PATH | O_CLOEXEC;
@@ -520,7 +517,19 @@ static int open_protected(int rootfd, const char *rel, const char *what)
             die_msg("%s /%s is reached through a symlink: refusing (was /proc or /sys replaced?)", what, rel);
         die(errno, "%s /%s", what, rel);
     }
-    if (in_proc && (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC))
+    return fd;
+}
+
+/* A masked or read-only path. Under /proc and /sys no symlink may lead to it, and under /proc it
+ * must be procfs itself: a /proc swapped for a symlink to a decoy after proc was mounted would
+ * otherwise take every mask and leave the real procfs open (CVE-2023-27561, CVE-2019-19921).
+ * -1 when the path does not exist (nothing to protect). */
+static int open_protected(int rootfd, const char *rel, const char *what)
+{
+    struct statfs fs;
+    int in_proc = !strcmp(rel, "proc") || !strncmp(rel, "proc/", 5);
+    int fd = resolve_protected(rootfd, rel, what);
+    if (fd >= 0 && in_proc && (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC))
         die_msg("%s /%s is not on procfs: refusing (was /proc replaced?)", what, rel);
     return fd;
 }
@@ -549,11 +558,15 @@ static void make_readonly(struct child *c, const char *rel)
 
 /* maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null.
  * The /dev/null bound over it is the host's, opened once and checked to be the real char device
- * 1:3, so a rootfs that plants its own "null" cannot unmask anything (CVE-2025-31133). */
+ * 1:3, so a rootfs that plants its own "null" cannot unmask anything (CVE-2025-31133). That bind
+ * is the host's inode, so it is made read-only (nosuid, noexec): chmod, chown, utimes and setxattr
+ * through a masked path then fail with EROFS instead of changing the host's /dev/null. Reading
+ * and writing the device stay as they were (a device's I/O is not a write to its mount). */
 static void make_masked(struct child *c, const char *rel, int null_fd)
 {
     char target[64], source[64];
     struct stat st;
+    unsigned long flags;
     int fd = open_protected(c->rootfs_fd, rel, "masked path");
     if (fd < 0)
         return;
@@ -561,13 +574,24 @@ static void make_masked(struct child *c, const char *rel, int null_fd)
         die(errno, "masked path /%s: stat", rel);
     fd_path(target, sizeof(target), fd);
     if (S_ISDIR(st.st_mode)) {
-        if (mount("tmpfs", target, "tmpfs", MS_RDONLY, "size=0,mode=0555") < 0)
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+        if (mount("tmpfs", target, "tmpfs", flags, "size=0,mode=0555") < 0)
             die(errno, "masked path /%s: mount read-only tmpfs", rel);
-    } else {
-        fd_path(source, sizeof(source), null_fd);
-        if (mount(source, target, NULL, MS_BIND, NULL) < 0)
-            die(errno, "masked path /%s: bind /dev/null", rel);
+        close(fd);
+        return;
     }
+    fd_path(source, sizeof(source), null_fd);
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+        die(errno, "masked path /%s: bind /dev/null", rel);
+    close(fd);
+    /* The fd names the file under the bind: reopen to reach the bind itself, the null device. */
+    fd = resolve_protected(c->rootfs_fd, rel, "masked path");
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+        die_msg("masked path /%s: not the null device after binding it", rel);
+    fd_path(target, sizeof(target), fd);
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | locked_flags(fd);
+    if (mount(NULL, target, NULL, flags, NULL) < 0)
+        die(errno, "masked path /%s: remount the /dev/null bind read-only", rel);
     close(fd);
 }
 
