@@ -1035,10 +1035,86 @@ static void protect_paths(struct child *c)
     }
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape_mountinfo(char *s)
+{
+    char *out = s;
+    for (; *s; s++, out++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+            s[3] <= '7') {
+            *out = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else {
+            *out = *s;
+        }
+    }
+    *out = '\0';
+}
+
+/* The mount point of a whole procfs or sysfs (root "/") outside the rootfs, from one mountinfo
+ * line ("ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE ..."), or NULL. */
+static char *full_proc_or_sys_outside(char *line, const char *rootfs)
+{
+    char *field[5], *sep = strstr(line, " - "), *fstype, *save = NULL;
+    size_t rlen = strlen(rootfs);
+    if (!sep)
+        return NULL;
+    fstype = sep + 3;
+    fstype[strcspn(fstype, " ")] = '\0';
+    if (strcmp(fstype, "proc") != 0 && strcmp(fstype, "sysfs") != 0)
+        return NULL;
+    *sep = '\0';
+    for (int i = 0; i < 5; i++)
+        if (!(field[i] = strtok_r(i ? NULL : line, " ", &save)))
+            return NULL;
+    if (strcmp(field[3], "/") != 0)
+        return NULL; /* a part of one is not "fully visible" to the kernel */
+    unescape_mountinfo(field[4]);
+    if (!strncmp(field[4], rootfs, rlen) && (field[4][rlen] == '/' || !field[4][rlen]))
+        return NULL;
+    return field[4];
+}
+
+/* --no-pivot leaves the host's mounts in the container's mount namespace, under the rootfs moved
+ * onto /. A whole procfs or sysfs among them lets a process that makes a user namespace mount a
+ * fresh, unmasked one (the kernel's mount_too_revealing() allows it when one is already fully
+ * visible). Detach them as runc does (msMoveRoot), propagation to the host cut first; where they
+ * cannot be detached (locked in a user namespace), cover them with an empty read-only tmpfs, which
+ * a nested namespace then inherits locked, so they no longer count as fully visible. */
+static void hide_host_proc_and_sys(const struct child *c)
+{
+    char line[8192], *point;
+    int whole = 1;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        die(errno, "read /proc/self/mountinfo");
+    while (fgets(line, sizeof(line), f)) {
+        int complete = strchr(line, '\n') != NULL;
+        line[strcspn(line, "\n")] = '\0';
+        point = whole && complete ? full_proc_or_sys_outside(line, c->rootfs) : NULL;
+        whole = complete; /* the rest of an over-long line is not a line */
+        if (!point)
+            continue;
+        if (mount(NULL, point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+            if (errno == ENOENT)
+                continue; /* under a mount detached already */
+            die(errno, "--no-pivot: make the host's %s a slave", point);
+        }
+        if (umount2(point, MNT_DETACH) == 0)
+            continue;
+        if (errno != EINVAL && errno != EPERM)
+            die(errno, "--no-pivot: detach the host's %s", point);
+        if (mount("tmpfs", point, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555"))
+            die(errno, "--no-pivot: cover the host's %s", point);
+    }
+    fclose(f);
+}
+
 static void enter_rootfs(struct child *c)
 {
     uint64_t propagation = plan_u64(c, T_ROOTFS_PROPAGATION, 0);
     if (has_tag(c, T_NO_PIVOT)) {
+        hide_host_proc_and_sys(c);
         if (fchdir(c->rootfs_fd) < 0)
             die(errno, "chdir to the rootfs");
         if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
