@@ -212,7 +212,7 @@ class RootfsPlanner:
         userns_mappings = None
         if "user" in self.namespaces.types:
             userns_mappings = (self.linux.get("uidMappings") or [], self.linux.get("gidMappings") or [])
-        out = []
+        out, late = [], []
         for index, mount in enumerate(self.config.get("mounts") or []):
             if mount.get("type") == "cgroup" and not set(mount.get("options") or ()) & {"bind", "rbind"}:
                 out.extend(mount_record(m) for m in self.cgroup_mounts(mount, index))
@@ -220,8 +220,11 @@ class RootfsPlanner:
             record_ = mounts.build(mount, index, self.bundle, userns_mappings)
             if record_.idmap:
                 record_.tree_fd = self.idmap_tree(record_)
+            remount = mounts.defer_readonly(record_)
+            if remount is not None:
+                late.append(mount_record(remount))
             out.append(mount_record(record_))
-        return out
+        return out + late
 
     def devices(self) -> list[bytes]:
         in_userns = "user" in self.namespaces.types

@@ -45,7 +45,7 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-enum { MOUNT_REGULAR = 0, MOUNT_BIND = 1, MOUNT_REMOUNT = 2 };
+enum { MOUNT_REGULAR = 0, MOUNT_BIND = 1, MOUNT_REMOUNT = 2, MOUNT_REMOUNT_LATE = 3 };
 enum { DEST_DIR = 0, DEST_FILE = 1 };
 
 struct child {
@@ -344,6 +344,36 @@ static void read_mount_rec(const struct rec *r, struct mount_rec *m)
         die_msg("malformed mount record");
 }
 
+/* Change the flags of what is already mounted at m->dest (e.g. the cgroup tmpfs, read-only once
+ * its hierarchies are in). */
+static void remount(struct child *c, const struct mount_rec *m)
+{
+    char target[64];
+    int fd = open_in_root(c->rootfs_fd, m->dest, O_PATH);
+    if (fd < 0)
+        die(errno, "mount /%s: open for remount", m->dest);
+    fd_path(target, sizeof(target), fd);
+    if (mount(NULL, target, NULL, (unsigned long)m->flags | locked_flags(fd), NULL) < 0)
+        die(errno, "mount /%s: remount%s", m->dest, m->flags & MS_RDONLY ? " read-only" : "");
+    close(fd);
+}
+
+/* The read-only remounts held back until what lies beneath those mounts was made (a read-only
+ * tmpfs or /dev: runc's finalizeRootfs). */
+static void remount_late(struct child *c)
+{
+    size_t off = 0;
+    struct rec r;
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        struct mount_rec m;
+        if (r.tag != T_MOUNT)
+            continue;
+        read_mount_rec(&r, &m);
+        if (m.kind == MOUNT_REMOUNT_LATE)
+            remount(c, &m);
+    }
+}
+
 static void do_mount(struct child *c, const struct rec *r, int index)
 {
     struct mount_rec m;
@@ -351,20 +381,13 @@ static void do_mount(struct child *c, const struct rec *r, int index)
     int fd, real_dir_only;
 
     read_mount_rec(r, &m);
-    snprintf(what, sizeof(what), "mount /%s", m.dest);
-
+    if (m.kind == MOUNT_REMOUNT_LATE)
+        return; /* remount_late() */
     if (m.kind == MOUNT_REMOUNT) {
-        /* Change the flags of what is already mounted there (e.g. the cgroup tmpfs, read-only
-         * once its hierarchies are in). */
-        fd = open_in_root(c->rootfs_fd, m.dest, O_PATH);
-        if (fd < 0)
-            die(errno, "%s: open for remount", what);
-        fd_path(target, sizeof(target), fd);
-        if (mount(NULL, target, NULL, (unsigned long)m.flags | locked_flags(fd), NULL) < 0)
-            die(errno, "%s: remount", what);
-        close(fd);
+        remount(c, &m);
         return;
     }
+    snprintf(what, sizeof(what), "mount /%s", m.dest);
     real_dir_only = m.kind == MOUNT_REGULAR && (!strcmp(m.fstype, "proc") || !strcmp(m.fstype, "sysfs"));
     fd = create_dest(c->rootfs_fd, m.dest, (int)m.dest_kind, real_dir_only, what);
     fd_path(target, sizeof(target), fd);
@@ -1026,6 +1049,7 @@ static void protect_paths(struct child *c)
     }
     if (null_fd >= 0)
         close(null_fd);
+    remount_late(c);
     if (has_tag(c, T_ROOT_READONLY)) {
         char target[64];
         unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(c->rootfs_fd);

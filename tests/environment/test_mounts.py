@@ -119,6 +119,32 @@ def test_remount_changes_the_mount_already_there(runtime, make_bundle, cid):
         assert {"ro", "nosuid"} <= stack[0].options, stack[0]
 
 
+def make_dev_readonly(bundle) -> None:
+    for mount in bundle.config["mounts"]:
+        if mount["destination"] == "/dev":
+            mount["options"] = [*mount.get("options", []), "ro"]
+
+
+def test_readonly_dev_and_tmpfs_become_readonly_after_what_is_beneath_them(runtime, make_bundle, cid):
+    """A read-only tmpfs (or /dev) is mounted read-write and made read-only once its submounts,
+    devices and links are in, as runc does: otherwise /dev/pts could not even be created."""
+    bundle = long_running(make_bundle())
+    make_dev_readonly(bundle)
+    add_mounts(bundle, tmpfs("/m/ro", "ro", "nosuid"), tmpfs("/m/ro/below/sub", "size=1m"))
+    with running(runtime, bundle, cid) as pid:
+        for point in ("/dev", "/m/ro"):
+            assert {"ro", "nosuid"} <= mount_at(pid, point).options, mount_at(pid, point)
+        assert "rw" in mount_at(pid, "/dev/pts").options
+        assert "rw" in mount_at(pid, "/m/ro/below/sub").options
+        script = (
+            "touch /dev/new /m/ro/new 2>&1 | grep -c 'Read-only file system';"
+            '[ "$(stat -c %t:%T /dev/null)" = 1:3 ] && echo null-ok; echo x > /dev/null && echo write-ok;'
+            "[ -L /dev/fd ] && echo fd-link; touch /m/ro/below/sub/f && echo sub-writable"
+        )
+        out = exec_inside(runtime, cid, script).stdout.split()
+    assert out == ["2", "null-ok", "write-ok", "fd-link", "sub-writable"], out
+
+
 # --------------------------------------------------------------------------------------------------
 # bind and rbind, files and directories
 
