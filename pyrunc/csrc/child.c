@@ -458,13 +458,24 @@ static void make_device(struct child *c, const struct rec *r)
     snprintf(what, sizeof(what), "device /%s", path);
 
     if (bind) {
-        /* In a user namespace mknod is not allowed: bind the host's node instead. */
+        /* In a user namespace mknod is not allowed: bind the host's node instead. That node is
+         * the host's inode, so the bind is read-only (nosuid, noexec): a user namespace that maps
+         * the host's root cannot chmod or chown the host's device through it. Its I/O is
+         * unaffected (a device's I/O is not a write to its mount). */
         char source[PATH_MAX + 2], target[64];
         int fd = create_dest(c->rootfs_fd, path, DEST_FILE, 0, what);
         snprintf(source, sizeof(source), "/%s", path);
         fd_path(target, sizeof(target), fd);
         if (mount(source, target, NULL, MS_BIND, NULL) < 0)
             die(errno, "%s: bind from the host", what);
+        close(fd);
+        fd = open_in_root(c->rootfs_fd, path, O_PATH);
+        if (fd < 0)
+            die(errno, "%s: reopen after binding", what);
+        fd_path(target, sizeof(target), fd);
+        if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | locked_flags(fd),
+                  NULL) < 0)
+            die(errno, "%s: remount the bind read-only", what);
         close(fd);
         return;
     }
