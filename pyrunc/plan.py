@@ -197,6 +197,16 @@ def _propagation_flags(value: str, where: str) -> int:
     return flags
 
 
+def _before_pivot(flags: int) -> int:
+    """The propagation of the namespace's / while the rootfs is bound and set up. An unbindable
+    mount cannot be the source of the rootfs's bind (EINVAL), so (r)unbindable is (r)private
+    until pivot_root and unbindable after it, as runc does since 1.2; an unbindable mount is a
+    private one that also refuses to be bound."""
+    if flags & L.MS_UNBINDABLE:
+        return (flags & ~L.MS_UNBINDABLE) | L.MS_PRIVATE
+    return flags
+
+
 class RootfsPlanner:
     """The child's rootfs records: mounts, devices, links, protected paths."""
 
@@ -307,7 +317,7 @@ def child_records(
     propagation = linux.get("rootfsPropagation")
     if propagation:
         flags = _propagation_flags(propagation, "linux.rootfsPropagation")
-        out.append(record(T_ROOT_PROPAGATION, _u64(flags)))
+        out.append(record(T_ROOT_PROPAGATION, _u64(_before_pivot(flags))))
         out.append(record(T_ROOTFS_PROPAGATION, _u64(flags)))
     if no_pivot:
         out.append(record(T_NO_PIVOT))

@@ -287,6 +287,8 @@ def test_propagation_options_and_their_recursive_forms(runtime, make_bundle, cid
         ("private", "private"),
         ("rprivate", "private"),
         ("shared", "shared"),
+        ("unbindable", "unbindable"),
+        ("runbindable", "unbindable"),
     ],
 )
 def test_rootfs_propagation(runtime, make_bundle, cid, host_dir, host_mounts, propagation, want):
@@ -312,6 +314,25 @@ def test_rootfs_propagation(runtime, make_bundle, cid, host_dir, host_mounts, pr
     # the container's own: the rootfs was bound from a mount made private for pivot_root.)
     if want != "shared":
         assert received is (want == "slave"), f"/ is {want}; host mount received: {received}"
+
+
+@pytest.mark.parametrize("propagation", ["unbindable", "runbindable"])
+def test_unbindable_rootfs_on_any_mount(runtime, make_bundle, cid, propagation):
+    """The rootfs where the test's temporary directory is (on this host, the mount of /): / is made
+    unbindable only after pivot_root, since the rootfs could not be bound from an unbindable
+    mount ("bind the rootfs ... onto itself: invalid argument"; runc 1.1.5 fails the same way)."""
+    bundle = long_running(make_bundle())
+    bundle.config["linux"]["rootfsPropagation"] = propagation
+    caps = bundle.config["process"]["capabilities"]
+    for kind in ("bounding", "effective", "permitted"):
+        caps[kind] = [*caps.get(kind, []), "CAP_SYS_ADMIN"]  # to try binding /
+    bundle.write()
+    with running(runtime, bundle, cid) as pid:
+        assert mount_at(pid, "/").unbindable, mount_at(pid, "/")
+        out = exec_inside(
+            runtime, cid, "mkdir -p /dev/shm/b && mount --bind / /dev/shm/b 2>&1; echo rc=$?", check=False
+        )
+    assert "Invalid argument" in out.stdout and "rc=0" not in out.stdout, out.stdout
 
 
 @pytest.mark.parametrize("readonly", [True, False])

@@ -370,6 +370,20 @@ def rootfs_unbindable(t: Ctx) -> None:
     t.eq(_root_entry(t, c.pid).propagation(), "unbindable", "propagation of the container's /")
 
 
+@case(
+    "propagation/rootfs-unbindable-anywhere",
+    spec="config-linux.md rootfsPropagation: unbindable and runbindable, with the bundle wherever the "
+    "suite's work dir is (not a mount of its own: the rootfs must still be bound for pivot_root)",
+)
+def rootfs_unbindable_anywhere(t: Ctx) -> None:
+    for mode in ("unbindable", "runbindable"):
+        b = t.bundle(["sleep", "300"])
+        b.linux["rootfsPropagation"] = mode
+        c = t.create(b)
+        t.eq(_root_entry(t, c.pid).propagation(), "unbindable", f"propagation of the container's / ({mode})")
+        c.delete(force=True, expect_ok=False)
+
+
 # ------------------------------------------------------------------ masked and read-only paths
 
 
