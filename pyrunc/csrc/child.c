@@ -1105,8 +1105,9 @@ static char *full_proc_or_sys_outside(char *line, const char *rootfs)
     if (strcmp(field[3], "/") != 0)
         return NULL; /* a part of one is not "fully visible" to the kernel */
     unescape_mountinfo(field[4]);
-    if (!strncmp(field[4], rootfs, rlen) && (field[4][rlen] == '/' || !field[4][rlen]))
-        return NULL;
+    if (!strcmp(rootfs, "/") ||
+        (!strncmp(field[4], rootfs, rlen) && (field[4][rlen] == '/' || !field[4][rlen])))
+        return NULL; /* the container's own */
     return field[4];
 }
 
