@@ -14,6 +14,9 @@ from pyrunc.errors import ConfigError, errno_text
 MOUNT_REGULAR = 0
 MOUNT_BIND = 1
 MOUNT_REMOUNT = 2
+# A read-only remount the child applies only once everything beneath the mount is in place (the
+# mounts, devices and links under /dev, the console, the masks): runc's finalizeRootfs.
+MOUNT_REMOUNT_LATE = 3
 DEST_DIR = 0
 DEST_FILE = 1
 
@@ -215,6 +218,28 @@ PROC_BIND_TARGETS = frozenset(
 )
 
 
+def readonly_remount(dest: str, flags: int, kind: int) -> MountRecord:
+    """The remount that makes the mount at `dest` read-only, keeping its nosuid/nodev/noexec (a
+    remount of that mount only, as a bind remount is: it works in a user namespace too)."""
+    remount = MountRecord("", dest, "", kind)
+    remount.flags = (
+        L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY | (flags & (L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC))
+    )
+    return remount
+
+
+def defer_readonly(record: MountRecord) -> MountRecord | None:
+    """A read-only tmpfs, or a read-only /dev, is mounted read-write and made read-only at the end,
+    once what goes beneath it exists (/dev/pts, the devices, the console); runc does the same
+    (mountPropagate and finalizeRootfs). Returns that late remount, or None."""
+    if record.kind != MOUNT_REGULAR or not record.flags & L.MS_RDONLY:
+        return None
+    if record.fstype != "tmpfs" and record.dest != "dev":
+        return None
+    record.flags &= ~L.MS_RDONLY
+    return readonly_remount(record.dest, record.flags, MOUNT_REMOUNT_LATE)
+
+
 def _check_proc_destination(dest: str, fstype: str, is_bind: bool, where: str) -> None:
     if dest == "proc" and (fstype != "proc" or is_bind):
         raise ConfigError(f"{where}.destination", "only a proc filesystem may be mounted on /proc")
@@ -389,11 +414,7 @@ def cgroup_mounts(
         source = _container_dir(point, opts, cgroup_dirs)
         records.append(_hierarchy_mount(fstype, opts, f"{dest}/{name}", flags, fresh, source))
     if flags & L.MS_RDONLY:
-        remount = MountRecord("", dest, "", MOUNT_REMOUNT)
-        remount.flags = (
-            L.MS_REMOUNT | L.MS_BIND | L.MS_RDONLY | (flags & (L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC))
-        )
-        records.append(remount)
+        records.append(readonly_remount(dest, flags, MOUNT_REMOUNT))
     return records
 
 

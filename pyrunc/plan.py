@@ -212,6 +212,16 @@ def _propagation_flags(value: str, where: str) -> int:
     return flags
 
 
+def _before_pivot(flags: int) -> int:
+    """The propagation of the namespace's / while the rootfs is bound and set up. An unbindable
+    mount cannot be the source of the rootfs's bind (EINVAL), so (r)unbindable is (r)private
+    until pivot_root and unbindable after it, as runc does since 1.2; an unbindable mount is a
+    private one that also refuses to be bound."""
+    if flags & L.MS_UNBINDABLE:
+        return (flags & ~L.MS_UNBINDABLE) | L.MS_PRIVATE
+    return flags
+
+
 class RootfsPlanner:
     """The child's rootfs records: mounts, devices, links, protected paths."""
 
@@ -227,7 +237,7 @@ class RootfsPlanner:
         userns_mappings = None
         if "user" in self.namespaces.types:
             userns_mappings = (self.linux.get("uidMappings") or [], self.linux.get("gidMappings") or [])
-        out = []
+        out, late = [], []
         for index, mount in enumerate(self.config.get("mounts") or []):
             if mount.get("type") == "cgroup" and not set(mount.get("options") or ()) & {"bind", "rbind"}:
                 out.extend(mount_record(m) for m in self.cgroup_mounts(mount, index))
@@ -235,8 +245,11 @@ class RootfsPlanner:
             record_ = mounts.build(mount, index, self.bundle, userns_mappings)
             if record_.idmap:
                 record_.tree_fd = self.idmap_tree(record_)
+            remount = mounts.defer_readonly(record_)
+            if remount is not None:
+                late.append(mount_record(remount))
             out.append(mount_record(record_))
-        return out
+        return out + late
 
     def devices(self) -> list[bytes]:
         in_userns = "user" in self.namespaces.types
@@ -319,7 +332,7 @@ def child_records(
     propagation = linux.get("rootfsPropagation")
     if propagation:
         flags = _propagation_flags(propagation, "linux.rootfsPropagation")
-        out.append(record(T_ROOT_PROPAGATION, _u64(flags)))
+        out.append(record(T_ROOT_PROPAGATION, _u64(_before_pivot(flags))))
         out.append(record(T_ROOTFS_PROPAGATION, _u64(flags)))
     if no_pivot:
         out.append(record(T_NO_PIVOT))

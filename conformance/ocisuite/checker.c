@@ -22,6 +22,12 @@
  *   cat PATH           every line of PATH as cat=LINE
  *   ls PATH            names in directory PATH (sorted) or err:ERRNO
  *   statfs PATH        mount flags of the filesystem holding PATH
+ *   chmod PATH MODE    chmod PATH to MODE (octal): ok or err:ERRNO
+ *   chown PATH UID GID chown PATH: ok or err:ERRNO
+ *   utimes PATH        set PATH's times to now: ok or err:ERRNO
+ *   newfs              in new user, mount, pid and network namespaces (no capability needed),
+ *                      mount a fresh proc on /proc and sysfs on /sys: newfs:proc= and
+ *                      newfs:sysfs= ok or err:ERRNO (newfs:userns=err:ERRNO if none could be made)
  *   socket inet|unix   socket(): ok or err:ERRNO
  *   getppid            raw getppid syscall: ok or err:ERRNO (a seccomp target)
  *   forks N            try N forks, report how many succeeded
@@ -33,12 +39,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -353,6 +361,34 @@ static void cmd_statfs(const char *path)
           (s.f_flag & ST_NOEXEC) ? "noexec," : "");
 }
 
+static void result(const char *cmd, const char *arg, int rc)
+{
+    if (rc < 0)
+        keyed(cmd, arg, "err:%d", errno);
+    else
+        keyed(cmd, arg, "ok");
+}
+
+static void cmd_newfs(void)
+{
+    pid_t pid;
+    int status;
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET) < 0) {
+        keyed("newfs", "userns", "err:%d", errno);
+        return;
+    }
+    pid = fork(); /* the new pid namespace's first process: proc is mounted from inside it */
+    if (pid == 0) {
+        result("newfs", "proc", mount("proc", "/proc", "proc", 0, NULL));
+        result("newfs", "sysfs", mount("sysfs", "/sys", "sysfs", 0, NULL));
+        _exit(0);
+    }
+    if (pid < 0)
+        keyed("newfs", "fork", "err:%d", errno);
+    else
+        waitpid(pid, &status, 0);
+}
+
 static void cmd_socket(const char *family)
 {
     int dom = strcmp(family, "inet") == 0 ? AF_INET : AF_UNIX;
@@ -435,6 +471,15 @@ int main(int argc, char **argv)
             cmd_ls(a1), i++;
         } else if (strcmp(cmd, "statfs") == 0) {
             cmd_statfs(a1), i++;
+        } else if (strcmp(cmd, "chmod") == 0) {
+            result("chmod", a1, chmod(a1, (mode_t)strtoul(a2, NULL, 8))), i += 2;
+        } else if (strcmp(cmd, "chown") == 0) {
+            const char *a3 = i + 2 < argc ? argv[i + 2] : "";
+            result("chown", a1, chown(a1, (uid_t)atol(a2), (gid_t)atol(a3))), i += 3;
+        } else if (strcmp(cmd, "utimes") == 0) {
+            result("utimes", a1, utimensat(AT_FDCWD, a1, NULL, 0)), i++;
+        } else if (strcmp(cmd, "newfs") == 0) {
+            cmd_newfs();
         } else if (strcmp(cmd, "socket") == 0) {
             cmd_socket(a1), i++;
         } else if (strcmp(cmd, "getppid") == 0) {

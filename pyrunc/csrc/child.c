@@ -45,7 +45,7 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-enum { MOUNT_REGULAR = 0, MOUNT_BIND = 1, MOUNT_REMOUNT = 2 };
+enum { MOUNT_REGULAR = 0, MOUNT_BIND = 1, MOUNT_REMOUNT = 2, MOUNT_REMOUNT_LATE = 3 };
 enum { DEST_DIR = 0, DEST_FILE = 1 };
 
 struct child {
@@ -344,6 +344,36 @@ static void read_mount_rec(const struct rec *r, struct mount_rec *m)
         die_msg("malformed mount record");
 }
 
+/* Change the flags of what is already mounted at m->dest (e.g. the cgroup tmpfs, read-only once
+ * its hierarchies are in). */
+static void remount(struct child *c, const struct mount_rec *m)
+{
+    char target[64];
+    int fd = open_in_root(c->rootfs_fd, m->dest, O_PATH);
+    if (fd < 0)
+        die(errno, "mount /%s: open for remount", m->dest);
+    fd_path(target, sizeof(target), fd);
+    if (mount(NULL, target, NULL, (unsigned long)m->flags | locked_flags(fd), NULL) < 0)
+        die(errno, "mount /%s: remount%s", m->dest, m->flags & MS_RDONLY ? " read-only" : "");
+    close(fd);
+}
+
+/* The read-only remounts held back until what lies beneath those mounts was made (a read-only
+ * tmpfs or /dev: runc's finalizeRootfs). */
+static void remount_late(struct child *c)
+{
+    size_t off = 0;
+    struct rec r;
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0) {
+        struct mount_rec m;
+        if (r.tag != T_MOUNT)
+            continue;
+        read_mount_rec(&r, &m);
+        if (m.kind == MOUNT_REMOUNT_LATE)
+            remount(c, &m);
+    }
+}
+
 static void do_mount(struct child *c, const struct rec *r, int index)
 {
     struct mount_rec m;
@@ -351,20 +381,13 @@ static void do_mount(struct child *c, const struct rec *r, int index)
     int fd, real_dir_only;
 
     read_mount_rec(r, &m);
-    snprintf(what, sizeof(what), "mount /%s", m.dest);
-
+    if (m.kind == MOUNT_REMOUNT_LATE)
+        return; /* remount_late() */
     if (m.kind == MOUNT_REMOUNT) {
-        /* Change the flags of what is already mounted there (e.g. the cgroup tmpfs, read-only
-         * once its hierarchies are in). */
-        fd = open_in_root(c->rootfs_fd, m.dest, O_PATH);
-        if (fd < 0)
-            die(errno, "%s: open for remount", what);
-        fd_path(target, sizeof(target), fd);
-        if (mount(NULL, target, NULL, (unsigned long)m.flags | locked_flags(fd), NULL) < 0)
-            die(errno, "%s: remount", what);
-        close(fd);
+        remount(c, &m);
         return;
     }
+    snprintf(what, sizeof(what), "mount /%s", m.dest);
     real_dir_only = m.kind == MOUNT_REGULAR && (!strcmp(m.fstype, "proc") || !strcmp(m.fstype, "sysfs"));
     fd = create_dest(c->rootfs_fd, m.dest, (int)m.dest_kind, real_dir_only, what);
     fd_path(target, sizeof(target), fd);
@@ -435,13 +458,24 @@ static void make_device(struct child *c, const struct rec *r)
     snprintf(what, sizeof(what), "device /%s", path);
 
     if (bind) {
-        /* In a user namespace mknod is not allowed: bind the host's node instead. */
+        /* In a user namespace mknod is not allowed: bind the host's node instead. That node is
+         * the host's inode, so the bind is read-only (nosuid, noexec): a user namespace that maps
+         * the host's root cannot chmod or chown the host's device through it. Its I/O is
+         * unaffected (a device's I/O is not a write to its mount). */
         char source[PATH_MAX + 2], target[64];
         int fd = create_dest(c->rootfs_fd, path, DEST_FILE, 0, what);
         snprintf(source, sizeof(source), "/%s", path);
         fd_path(target, sizeof(target), fd);
         if (mount(source, target, NULL, MS_BIND, NULL) < 0)
             die(errno, "%s: bind from the host", what);
+        close(fd);
+        fd = open_in_root(c->rootfs_fd, path, O_PATH);
+        if (fd < 0)
+            die(errno, "%s: reopen after binding", what);
+        fd_path(target, sizeof(target), fd);
+        if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | locked_flags(fd),
+                  NULL) < 0)
+            die(errno, "%s: remount the bind read-only", what);
         close(fd);
         return;
     }
@@ -498,16 +532,13 @@ static void make_dir(struct child *c, const struct rec *r)
 
 #define PROC_SUPER_MAGIC 0x9fa0
 
-/* A masked or read-only path. Under /proc and /sys no symlink may lead to it, and under /proc it
- * must be procfs itself: a /proc swapped for a symlink to a decoy after proc was mounted would
- * otherwise take every mask and leave the real procfs open (CVE-2023-27561, CVE-2019-19921).
- * -1 when the path does not exist (nothing to protect). */
-static int open_protected(int rootfd, const char *rel, const char *what)
+/* A masked or read-only path, resolved in the rootfs; under /proc and /sys no symlink may lead
+ * to it. -1 when the path does not exist (nothing to protect). */
+static int resolve_protected(int rootfd, const char *rel, const char *what)
 {
     struct open_how how;
-    struct statfs fs;
-    int in_proc = !strcmp(rel, "proc") || !strncmp(rel, "proc/", 5);
-    int pseudo = in_proc || !strcmp(rel, "sys") || !strncmp(rel, "sys/", 4);
+    int pseudo = !strcmp(rel, "proc") || !strncmp(rel, "proc/", 5) || !strcmp(rel, "sys") ||
+                 !strncmp(rel, "sys/", 4);
     int fd;
     memset(&how, 0, sizeof(how));
     how.flags = O_PATH | O_CLOEXEC;
@@ -520,7 +551,19 @@ static int open_protected(int rootfd, const char *rel, const char *what)
             die_msg("%s /%s is reached through a symlink: refusing (was /proc or /sys replaced?)", what, rel);
         die(errno, "%s /%s", what, rel);
     }
-    if (in_proc && (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC))
+    return fd;
+}
+
+/* A masked or read-only path. Under /proc and /sys no symlink may lead to it, and under /proc it
+ * must be procfs itself: a /proc swapped for a symlink to a decoy after proc was mounted would
+ * otherwise take every mask and leave the real procfs open (CVE-2023-27561, CVE-2019-19921).
+ * -1 when the path does not exist (nothing to protect). */
+static int open_protected(int rootfd, const char *rel, const char *what)
+{
+    struct statfs fs;
+    int in_proc = !strcmp(rel, "proc") || !strncmp(rel, "proc/", 5);
+    int fd = resolve_protected(rootfd, rel, what);
+    if (fd >= 0 && in_proc && (fstatfs(fd, &fs) < 0 || fs.f_type != PROC_SUPER_MAGIC))
         die_msg("%s /%s is not on procfs: refusing (was /proc replaced?)", what, rel);
     return fd;
 }
@@ -549,11 +592,15 @@ static void make_readonly(struct child *c, const char *rel)
 
 /* maskedPaths: a directory gets an empty read-only tmpfs, anything else /dev/null.
  * The /dev/null bound over it is the host's, opened once and checked to be the real char device
- * 1:3, so a rootfs that plants its own "null" cannot unmask anything (CVE-2025-31133). */
+ * 1:3, so a rootfs that plants its own "null" cannot unmask anything (CVE-2025-31133). That bind
+ * is the host's inode, so it is made read-only (nosuid, noexec): chmod, chown, utimes and setxattr
+ * through a masked path then fail with EROFS instead of changing the host's /dev/null. Reading
+ * and writing the device stay as they were (a device's I/O is not a write to its mount). */
 static void make_masked(struct child *c, const char *rel, int null_fd)
 {
     char target[64], source[64];
     struct stat st;
+    unsigned long flags;
     int fd = open_protected(c->rootfs_fd, rel, "masked path");
     if (fd < 0)
         return;
@@ -561,13 +608,24 @@ static void make_masked(struct child *c, const char *rel, int null_fd)
         die(errno, "masked path /%s: stat", rel);
     fd_path(target, sizeof(target), fd);
     if (S_ISDIR(st.st_mode)) {
-        if (mount("tmpfs", target, "tmpfs", MS_RDONLY, "size=0,mode=0555") < 0)
+        flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+        if (mount("tmpfs", target, "tmpfs", flags, "size=0,mode=0555") < 0)
             die(errno, "masked path /%s: mount read-only tmpfs", rel);
-    } else {
-        fd_path(source, sizeof(source), null_fd);
-        if (mount(source, target, NULL, MS_BIND, NULL) < 0)
-            die(errno, "masked path /%s: bind /dev/null", rel);
+        close(fd);
+        return;
     }
+    fd_path(source, sizeof(source), null_fd);
+    if (mount(source, target, NULL, MS_BIND, NULL) < 0)
+        die(errno, "masked path /%s: bind /dev/null", rel);
+    close(fd);
+    /* The fd names the file under the bind: reopen to reach the bind itself, the null device. */
+    fd = resolve_protected(c->rootfs_fd, rel, "masked path");
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+        die_msg("masked path /%s: not the null device after binding it", rel);
+    fd_path(target, sizeof(target), fd);
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | locked_flags(fd);
+    if (mount(NULL, target, NULL, flags, NULL) < 0)
+        die(errno, "masked path /%s: remount the /dev/null bind read-only", rel);
     close(fd);
 }
 
@@ -1013,6 +1071,7 @@ static void protect_paths(struct child *c)
     }
     if (null_fd >= 0)
         close(null_fd);
+    remount_late(c);
     if (has_tag(c, T_ROOT_READONLY)) {
         char target[64];
         unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(c->rootfs_fd);
@@ -1022,10 +1081,87 @@ static void protect_paths(struct child *c)
     }
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape_mountinfo(char *s)
+{
+    char *out = s;
+    for (; *s; s++, out++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' && s[3] >= '0' &&
+            s[3] <= '7') {
+            *out = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else {
+            *out = *s;
+        }
+    }
+    *out = '\0';
+}
+
+/* The mount point of a whole procfs or sysfs (root "/") outside the rootfs, from one mountinfo
+ * line ("ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE ..."), or NULL. */
+static char *full_proc_or_sys_outside(char *line, const char *rootfs)
+{
+    char *field[5], *sep = strstr(line, " - "), *fstype, *save = NULL;
+    size_t rlen = strlen(rootfs);
+    if (!sep)
+        return NULL;
+    fstype = sep + 3;
+    fstype[strcspn(fstype, " ")] = '\0';
+    if (strcmp(fstype, "proc") != 0 && strcmp(fstype, "sysfs") != 0)
+        return NULL;
+    *sep = '\0';
+    for (int i = 0; i < 5; i++)
+        if (!(field[i] = strtok_r(i ? NULL : line, " ", &save)))
+            return NULL;
+    if (strcmp(field[3], "/") != 0)
+        return NULL; /* a part of one is not "fully visible" to the kernel */
+    unescape_mountinfo(field[4]);
+    if (!strcmp(rootfs, "/") ||
+        (!strncmp(field[4], rootfs, rlen) && (field[4][rlen] == '/' || !field[4][rlen])))
+        return NULL; /* the container's own */
+    return field[4];
+}
+
+/* --no-pivot leaves the host's mounts in the container's mount namespace, under the rootfs moved
+ * onto /. A whole procfs or sysfs among them lets a process that makes a user namespace mount a
+ * fresh, unmasked one (the kernel's mount_too_revealing() allows it when one is already fully
+ * visible). Detach them as runc does (msMoveRoot), propagation to the host cut first; where they
+ * cannot be detached (locked in a user namespace), cover them with an empty read-only tmpfs, which
+ * a nested namespace then inherits locked, so they no longer count as fully visible. */
+static void hide_host_proc_and_sys(const struct child *c)
+{
+    char line[8192], *point;
+    int whole = 1;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    if (!f)
+        die(errno, "read /proc/self/mountinfo");
+    while (fgets(line, sizeof(line), f)) {
+        int complete = strchr(line, '\n') != NULL;
+        line[strcspn(line, "\n")] = '\0';
+        point = whole && complete ? full_proc_or_sys_outside(line, c->rootfs) : NULL;
+        whole = complete; /* the rest of an over-long line is not a line */
+        if (!point)
+            continue;
+        if (mount(NULL, point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+            if (errno == ENOENT)
+                continue; /* under a mount detached already */
+            die(errno, "--no-pivot: make the host's %s a slave", point);
+        }
+        if (umount2(point, MNT_DETACH) == 0)
+            continue;
+        if (errno != EINVAL && errno != EPERM)
+            die(errno, "--no-pivot: detach the host's %s", point);
+        if (mount("tmpfs", point, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555"))
+            die(errno, "--no-pivot: cover the host's %s", point);
+    }
+    fclose(f);
+}
+
 static void enter_rootfs(struct child *c)
 {
     uint64_t propagation = plan_u64(c, T_ROOTFS_PROPAGATION, 0);
     if (has_tag(c, T_NO_PIVOT)) {
+        hide_host_proc_and_sys(c);
         if (fchdir(c->rootfs_fd) < 0)
             die(errno, "chdir to the rootfs");
         if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)

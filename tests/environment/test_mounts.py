@@ -119,6 +119,32 @@ def test_remount_changes_the_mount_already_there(runtime, make_bundle, cid):
         assert {"ro", "nosuid"} <= stack[0].options, stack[0]
 
 
+def make_dev_readonly(bundle) -> None:
+    for mount in bundle.config["mounts"]:
+        if mount["destination"] == "/dev":
+            mount["options"] = [*mount.get("options", []), "ro"]
+
+
+def test_readonly_dev_and_tmpfs_become_readonly_after_what_is_beneath_them(runtime, make_bundle, cid):
+    """A read-only tmpfs (or /dev) is mounted read-write and made read-only once its submounts,
+    devices and links are in, as runc does: otherwise /dev/pts could not even be created."""
+    bundle = long_running(make_bundle())
+    make_dev_readonly(bundle)
+    add_mounts(bundle, tmpfs("/m/ro", "ro", "nosuid"), tmpfs("/m/ro/below/sub", "size=1m"))
+    with running(runtime, bundle, cid) as pid:
+        for point in ("/dev", "/m/ro"):
+            assert {"ro", "nosuid"} <= mount_at(pid, point).options, mount_at(pid, point)
+        assert "rw" in mount_at(pid, "/dev/pts").options
+        assert "rw" in mount_at(pid, "/m/ro/below/sub").options
+        script = (
+            "touch /dev/new /m/ro/new 2>&1 | grep -c 'Read-only file system';"
+            '[ "$(stat -c %t:%T /dev/null)" = 1:3 ] && echo null-ok; echo x > /dev/null && echo write-ok;'
+            "[ -L /dev/fd ] && echo fd-link; touch /m/ro/below/sub/f && echo sub-writable"
+        )
+        out = exec_inside(runtime, cid, script).stdout.split()
+    assert out == ["2", "null-ok", "write-ok", "fd-link", "sub-writable"], out
+
+
 # --------------------------------------------------------------------------------------------------
 # bind and rbind, files and directories
 
@@ -261,6 +287,8 @@ def test_propagation_options_and_their_recursive_forms(runtime, make_bundle, cid
         ("private", "private"),
         ("rprivate", "private"),
         ("shared", "shared"),
+        ("unbindable", "unbindable"),
+        ("runbindable", "unbindable"),
     ],
 )
 def test_rootfs_propagation(runtime, make_bundle, cid, host_dir, host_mounts, propagation, want):
@@ -286,6 +314,25 @@ def test_rootfs_propagation(runtime, make_bundle, cid, host_dir, host_mounts, pr
     # the container's own: the rootfs was bound from a mount made private for pivot_root.)
     if want != "shared":
         assert received is (want == "slave"), f"/ is {want}; host mount received: {received}"
+
+
+@pytest.mark.parametrize("propagation", ["unbindable", "runbindable"])
+def test_unbindable_rootfs_on_any_mount(runtime, make_bundle, cid, propagation):
+    """The rootfs where the test's temporary directory is (on this host, the mount of /): / is made
+    unbindable only after pivot_root, since the rootfs could not be bound from an unbindable
+    mount ("bind the rootfs ... onto itself: invalid argument"; runc 1.1.5 fails the same way)."""
+    bundle = long_running(make_bundle())
+    bundle.config["linux"]["rootfsPropagation"] = propagation
+    caps = bundle.config["process"]["capabilities"]
+    for kind in ("bounding", "effective", "permitted"):
+        caps[kind] = [*caps.get(kind, []), "CAP_SYS_ADMIN"]  # to try binding /
+    bundle.write()
+    with running(runtime, bundle, cid) as pid:
+        assert mount_at(pid, "/").unbindable, mount_at(pid, "/")
+        out = exec_inside(
+            runtime, cid, "mkdir -p /dev/shm/b && mount --bind / /dev/shm/b 2>&1; echo rc=$?", check=False
+        )
+    assert "Invalid argument" in out.stdout and "rc=0" not in out.stdout, out.stdout
 
 
 @pytest.mark.parametrize("readonly", [True, False])

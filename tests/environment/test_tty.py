@@ -73,6 +73,24 @@ def test_the_pty_is_the_containers_own_and_its_stdio_ctty_and_console(runtime, m
         runtime("delete", "--force", cid, check=False)
 
 
+def test_a_readonly_dev_still_gets_its_console(runtime, make_bundle, cid, console):
+    """/dev/console is bound after the mounts and devices: a read-only /dev is made so after it."""
+    listener = console()
+    bundle = terminal_bundle(make_bundle, ["sleep", "infinity"])
+    for mount in bundle.config["mounts"]:
+        if mount["destination"] == "/dev":
+            mount["options"] = [*mount.get("options", []), "ro"]
+    bundle.write()
+    runtime("create", "--console-socket", listener.path, "--bundle", bundle.path, cid)
+    try:
+        listener.wait()
+        pid = runtime.state(cid)["pid"]
+        assert "ro" in mount_at(pid, "/dev").options
+        assert mount_at(pid, "/dev/console").fstype == "devpts"
+    finally:
+        runtime("delete", "--force", cid, check=False)
+
+
 def test_exec_with_tty_gets_a_pty_from_the_containers_devpts(runtime, make_bundle, cid, console):
     bundle = make_bundle(args=["sleep", "infinity"])
     runtime("run", "-d", "--bundle", bundle.path, cid)

@@ -10,6 +10,13 @@
  *                                (CVE-2024-21626)
  *   attack swap A B              exchange two paths with renameat2(RENAME_EXCHANGE) until killed
  *                                (the racing side of CVE-2021-30465 / CVE-2024-45310)
+ *   attack meta PATH...          change each path's metadata: chmod 0600, chown 65534:65534, utimes
+ *                                to the epoch, setxattr security.pyrunc-test (through a masked path
+ *                                these reach whatever is bound there: the host's /dev/null)
+ *   attack newfs                 without any capability, make a user, mount, pid and network
+ *                                namespace and mount a fresh proc on /proc and sysfs on /sys there:
+ *                                a new procfs has no masks (the kernel refuses it unless a procfs,
+ *                                or sysfs, is already fully visible in the mount namespace)
  *
  * ATTACK_WRITE_WAIT=SECONDS: how long to wait for a busy exe to be released before writing it.
  *
@@ -23,6 +30,8 @@
  *   FD pid= n= link=                                          another process's fd we could read
  *   CWD path= where=inside|outside                            `where`
  *   FDS list=0,1,2                                            `where`
+ *   META path= op=chmod|chown|utimes|setxattr result=ok|<errno name>   `meta`
+ *   NEWFS fs=proc|sysfs result=ok|<errno name>              `newfs`
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -34,9 +43,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,6 +106,7 @@ static const char *errname(int err)
     case EINVAL: return "EINVAL";
     case EROFS: return "EROFS";
     case EBADF: return "EBADF";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
     default: {
         static char buf[32];
         snprintf(buf, sizeof(buf), "E%d", err);
@@ -462,6 +475,43 @@ static int cmd_swap(int argc, char **argv)
         }
 }
 
+static int cmd_meta(int argc, char **argv)
+{
+    static const struct timespec epoch[2] = {{0, 0}, {0, 0}};
+    for (int i = 0; i < argc; i++) {
+        const char *p = argv[i];
+        say("META path=%s op=chmod result=%s", p, chmod(p, 0600) < 0 ? errname(errno) : "ok");
+        say("META path=%s op=chown result=%s", p, chown(p, 65534, 65534) < 0 ? errname(errno) : "ok");
+        say("META path=%s op=utimes result=%s", p, utimensat(AT_FDCWD, p, epoch, 0) < 0 ? errname(errno) : "ok");
+        say("META path=%s op=setxattr result=%s", p,
+            setxattr(p, "security.pyrunc-test", "x", 1, 0) < 0 ? errname(errno) : "ok");
+    }
+    return 0;
+}
+
+static int cmd_newfs(void)
+{
+    static const char *const fs[][2] = {{"proc", "/proc"}, {"sysfs", "/sys"}};
+    int status;
+    pid_t pid;
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET) < 0) {
+        say("NEWFS fs=userns result=%s", errname(errno));
+        return 1;
+    }
+    pid = fork(); /* the first child is the new pid namespace's init; proc needs to be in it */
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
+            say("NEWFS fs=%s result=%s", fs[i][0],
+                mount(fs[i][0], fs[i][1], fs[i][0], 0, NULL) < 0 ? errname(errno) : "ok");
+        _exit(0);
+    }
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "probe"))
@@ -472,6 +522,10 @@ int main(int argc, char **argv)
         return cmd_where();
     if (argc >= 2 && !strcmp(argv[1], "swap"))
         return cmd_swap(argc - 2, argv + 2);
-    fprintf(stderr, "usage: attack probe PID... | hunt STOPFILE COMM | where | swap A B\n");
+    if (argc >= 2 && !strcmp(argv[1], "meta"))
+        return cmd_meta(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "newfs"))
+        return cmd_newfs();
+    fprintf(stderr, "usage: attack probe PID... | hunt STOPFILE COMM | where | swap A B | meta PATH... | newfs\n");
     return 2;
 }

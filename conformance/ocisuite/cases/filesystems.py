@@ -119,6 +119,26 @@ def listed_order(t: Ctx) -> None:
     )
 
 
+@case(
+    "mounts/dev-readonly",
+    spec="config.md mounts: a read-only /dev tmpfs with /dev/pts and the default devices beneath it "
+    "(config-linux.md Default Devices); runc makes it read-only after what is mounted below",
+)
+def dev_readonly(t: Ctx) -> None:
+    b = t.bundle([CHECK, "stat", "/dev/pts/ptmx", "open", "/dev/null", "w", "write", "/dev/probe",
+                  "statfs", "/dev"])  # fmt: skip
+    for m in b.config["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"] = [*m.get("options", []), "ro"]
+    r = t.run_report(b)
+    t.check((r.get("stat:/dev/pts/ptmx") or "").startswith("c:"), "/dev/pts is not mounted below /dev")
+    t.eq(r.get("open:/dev/null"), "ok", "opening /dev/null for writing")
+    t.eq(errno_of(r.get("write:/dev/probe")), "EROFS", "creating a file in /dev")
+    t.check(
+        (r.get("statfs:/dev") or "").startswith("ro,"), f"/dev is mounted {r.get('statfs:/dev')!r}, want ro"
+    )
+
+
 @case("mounts/bind-directory", spec="config.md mounts: bind mounts of a host directory")
 def bind_directory(t: Ctx) -> None:
     src = t.path("shared-dir")
@@ -350,6 +370,20 @@ def rootfs_unbindable(t: Ctx) -> None:
     t.eq(_root_entry(t, c.pid).propagation(), "unbindable", "propagation of the container's /")
 
 
+@case(
+    "propagation/rootfs-unbindable-anywhere",
+    spec="config-linux.md rootfsPropagation: unbindable and runbindable, with the bundle wherever the "
+    "suite's work dir is (not a mount of its own: the rootfs must still be bound for pivot_root)",
+)
+def rootfs_unbindable_anywhere(t: Ctx) -> None:
+    for mode in ("unbindable", "runbindable"):
+        b = t.bundle(["sleep", "300"])
+        b.linux["rootfsPropagation"] = mode
+        c = t.create(b)
+        t.eq(_root_entry(t, c.pid).propagation(), "unbindable", f"propagation of the container's / ({mode})")
+        c.delete(force=True, expect_ok=False)
+
+
 # ------------------------------------------------------------------ masked and read-only paths
 
 
@@ -372,6 +406,84 @@ def masked_directory(t: Ctx) -> None:
         errno_of(r.get("write:/sys/kernel/probe")) in ("EROFS", "EACCES", "EPERM"),
         "the masked directory is writable",
     )
+
+
+# Masked paths of `runc spec` that are files; /dev/null ends up over them.
+_MASKED_FILES = ("/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                 "/proc/sched_debug", "/proc/sysrq-trigger")  # fmt: skip
+
+
+@case(
+    "paths/masks-leave-host-null-alone",
+    spec="config-linux.md maskedPaths; runtime.md: changes inside the container must not reach the host "
+    "(a mask bound from the host's /dev/null must not let chmod/chown/utimes change it: CVE-2025-31133 fix)",
+)
+def masks_leave_host_null_alone(t: Ctx) -> None:
+    masked = [p for p in _MASKED_FILES if os.path.exists(p)]
+    if not masked:
+        t.skip("this kernel has none of the usual masked /proc files")
+    before = os.stat("/dev/null")
+    mode = f"{before.st_mode & 0o7777:o}"
+    args = [CHECK]
+    for path in masked:  # the host's own mode and owner: a vulnerable runtime changes only ctime
+        args += ["chmod", path, mode, "chown", path, str(before.st_uid), str(before.st_gid), "utimes", path]
+    b = t.bundle(args)
+    b.linux["maskedPaths"] = masked
+    cfgmod.all_caps(b.config, [*cfgmod.DEFAULT_CAPS, "CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE"])
+    try:
+        r = t.run_report(b)
+    finally:
+        after = os.stat("/dev/null")
+        os.chown("/dev/null", before.st_uid, before.st_gid)
+        os.chmod("/dev/null", before.st_mode & 0o7777)
+        os.utime("/dev/null", ns=(before.st_atime_ns, before.st_mtime_ns))
+    for path in masked:
+        for op in ("chmod", "chown", "utimes"):
+            t.check(f"{op}:{path}" in r, f"the checker did not report {op} of {path}")
+    t.eq(
+        (after.st_mode, after.st_uid, after.st_gid, after.st_ctime_ns),
+        (before.st_mode, before.st_uid, before.st_gid, before.st_ctime_ns),
+        "the host's /dev/null (mode, uid, gid, ctime) after chmod/chown/utimes of the masked files",
+    )
+
+
+@case(
+    "paths/no-fresh-procfs",
+    needs=("user_ns",),
+    spec="config-linux.md maskedPaths, readonlyPaths: a process that makes its own user namespace must "
+    "not mount a fresh, unmasked proc or sysfs (the kernel allows it only if one is fully visible)",
+)
+def no_fresh_procfs(t: Ctx) -> None:
+    b, kinds = newfs_bundle(t)
+    r = t.run_report(b)
+    for fs in kinds:
+        t.check(r.get(f"newfs:{fs}") != "ok", f"a fresh {fs} was mounted in the container")
+
+
+@case(
+    "paths/no-fresh-procfs-no-pivot",
+    needs=("user_ns",),
+    spec="config-linux.md maskedPaths with runc's create --no-pivot: no fresh proc or sysfs from a user "
+    "namespace either (the host's proc and sysfs stay in the mount namespace under the moved rootfs)",
+)
+def no_fresh_procfs_no_pivot(t: Ctx) -> None:
+    b, kinds = newfs_bundle(t)
+    c = t.create(b, extra=("--no-pivot",))
+    c.start()
+    c.wait_stopped()
+    r = c.output()
+    t.check(r.values, f"the checker printed nothing{c._container_stderr()}")
+    for fs in kinds:
+        t.check(r.get(f"newfs:{fs}") != "ok", f"a fresh {fs} was mounted in the container")
+
+
+def newfs_bundle(t: Ctx):
+    """A bundle whose process tries `newfs`, with masks that leave neither the container's proc nor
+    (where /sys/firmware exists) its sysfs fully visible; returns it and the filesystems to check."""
+    b = t.bundle([CHECK, "newfs"])
+    b.linux["maskedPaths"] = [p for p in (*_MASKED_FILES, "/sys/firmware") if os.path.exists(p)]
+    b.linux["readonlyPaths"] = ["/proc/sys"]
+    return b, ("proc", "sysfs") if os.path.exists("/sys/firmware") else ("proc",)
 
 
 @case(
