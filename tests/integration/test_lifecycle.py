@@ -176,6 +176,24 @@ def test_run_detached_then_kill_and_delete(runtime, make_bundle, cid, tmp_path):
     runtime("delete", cid)
 
 
+def test_kill_with_signal_0_asks_whether_the_container_runs(runtime, make_bundle, cid):
+    """As runc 1.1.5: `kill ID 0` succeeds while the init lives and fails once it is gone;
+    `kill --all ID 0` succeeds in both cases (nothing left in the cgroup is no error)."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    runtime("kill", cid, "0")
+    runtime("kill", "--all", cid, "0")
+    assert runtime.status(cid) == "running"
+    runtime("kill", cid, "KILL")
+    assert wait_status(runtime, cid, "stopped") == "stopped"
+    result = runtime("kill", cid, "0", check=False)
+    assert result.returncode == 1
+    assert "container not running" in result.stderr
+    runtime("kill", "--all", cid, "0")
+    runtime("kill", "--all", cid, "KILL")
+    runtime("delete", cid)
+
+
 def test_delete_force_kills_a_running_container(runtime, make_bundle, cid):
     bundle = make_bundle(args=["sleep", "infinity"])
     runtime("run", "-d", "--bundle", bundle.path, cid)

@@ -283,3 +283,23 @@ def sysctl_slash(t: Ctx) -> None:
     b.linux["sysctl"] = {"net/ipv4/ip_default_ttl": "42"}
     r = t.run_report(b)
     t.eq(r.get("cat:/proc/sys/net/ipv4/ip_default_ttl"), "42", "net/ipv4/ip_default_ttl inside")
+
+
+@case(
+    "compat/kill-signal-0",
+    spec="runc: kill ID 0 checks that the init exists; kill --all ID 0 of a stopped container succeeds",
+)
+def kill_signal_0(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    c.start()
+    res = c.kill("0", expect_ok=False)
+    t.check(res.ok, f"kill ID 0 of a running container: {res.brief()}")
+    res = c.kill("0", expect_ok=False, all_=True)
+    t.check(res.ok, f"kill --all ID 0 of a running container: {res.brief()}")
+    t.eq(c.status(), "running", "status after signal 0")
+    c.kill("KILL")
+    c.wait_stopped(5)
+    t.eq(c.status(), "stopped", "status after SIGKILL")
+    t.check(not c.kill("0", expect_ok=False).ok, "kill ID 0 of a stopped container succeeded")
+    res = c.kill("0", expect_ok=False, all_=True)
+    t.check(res.ok, f"kill --all ID 0 of a stopped container: {res.brief()}")
