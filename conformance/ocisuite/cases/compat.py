@@ -303,3 +303,20 @@ def kill_signal_0(t: Ctx) -> None:
     t.check(not c.kill("0", expect_ok=False).ok, "kill ID 0 of a stopped container succeeded")
     res = c.kill("0", expect_ok=False, all_=True)
     t.check(res.ok, f"kill --all ID 0 of a stopped container: {res.brief()}")
+
+
+@case(
+    "compat/exec-failure-status",
+    spec="runc: exec exits 255 when it fails before the process runs; the process's own status otherwise",
+)
+def exec_failure_status(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    c.start()
+    t.eq(t.rt("exec", c.id, "/bin/sh", "-c", "exit 3").rc, 3, "exit status of a process that exits 3")
+    for what, args in (
+        ("a binary that does not exist", (c.id, "/no/such/binary")),
+        ("a container that does not exist", (t.new_id("missing"), "true")),
+        ("a --pid-file in a missing directory", ("--pid-file", t.path("no", "pid"), c.id, "true")),
+    ):
+        res = t.rt("exec", *args)
+        t.eq(res.rc, 255, f"exit status of exec with {what}")
