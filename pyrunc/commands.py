@@ -197,6 +197,13 @@ def cmd_events(g: dict, opts: dict) -> int:
     return 0
 
 
+def cmd_help(g: dict, opts: dict) -> int:
+    from pyrunc.cli import help_text
+
+    sys.stdout.write(help_text(opts.get("command")) + "\n")
+    return 0
+
+
 COMMANDS = {
     "exec": cmd_exec,
     "pause": cmd_pause,
@@ -213,6 +220,7 @@ COMMANDS = {
     "list": cmd_list,
     "spec": cmd_spec,
     "features": cmd_features,
+    "help": cmd_help,
 }
 
 

@@ -217,3 +217,20 @@ def test_exec_failures_exit_255_and_usage_errors_1_as_runc(runtime, make_bundle,
         result = runtime("exec", *args, check=False)
         assert result.returncode == 1, (what, result.returncode, result.stderr)
     runtime("delete", "--force", cid)
+
+
+def test_help_is_help_not_an_error(runtime):
+    """As runc: `pyrunc` alone, `-h`/`--help` anywhere and `help [COMMAND]` print help on stdout
+    and exit 0; an unknown command or a missing argument stays a one-line usage error."""
+    from pyrunc._cli_table import TABLE
+
+    asks = [[], ["--debug"], ["-h"], ["--help"], ["help"]]
+    asks += [[command, flag] for command in TABLE if command for flag in ("-h", "--help")]
+    asks += [["help", command] for command in TABLE if command]
+    for argv in asks:
+        result = runtime(*argv, check=False)
+        assert (result.returncode, result.stderr) == (0, ""), (argv, result)
+        assert result.stdout.startswith("Usage: pyrunc"), (argv, result.stdout[:200])
+    for argv, message in ((["frobnicate"], "No such command"), (["help", "frobnicate"], "frobnicate")):
+        result = fails(runtime, *argv, message=message)
+        assert result.stdout == "" and result.stderr.count("\n") == 1, result

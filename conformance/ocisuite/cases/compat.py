@@ -320,3 +320,12 @@ def exec_failure_status(t: Ctx) -> None:
     ):
         res = t.rt("exec", *args)
         t.eq(res.rc, 255, f"exit status of exec with {what}")
+
+
+@case("compat/help", spec="runc: the runtime alone, --help and COMMAND --help print help on stdout, exit 0")
+def help_(t: Ctx) -> None:
+    for args in ((), ("--help",), ("kill", "--help"), ("exec", "--help")):
+        res = t.rt(*args)
+        what = " ".join(args) or "no command"
+        t.eq(res.rc, 0, f"exit status with {what}")
+        t.check(res.out.strip(), f"{what}: no help on stdout (stderr: {res.err.strip()[:200]!r})")
