@@ -108,6 +108,13 @@ class Store:
     def exists(self, container_id: str) -> bool:
         return os.path.isdir(self.path(container_id))
 
+    def owner_uid(self, container_id: str) -> int:
+        """The uid owning the container's directory (NotFound once it is gone)."""
+        try:
+            return os.stat(self.path(container_id)).st_uid
+        except FileNotFoundError:
+            raise NotFound(container_id) from None
+
     def lock(
         self, container_id: str, shared: bool = False, wait: bool = True, timeout: float = 10.0
     ) -> int | None:

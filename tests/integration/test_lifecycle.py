@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import time
 
@@ -229,6 +230,14 @@ def test_list_formats(runtime, make_bundle):
     entries = json.loads(runtime("list", "--format", "json").stdout)
     assert [e["id"] for e in entries] == sorted(ids)
     assert {e["status"] for e in entries} == {"created"}
+    # As runc: the owner is the name of the user owning the container's directory ("#UID" when
+    # the uid has no name), in list only (state says "").
+    assert [line.split()[-1] for line in table[1:]] == ["root", "root"]
+    assert {e["owner"] for e in entries} == {"root"}
+    assert runtime.state(ids[0])["owner"] == ""
+    nameless = next(uid for uid in range(54321, 60000) if uid not in {p.pw_uid for p in pwd.getpwall()})
+    os.chown(os.path.join(runtime.root, "t-list-a"), nameless, 0)
+    assert runtime("list").stdout.splitlines()[1].split()[-1] == f"#{nameless}"
     for container_id in ids:
         runtime("delete", container_id)
     assert json.loads(runtime("list", "--format", "json").stdout) == []

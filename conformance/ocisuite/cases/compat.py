@@ -123,6 +123,21 @@ def list_json(t: Ctx) -> None:
     t.eq(entries[c.id].get("status"), "created", "status in list")
 
 
+@case("compat/list-owner", spec="runc: list shows the name of the user owning the container's state")
+def list_owner(t: Ctx) -> None:
+    import pwd
+
+    c = t.create(t.bundle(["sleep", "300"]))
+    res = t.rt("list", "--format", "json")
+    t.check(res.ok, f"list failed: {res.brief()}")
+    entries = {e.get("id"): e for e in json.loads(res.out or "[]")}
+    t.check(c.id in entries, f"list does not show {c.id}")
+    t.eq(entries[c.id].get("owner"), pwd.getpwuid(os.geteuid()).pw_name, "owner in list --format json")
+    table = t.rt("list").out.splitlines()
+    row = next((line.split() for line in table if line.startswith(c.id + " ")), [])
+    t.eq(row[-1:], [pwd.getpwuid(os.geteuid()).pw_name], "OWNER column of list")
+
+
 @case(
     "compat/pause-resume",
     needs=("freezer",),
