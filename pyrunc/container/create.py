@@ -201,9 +201,7 @@ class Creation(Handlers):
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
-            # Compiled programs are cached by profile in the root ('#' is not valid in an id).
-            cache = os.path.join(self.store.root, "#seccomp-cache")
-            self.seccomp = compile_profile(seccomp, cache_dir=cache)
+            self.seccomp = compile_profile(seccomp, cache=self.store.seccomp_cache)
             records.append(plan.seccomp_record(self.seccomp))
         records += self.console_records(process, launch.floor)
         records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())

@@ -101,9 +101,7 @@ class Execution(Handlers):
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
-            program = compile_profile(
-                seccomp, cache_dir=os.path.join(self.container.store.root, "#seccomp-cache")
-            )
+            program = compile_profile(seccomp, cache=self.container.store.seccomp_cache)
             if program.listener_path:
                 raise PyruncError(
                     "exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported"

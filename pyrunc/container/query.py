@@ -18,7 +18,7 @@ def list_states(store: Store) -> list[dict]:
     warning (as runc does), not the whole list. As in runc's list (not its state), `owner` is
     the user owning the container's directory."""
     from pyrunc import log
-    from pyrunc.state import CorruptState
+    from pyrunc.state import CorruptState, ForeignContainer
 
     states = []
     names: dict[int, str] = {}
@@ -30,6 +30,11 @@ def list_states(store: Store) -> list[dict]:
             continue  # deleted while we listed
         except CorruptState as err:
             log.warning(str(err))
+            continue
+        except ForeignContainer as err:
+            # Another runtime's container in a shared root: its state is not ours to show (we
+            # could not derive it truthfully), nor worth a warning on every list there.
+            log.debug(f"list: {err}")
             continue
         states.append(entry)
     return states

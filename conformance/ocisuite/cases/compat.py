@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -344,3 +345,58 @@ def help_(t: Ctx) -> None:
         what = " ".join(args) or "no command"
         t.eq(res.rc, 0, f"exit status with {what}")
         t.check(res.out.strip(), f"{what}: no help on stdout (stderr: {res.err.strip()[:200]!r})")
+
+
+@case(
+    "compat/shared-root-foreign-state",
+    spec="dockerd 20.10 gives every runtime one --root: another runtime's container is not taken for ours",
+)
+def shared_root_foreign_state(t: Ctx) -> None:
+    """A directory holding another runtime's state (youki's state.json shape, naming a live
+    process): state must not report it, list must not show it, kill must not signal its process."""
+    bystander = subprocess.Popen(["sleep", "300"])
+    t.record("pid", [bystander.pid, sysutil.proc_start_time(bystander.pid)])
+    cid = t.new_id("foreign")
+    directory = os.path.join(t.root, cid)
+    try:
+        os.makedirs(directory)
+        state = {
+            "ociVersion": "1.0.2",
+            "id": cid,
+            "status": "running",
+            "pid": bystander.pid,
+            "bundle": t.work,
+            "annotations": {},
+            "created": "2026-01-01T00:00:00Z",
+            "creator": 0,
+            "use_systemd": False,
+        }
+        with open(os.path.join(directory, "state.json"), "w") as f:
+            json.dump(state, f)
+        res = t.rt("state", cid)
+        t.check(not res.ok, f"state answered for another runtime's container: {res.out.strip()[:200]}")
+        res = t.rt("list", "--format", "json")
+        t.check(res.ok, f"list failed: {res.brief()}")
+        t.check(cid not in {e.get("id") for e in json.loads(res.out or "[]") or []}, "list shows it")
+        t.check(not t.rt("kill", cid, "KILL").ok, "kill of another runtime's container succeeded")
+        t.check(bystander.poll() is None, "kill signalled the other runtime's process")
+    finally:
+        bystander.kill()
+        bystander.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@case(
+    "compat/shared-root-no-extra-directories",
+    needs=("seccomp",),
+    spec="runc's list takes every directory of --root for a container: a runtime keeps no other there",
+)
+def shared_root_no_extra_directories(t: Ctx) -> None:
+    b = t.bundle(["true"])
+    b.linux["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    t.run(b)
+    left = [n for n in os.listdir(t.root) if os.path.isdir(os.path.join(t.root, n))]
+    t.eq(left, [], "directories left in --root once the container is deleted")
