@@ -400,3 +400,27 @@ def shared_root_no_extra_directories(t: Ctx) -> None:
     t.run(b)
     left = [n for n in os.listdir(t.root) if os.path.isdir(os.path.join(t.root, n))]
     t.eq(left, [], "directories left in --root once the container is deleted")
+
+
+@case(
+    "compat/debug-log-json", spec="runc: --debug --log F --log-format json logs create's steps as debug lines"
+)
+def debug_log_json(t: Ctx) -> None:
+    log = t.path("debug.json")
+    c = t.create(t.bundle(["sleep", "300"]), global_args=("--debug", "--log", log, "--log-format", "json"))
+    t.check(c.create_result.ok, f"create --debug failed: {c.create_result.brief()}")
+    lines = [ln for ln in (sysutil.read_text(log) or "").splitlines() if ln.strip()]
+    debug = []
+    for ln in lines:
+        try:
+            doc = json.loads(ln)
+        except ValueError:
+            t.fail(f"log line is not JSON: {ln[:200]!r}")
+        if doc.get("level") == "debug" and doc.get("msg") and doc.get("time"):
+            debug.append(doc)
+    t.check(debug, f"no debug line in the --log file ({len(lines)} lines)")
+    quiet = t.path("quiet.json")
+    c2 = t.create(t.bundle(["sleep", "300"]), global_args=("--log", quiet, "--log-format", "json"))
+    t.check(c2.create_result.ok, f"create failed: {c2.create_result.brief()}")
+    noise = [ln for ln in (sysutil.read_text(quiet) or "").splitlines() if '"debug"' in ln]
+    t.check(not noise, f"debug lines without --debug: {noise[:2]}")
