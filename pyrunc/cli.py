@@ -28,7 +28,7 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
         ctx.exit(0)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory for the containers' state.")
 @click.option("--log", default="", help="Log file (default: stderr).")
 @click.option(
@@ -55,6 +55,10 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
 def cli(ctx: click.Context, **global_opts: object) -> None:
     """pyrunc: an OCI container runtime with runc's command line."""
     ctx.obj = global_opts
+    if ctx.invoked_subcommand is None:
+        # As runc: without a command, the help on stdout and exit status 0 (not a usage error).
+        click.echo(ctx.get_help())
+        ctx.exit(0)
 
 
 def _bundle_option(f):
@@ -256,6 +260,27 @@ def spec(ctx: click.Context, **opts: object) -> None:
 def features(ctx: click.Context, **opts: object) -> None:
     """Print the runtime-spec features document: what this runtime and host support."""
     _invoke("features", ctx, opts)
+
+
+@cli.command(name="help", context_settings=CONTEXT)
+@click.argument("command", required=False)
+@click.pass_context
+def help_(ctx: click.Context, **opts: object) -> None:
+    """Show the help of pyrunc, or of one command."""
+    _invoke("help", ctx, opts)
+
+
+def help_text(name: str | None) -> str:
+    """The help of the whole CLI, or of one command (PyruncError if there is no such command)."""
+    from pyrunc.errors import PyruncError
+
+    top = click.Context(cli, info_name="pyrunc")
+    if not name:
+        return cli.get_help(top)
+    command = cli.get_command(top, name)
+    if command is None:
+        raise PyruncError(f"no help topic for {name!r}: no such command")
+    return command.get_help(click.Context(command, info_name=name, parent=top))
 
 
 def main() -> None:

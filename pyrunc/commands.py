@@ -197,6 +197,13 @@ def cmd_events(g: dict, opts: dict) -> int:
     return 0
 
 
+def cmd_help(g: dict, opts: dict) -> int:
+    from pyrunc.cli import help_text
+
+    sys.stdout.write(help_text(opts.get("command")) + "\n")
+    return 0
+
+
 COMMANDS = {
     "exec": cmd_exec,
     "pause": cmd_pause,
@@ -213,6 +220,7 @@ COMMANDS = {
     "list": cmd_list,
     "spec": cmd_spec,
     "features": cmd_features,
+    "help": cmd_help,
 }
 
 
@@ -226,23 +234,31 @@ def version_text() -> str:
     return f"pyrunc version {__version__}\ncommit: {COMMIT}\nspec: {OCI_VERSION}\n"
 
 
+# As runc: exec exits 255 when it fails before its process runs (bad --pid-file, paused or missing
+# container, bad --process, a command that cannot be executed, ...), with "exec failed: " before the
+# message, so that callers can tell the runtime's failure from the process's own exit status.
+# Usage errors (an unknown flag, no id) stay 1: click reports them before any verb runs.
+_FAILED = {"exec": (255, "exec failed: ")}
+
+
 def dispatch(name: str, g: dict, opts: dict) -> int:
-    """Run one verb; errors become a log line and exit status 1."""
+    """Run one verb; errors become a log line and exit status 1 (255 for exec, see _FAILED)."""
     log.configure(g.get("log") or None, g.get("log_format") or "text", bool(g.get("debug")))
+    status, prefix = _FAILED.get(name, (0, ""))
     try:
         return COMMANDS[name](g, opts) or 0
     except PyruncError as err:
-        log.error(str(err))
-        return err.exit_code
+        log.error(prefix + str(err))
+        return status or err.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # a bug: still one line for the user and the shim, details on --debug
-        log.error(f"internal error in {name}: {type(err).__name__}: {err}")
+        log.error(f"{prefix}internal error in {name}: {type(err).__name__}: {err}")
         if g.get("debug"):
             import traceback
 
             traceback.print_exc()
-        return 1
+        return status or 1
     finally:
         try:
             sys.stdout.flush()

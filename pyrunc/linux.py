@@ -176,11 +176,12 @@ def own_bounding_set() -> int:
 
 
 def parse_signal(value: str) -> int:
-    """`KILL`, `SIGKILL`, `9`, `RTMIN+3` -> signal number; ValueError otherwise."""
+    """`KILL`, `SIGKILL`, `9`, `RTMIN+3` -> signal number; ValueError otherwise. `0` is valid: it
+    signals nothing and only checks that the process exists (kill(2)); runc accepts it."""
     text = value.strip().upper()
     if text.isdigit():
         number = int(text)
-        if 1 <= number <= SIGRTMAX:
+        if 0 <= number <= SIGRTMAX:
             return number
         raise ValueError(f"invalid signal number {value}")
     name = text if text.startswith("SIG") else "SIG" + text

@@ -115,22 +115,23 @@ class SeccompProgram:
         )
 
 
-def compile_profile(seccomp: dict, cache_dir: str | None = None) -> SeccompProgram:
+def compile_profile(seccomp: dict, cache: str | None = None) -> SeccompProgram:
     """Compile the config's `linux.seccomp` object. Raises ConfigError naming the field.
 
-    With `cache_dir` (a root-owned directory pyrunc may create), a program compiled before from
-    the same object, by the same libseccomp on the same kernel, is reused: libseccomp needs
-    ~15 ms for Docker's profile on three architectures, a cache hit well under 1 ms.
+    With `cache` (a path prefix in a root-owned directory pyrunc may create, e.g. the store's
+    seccomp_cache: entries are the files `{cache}{key}`), a program compiled before from the same
+    object, by the same libseccomp on the same kernel, is reused: libseccomp needs ~15 ms for
+    Docker's profile on three architectures, a cache hit well under 1 ms.
     """
     if not isinstance(seccomp, dict):
         raise ConfigError(WHERE, "must be an object")
-    if cache_dir is None:
+    if cache is None:
         return _compile(seccomp)
     key = _cache_key(seccomp)
-    program = _cache_load(cache_dir, key, seccomp)
+    program = _cache_load(cache, key, seccomp)
     if program is None:
         program = _compile(seccomp)
-        _cache_store(cache_dir, key, program)
+        _cache_store(cache, key, program)
     return program
 
 
@@ -622,9 +623,9 @@ def _cache_key(seccomp: dict) -> str:
     return digest.hexdigest()
 
 
-def _cache_load(cache_dir: str, key: str, seccomp: dict) -> SeccompProgram | None:
+def _cache_load(cache: str, key: str, seccomp: dict) -> SeccompProgram | None:
     try:
-        fd = os.open(os.path.join(cache_dir, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(cache + key, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -644,31 +645,33 @@ def _cache_load(cache_dir: str, key: str, seccomp: dict) -> SeccompProgram | Non
     return SeccompProgram(bpf, flags, seccomp.get("listenerPath"), seccomp.get("listenerMetadata") or "")
 
 
-def _cache_store(cache_dir: str, key: str, program: SeccompProgram) -> None:
+def _cache_store(cache: str, key: str, program: SeccompProgram) -> None:
     """Best effort: a cache that cannot be written only costs the next create some time."""
     data = _CACHE_FORMAT + _CACHE_FLAGS.pack(program.flags) + program.bpf
-    tmp = os.path.join(cache_dir, f".{key}.{os.getpid()}")
+    tmp = f"{cache}{key}.tmp{os.getpid()}"
     try:
-        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
-        _cache_evict(cache_dir)
+        os.makedirs(os.path.dirname(cache), mode=0o700, exist_ok=True)
+        _cache_evict(cache)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, data)
         finally:
             os.close(fd)
-        os.replace(tmp, os.path.join(cache_dir, key))
+        os.replace(tmp, cache + key)
     except OSError as err:
-        log.debug(f"seccomp: cannot cache the compiled filter in {cache_dir}: {err}")
+        log.debug(f"seccomp: cannot cache the compiled filter as {cache}{key}: {err}")
         try:  # not contextlib.suppress: contextlib costs ~4 ms of imports on the create path
             os.unlink(tmp)
         except OSError:
             pass
 
 
-def _cache_evict(cache_dir: str) -> None:
-    """Keep the cache bounded: past _CACHE_MAX_ENTRIES, drop the older half."""
-    with os.scandir(cache_dir) as entries:
-        files = [entry for entry in entries if entry.is_file(follow_symlinks=False)]
+def _cache_evict(cache: str) -> None:
+    """Keep the cache bounded: past _CACHE_MAX_ENTRIES, drop the older half. Only the files named
+    with the cache's prefix count (the directory may be a --root full of containers)."""
+    directory, prefix = os.path.split(cache)
+    with os.scandir(directory) as entries:
+        files = [e for e in entries if e.name.startswith(prefix) and e.is_file(follow_symlinks=False)]
     if len(files) < _CACHE_MAX_ENTRIES:
         return
     files.sort(key=lambda entry: entry.stat(follow_symlinks=False).st_mtime)

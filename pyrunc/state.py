@@ -15,6 +15,11 @@ DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 FIFO = "exec.fifo"
+# Compiled seccomp programs are cached as files in the root itself, "#seccomp-<key>": '#' is in no
+# container id, and runc's and crun's `list`, which read every directory of a root they may share
+# with us (dockerd 20.10 gives every runtime the same one), skip files. A directory there, such as
+# the "#seccomp-cache" of earlier versions, makes runc's list warn ("invalid container ID format").
+SECCOMP_CACHE_PREFIX = "#seccomp-"
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
@@ -60,6 +65,11 @@ class Store:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
 
+    @property
+    def seccomp_cache(self) -> str:
+        """Where compiled seccomp programs are cached: a path prefix, one file per program."""
+        return os.path.join(self.root, SECCOMP_CACHE_PREFIX)
+
     def path(self, container_id: str, name: str = "") -> str:
         check_id(container_id)
         base = os.path.join(self.root, container_id)
@@ -72,6 +82,9 @@ class Store:
             raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise PyruncError(f"root directory {self.root} is not writable")
+        legacy = os.path.join(self.root, SECCOMP_CACHE_PREFIX + "cache")  # earlier versions' cache
+        if os.path.isdir(legacy):
+            _remove_tree_quietly(legacy)
 
     def claim(self, container_id: str) -> int:
         """Make the container's directory, holding its lock from the start; returns the lock fd.
@@ -108,6 +121,13 @@ class Store:
     def exists(self, container_id: str) -> bool:
         return os.path.isdir(self.path(container_id))
 
+    def owner_uid(self, container_id: str) -> int:
+        """The uid owning the container's directory (NotFound once it is gone)."""
+        try:
+            return os.stat(self.path(container_id)).st_uid
+        except FileNotFoundError:
+            raise NotFound(container_id) from None
+
     def lock(
         self, container_id: str, shared: bool = False, wait: bool = True, timeout: float = 10.0
     ) -> int | None:
@@ -123,6 +143,7 @@ class Store:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
+            self._refuse_foreign(container_id)  # runc and crun keep no lock file
             raise NotFound(container_id) from None
         except OSError as err:
             raise PyruncError(f"cannot lock container {container_id!r}: {errno_text(err)}") from None
@@ -161,22 +182,37 @@ class Store:
                 delay = min(delay * 2, 0.05)
 
     def read(self, container_id: str) -> dict:
+        """state.json ({} for a directory without one); ForeignContainer when the directory holds
+        another runtime's state."""
         path = self.path(container_id, STATE_FILE)
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             if self.exists(container_id):
+                runtime = foreign_runtime(self.path(container_id), None)
+                if runtime is not None:
+                    raise ForeignContainer(container_id, self.path(container_id), runtime) from None
                 return {}
             raise NotFound(container_id) from None
         try:
             state = jsonio.loads(data)
         except ValueError:
             raise CorruptState(container_id, path, "not valid JSON") from None
+        runtime = foreign_runtime(path, state)
+        if runtime is not None:
+            raise ForeignContainer(container_id, self.path(container_id), runtime)
         problem = _shape_problem(state)
         if problem:
             raise CorruptState(container_id, path, problem)
         return state
+
+    def _refuse_foreign(self, container_id: str) -> None:
+        """Raise ForeignContainer if the container's directory holds another runtime's state."""
+        try:
+            self.read(container_id)
+        except (NotFound, CorruptState):
+            pass
 
     def write(self, container_id: str, state: dict) -> None:
         path = self.path(container_id, STATE_FILE)
@@ -190,7 +226,7 @@ class Store:
             names = os.listdir(self.root)
         except FileNotFoundError:
             return []
-        # Only valid ids: the root also holds e.g. "#seccomp-cache", which no id can name.
+        # Only directories with valid ids: the root also holds the seccomp cache's files.
         return sorted(n for n in names if _is_valid_id(n) and os.path.isdir(os.path.join(self.root, n)))
 
     def remove(self, container_id: str) -> None:
@@ -207,6 +243,30 @@ class Store:
                 if err.errno != errno.ENOTEMPTY:
                     raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
         raise PyruncError(f"cannot remove {path}: something keeps writing into it")
+
+
+class ForeignContainer(PyruncError):
+    """The id names another runtime's container in a --root shared with it: pyrunc reads and
+    changes nothing of it (`list` leaves it out)."""
+
+    def __init__(self, container_id: str, directory: str, runtime: str) -> None:
+        owner = runtime or "another runtime"
+        hint = f" (use {runtime} --root {os.path.dirname(directory)})" if runtime else ""
+        super().__init__(
+            f"container {container_id!r} is not pyrunc's: {directory} holds {owner}'s state{hint}"
+        )
+
+
+def foreign_runtime(path: str, state: object) -> str | None:
+    """Whose container this is when it is not pyrunc's: 'runc', 'crun', '' (another runtime), or
+    None for pyrunc's own. `state`: the parsed state.json at `path`, or None (then `path` is the
+    container's directory, which has none). Every state.json pyrunc writes has init_start;
+    runc's (libcontainer's) has init_process_pid; crun keeps a `status` file instead."""
+    if state is None:
+        return "crun" if os.path.exists(os.path.join(path, "status")) else None
+    if not isinstance(state, dict) or "init_start" in state:
+        return None  # ours, or too damaged to say: CorruptState then
+    return "runc" if "init_process_pid" in state else ""
 
 
 class CorruptState(PyruncError):

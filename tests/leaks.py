@@ -12,11 +12,15 @@ import time
 
 import pytest
 
+from pyrunc.state import SECCOMP_CACHE_PREFIX
 from tests.support import USED_IDS, reap_orphans
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-# What a --root may hold that is not a container (pyrunc's compiled-seccomp cache).
-NOT_CONTAINERS = {"#seccomp-cache"}
+
+
+def is_seccomp_cache(path) -> bool:
+    """What a --root holds besides containers: pyrunc's compiled-seccomp cache, as files."""
+    return path.name.startswith(SECCOMP_CACHE_PREFIX) and path.is_file()
 
 
 def descendants(pid: int) -> list[int]:
@@ -122,7 +126,7 @@ def around_test(tmp_path):
             except OSError:
                 pass
     root = tmp_path / "root"
-    left = sorted(p.name for p in root.iterdir() if p.name not in NOT_CONTAINERS) if root.is_dir() else []
+    left = sorted(p.name for p in root.iterdir() if not is_seccomp_cache(p)) if root.is_dir() else []
     if left:
         problems.append(f"state directories left: {left}")
     if problems:

@@ -16,6 +16,35 @@ class CgroupError(PyruncError):
     """A cgroup operation failed; the message names the field and/or file."""
 
 
+_noted: set[str] = set()
+
+
+def ignore_unknown_fields(value: dict, where: str, known: set[str]) -> None:
+    """The runtime-spec: an unknown property MUST NOT be an error and MUST be ignored (newer
+    managers send fields this runtime does not know yet); it is logged at debug level.
+
+    Names are matched exactly, as the spec spells them (and as crun does). runc, through Go's JSON
+    decoding, also takes a key that differs only in case (`CPU` for `cpu`); pyrunc does not follow:
+    folding would apply to every key of config.json, leaves which of `cpu` and `CPU` wins to key
+    order, and the schema and semantic checks would validate one spelling while another applies.
+    Such a key is the one place runc and pyrunc differ, so it is a warning naming the known field."""
+    for key in sorted(set(value) - known):
+        name = f"{where}.{key}"
+        if name in _noted:  # some sections are read twice (v2's cpu and cpuset)
+            continue
+        _noted.add(name)
+        from pyrunc import log
+
+        same = [k for k in known if k.lower() == key.lower()]
+        if same:
+            log.warning(
+                f"{name}: unknown property, ignored (names are case-sensitive: runc would read it"
+                f" as {same[0]!r})"
+            )
+        else:
+            log.debug(f"{name}: unknown property, ignored")
+
+
 def read_text(path: str) -> str:
     with open(path, encoding="ascii", errors="replace") as f:
         return f.read()

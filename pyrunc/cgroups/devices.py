@@ -14,7 +14,7 @@ runc does the same (libcontainer/cgroups/devices); the code here is our own.
 
 import struct
 
-from pyrunc.cgroups._fs import CgroupError
+from pyrunc.cgroups._fs import CgroupError, ignore_unknown_fields
 
 ACC_MKNOD, ACC_READ, ACC_WRITE = 1, 2, 4  # BPF_DEVCG_ACC_*
 ACC_ALL = ACC_MKNOD | ACC_READ | ACC_WRITE
@@ -89,9 +89,7 @@ def parse_rules(rules, where: str) -> list[Rule]:
         here = f"{where}[{i}]"
         if not isinstance(entry, dict):
             raise CgroupError(f"{here}: must be an object")
-        unknown = set(entry) - {"allow", "type", "major", "minor", "access"}
-        if unknown:
-            raise CgroupError(f"{here}: unknown field {sorted(unknown)[0]!r}")
+        ignore_unknown_fields(entry, here, {"allow", "type", "major", "minor", "access"})
         allow = entry.get("allow")
         if not isinstance(allow, bool):
             raise CgroupError(f"{here}.allow: required, must be true or false")

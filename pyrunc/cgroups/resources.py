@@ -16,7 +16,15 @@ import errno
 import os
 
 from pyrunc.cgroups import devices as dev
-from pyrunc.cgroups._fs import CgroupError, oserror_text, read_first_line, read_keyed, read_text, write_text
+from pyrunc.cgroups._fs import (
+    CgroupError,
+    ignore_unknown_fields,
+    oserror_text,
+    read_first_line,
+    read_keyed,
+    read_text,
+    write_text,
+)
 
 MAX_SHARES = 262144  # kernel MAX_SHARES (1 << 18)
 MIN_SHARES = 2
@@ -304,9 +312,7 @@ def _object(value, where: str, allowed: set[str]) -> dict:
         return {}
     if not isinstance(value, dict):
         raise CgroupError(f"{where}: must be an object")
-    for key in value:
-        if key not in allowed:
-            raise CgroupError(f"{where}.{key}: unknown field")
+    ignore_unknown_fields(value, where, allowed)
     return value
 
 

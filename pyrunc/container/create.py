@@ -7,7 +7,7 @@ holds the lock, and "stopped" after, so `delete --force` can clean up.
 
 import os
 
-from pyrunc import OCI_VERSION, hooks, plan
+from pyrunc import OCI_VERSION, hooks, log, plan
 from pyrunc.config.load import load_bundle
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
@@ -169,6 +169,7 @@ class Creation(Handlers):
         self.cgroup = manager
         manager.create()
         self.state["cgroup"] = manager.to_state()
+        log.debug(f"create {self.cid}: cgroup {' '.join(_cgroup_directories(self.state['cgroup']))}")
         manager.apply(linux.get("resources") or {})
 
     def build_plan(self, launch: Launch) -> tuple[bytes, int, bool]:
@@ -184,6 +185,9 @@ class Creation(Handlers):
             raise ConfigError("linux.namespaces", "a mount namespace is required (new or by path)")
         rootfs = plan.rootfs_path(config, bundle)
         self.state["rootfs"] = rootfs
+        log.debug(f"create {self.cid}: namespaces {_describe_namespaces(namespaces)}")
+        log.debug(f"create {self.cid}: rootfs {rootfs}, {len(config.get('mounts') or [])} mounts")
+        log.debug(f"create {self.cid}: hooks {_describe_hooks(config.get('hooks'))}")
         records = plan.child_records(
             config,
             bundle,
@@ -201,9 +205,7 @@ class Creation(Handlers):
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
-            # Compiled programs are cached by profile in the root ('#' is not valid in an id).
-            cache = os.path.join(self.store.root, "#seccomp-cache")
-            self.seccomp = compile_profile(seccomp, cache_dir=cache)
+            self.seccomp = compile_profile(seccomp, cache=self.store.seccomp_cache)
             records.append(plan.seccomp_record(self.seccomp))
         records += self.console_records(process, launch.floor)
         records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())
@@ -288,6 +290,7 @@ class Creation(Handlers):
     def setup(self, pid: int) -> bytes:
         if self.cgroup is not None:
             self.cgroup.add(pid)
+        log.debug(f"create {self.cid}: container process started, pid {pid}")
         stat = proc_stat(pid)
         self.state["pid"] = pid
         self.state["init_start"] = stat[1] if stat else 0
@@ -323,6 +326,7 @@ class Creation(Handlers):
         self.store.write(self.cid, self.state)
         if self.request.pid_file:
             write_pid_file(self.request.pid_file, pid)
+        log.debug(f"create {self.cid}: created; init pid {pid} waits on exec.fifo for start")
 
     # -- failure ----------------------------------------------------------------------------
 
@@ -350,6 +354,20 @@ class Creation(Handlers):
         self.fifo_fd = self.lock_fd = self.console_fd = -1
 
 
+def _describe_namespaces(namespaces: plan.Namespaces) -> str:
+    """For --debug: 'new pid mount ..., joined network=/proc/1/ns/net'."""
+    joined = dict(namespaces.joins)
+    new = sorted(kind for kind in namespaces.types if kind not in joined)
+    text = f"new {' '.join(new) or 'none'}"
+    return text + "".join(f", joined {kind}={path}" for kind, path in namespaces.joins)
+
+
+def _describe_hooks(config_hooks: dict | None) -> str:
+    """For --debug: 'prestart 1, poststop 2' (or 'none')."""
+    counts = [f"{kind} {len(entries)}" for kind, entries in (config_hooks or {}).items() if entries]
+    return ", ".join(counts) or "none"
+
+
 def _cgroup_directories(cgroup_state: dict | None) -> list[str]:
     """The container's cgroup directories on the host, from the manager's state."""
     if not cgroup_state:
@@ -365,6 +383,7 @@ def create(store: Store, request: CreateRequest) -> Creation:
 
     check_id(request.container_id)
     config, raw = load_bundle(request.bundle)
+    log.debug(f"create {request.container_id}: config.json of {request.bundle} loaded and valid")
     creation = Creation(store, request, config, raw)
     creation.claim()
     try:

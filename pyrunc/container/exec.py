@@ -9,7 +9,7 @@ before execve. Without --detach we wait for it and return its status (128+N on s
 import os
 
 from pyrunc import linux as L
-from pyrunc import plan
+from pyrunc import log, plan
 from pyrunc.container.base import Container, load
 from pyrunc.container.launch import Handlers, Launch, high_fd
 from pyrunc.errors import PyruncError, errno_text
@@ -102,9 +102,7 @@ class Execution(Handlers):
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
-            self.seccomp = compile_profile(
-                seccomp, cache_dir=os.path.join(self.container.store.root, "#seccomp-cache")
-            )
+            self.seccomp = compile_profile(seccomp, cache=self.container.store.seccomp_cache)
             records.append(plan.seccomp_record(self.seccomp))
         records += self._console(launch.floor)
         records.append(plan.Fds(launch.child_sync, -1, launch.plan_fd, self.console_fd).encode())
@@ -119,6 +117,7 @@ class Execution(Handlers):
             if kind in kinds:
                 path = f"/proc/{pid}/ns/{L.NAMESPACES[kind][1]}"
                 out.append(plan.record(plan.T_JOIN_NS, plan.u32(L.NAMESPACES[kind][0]) + plan.cstr(path)))
+                log.debug(f"exec {self.container.id}: joins {kind} namespace {path}")
         return b"".join(out)
 
     def _console(self, floor: int) -> list[bytes]:
@@ -148,6 +147,7 @@ class Execution(Handlers):
         cgroup = self.container.cgroup()
         if cgroup is not None:
             cgroup.add(pid)
+        log.debug(f"exec {self.container.id}: process started, pid {pid}")
         return b""
 
     def seccomp_listener(self, pid: int, remote_fd: int) -> None:
@@ -191,6 +191,11 @@ def execute(store: Store, request: ExecRequest) -> int:
     config, _ = read_json_document(store.path(request.container_id, "config.json"), "config.json")
     process = build_process(request, config)
     _refuse_lsm_options(request, process)
+    user = process.get("user") or {}
+    log.debug(
+        f"exec {request.container_id}: {process['args'][0]!r} as {user.get('uid', 0)}:{user.get('gid', 0)}"
+        f" in the container of init pid {container.pid}"
+    )
     if not request.detach:
         _core.set_child_subreaper()
     execution = Execution(container, process, request, config)
@@ -216,5 +221,8 @@ def execute(store: Store, request: ExecRequest) -> int:
     if console is not None:
         master, _ = _core.recv_fd(console)
         os.close(console)
-        return _proxy_and_wait(master, launch.pid)
-    return wait_for(launch.pid)
+        status = _proxy_and_wait(master, launch.pid)
+    else:
+        status = wait_for(launch.pid)
+    log.debug(f"exec {request.container_id}: process {launch.pid} exited, status {status}")
+    return status

@@ -1,4 +1,8 @@
-"""`kill`: send a signal to the init, or with --all to every process of the container."""
+"""`kill`: send a signal to the init, or with --all to every process of the container.
+
+Signal 0 sends nothing: it asks whether the process exists (kill(2)), and succeeds exactly when a
+real signal would have been delivered.
+"""
 
 from pyrunc.container.base import load
 from pyrunc.errors import PyruncError
@@ -7,13 +11,16 @@ from pyrunc.state import Store
 
 def kill(store: Store, container_id: str, sig: int, all_processes: bool = False) -> None:
     container = load(store, container_id)
-    cgroup = container.cgroup()
-    if all_processes and cgroup is not None and container.status != "creating":
-        # As runc: --all reaches what is left in the cgroup even once the init has exited.
-        if container.status == "stopped" and not cgroup.pids():
-            raise PyruncError("container not running")
-        cgroup.kill_all(sig)
-        return
+    if all_processes and container.status != "creating":
+        # As runc 1.1.5: --all signals whatever is left in the cgroup, and succeeds even once the
+        # init has exited and nothing is left (managers send `kill --all ID KILL` on clean-up).
+        cgroup = container.cgroup()
+        if cgroup is not None:
+            if container.status != "stopped" or cgroup.pids():
+                cgroup.kill_all(sig)
+            return
+        if container.status == "stopped":
+            return
     if container.status in ("stopped", "creating"):
         raise PyruncError("container not running")
     container.signal_init(sig)

@@ -15,16 +15,38 @@ def state(store: Store, container_id: str) -> dict:
 
 def list_states(store: Store) -> list[dict]:
     """Every container under the root; one whose state cannot be read is left out with a
-    warning (as runc does), not the whole list."""
+    warning (as runc does), not the whole list. As in runc's list (not its state), `owner` is
+    the user owning the container's directory."""
     from pyrunc import log
-    from pyrunc.state import CorruptState
+    from pyrunc.state import CorruptState, ForeignContainer
 
     states = []
+    names: dict[int, str] = {}
     for container_id in store.list_ids():
         try:
-            states.append(state(store, container_id))
+            entry = state(store, container_id)
+            entry["owner"] = _owner(store.owner_uid(container_id), names)
         except NotFound:
             continue  # deleted while we listed
         except CorruptState as err:
             log.warning(str(err))
+            continue
+        except ForeignContainer as err:
+            # Another runtime's container in a shared root: its state is not ours to show (we
+            # could not derive it truthfully), nor worth a warning on every list there.
+            log.debug(f"list: {err}")
+            continue
+        states.append(entry)
     return states
+
+
+def _owner(uid: int, names: dict[int, str]) -> str:
+    """The user name of `uid`, or `#UID` when it has none (runc's spelling)."""
+    if uid not in names:
+        import pwd
+
+        try:
+            names[uid] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            names[uid] = f"#{uid}"
+    return names[uid]

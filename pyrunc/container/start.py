@@ -7,6 +7,7 @@ into the fifo instead. If the init dies before reaching the fifo, its pidfd says
 
 import os
 
+from pyrunc import log
 from pyrunc.container.base import Container, load
 from pyrunc.errors import PyruncError
 from pyrunc.state import FIFO, Store
@@ -27,7 +28,9 @@ def start(store: Store, container_id: str) -> None:
             raise PyruncError(
                 _NOT_STARTABLE.get(container.status, f"cannot start a {container.status} container")
             )
+        log.debug(f"start {container_id}: releasing init pid {container.pid} (exec.fifo)")
         release_init(container)
+        log.debug(f"start {container_id}: pid {container.pid} runs the container's process")
         run_poststart(container)
     finally:
         os.close(lock)
@@ -103,6 +106,7 @@ def run_poststart(container: Container) -> None:
         return
     from pyrunc import hooks
 
+    log.debug(f"start {container.id}: running {len(poststart)} poststart hook(s)")
     try:
         hooks.run_hooks("poststart", poststart, hooks.hook_state(container.state, "running", container.pid))
     except PyruncError:

@@ -315,6 +315,9 @@ def _good() -> dict[str, dict]:
     unknown["windows"] = {"layerFolders": ["C:\\layers"]}
     unknown["process"]["x-unknown"] = True
     unknown["linux"]["netDevices"] = {"eth0": {"name": "ctr0"}}  # runtime-spec 1.3: ignored by 1.2
+    unknown["linux"]["resources"]["futureController"] = {"weight": 5}
+    unknown["linux"]["resources"]["CPU"] = {"shares": 512}  # runc folds it into cpu; pyrunc ignores it
+    unknown["linux"]["resources"]["devices"][0]["futureField"] = 1
     rootless = copy.deepcopy(BASE)
     rootless["linux"]["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
     rootless["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]

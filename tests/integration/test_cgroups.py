@@ -153,6 +153,32 @@ def test_update_of_a_live_container(runtime, make_bundle, cid):
     runtime("delete", "--force", cid)
 
 
+def test_unknown_resources_properties_are_ignored_by_create_and_update(runtime, make_bundle, cid):
+    """The runtime-spec: unknown properties MUST be ignored (a newer manager's fields), also under
+    linux.resources and in `update --resources`; known fields with wrong values stay errors."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    bundle.config["linux"]["resources"] = {
+        "pids": {"limit": 40, "futureKnob": 1},
+        "futureController": {"weight": 5},
+        "CPU": {"shares": 512},
+        "devices": [{"allow": False, "access": "rwm", "futureField": True}],
+    }
+    bundle.write()
+    created = runtime("run", "-d", "--bundle", bundle.path, cid)
+    assert "linux.resources.CPU: unknown property, ignored" in created.stderr, created.stderr
+    pids_max = controller_file(os.path.join(runtime.root, cid), "pids", "pids.max", "pids.max")
+    assert read(pids_max) == "40"
+    update = {"pids": {"limit": 41, "futureKnob": 2}, "futureController": {}, "memory": {"futureLimit": 1}}
+    runtime("update", "--resources", "-", cid, input=json.dumps(update))
+    assert read(pids_max) == "41"
+    result = runtime(
+        "update", "--resources", "-", cid, input=json.dumps({"pids": {"limit": "many"}}), check=False
+    )
+    assert result.returncode == 1 and "pids.limit" in result.stderr, result.stderr
+    assert read(pids_max) == "41"
+    runtime("delete", "--force", cid)
+
+
 def test_events_stats_once(runtime, make_bundle, cid):
     bundle = make_bundle(args=["sleep", "infinity"])
     runtime("run", "-d", "--bundle", bundle.path, cid)

@@ -193,3 +193,44 @@ def test_concurrent_creates_of_one_id_exactly_one_wins(runtime, make_bundle, cid
     assert all("already exists" in r.stderr for r in losers), [r.stderr for r in losers]
     assert runtime.status(cid) == "created"
     runtime("delete", cid)
+
+
+def test_exec_failures_exit_255_and_usage_errors_1_as_runc(runtime, make_bundle, cid, tmp_path):
+    """runc exits 255 when exec fails before the process runs ("exec failed: ..."), so a caller
+    can tell the runtime's failure from the process's own status; usage errors stay 1."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    assert runtime("exec", cid, "sh", "-c", "exit 1", check=False).returncode == 1
+    failures = {
+        "missing container": ["t-no-such-container", "true"],
+        "pid file in a missing directory": ["--pid-file", str(tmp_path / "no" / "pid"), cid, "true"],
+        "missing process file": ["--process", str(tmp_path / "nope.json"), cid],
+        "no command": [cid],
+        "missing binary": [cid, "/no/such/binary"],
+        "cwd that does not exist": ["--cwd", "/no/such/dir", cid, "true"],
+    }
+    for what, args in failures.items():
+        result = runtime("exec", *args, check=False)
+        assert result.returncode == 255, (what, result.returncode, result.stderr)
+        assert result.stderr.count("\n") == 1 and "exec failed: " in result.stderr, (what, result.stderr)
+    for what, args in {"unknown option": ["--no-such-option", cid, "true"], "no id": []}.items():
+        result = runtime("exec", *args, check=False)
+        assert result.returncode == 1, (what, result.returncode, result.stderr)
+    runtime("delete", "--force", cid)
+
+
+def test_help_is_help_not_an_error(runtime):
+    """As runc: `pyrunc` alone, `-h`/`--help` anywhere and `help [COMMAND]` print help on stdout
+    and exit 0; an unknown command or a missing argument stays a one-line usage error."""
+    from pyrunc._cli_table import TABLE
+
+    asks = [[], ["--debug"], ["-h"], ["--help"], ["help"]]
+    asks += [[command, flag] for command in TABLE if command for flag in ("-h", "--help")]
+    asks += [["help", command] for command in TABLE if command]
+    for argv in asks:
+        result = runtime(*argv, check=False)
+        assert (result.returncode, result.stderr) == (0, ""), (argv, result)
+        assert result.stdout.startswith("Usage: pyrunc"), (argv, result.stdout[:200])
+    for argv, message in ((["frobnicate"], "No such command"), (["help", "frobnicate"], "frobnicate")):
+        result = fails(runtime, *argv, message=message)
+        assert result.stdout == "" and result.stderr.count("\n") == 1, result

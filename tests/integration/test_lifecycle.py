@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import subprocess
 import time
 
@@ -176,6 +177,24 @@ def test_run_detached_then_kill_and_delete(runtime, make_bundle, cid, tmp_path):
     runtime("delete", cid)
 
 
+def test_kill_with_signal_0_asks_whether_the_container_runs(runtime, make_bundle, cid):
+    """As runc 1.1.5: `kill ID 0` succeeds while the init lives and fails once it is gone;
+    `kill --all ID 0` succeeds in both cases (nothing left in the cgroup is no error)."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    runtime("kill", cid, "0")
+    runtime("kill", "--all", cid, "0")
+    assert runtime.status(cid) == "running"
+    runtime("kill", cid, "KILL")
+    assert wait_status(runtime, cid, "stopped") == "stopped"
+    result = runtime("kill", cid, "0", check=False)
+    assert result.returncode == 1
+    assert "container not running" in result.stderr
+    runtime("kill", "--all", cid, "0")
+    runtime("kill", "--all", cid, "KILL")
+    runtime("delete", cid)
+
+
 def test_delete_force_kills_a_running_container(runtime, make_bundle, cid):
     bundle = make_bundle(args=["sleep", "infinity"])
     runtime("run", "-d", "--bundle", bundle.path, cid)
@@ -211,6 +230,14 @@ def test_list_formats(runtime, make_bundle):
     entries = json.loads(runtime("list", "--format", "json").stdout)
     assert [e["id"] for e in entries] == sorted(ids)
     assert {e["status"] for e in entries} == {"created"}
+    # As runc: the owner is the name of the user owning the container's directory ("#UID" when
+    # the uid has no name), in list only (state says "").
+    assert [line.split()[-1] for line in table[1:]] == ["root", "root"]
+    assert {e["owner"] for e in entries} == {"root"}
+    assert runtime.state(ids[0])["owner"] == ""
+    nameless = next(uid for uid in range(54321, 60000) if uid not in {p.pw_uid for p in pwd.getpwall()})
+    os.chown(os.path.join(runtime.root, "t-list-a"), nameless, 0)
+    assert runtime("list").stdout.splitlines()[1].split()[-1] == f"#{nameless}"
     for container_id in ids:
         runtime("delete", container_id)
     assert json.loads(runtime("list", "--format", "json").stdout) == []
@@ -281,3 +308,39 @@ def test_start_of_a_process_that_exits_at_once_under_a_prompt_reaper(runtime, ma
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith("0 "), f"attempt {attempt}: start failed: {out.stdout}"
         runtime("delete", "--force", cid)
+
+
+def test_debug_logs_the_main_steps_in_text_and_json(runtime, make_bundle, cid, tmp_path):
+    """As runc: --debug logs create's, start's and exec's steps at debug level, to stderr as text
+    or to --log as json lines; without --debug nothing is written."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    bundle.config["hooks"] = {"poststart": [{"path": "/bin/true"}]}
+    bundle.write()
+    created = runtime("--debug", "create", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    for step in (
+        f"create {cid}: config.json of {bundle.path} loaded",
+        f"create {cid}: cgroup /sys/fs/cgroup/",
+        f"create {cid}: namespaces new ipc mount network pid uts",
+        f"create {cid}: rootfs {bundle.rootfs}, {len(bundle.config['mounts'])} mounts",
+        f"create {cid}: hooks poststart 1",
+        f"create {cid}: container process started, pid {pid}",
+    ):
+        assert step in created.stderr, (step, created.stderr)
+    assert all("level=debug" in line for line in created.stderr.splitlines()), created.stderr
+    started = runtime("--debug", "start", cid)
+    assert f"start {cid}: pid {pid} runs the container's process" in started.stderr, started.stderr
+    assert f"start {cid}: running 1 poststart hook(s)" in started.stderr, started.stderr
+    log = tmp_path / "log.json"
+    execed = runtime("--debug", "--log", str(log), "--log-format", "json", "exec", cid, "true")
+    assert execed.stderr == ""
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {line["level"] for line in lines} == {"debug"} and all(line["time"] for line in lines)
+    messages = [line["msg"] for line in lines]
+    assert f"exec {cid}: joins pid namespace /proc/{pid}/ns/pid" in messages, messages
+    assert any(m.startswith(f"exec {cid}: process started, pid ") for m in messages), messages
+    assert messages[-1].endswith("exited, status 0"), messages
+    quiet = [runtime("exec", cid, "true"), runtime("kill", cid, "KILL")]
+    assert wait_status(runtime, cid, "stopped") == "stopped"
+    quiet.append(runtime("delete", cid))
+    assert [r.stderr for r in quiet] == ["", "", ""]

@@ -114,15 +114,31 @@ def error_message(result: Result) -> str:
     return ""
 
 
+def failure_status(argv: list[str]) -> int:
+    """runc's exit status for this command line when it fails: 255 for exec once its command line
+    is well-formed (runc's exec.go: the runtime's own failure, not the process's status), 1 for
+    everything else, usage errors included."""
+    from pyrunc._cli_table import TABLE
+    from pyrunc.fastcli import parse
+
+    start = next((i + 1 for i, word in enumerate(argv) if os.path.basename(word) == "pyrunc"), 1)
+    parsed = parse(argv[start:], TABLE)
+    return 255 if parsed is not None and parsed[0] == "exec" else 1
+
+
 def clean_failure_problems(result: Result, what: str) -> list[str]:
-    """A failed command must exit 1 with exactly one error line and a real message: no traceback,
-    no 'internal error' (pyrunc's trap for unexpected exceptions, i.e. a bug)."""
+    """A failed command must exit 1 (255 for exec: failure_status) with exactly one error line and a
+    real message: no traceback, no 'internal error' (pyrunc's trap for unexpected exceptions, i.e.
+    a bug)."""
     problems = []
     where = f"{what}: {' '.join(result.argv[-4:])}"
     if timed_out(result):
         return [f"{where}: hung{result.err[-80:]}"]
-    if result.rc != 1:
-        problems.append(f"{where}: exit status {result.rc}, expected 1 (stderr {result.err.strip()[:200]!r})")
+    expected = failure_status(result.argv)
+    if result.rc != expected:
+        problems.append(
+            f"{where}: exit status {result.rc}, expected {expected} (stderr {result.err.strip()[:200]!r})"
+        )
     if "Traceback" in result.err or "Traceback" in result.out:
         problems.append(f"{where}: Python traceback: {result.err.strip()[-300:]!r}")
     if "internal error" in result.err:

@@ -75,7 +75,6 @@ def usage_cases() -> list[tuple[str, list[str]]]:
                 cases.append((f"{command}{option}-bad-choice", [command, option, "nonsense", "x"]))
     cases.append(("kill-signal-like-an-option", ["kill", "x", "-1"]))
     cases.append(("exec-additional-gids-not-a-number", ["exec", "--additional-gids", "wheel", "x", "true"]))
-    cases.append(("no-command", []))
     cases.append(("unknown-command", ["frobnicate"]))
     cases.append(("global-bad-log-format", ["--log-format", "yaml", "list"]))
     cases.append(("global-option-without-value", ["--root"]))
@@ -88,6 +87,15 @@ USAGE_CASES = usage_cases()
 def expect_clean_failure(result: harness.Result, what: str) -> None:
     problems = harness.clean_failure_problems(result, what)
     assert problems == [], problems
+
+
+@pytest.mark.parametrize("argv", [[], ["--debug"], ["--root", "/nonexistent"]], ids=["bare", "debug", "root"])
+def test_no_command_prints_help_not_an_error(rig, figures, argv):
+    """As runc: no command (global options or none) is a request for help: stdout, exit 0."""
+    figures("cli fuzz: usage errors").add(tries=1)
+    result = rig.run(*argv)
+    assert (result.rc, result.err) == (0, ""), result
+    assert result.out.startswith("Usage: pyrunc"), result.out[:200]
 
 
 # Found here first (click's exit status 2 and four lines); fixed by the lead in 416d568.

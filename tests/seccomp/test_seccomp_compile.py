@@ -383,7 +383,7 @@ def test_listener_is_ignored_without_a_notify_rule(tmp_path):
     seccomp_object = profile(
         {"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}, listenerPath="/run/a.sock", listenerMetadata="m"
     )
-    for cache in (None, str(tmp_path), str(tmp_path)):  # uncached, cache miss, cache hit
+    for cache in (None, f"{tmp_path}/", f"{tmp_path}/"):  # uncached, cache miss, cache hit
         program = seccomp.compile_profile(seccomp_object, cache)
         assert (program.flags, program.listener_path, program.listener_metadata) == (0, None, "")
 
@@ -650,7 +650,7 @@ def test_docker_profile_compiles_and_answers_as_written(docker_profile):
 
 
 def test_cache_hit_gives_the_same_program(tmp_path, docker_profile):
-    cache = str(tmp_path / "cache")
+    cache = f"{tmp_path}/cache/"
     first = seccomp.compile_profile(docker_profile, cache)
     entries = os.listdir(cache)
     assert len(entries) == 1
@@ -661,7 +661,7 @@ def test_cache_hit_gives_the_same_program(tmp_path, docker_profile):
 
 
 def test_cache_key_covers_the_whole_object(tmp_path):
-    cache = str(tmp_path / "cache")
+    cache = f"{tmp_path}/cache/"
     a = seccomp.compile_profile(profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}), cache)
     b = seccomp.compile_profile(
         profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 5}), cache
@@ -678,7 +678,7 @@ def test_cache_key_covers_the_whole_object(tmp_path):
 def test_cache_ignores_entries_others_could_have_written(tmp_path):
     cache = tmp_path / "cache"
     seccomp_object = profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO"})
-    good = seccomp.compile_profile(seccomp_object, str(cache))
+    good = seccomp.compile_profile(seccomp_object, f"{cache}/")
     (entry,) = cache.iterdir()
     # Plant an ALLOW-everything program under the same key, group/world-writable.
     planted = (
@@ -686,27 +686,37 @@ def test_cache_ignores_entries_others_could_have_written(tmp_path):
     )
     entry.write_bytes(planted)
     entry.chmod(0o666)
-    assert seccomp.compile_profile(seccomp_object, str(cache)).bpf == good.bpf
+    assert seccomp.compile_profile(seccomp_object, f"{cache}/").bpf == good.bpf
     entry.chmod(0o600)
     entry.write_bytes(b"garbage")
-    assert seccomp.compile_profile(seccomp_object, str(cache)).bpf == good.bpf
+    assert seccomp.compile_profile(seccomp_object, f"{cache}/").bpf == good.bpf
 
 
 def test_cache_is_bounded(tmp_path, monkeypatch):
+    """Bounded, and only its own files count: the cache lives in a --root, among containers."""
     monkeypatch.setattr(seccomp, "_CACHE_MAX_ENTRIES", 4)
-    cache = str(tmp_path / "cache")
+    neighbours = {"container-a", "#claim-1-b", "other-file"}
+    (tmp_path / "container-a").mkdir()
+    (tmp_path / "#claim-1-b").mkdir()
+    (tmp_path / "other-file").write_text("")
+    cache = f"{tmp_path}/#seccomp-"
     for errno_ret in range(1, 10):
         seccomp.compile_profile(
             profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}), cache
         )
-        assert len(os.listdir(cache)) <= 4
+        entries = set(os.listdir(tmp_path))
+        assert entries >= neighbours
+        assert 1 <= len(entries - neighbours) <= 4
+        assert all(
+            name.startswith("#seccomp-") and os.path.isfile(tmp_path / name) for name in entries - neighbours
+        )
 
 
 def test_unwritable_cache_still_compiles(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     program = seccomp.compile_profile(
-        profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}), str(blocker / "cache")
+        profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}), f"{blocker}/cache/"
     )
     assert answer(program, "getpid") == 0x50000 | EPERM
 

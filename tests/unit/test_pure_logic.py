@@ -154,13 +154,22 @@ def test_mounts_inside_proc(mount, allowed, tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "number"),
-    [("KILL", 9), ("SIGKILL", 9), ("9", 9), ("term", 15), ("RTMIN", 34), ("RTMIN+3", 37), ("SIGRTMAX-1", 63)],
+    [
+        ("KILL", 9),
+        ("SIGKILL", 9),
+        ("9", 9),
+        ("0", 0),
+        ("term", 15),
+        ("RTMIN", 34),
+        ("RTMIN+3", 37),
+        ("SIGRTMAX-1", 63),
+    ],
 )
 def test_signals(text, number):
     assert linux.parse_signal(text) == number
 
 
-@pytest.mark.parametrize("text", ["NOPE", "0", "65", "RTMIN+40", "", "-9"])
+@pytest.mark.parametrize("text", ["NOPE", "SIG0", "65", "RTMIN+40", "", "-9"])
 def test_bad_signals(text):
     with pytest.raises(ValueError):
         linux.parse_signal(text)

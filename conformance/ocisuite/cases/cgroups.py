@@ -209,6 +209,24 @@ def pids_limit(t: Ctx) -> None:
     t.eq(r.get("forks_errno"), "11", "errno of the fork refused by the pids limit (EAGAIN)")
 
 
+@case(
+    "cgroups/unknown-resources-ignored",
+    needs=("pids",),
+    spec="config.md Extensibility: runtimes MUST NOT error on, and MUST ignore, unknown properties",
+)
+def unknown_resources_ignored(t: Ctx) -> None:
+    """Also under linux.resources and in `update --resources` (a newer manager's fields)."""
+    c = _limited(t, {"pids": {"limit": 40, "futureKnob": 1}, "futureController": {"weight": 5}})
+    t.eq(t.cgroup_read("pids", c.pid, "pids.max"), "40", "pids.max")
+    c.start()
+    update = t.path("resources.json")
+    with open(update, "w") as f:
+        f.write('{"pids": {"limit": 41, "futureKnob": 2}, "futureController": {}}')
+    res = t.rt("update", "--resources", update, c.id)
+    t.check(res.ok, f"update --resources with unknown properties: {res.brief()}")
+    t.eq(t.cgroup_read("pids", c.pid, "pids.max"), "41", "pids.max after update")
+
+
 @case("cgroups/blkio-throttle", needs=("blkio", "block_device"), spec="config-linux.md blockIO.throttle*")
 def blkio_throttle(t: Ctx) -> None:
     major, minor = t.host.block_device

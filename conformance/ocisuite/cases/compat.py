@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -121,6 +122,21 @@ def list_json(t: Ctx) -> None:
     entries = {e.get("id"): e for e in json.loads(res.out or "[]")}
     t.check(c.id in entries, f"list does not show {c.id}")
     t.eq(entries[c.id].get("status"), "created", "status in list")
+
+
+@case("compat/list-owner", spec="runc: list shows the name of the user owning the container's state")
+def list_owner(t: Ctx) -> None:
+    import pwd
+
+    c = t.create(t.bundle(["sleep", "300"]))
+    res = t.rt("list", "--format", "json")
+    t.check(res.ok, f"list failed: {res.brief()}")
+    entries = {e.get("id"): e for e in json.loads(res.out or "[]")}
+    t.check(c.id in entries, f"list does not show {c.id}")
+    t.eq(entries[c.id].get("owner"), pwd.getpwuid(os.geteuid()).pw_name, "owner in list --format json")
+    table = t.rt("list").out.splitlines()
+    row = next((line.split() for line in table if line.startswith(c.id + " ")), [])
+    t.eq(row[-1:], [pwd.getpwuid(os.geteuid()).pw_name], "OWNER column of list")
 
 
 @case(
@@ -302,3 +318,128 @@ def exec_cwd_only_root_may_enter(t: Ctx) -> None:
         t.check(res.ok, f"exec --user {user} in cwd /private failed: {res.brief()}")
         r = Report(res.out)
         t.eq((r.get("uid"), r.get("cwd")), (user.split(":")[0], "/private"), f"exec --user {user}: uid, cwd")
+
+
+@case(
+    "compat/kill-signal-0",
+    spec="runc: kill ID 0 checks that the init exists; kill --all ID 0 of a stopped container succeeds",
+)
+def kill_signal_0(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    c.start()
+    res = c.kill("0", expect_ok=False)
+    t.check(res.ok, f"kill ID 0 of a running container: {res.brief()}")
+    res = c.kill("0", expect_ok=False, all_=True)
+    t.check(res.ok, f"kill --all ID 0 of a running container: {res.brief()}")
+    t.eq(c.status(), "running", "status after signal 0")
+    c.kill("KILL")
+    c.wait_stopped(5)
+    t.eq(c.status(), "stopped", "status after SIGKILL")
+    t.check(not c.kill("0", expect_ok=False).ok, "kill ID 0 of a stopped container succeeded")
+    res = c.kill("0", expect_ok=False, all_=True)
+    t.check(res.ok, f"kill --all ID 0 of a stopped container: {res.brief()}")
+
+
+@case(
+    "compat/exec-failure-status",
+    spec="runc: exec exits 255 when it fails before the process runs; the process's own status otherwise",
+)
+def exec_failure_status(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    c.start()
+    t.eq(t.rt("exec", c.id, "/bin/sh", "-c", "exit 3").rc, 3, "exit status of a process that exits 3")
+    for what, args in (
+        ("a binary that does not exist", (c.id, "/no/such/binary")),
+        ("a container that does not exist", (t.new_id("missing"), "true")),
+        ("a --pid-file in a missing directory", ("--pid-file", t.path("no", "pid"), c.id, "true")),
+    ):
+        res = t.rt("exec", *args)
+        t.eq(res.rc, 255, f"exit status of exec with {what}")
+
+
+@case("compat/help", spec="runc: the runtime alone, --help and COMMAND --help print help on stdout, exit 0")
+def help_(t: Ctx) -> None:
+    for args in ((), ("--help",), ("kill", "--help"), ("exec", "--help")):
+        res = t.rt(*args)
+        what = " ".join(args) or "no command"
+        t.eq(res.rc, 0, f"exit status with {what}")
+        t.check(res.out.strip(), f"{what}: no help on stdout (stderr: {res.err.strip()[:200]!r})")
+
+
+@case(
+    "compat/shared-root-foreign-state",
+    spec="dockerd 20.10 gives every runtime one --root: another runtime's container is not taken for ours",
+)
+def shared_root_foreign_state(t: Ctx) -> None:
+    """A directory holding another runtime's state (youki's state.json shape, naming a live
+    process): state must not report it, list must not show it, kill must not signal its process."""
+    bystander = subprocess.Popen(["sleep", "300"])
+    t.record("pid", [bystander.pid, sysutil.proc_start_time(bystander.pid)])
+    cid = t.new_id("foreign")
+    directory = os.path.join(t.root, cid)
+    try:
+        os.makedirs(directory)
+        state = {
+            "ociVersion": "1.0.2",
+            "id": cid,
+            "status": "running",
+            "pid": bystander.pid,
+            "bundle": t.work,
+            "annotations": {},
+            "created": "2026-01-01T00:00:00Z",
+            "creator": 0,
+            "use_systemd": False,
+        }
+        with open(os.path.join(directory, "state.json"), "w") as f:
+            json.dump(state, f)
+        res = t.rt("state", cid)
+        t.check(not res.ok, f"state answered for another runtime's container: {res.out.strip()[:200]}")
+        res = t.rt("list", "--format", "json")
+        t.check(res.ok, f"list failed: {res.brief()}")
+        t.check(cid not in {e.get("id") for e in json.loads(res.out or "[]") or []}, "list shows it")
+        t.check(not t.rt("kill", cid, "KILL").ok, "kill of another runtime's container succeeded")
+        t.check(bystander.poll() is None, "kill signalled the other runtime's process")
+    finally:
+        bystander.kill()
+        bystander.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@case(
+    "compat/shared-root-no-extra-directories",
+    needs=("seccomp",),
+    spec="runc's list takes every directory of --root for a container: a runtime keeps no other there",
+)
+def shared_root_no_extra_directories(t: Ctx) -> None:
+    b = t.bundle(["true"])
+    b.linux["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    t.run(b)
+    left = [n for n in os.listdir(t.root) if os.path.isdir(os.path.join(t.root, n))]
+    t.eq(left, [], "directories left in --root once the container is deleted")
+
+
+@case(
+    "compat/debug-log-json", spec="runc: --debug --log F --log-format json logs create's steps as debug lines"
+)
+def debug_log_json(t: Ctx) -> None:
+    log = t.path("debug.json")
+    c = t.create(t.bundle(["sleep", "300"]), global_args=("--debug", "--log", log, "--log-format", "json"))
+    t.check(c.create_result.ok, f"create --debug failed: {c.create_result.brief()}")
+    lines = [ln for ln in (sysutil.read_text(log) or "").splitlines() if ln.strip()]
+    debug = []
+    for ln in lines:
+        try:
+            doc = json.loads(ln)
+        except ValueError:
+            t.fail(f"log line is not JSON: {ln[:200]!r}")
+        if doc.get("level") == "debug" and doc.get("msg") and doc.get("time"):
+            debug.append(doc)
+    t.check(debug, f"no debug line in the --log file ({len(lines)} lines)")
+    quiet = t.path("quiet.json")
+    c2 = t.create(t.bundle(["sleep", "300"]), global_args=("--log", quiet, "--log-format", "json"))
+    t.check(c2.create_result.ok, f"create failed: {c2.create_result.brief()}")
+    noise = [ln for ln in (sysutil.read_text(quiet) or "").splitlines() if '"debug"' in ln]
+    t.check(not noise, f"debug lines without --debug: {noise[:2]}")
