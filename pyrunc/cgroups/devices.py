@@ -23,9 +23,12 @@ WILDCARD = -1
 
 _ACCESS_BITS = {"m": ACC_MKNOD, "r": ACC_READ, "w": ACC_WRITE}
 
-# runc's and crun's default allowed devices, appended after the config's rules
-# (libcontainer/specconv AllowedDevices): mknod of anything, plus the standard
-# /dev nodes and /dev/pts.
+# runc's default allowed devices, appended after the config's rules
+# (libcontainer/specconv AllowedDevices in runc 1.1): mknod of anything, plus the
+# standard /dev nodes, /dev/pts and /dev/net/tun. Not c 5:1, the host's console:
+# a node of it shipped in the rootfs (no CAP_MKNOD needed) would let the container
+# write to, reconfigure and read the host's console. A container's /dev/console
+# is the pty the runtime binds there (c 136:N, allowed below) or nothing.
 DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
     {"allow": True, "type": "c", "access": "m"},
     {"allow": True, "type": "b", "access": "m"},
@@ -35,7 +38,6 @@ DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
     {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # /dev/tty
     {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # /dev/zero
     {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # /dev/urandom
-    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # /dev/console
     {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # /dev/pts/*
     {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # /dev/ptmx
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # /dev/net/tun

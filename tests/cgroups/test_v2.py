@@ -51,6 +51,17 @@ def test_bpf_device_program_denies_and_allows(v2_cgroup, tmp_path):
     assert status != 0 and "Operation not permitted" in err
 
 
+def test_bpf_default_devices_keep_the_host_console_out(v2_cgroup, tmp_path):
+    from .test_enforcement import host_console_node
+
+    console = host_console_node(tmp_path)
+    v2_cgroup.apply({"devices": [{"allow": False, "access": "rwm"}]})
+    status, _, err = run_in(v2_cgroup, f"exec 3<>{console}")
+    assert status != 0 and "Operation not permitted" in err
+    status, _, err = run_in(v2_cgroup, "exec 3<>/dev/null")  # the defaults still work
+    assert status == 0, err
+
+
 def test_reapplying_replaces_the_device_program(v2_cgroup):
     v2_cgroup.apply({"devices": [{"allow": False, "access": "rwm"}]})
     first = attached_programs(v2_cgroup.dir)

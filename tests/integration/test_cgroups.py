@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -211,3 +212,15 @@ def test_verbs_on_wrong_states(runtime, make_bundle, cid):
     result = runtime("update", "--memory", "1m", "t-no-such", check=False)
     assert result.returncode == 1 and "does not exist" in result.stderr
     runtime("delete", cid)
+
+
+def test_a_console_node_in_the_rootfs_is_not_the_hosts_console(runtime, make_bundle, cid):
+    # Issue 18 item 2: the default device rules must not grant c 5:1 (the host's console) after
+    # the config's deny-all; the rootfs ships the node, so no CAP_MKNOD is needed. v1 here, the BPF
+    # program in the v2 guest. busybox opens without O_NOCTTY: the node is only opened read-only
+    # and closed, even by a runtime that allows it.
+    bundle = make_bundle(args=["sh", "-c", "exec 3</hostconsole && echo opened"])
+    os.mknod(os.path.join(bundle.rootfs, "hostconsole"), 0o600 | stat.S_IFCHR, os.makedev(5, 1))
+    result = runtime("run", "--bundle", bundle.path, cid, check=False)
+    assert result.returncode != 0 and "opened" not in result.stdout
+    assert "Operation not permitted" in result.stdout + result.stderr
