@@ -213,3 +213,33 @@ def test_update_flag_edge_cases():
     ]:
         with pytest.raises(CgroupError, match=message):
             update_flags_to_resources({flag: value})
+
+
+def test_v1_writes_follow_the_rules_order_and_bpf_agrees():
+    # Issue 16 item 4: the config's rules in their order, then the defaults; the BPF program
+    # checks the same exceptions in the same order and gives the emulator's verdicts.
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "r"},
+        {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "r"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "w"},  # merges into the first
+    ]
+    state = dev.emulate(dev.parse_rules([*rules, *dev.DEFAULT_ALLOWED_DEVICES], "r"))
+    writes = dev.v1_transition(dev.DeviceState(), state)
+    assert writes[:3] == [
+        ("devices.deny", "a"),
+        ("devices.allow", "c 240:9 rw"),
+        ("devices.allow", "b 7:0 r"),
+    ]
+    assert writes[3] == ("devices.allow", "c *:* m")
+    program = dev.bpf_program(state)
+    for dtype, major, minor in [("c", 240, 9), ("b", 7, 0), ("c", 1, 3), ("c", 5, 1), ("b", 8, 0)]:
+        for access in (dev.ACC_READ, dev.ACC_WRITE, dev.ACC_MKNOD, dev.ACC_ALL):
+            kind = dev.DEV_CHAR if dtype == "c" else dev.DEV_BLOCK
+            expected = int(state.permits(dtype, major, minor, access))
+            assert dev.run_program(program, kind, major, minor, access) == expected, (
+                dtype,
+                major,
+                minor,
+                access,
+            )

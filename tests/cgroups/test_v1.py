@@ -265,3 +265,23 @@ def test_cpusets_are_filled_in_existing_empty_parents_and_new_ones(cgroups):
     assert (status, out.strip()) == (0, "in"), err
     for name in ("cpuset.cpus", "cpuset.mems"):
         assert read(os.path.join(pod, name)) == read(os.path.join(root, name))
+
+
+def test_device_rules_are_listed_in_the_configs_order_then_the_defaults(cgroups):
+    # Issue 16 item 4: the spec applies entries in the listed order; after the deny-all, the
+    # kernel's devices.list (which keeps the order of writes) reads as the config's allow rules,
+    # then the runtime's defaults (appended after the config's, as runc).
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "r"},
+        {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "rw"},
+        {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "r"},
+    ]
+    mgr = cgroups.open()
+    mgr.apply({"devices": rules})
+    listed = read(os.path.join(mgr.paths["devices"], "devices.list")).splitlines()
+    assert listed[:3] == ["c 240:9 r", "c 1:11 rw", "b 7:0 r"]
+    defaults = dev.emulate(
+        dev.parse_rules([{"allow": False, "access": "rwm"}, *dev.DEFAULT_ALLOWED_DEVICES], "d")
+    )
+    assert listed[3:] == [dev.v1_line(*key, bits) for key, bits in defaults.exceptions.items()]

@@ -170,3 +170,25 @@ def no_host_console(t: Ctx) -> None:
     os.mknod(os.path.join(b.rootfs, "hostconsole"), 0o600 | stat.S_IFCHR, os.makedev(5, 1))
     r = t.run_report(b)
     t.eq(errno_of(r.get("open:/hostconsole")), "EPERM", "opening a c 5:1 node from the rootfs")
+
+
+@case(
+    "devices/cgroup-rules-order",
+    needs=("devices_cg",),
+    spec="config-linux.md resources.devices: the runtime MUST apply entries in the listed order",
+)
+def cgroup_rules_order(t: Ctx) -> None:
+    """The v1 kernel lists devices.list entries in the order they were written: after the deny-all,
+    the config's allow rules come first and in the config's order (a runtime's own defaults may
+    follow)."""
+    b = t.bundle(["sleep", "300"])
+    b.linux["resources"]["devices"] = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "r"},
+        {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "rw"},
+        {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "r"},
+    ]
+    b.linux["cgroupsPath"] = t.cgroup_path("order")
+    c = t.create(b)
+    rules = t.cgroup_read("devices", c.pid, "devices.list").splitlines()
+    t.eq(rules[:3], ["c 240:9 r", "c 1:11 rw", "b 7:0 r"], "the first entries of devices.list")
