@@ -288,6 +288,7 @@ _STATE_FIELDS = {
     "id": str,
     "creating": bool,
     "terminal": bool,
+    "pid_ns": int,
     "annotations": dict,
     "hooks": dict,
     "cgroup": dict,

@@ -21,7 +21,7 @@ imported on first use.
 
 import os
 
-from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path, signal_quietly
+from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path, signal_quietly, walk_pids
 
 SIGKILL = 9  # not signal.SIGKILL: the signal module imports enum, and this is the hot path
 
@@ -41,6 +41,49 @@ class Manager:
     version = 0
 
     def create(self) -> None:
+        """Make the container's cgroup: check_unused() first, check_not_frozen() once made; a
+        refusal or failure removes only the directories this call made."""
+        raise NotImplementedError
+
+    def check_unused(self) -> None:
+        """Refuse a cgroup that already has processes, before touching anything.
+
+        runc 1.1 only warns ("container's cgroup is not empty") and joins; runc 1.2 refuses
+        (opencontainers/runc#3132, #3782), and so do we: in a shared cgroup the containers'
+        limits overwrite each other, pausing one freezes the other, `kill --all` and `delete` of
+        one reach the other's processes, and the systemd driver never supported it. Kubernetes
+        does not need it: every container of a pod has its own cgroup below the pod's. An
+        existing *empty* cgroup is joined, as both runc versions do."""
+        for directory in self._directories():
+            procs = walk_pids(directory)
+            if procs:
+                raise CgroupError(
+                    f"linux.cgroupsPath: container's cgroup is not empty: cgroup {directory} "
+                    f"already has processes in it ({len(procs)})"
+                )
+
+    def check_not_frozen(self) -> None:
+        """Refuse a frozen cgroup (a paused container's, a crash's leftover, or one below a
+        frozen parent): the init would freeze as it joins and create would wait forever. runc
+        1.1 and 1.2 refuse it with this message; thawing it would resume whatever froze it."""
+        found = self.frozen_file()
+        if found:
+            path, state = found
+            raise CgroupError(
+                f"container's cgroup unexpectedly frozen: {path} says {state} "
+                "(the cgroup or one of its parents is frozen)"
+            )
+
+    def frozen_file(self) -> tuple[str, str] | None:
+        """(file, what it says) when the cgroup is frozen or freezing, itself or through a
+        parent; None otherwise (or without a freezer)."""
+        raise NotImplementedError
+
+    def remove_made(self) -> None:
+        """Undo a create(): remove the directories it made, and only those."""
+        raise NotImplementedError
+
+    def _directories(self) -> list[str]:
         raise NotImplementedError
 
     def apply(self, resources: dict, *, default_devices: bool = True, where: str = "linux.resources") -> None:

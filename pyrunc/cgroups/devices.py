@@ -23,9 +23,12 @@ WILDCARD = -1
 
 _ACCESS_BITS = {"m": ACC_MKNOD, "r": ACC_READ, "w": ACC_WRITE}
 
-# runc's and crun's default allowed devices, appended after the config's rules
-# (libcontainer/specconv AllowedDevices): mknod of anything, plus the standard
-# /dev nodes and /dev/pts.
+# runc's default allowed devices, appended after the config's rules
+# (libcontainer/specconv AllowedDevices in runc 1.1): mknod of anything, plus the
+# standard /dev nodes, /dev/pts and /dev/net/tun. Not c 5:1, the host's console:
+# a node of it shipped in the rootfs (no CAP_MKNOD needed) would let the container
+# write to, reconfigure and read the host's console. A container's /dev/console
+# is the pty the runtime binds there (c 136:N, allowed below) or nothing.
 DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
     {"allow": True, "type": "c", "access": "m"},
     {"allow": True, "type": "b", "access": "m"},
@@ -35,7 +38,6 @@ DEFAULT_ALLOWED_DEVICES: tuple[dict, ...] = (
     {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # /dev/tty
     {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # /dev/zero
     {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # /dev/urandom
-    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # /dev/console
     {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # /dev/pts/*
     {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # /dev/ptmx
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # /dev/net/tun
@@ -197,16 +199,21 @@ def parse_devices_list(text: str) -> DeviceState:
 
 
 def v1_transition(current: DeviceState, target: DeviceState) -> list[tuple[str, str]]:
-    """(file, line) writes taking a v1 devices cgroup from `current` to `target`."""
+    """(file, line) writes taking a v1 devices cgroup from `current` to `target`.
+
+    Exceptions are written in the order the rules first made them (a DeviceState keeps it): the
+    kernel lists them in devices.list in the order written, so after a reset the list reads as
+    the config's rules in the config's order, then the runtime's defaults (the spec: entries are
+    applied in the listed order; crun does the same, runc sorts them)."""
     if target.default_allow or current.default_allow != target.default_allow:
         # A deny list can't be read back, and a flip of the default needs a reset.
         reset_file = "devices.allow" if target.default_allow else "devices.deny"
         exception_file = "devices.deny" if target.default_allow else "devices.allow"
         writes = [(reset_file, "a")]
-        writes += [(exception_file, v1_line(*key, bits)) for key, bits in sorted(target.exceptions.items())]
+        writes += [(exception_file, v1_line(*key, bits)) for key, bits in target.exceptions.items()]
         return writes
     adds, removals = [], []
-    for key in sorted(set(current.exceptions) | set(target.exceptions)):
+    for key in [*target.exceptions, *(key for key in current.exceptions if key not in target.exceptions)]:
         have, want = current.exceptions.get(key, 0), target.exceptions.get(key, 0)
         if want & ~have:
             adds.append(("devices.allow", v1_line(*key, want & ~have)))
@@ -283,7 +290,7 @@ def _exception_block(key: tuple[str, int, int], bits: int, default_allow: bool) 
 def bpf_program(state: DeviceState) -> bytes:
     """A BPF_PROG_TYPE_CGROUP_DEVICE program enforcing `state`."""
     insns = _prologue()
-    for key, bits in sorted(state.exceptions.items()):
+    for key, bits in state.exceptions.items():  # the rules' order, as v1 (the verdict does not depend on it)
         insns += _exception_block(key, bits, state.default_allow)
     insns += _verdict(state.default_allow)
     return b"".join(insns)

@@ -74,6 +74,9 @@ class V1Manager(Manager):
         self.paths = paths
         # Parent directories create() made, outermost first (removed on destroy if empty).
         self.created = list(created or [])
+        # The container's own directories that create() made (not those it found empty and
+        # joined): all a failed create may remove. Not kept in the state: delete removes all.
+        self.made: list[str] = []
 
     # ------------------------------------------------------------ construction
 
@@ -112,13 +115,22 @@ class V1Manager(Manager):
     # ------------------------------------------------------------ lifecycle
 
     def create(self) -> None:
+        """Make the container's directories in every hierarchy. A cgroup that already has
+        processes is refused before anything is touched; one that turns out frozen (itself or
+        through a parent) is refused after, removing only the directories made here."""
+        self.check_unused()
         made_leaves: list[str] = []
         made_parents: list[str] = []
         try:
-            for name, directory in sorted(self.paths.items()):
-                if directory in made_leaves:
+            for directory in self._directories():
+                if directory in made_leaves or os.path.isdir(directory):
                     continue
-                self._create_one(name, directory, made_leaves, made_parents)
+                retry_if_a_parent_vanishes(
+                    lambda d=directory: self._make_chain(d, made_leaves, made_parents), directory
+                )
+            self.check_not_frozen()
+            if "cpuset" in self.paths:
+                _fill_cpusets(self.paths["cpuset"])
         except BaseException:
             for directory in reversed(made_leaves):
                 remove_tree(directory)
@@ -126,22 +138,11 @@ class V1Manager(Manager):
                 remove_if_empty(directory)
             raise
         self.created = made_parents
-
-    def _create_one(self, name: str, directory: str, made_leaves: list, made_parents: list) -> None:
-        missing = _missing_chain(directory)
-        if not missing:
-            procs = walk_pids(directory)
-            if procs:
-                raise CgroupError(
-                    f"linux.cgroupsPath: cgroup {directory} already has processes in it ({len(procs)})"
-                )
-            return
-        retry_if_a_parent_vanishes(
-            lambda: self._make_missing(name, _missing_chain(directory), made_leaves, made_parents), directory
-        )
+        self.made = made_leaves
 
     @staticmethod
-    def _make_missing(name: str, missing: list[str], made_leaves: list, made_parents: list) -> None:
+    def _make_chain(directory: str, made_leaves: list, made_parents: list) -> None:
+        missing = _missing_chain(directory)
         for index, new_dir in enumerate(reversed(missing)):
             try:
                 os.mkdir(new_dir, 0o755)
@@ -152,8 +153,18 @@ class V1Manager(Manager):
             except OSError as e:
                 raise CgroupError(f"cannot create cgroup {new_dir}: {oserror_text(e)}") from None
             (made_leaves if index == len(missing) - 1 else made_parents).append(new_dir)
-            if name == "cpuset":
-                _inherit_cpuset(new_dir)
+
+    def frozen_file(self) -> tuple[str, str] | None:
+        freezer = self.paths.get("freezer")
+        if not freezer:
+            return None
+        # freezer.state is the effective state: FROZEN below a frozen parent too.
+        path = os.path.join(freezer, "freezer.state")
+        try:
+            state = read_first_line(path)
+        except OSError:
+            return None
+        return (path, state) if state in ("FROZEN", "FREEZING") else None
 
     def add(self, pid: int) -> None:
         for directory in self._directories():
@@ -166,13 +177,19 @@ class V1Manager(Manager):
         return any(os.path.isdir(d) for d in self._directories())
 
     def destroy(self) -> None:
+        self._remove(self._directories(), self.created)
+
+    def remove_made(self) -> None:
+        self._remove(self.made, self.created)
+
+    def _remove(self, leaves: list[str], parents: list[str]) -> None:
         failures = []
-        for directory in self._directories():
+        for directory in leaves:
             try:
                 remove_tree(directory)
             except OSError as e:
                 failures.append(f"{directory}: {oserror_text(e)}")
-        for directory in reversed(self.created):
+        for directory in reversed(parents):
             try:
                 remove_if_empty(directory)
             except OSError as e:
@@ -270,20 +287,35 @@ def _missing_chain(directory: str) -> list[str]:
     return missing
 
 
-def _inherit_cpuset(directory: str) -> None:
-    """A new v1 cpuset cgroup starts with empty cpus/mems (unless the parent has
-    clone_children), and no task can join it then: copy the parent's, as runc."""
-    parent = os.path.dirname(directory)
-    for name in ("cpuset.cpus", "cpuset.mems"):
-        if read_first_line(os.path.join(directory, name)):
-            continue
-        value = read_first_line(os.path.join(parent, name))
-        try:
-            write_text(os.path.join(directory, name), value)
-        except OSError as e:
-            raise CgroupError(
-                f"cannot initialise {directory}/{name} from its parent: {oserror_text(e)}"
-            ) from None
+def _fill_cpusets(leaf: str) -> None:
+    """A v1 cpuset cgroup starts with empty cpus and mems (unless its parent has
+    clone_children), and no task can join it then ("No space left on device"). As
+    runc: every directory from the first one with a set, down to the leaf, takes
+    its parent's values, whoever made it (an empty one cannot hold tasks anyway,
+    e.g. a pod's parent made by a manager that does not use cpuset)."""
+    chain = []
+    directory = leaf
+    while not all(read_first_line(os.path.join(directory, name)) for name in _CPUSET_FILES):
+        chain.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory or not os.path.exists(os.path.join(parent, "cpuset.cpus")):
+            break  # the hierarchy's root (always set) was passed: nothing to copy from
+        directory = parent
+    for directory in reversed(chain):
+        parent = os.path.dirname(directory)
+        for name in _CPUSET_FILES:
+            if read_first_line(os.path.join(directory, name)):
+                continue
+            value = read_first_line(os.path.join(parent, name))
+            try:
+                write_text(os.path.join(directory, name), value)
+            except OSError as e:
+                raise CgroupError(
+                    f"cannot initialise {directory}/{name} from its parent: {oserror_text(e)}"
+                ) from None
+
+
+_CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
 
 
 __all__ = ["CGROUP_ROOT", "V1Manager", "mounted_hierarchies", "own_cgroups"]

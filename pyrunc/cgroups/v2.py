@@ -33,6 +33,7 @@ class V2Manager(Manager):
         self.dir = path  # absolute directory of the container's cgroup
         self.mount = mount  # the cgroup2 mount point it lives under
         self.created = list(created or [])  # parents create() made, outermost first
+        self.made: list[str] = []  # [self.dir] when create() made it (see V1Manager.made)
 
     # ------------------------------------------------------------ construction
 
@@ -62,25 +63,31 @@ class V2Manager(Manager):
     # ------------------------------------------------------------ lifecycle
 
     def create(self) -> None:
-        missing = []
-        probe = self.dir
-        while not os.path.isdir(probe):
-            missing.append(probe)
-            probe = os.path.dirname(probe)
-        if not missing:
-            procs = walk_pids(self.dir)
-            if procs:
-                raise CgroupError(
-                    f"linux.cgroupsPath: cgroup {self.dir} already has processes in it ({len(procs)})"
-                )
+        self.check_unused()
         made: list[str] = []
         try:
             retry_if_a_parent_vanishes(lambda: self._make_path(made), self.dir)
+            self.check_not_frozen()
         except BaseException:
             for directory in reversed(made):
                 remove_if_empty(directory)
             raise
         self.created = [d for d in made if d != self.dir]
+        self.made = [d for d in made if d == self.dir]
+
+    def frozen_file(self) -> tuple[str, str] | None:
+        # cgroup.events says whether the cgroup is frozen in effect (itself or below a frozen
+        # parent, a new empty cgroup included); cgroup.freeze what was asked of it, which
+        # catches one still freezing.
+        for name, key, value in (("cgroup.events", "frozen", "1"), ("cgroup.freeze", None, "1")):
+            path = self._file(name)
+            try:
+                found = read_keyed(path).get(key) if key else read_text(path).strip()
+            except OSError:
+                continue
+            if found == value:
+                return path, f"{key} {value}" if key else value
+        return None
 
     def _make_path(self, made: list[str]) -> None:
         # Controllers must be enabled in every ancestor's subtree_control, from
@@ -119,14 +126,24 @@ class V2Manager(Manager):
         return os.path.isdir(self.dir)
 
     def destroy(self) -> None:
+        self._remove([self.dir], self.created)
+
+    def remove_made(self) -> None:
+        self._remove(self.made, self.created)
+
+    def _remove(self, leaves: list[str], parents: list[str]) -> None:
         try:
-            remove_tree(self.dir)
-            for directory in reversed(self.created):
+            for directory in leaves:
+                remove_tree(directory)
+            for directory in reversed(parents):
                 remove_if_empty(directory)
         except OSError as e:
             left = self.pids()
             hint = f" ({len(left)} processes still in it)" if left else ""
             raise CgroupError(f"cannot remove cgroup {self.dir}{hint}: {oserror_text(e)}") from None
+
+    def _directories(self) -> list[str]:
+        return [self.dir]
 
     # ------------------------------------------------------------ processes
 

@@ -162,12 +162,15 @@ class Creation(Handlers):
 
         linux = self.config.get("linux") or {}
         manager = open_manager(linux.get("cgroupsPath"), self.cid)
+        # Another container's cgroup (it has processes) is refused before it is recorded or
+        # touched: nothing of it is ours to kill or remove, here or in a later delete --force.
+        manager.check_unused()
         # Recorded before the first mkdir: a create killed among the mkdirs leaves them listed
         # for delete --force. (Parents it made are only known after: they may stay.)
         self.state["cgroup"] = manager.to_state()
         self.store.write(self.cid, self.state)
-        self.cgroup = manager
-        manager.create()
+        manager.create()  # on failure it removes what it made, and only that
+        self.cgroup = manager  # from here on, undo() empties it and removes what create() made
         self.state["cgroup"] = manager.to_state()
         log.debug(f"create {self.cid}: cgroup {' '.join(_cgroup_directories(self.state['cgroup']))}")
         manager.apply(linux.get("resources") or {})
@@ -290,10 +293,16 @@ class Creation(Handlers):
     def setup(self, pid: int) -> bytes:
         if self.cgroup is not None:
             self.cgroup.add(pid)
+            # Frozen since create() checked it (by a parent, or whoever froze it meanwhile): the
+            # init froze as it joined and would never answer.
+            self.cgroup.check_not_frozen()
         log.debug(f"create {self.cid}: container process started, pid {pid}")
         stat = proc_stat(pid)
         self.state["pid"] = pid
         self.state["init_start"] = stat[1] if stat else 0
+        if self.state.get("cgroup"):
+            # Its own pid namespace tells delete which processes in its cgroup are its own.
+            self.state["pid_ns"] = own_pid_namespace(self.config, pid)
         # Not written yet: should this create be killed, the init exits at its next read of the
         # sync socket, and delete --force empties the recorded cgroup anyway.
         self.launch.append_plan(plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid)))
@@ -331,12 +340,20 @@ class Creation(Handlers):
     # -- failure ----------------------------------------------------------------------------
 
     def undo(self) -> None:
+        if self.cgroup is not None and self.cgroup.frozen_file():
+            # Killed and thawed before abort() waits for the init: frozen, it would never exit.
+            try:
+                self.cgroup.kill_all(9)
+            except PyruncError:
+                pass
         if self.launch is not None:
             self.launch.abort()
         if self.cgroup is not None:
+            # What is in the cgroup is ours: it was empty when create() checked it. Of its
+            # directories, only those this create made go; one it found empty and joined stays.
             try:
                 self.cgroup.kill_all(9)
-                self.cgroup.destroy()
+                self.cgroup.remove_made()
             except PyruncError as err:
                 # The create's own error is what the caller sees; this one must not vanish.
                 from pyrunc import log
@@ -366,6 +383,17 @@ def _describe_hooks(config_hooks: dict | None) -> str:
     """For --debug: 'prestart 1, poststop 2' (or 'none')."""
     counts = [f"{kind} {len(entries)}" for kind, entries in (config_hooks or {}).items() if entries]
     return ", ".join(counts) or "none"
+
+
+def own_pid_namespace(config: dict, pid: int) -> int:
+    """The inode of the init's pid namespace when the config makes a new one, else 0."""
+    namespaces = (config.get("linux") or {}).get("namespaces") or []
+    if not any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
+        return 0
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return 0
 
 
 def _cgroup_directories(cgroup_state: dict | None) -> list[str]:

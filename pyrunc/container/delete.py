@@ -80,26 +80,71 @@ def _wait_empty(cgroup, container_id: str) -> None:
 
 def stop_processes(container: Container) -> None:
     """SIGKILL everything of a container that is not stopped, and wait until it is gone: the init
-    (checked through a pidfd) and every process left in its cgroup (a container without a pid
-    namespace can leave some behind its init)."""
+    (checked through a pidfd) and the container's processes left in its cgroup.
 
+    Which processes in the cgroup are the container's: with a pid namespace of its own, those in
+    that namespace (recorded as `pid_ns` at create); the others are someone else's and are left
+    alone, as runc's delete leaves them (runc 1.1 lets a container join a non-empty cgroup, and an
+    empty one, a stopped container's, can be joined by the next). Without one (the host's, or a
+    namespace joined by path), everything in the cgroup, as runc."""
+    cgroup = container.cgroup()
     if container.status != "stopped":
         try:
             container.signal_init(9)
         except PyruncError:
             pass
-    cgroup = container.cgroup()
-    if cgroup is not None and cgroup.pids():
-        cgroup.kill_all(9)
-        _wait_empty(cgroup, container.id)
+    if cgroup is not None:
+        pid_ns = container.state.get("pid_ns")
+        if not pid_ns:
+            if cgroup.pids():
+                cgroup.kill_all(9)
+                _wait_empty(cgroup, container.id)
+        else:
+            _kill_own(cgroup, pid_ns, container.id)
     if container.pid and container.status != "stopped" and not container.wait_init_gone():
         raise PyruncError(f"container {container.id}'s init (pid {container.pid}) did not exit after SIGKILL")
+
+
+def _in_namespace(pids: list[int], pid_ns: int) -> list[int]:
+    found = []
+    for pid in pids:
+        try:
+            if os.stat(f"/proc/{pid}/ns/pid").st_ino == pid_ns:
+                found.append(pid)
+        except OSError:
+            pass  # gone
+    return found
+
+
+def _kill_own(cgroup, pid_ns: int, container_id: str) -> None:
+    import time
+
+    from pyrunc.cgroups._fs import signal_quietly
+
+    ours = _in_namespace(cgroup.pids(), pid_ns)
+    for pid in ours:
+        signal_quietly(pid, 9)
+    if ours and cgroup.is_frozen():
+        cgroup.thaw()  # as runc: a frozen v1 task dies only once thawed
+    deadline = time.monotonic() + 10
+    while ours:
+        if time.monotonic() > deadline:
+            raise PyruncError(f"processes of container {container_id} survived SIGKILL: {ours}")
+        time.sleep(0.005)
+        ours = _in_namespace(cgroup.pids(), pid_ns)
 
 
 def destroy(container: Container) -> None:
     cgroup = container.cgroup()
     if cgroup is not None:
-        cgroup.destroy()
+        try:
+            cgroup.destroy()
+        except PyruncError as err:
+            if not container.state.get("pid_ns") or not cgroup.pids():
+                raise
+            # Held by processes that are not this container's: as runc, a warning, and the
+            # cgroup stays for them (the delete of whoever owns them removes it).
+            log.warning(f"{err}: left to the processes still in it")
     poststop = (container.state.get("hooks") or {}).get("poststop")
     if poststop:
         from pyrunc import hooks

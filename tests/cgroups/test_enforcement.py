@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import select
 import signal
+import stat
 import time
 
 import pytest
@@ -135,6 +136,23 @@ def test_default_devices_stay_usable_under_a_deny_all_config(cgroups):
     assert status == 0, err
     status, _, err = run_in(mgr, "exec 3</dev/kmsg")  # c 1:11 is not in the default set
     assert status != 0 and "Operation not permitted" in err
+
+
+def host_console_node(directory) -> str:
+    """A node of the host's console (c 5:1) outside /dev, as a rootfs could ship one."""
+    path = os.path.join(str(directory), "console")
+    os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(5, 1))
+    return path
+
+
+def test_default_devices_keep_the_host_console_out(cgroups, tmp_path):
+    # Issue 18 item 2: runc's defaults do not grant c 5:1; a container's console is its pty.
+    console = host_console_node(tmp_path)
+    mgr = cgroups.open()
+    mgr.apply({"devices": [{"allow": False, "access": "rwm"}]})
+    for redirect in ("<", ">", "<>"):
+        status, _, err = run_in(mgr, f"exec 3{redirect}{console}")
+        assert status != 0 and "Operation not permitted" in err, (redirect, err)
 
 
 def test_kill_all_reaches_every_process(cgroups, workloads):

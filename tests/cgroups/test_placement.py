@@ -64,8 +64,57 @@ def test_a_cgroup_that_already_has_processes_is_refused(cgroups, workloads):
     first = cgroups.open()
     workloads("exec sleep 600", first)
     second = open_manager(cgroups.path("c"), "other")
-    with pytest.raises(CgroupError, match=r"linux\.cgroupsPath: cgroup .* already has processes in it \(1\)"):
+    with pytest.raises(
+        CgroupError,
+        match=r"linux\.cgroupsPath: container's cgroup is not empty: cgroup .* already has .* \(1\)",
+    ):
         second.create()
+
+
+def test_a_cgroup_with_processes_is_refused_before_anything_is_made(cgroups, workloads):
+    # Issue 18 item 5: the refusal comes before any mkdir; the first one's processes and cgroup stay.
+    first = cgroups.open("c")
+    work = workloads("exec sleep 600", first)
+    second = open_manager(cgroups.path("c"), "other")
+    made_before = {d: os.path.isdir(d) for d in directories(second)}
+    with pytest.raises(CgroupError, match="container's cgroup is not empty"):
+        second.create()
+    assert {d: os.path.isdir(d) for d in directories(second)} == made_before
+    assert first.pids() == [work.pid]
+
+
+def test_a_frozen_cgroup_is_refused_and_left_as_found(cgroups):
+    # Issue 18 item 4: an init joining it would freeze, and create would wait forever.
+    first = cgroups.open("c")
+    first.freeze()
+    second = open_manager(cgroups.path("c"), "other")
+    with pytest.raises(CgroupError, match="container's cgroup unexpectedly frozen"):
+        second.create()
+    assert all(os.path.isdir(d) for d in directories(first))
+    assert first.is_frozen()
+
+
+def test_a_cgroup_below_a_frozen_parent_is_refused_and_what_was_made_removed(cgroups):
+    parent = cgroups.open("pod")
+    parent.freeze()
+    child = cgroups.track(open_manager(cgroups.path("pod", "new", "c"), "child"))
+    with pytest.raises(CgroupError, match="unexpectedly frozen"):
+        child.create()
+    assert not any(os.path.exists(os.path.dirname(d)) for d in directories(child))  # .../pod/new
+    assert all(os.path.isdir(d) for d in directories(parent)) and parent.is_frozen()
+
+
+def test_remove_made_removes_only_what_create_made(cgroups):
+    # What a failed create undoes: its own directories, not an existing empty one it joined.
+    existing = cgroups.open("joined")
+    joined = cgroups.track(open_manager(cgroups.path("joined"), "other"))
+    joined.create()
+    joined.remove_made()
+    assert all(os.path.isdir(d) for d in directories(existing))
+    fresh = cgroups.track(open_manager(cgroups.path("fresh", "c"), "fresh"))
+    fresh.create()
+    fresh.remove_made()
+    assert not any(os.path.exists(os.path.dirname(d)) for d in directories(fresh))
 
 
 def test_dot_dot_cannot_climb_out(cgroups):

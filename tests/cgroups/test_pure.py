@@ -103,11 +103,25 @@ def test_default_devices_match_runc():
     state = dev.emulate(
         dev.parse_rules([{"allow": False, "access": "rwm"}, *dev.DEFAULT_ALLOWED_DEVICES], "r")
     )
-    for major, minor in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, 4), (10, 200)]:
+    for major, minor in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, 4), (10, 200)]:
         assert state.permits("c", major, minor, dev.ACC_ALL), (major, minor)
     assert state.permits("b", 8, 0, dev.ACC_MKNOD)
     assert not state.permits("b", 8, 0, dev.ACC_READ)
     assert not state.permits("c", 1, 11, dev.ACC_READ)  # /dev/kmsg
+
+
+def test_default_devices_keep_the_host_console_out():
+    """c 5:1 is the host's console: runc 1.1's defaults leave it out (issue 18 item 2). The
+    container's /dev/console is its pty (c 136:N), which stays allowed."""
+    state = dev.emulate(
+        dev.parse_rules([{"allow": False, "access": "rwm"}, *dev.DEFAULT_ALLOWED_DEVICES], "r")
+    )
+    program = dev.bpf_program(state)
+    for access in (dev.ACC_READ, dev.ACC_WRITE, dev.ACC_READ | dev.ACC_WRITE):
+        assert not state.permits("c", 5, 1, access)
+        assert dev.run_program(program, dev.DEV_CHAR, 5, 1, access) == 0
+    assert state.permits("c", 5, 1, dev.ACC_MKNOD)  # mknod of anything, as runc: opening is what counts
+    assert dev.run_program(program, dev.DEV_CHAR, 136, 3, dev.ACC_READ | dev.ACC_WRITE) == 1
 
 
 def test_conversions_match_runc():
@@ -199,3 +213,33 @@ def test_update_flag_edge_cases():
     ]:
         with pytest.raises(CgroupError, match=message):
             update_flags_to_resources({flag: value})
+
+
+def test_v1_writes_follow_the_rules_order_and_bpf_agrees():
+    # Issue 16 item 4: the config's rules in their order, then the defaults; the BPF program
+    # checks the same exceptions in the same order and gives the emulator's verdicts.
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "r"},
+        {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "r"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "w"},  # merges into the first
+    ]
+    state = dev.emulate(dev.parse_rules([*rules, *dev.DEFAULT_ALLOWED_DEVICES], "r"))
+    writes = dev.v1_transition(dev.DeviceState(), state)
+    assert writes[:3] == [
+        ("devices.deny", "a"),
+        ("devices.allow", "c 240:9 rw"),
+        ("devices.allow", "b 7:0 r"),
+    ]
+    assert writes[3] == ("devices.allow", "c *:* m")
+    program = dev.bpf_program(state)
+    for dtype, major, minor in [("c", 240, 9), ("b", 7, 0), ("c", 1, 3), ("c", 5, 1), ("b", 8, 0)]:
+        for access in (dev.ACC_READ, dev.ACC_WRITE, dev.ACC_MKNOD, dev.ACC_ALL):
+            kind = dev.DEV_CHAR if dtype == "c" else dev.DEV_BLOCK
+            expected = int(state.permits(dtype, major, minor, access))
+            assert dev.run_program(program, kind, major, minor, access) == expected, (
+                dtype,
+                major,
+                minor,
+                access,
+            )

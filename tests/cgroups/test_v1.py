@@ -13,6 +13,7 @@ import pytest
 
 from pyrunc.cgroups import CgroupError, open_manager
 from pyrunc.cgroups import devices as dev
+from pyrunc.cgroups.v1 import mounted_hierarchies
 
 from .conftest import REPO
 from .helpers import BUSYBOX, eventually, read, run_in
@@ -269,3 +270,38 @@ def test_hugetlb_limits_or_a_clear_error(cgroups):
     assert read(f"{mgr.paths['hugetlb']}/hugetlb.2MB.limit_in_bytes") == str(8 * MiB)
     if os.path.exists(f"{mgr.paths['hugetlb']}/hugetlb.2MB.rsvd.limit_in_bytes"):
         assert read(f"{mgr.paths['hugetlb']}/hugetlb.2MB.rsvd.limit_in_bytes") == str(8 * MiB)
+
+
+def test_cpusets_are_filled_in_existing_empty_parents_and_new_ones(cgroups):
+    # Issue 18 item 13: a pod's parent made by a manager that does not set cpusets (empty
+    # cpuset.cpus and mems), and a new directory below it: every one takes its parent's values,
+    # as runc does, or the container cannot join ("No space left on device").
+    root = mounted_hierarchies()["cpuset"][0]
+    pod = os.path.join(root, cgroups.path("pod").lstrip("/"))
+    os.makedirs(pod)  # the test's top directory and the pod's, both with empty cpusets
+    assert read(os.path.join(pod, "cpuset.cpus")) == ""
+    mgr = cgroups.open("pod", "new", "ctr")
+    status, out, err = run_in(mgr, "echo in")
+    assert (status, out.strip()) == (0, "in"), err
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        assert read(os.path.join(pod, name)) == read(os.path.join(root, name))
+
+
+def test_device_rules_are_listed_in_the_configs_order_then_the_defaults(cgroups):
+    # Issue 16 item 4: the spec applies entries in the listed order; after the deny-all, the
+    # kernel's devices.list (which keeps the order of writes) reads as the config's allow rules,
+    # then the runtime's defaults (appended after the config's, as runc).
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "r"},
+        {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "rw"},
+        {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "r"},
+    ]
+    mgr = cgroups.open()
+    mgr.apply({"devices": rules})
+    listed = read(os.path.join(mgr.paths["devices"], "devices.list")).splitlines()
+    assert listed[:3] == ["c 240:9 r", "c 1:11 rw", "b 7:0 r"]
+    defaults = dev.emulate(
+        dev.parse_rules([{"allow": False, "access": "rwm"}, *dev.DEFAULT_ALLOWED_DEVICES], "d")
+    )
+    assert listed[3:] == [dev.v1_line(*key, bits) for key, bits in defaults.exceptions.items()]

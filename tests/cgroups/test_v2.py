@@ -51,6 +51,36 @@ def test_bpf_device_program_denies_and_allows(v2_cgroup, tmp_path):
     assert status != 0 and "Operation not permitted" in err
 
 
+def test_bpf_default_devices_keep_the_host_console_out(v2_cgroup, tmp_path):
+    from .test_enforcement import host_console_node
+
+    console = host_console_node(tmp_path)
+    v2_cgroup.apply({"devices": [{"allow": False, "access": "rwm"}]})
+    status, _, err = run_in(v2_cgroup, f"exec 3<>{console}")
+    assert status != 0 and "Operation not permitted" in err
+    status, _, err = run_in(v2_cgroup, "exec 3<>/dev/null")  # the defaults still work
+    assert status == 0, err
+
+
+def test_frozen_v2_cgroups_are_refused(cgroups, v2_mount, v2_cgroup):
+    # Issue 18 item 4 on cgroup.freeze / cgroup.events: the cgroup itself, and one below a
+    # frozen parent (a new, empty cgroup is frozen in effect from birth); made parents go again.
+    from pyrunc.cgroups.v2 import V2Manager
+
+    v2_cgroup.freeze()
+    again = V2Manager.for_path(cgroups.path("c"), mount=v2_mount)
+    with pytest.raises(CgroupError, match="container's cgroup unexpectedly frozen"):
+        again.create()
+    assert os.path.isdir(v2_cgroup.dir)
+    below = cgroups.track(V2Manager.for_path(cgroups.path("c", "new", "leaf"), mount=v2_mount))
+    with pytest.raises(CgroupError, match="unexpectedly frozen"):
+        below.create()
+    assert not os.path.exists(os.path.join(v2_cgroup.dir, "new"))
+    v2_cgroup.thaw()
+    below.create()
+    assert below.frozen_file() is None
+
+
 def test_reapplying_replaces_the_device_program(v2_cgroup):
     v2_cgroup.apply({"devices": [{"allow": False, "access": "rwm"}]})
     first = attached_programs(v2_cgroup.dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -237,3 +238,102 @@ def test_verbs_on_wrong_states(runtime, make_bundle, cid):
     result = runtime("update", "--memory", "1m", "t-no-such", check=False)
     assert result.returncode == 1 and "does not exist" in result.stderr
     runtime("delete", cid)
+
+
+def test_a_console_node_in_the_rootfs_is_not_the_hosts_console(runtime, make_bundle, cid):
+    # Issue 18 item 2: the default device rules must not grant c 5:1 (the host's console) after
+    # the config's deny-all; the rootfs ships the node, so no CAP_MKNOD is needed. v1 here, the BPF
+    # program in the v2 guest. busybox opens without O_NOCTTY: the node is only opened read-only
+    # and closed, even by a runtime that allows it.
+    bundle = make_bundle(args=["sh", "-c", "exec 3</hostconsole && echo opened"])
+    os.mknod(os.path.join(bundle.rootfs, "hostconsole"), 0o600 | stat.S_IFCHR, os.makedev(5, 1))
+    result = runtime("run", "--bundle", bundle.path, cid, check=False)
+    assert result.returncode != 0 and "opened" not in result.stdout
+    assert "Operation not permitted" in result.stdout + result.stderr
+
+
+def with_cgroups_path(bundle, path: str):
+    bundle.config["linux"]["cgroupsPath"] = path
+    return bundle.write()
+
+
+@pytest.mark.parametrize("frozen", ["itself", "parent"])
+def test_a_frozen_cgroup_is_refused_not_waited_on(runtime, make_bundle, cid, frozen):
+    # Issue 18 item 4: the init would freeze as it joins, and run -d would wait forever. runc 1.1.5
+    # refuses a frozen cgroup ("container's cgroup unexpectedly frozen") and hangs below a frozen
+    # parent; pyrunc refuses both and leaves the cgroup as it found it.
+    from pyrunc.cgroups import open_manager
+
+    held = open_manager(f"/{cid}", cid)
+    held.create()
+    try:
+        held.freeze()
+        path = f"/{cid}" if frozen == "itself" else f"/{cid}/c"
+        bundle = with_cgroups_path(make_bundle(args=["true"]), path)
+        result = runtime("run", "-d", "--bundle", bundle.path, cid, check=False, timeout=30)
+        assert result.returncode == 1 and "container's cgroup unexpectedly frozen" in result.stderr
+        assert held.is_frozen() and held.exists()
+        assert not os.path.exists(os.path.join(runtime.root, cid))
+        if frozen == "parent":
+            assert not os.path.exists(held.to_state().get("path", "") + "/c")  # v2
+            assert not any(os.path.exists(d + "/c") for d in held.to_state().get("paths", {}).values())
+    finally:
+        held.thaw()
+        held.kill_all(9)
+        held.destroy()
+
+
+def test_a_second_container_on_a_busy_cgroup_is_refused_and_harms_nothing(runtime, make_bundle, cid):
+    # Issue 18 item 5: the refused create's clean-up killed the first container and removed its
+    # cgroup. runc 1.2 refuses such a create too (runc 1.1 let it in with a warning).
+    bundle = with_cgroups_path(make_bundle(args=["sleep", "infinity"]), f"/{cid}")
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    dirs = cgroup_dirs(os.path.join(runtime.root, cid))
+    result = runtime("create", "--bundle", bundle.path, f"{cid}-2", check=False)
+    assert result.returncode == 1
+    assert runtime.status(cid) == "running"
+    assert all(os.path.isdir(d) for d in dirs)
+    assert "container's cgroup is not empty" in result.stderr
+    assert not os.path.exists(os.path.join(runtime.root, f"{cid}-2"))
+    runtime("delete", "--force", cid)
+    assert not any(os.path.exists(d) for d in dirs)
+
+
+def test_delete_leaves_another_containers_processes_in_a_shared_cgroup(runtime, make_bundle, cid):
+    # A stopped container's empty cgroup is joined by the next container with the same path (as
+    # runc allows); deleting the first must not kill the second. runc 1.1.5: the second survives
+    # and the first's delete warns that the cgroup could not be removed.
+    bundle = with_cgroups_path(make_bundle(args=["sleep", "infinity"]), f"/{cid}")
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    dirs = cgroup_dirs(os.path.join(runtime.root, cid))
+    runtime("kill", cid, "KILL")
+    assert wait_for(lambda: runtime.status(cid) == "stopped")
+    other = f"{cid}-b"
+    runtime("run", "-d", "--bundle", bundle.path, other)
+    result = runtime("delete", cid)
+    assert "left to the processes still in it" in result.stderr
+    assert runtime.status(other) == "running"
+    assert all(os.path.isdir(d) for d in dirs)
+    runtime("delete", "--force", other)
+    assert not any(os.path.exists(d) for d in dirs)
+
+
+@pytest.mark.skipif(V2, reason="cgroup v1 cpuset: new cgroups start with empty cpus and mems")
+def test_cpusets_of_empty_parents_are_filled(runtime, make_bundle, cid):
+    # Issue 18 item 13: a pod's parent made by a manager that does not set cpusets; the container
+    # goes below a new directory under it. runc fills every empty cpuset on the way down.
+    from pyrunc.cgroups.v1 import mounted_hierarchies
+
+    cpuset = mounted_hierarchies().get("cpuset")
+    if not cpuset:
+        pytest.skip("no v1 cpuset hierarchy")
+    pod = os.path.join(cpuset[0], cid)
+    os.mkdir(pod)
+    try:
+        bundle = with_cgroups_path(make_bundle(args=["sleep", "infinity"]), f"/{cid}/new/ctr")
+        runtime("run", "-d", "--bundle", bundle.path, cid)
+        state_dir = os.path.join(runtime.root, cid)
+        assert read(controller_file(state_dir, "cpuset", "cpuset.cpus", "cpuset.cpus")) != ""
+        runtime("delete", "--force", cid)
+    finally:
+        os.rmdir(pod)

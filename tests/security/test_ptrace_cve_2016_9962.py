@@ -71,7 +71,8 @@ class Joining:
     - "exec": container A (sleep), the pod in A's pid namespace, `exec --ignore-paused` into A
       while A is paused.
     - "create": the pod owns the pid namespace; a container created into it (as the containers of
-      a Kubernetes pod sharing one) whose cgroupsPath is a freezer cgroup made frozen beforehand.
+      a Kubernetes pod sharing one) whose freezer cgroup a createRuntime hook freezes, once the
+      runtime has placed the process there (a cgroup frozen before create is refused).
     """
 
     def __init__(self, runtime, make_bundle, new_id, attacker, tmp_path, mode: str) -> None:
@@ -129,13 +130,17 @@ class Joining:
         self._start_hunter()
         join_pid_namespace(self.target, self.runtime.state(self.pod_id)["pid"])
         frozen = os.path.join(FREEZER, self.frozen)
-        os.mkdir(frozen)
-        with open(os.path.join(frozen, "freezer.state"), "w") as f:
-            f.write("FROZEN")
         self.target.config["linux"]["cgroupsPath"] = "/" + self.frozen
+        marker = os.path.join(os.path.dirname(self.out), "frozen-by-hook")
+        freeze = f"echo FROZEN > {frozen}/freezer.state && touch {marker}"
+        self.target.config.setdefault("hooks", {})["createRuntime"] = [
+            {"path": "/bin/sh", "args": ["sh", "-c", freeze]}
+        ]
         self.target.write()
 
         def thaw() -> None:
+            # Not before the hook has frozen it (the hunter may be done with the process earlier).
+            wait_until(lambda: os.path.exists(marker), "the createRuntime hook to freeze the cgroup")
             with open(os.path.join(frozen, "freezer.state"), "w") as f:
                 f.write("THAWED")
 

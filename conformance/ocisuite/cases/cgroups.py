@@ -298,3 +298,83 @@ def network_priorities(t: Ctx) -> None:
 def unified(t: Ctx) -> None:
     c = _limited(t, {"unified": {"pids.max": "42"}})
     t.eq(t.cgroup_read("unified", c.pid, "pids.max"), "42", "pids.max via unified")
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+@case(
+    "cgroups/frozen-cgroup-refused",
+    needs=("cgroup_v1", "freezer"),
+    spec="runtime.md create: a cgroup frozen before create is refused, not waited on (runc: "
+    '"container\'s cgroup unexpectedly frozen")',
+)
+def frozen_cgroup_refused(t: Ctx) -> None:
+    """A paused container's cgroup reused, or a crash's leftover: the init would freeze as it joins.
+    create must come back (refused) and leave the cgroup as it found it."""
+    path = t.cgroup_path("frozen")
+    freezer = os.path.join(t.host.hierarchies["freezer"], path.lstrip("/"))
+    os.mkdir(freezer)
+    try:
+        _write(os.path.join(freezer, "freezer.state"), "FROZEN")
+        b = t.bundle(["sleep", "300"])
+        b.linux["cgroupsPath"] = path
+        c = t.create(b, expect_ok=False)  # fails the case if create does not come back
+        t.check(not c.create_result.ok, "create into a frozen cgroup succeeded")
+        t.check(os.path.isdir(freezer), "the frozen cgroup, which the runtime did not make, was removed")
+        state = (sysutil.read_text(os.path.join(freezer, "freezer.state")) or "").strip()
+        t.eq(state, "FROZEN", "freezer.state of the refused cgroup")
+    finally:
+        if os.path.isdir(freezer):
+            _write(os.path.join(freezer, "freezer.state"), "THAWED")
+            try:
+                os.rmdir(freezer)
+            except OSError:
+                pass  # a runtime's process is still in it: the harness's clean-up reports it
+
+
+@case(
+    "cgroups/shared-path-keeps-the-first",
+    needs=("cgroup_v1",),
+    spec="runtime.md create/delete: a second container given a running container's cgroupsPath "
+    "(refused, as runc 1.2, or let in, as runc 1.1) must not kill it or remove its cgroup",
+)
+def shared_path_keeps_the_first(t: Ctx) -> None:
+    path = t.cgroup_path("shared")
+    first = t.bundle(["sleep", "300"])
+    first.linux["cgroupsPath"] = path
+    a = t.create(first)
+    a.start()
+    dirs = [t.cgroup_dir(ctrl, a.pid) for ctrl in CONTROLLERS if ctrl in t.host.v1_controllers]
+    second = t.bundle(["sleep", "300"])
+    second.linux["cgroupsPath"] = path
+    b = t.create(second, expect_ok=False)
+    if b.create_result.ok:
+        b.delete(force=True, expect_ok=False)
+    t.check(sysutil.alive(a.pid), "the first container's process died when the second was created or deleted")
+    t.eq(a.status(), "running", "status of the first container")
+    left = [d for d in dirs if not os.path.isdir(d)]
+    t.check(not left, f"the first container's cgroup directories were removed: {left[:3]}")
+
+
+@case(
+    "cgroups/cpuset-empty-parent",
+    needs=("cgroup_v1", "cpuset"),
+    spec="config-linux.md cgroupsPath: a path below an existing parent whose cpuset is empty (a pod's "
+    "cgroup made by a manager that does not set cpusets) works, as runc fills the cpusets down the path",
+)
+def cpuset_empty_parent(t: Ctx) -> None:
+    pod = t.cgroup_path("pod")
+    parent = os.path.join(t.host.hierarchies["cpuset"], pod.lstrip("/"))
+    os.mkdir(parent)  # cpuset.cpus and cpuset.mems start empty (clone_children is 0)
+    b = t.bundle(["sleep", "300"])
+    b.linux["cgroupsPath"] = pod + "/new/ctr"  # .../new does not exist yet either
+    c = t.create(b)
+    t.check(t.cgroup_read("cpuset", c.pid, "cpuset.cpus") != "", "the container's cpuset.cpus is empty")
+    c.delete(force=True)
+    try:
+        os.rmdir(parent)  # ours
+    except OSError:
+        pass  # the runtime left what it made below it: the harness's clean-up reports it

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 from .. import config as cfgmod
 from ..ctx import Ctx, errno_of
 from ..registry import case
@@ -151,3 +154,41 @@ def cgroup_rules(t: Ctx) -> None:
     rules = t.cgroup_read("devices", c.pid, "devices.list").splitlines()
     t.check("a *:* rwm" not in rules, "devices.list still allows everything")
     t.check("c 240:7 rw" in rules, f"devices.list {rules} lacks the allowed rule c 240:7 rw")
+
+
+@case(
+    "devices/no-host-console",
+    needs=("devices_cg",),
+    spec="config-linux.md resources.devices: the runtime's defaults grant no more than a container needs",
+)
+def no_host_console(t: Ctx) -> None:
+    """A rootfs may ship a node of the host's console (c 5:1; no CAP_MKNOD needed to use it).
+    Under deny-all rules, opening it must fail with EPERM: runc's default rules leave 5:1 out (the
+    container's /dev/console is its own pty). O_NOCTTY, read-only: nothing reaches the console even
+    on a runtime that allows it."""
+    b = t.bundle([CHECK, "open", "/hostconsole", "r"])
+    os.mknod(os.path.join(b.rootfs, "hostconsole"), 0o600 | stat.S_IFCHR, os.makedev(5, 1))
+    r = t.run_report(b)
+    t.eq(errno_of(r.get("open:/hostconsole")), "EPERM", "opening a c 5:1 node from the rootfs")
+
+
+@case(
+    "devices/cgroup-rules-order",
+    needs=("devices_cg",),
+    spec="config-linux.md resources.devices: the runtime MUST apply entries in the listed order",
+)
+def cgroup_rules_order(t: Ctx) -> None:
+    """The v1 kernel lists devices.list entries in the order they were written: after the deny-all,
+    the config's allow rules come first and in the config's order (a runtime's own defaults may
+    follow)."""
+    b = t.bundle(["sleep", "300"])
+    b.linux["resources"]["devices"] = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 240, "minor": 9, "access": "r"},
+        {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "rw"},
+        {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "r"},
+    ]
+    b.linux["cgroupsPath"] = t.cgroup_path("order")
+    c = t.create(b)
+    rules = t.cgroup_read("devices", c.pid, "devices.list").splitlines()
+    t.eq(rules[:3], ["c 240:9 r", "c 1:11 rw", "b 7:0 r"], "the first entries of devices.list")
