@@ -164,23 +164,34 @@ class Launch:
             except OSError:
                 pass
         for pid in started:
+            # Bounded: a process frozen by its cgroup (or a parent's, frozen meanwhile) dies only
+            # once thawed, and a plain waitpid would wait for that forever.
+            exited = self._wait_exit(pidfds.get(pid))
             try:
-                os.waitpid(pid, 0)
+                os.waitpid(pid, 0 if exited else os.WNOHANG)
             except ChildProcessError:
-                self._wait_exit(pidfds.get(pid))
+                pass
+            if not exited:
+                from pyrunc import log
+
+                log.warning(
+                    f"process {pid} of the failed create did not exit within 10 s of SIGKILL "
+                    "(is its cgroup frozen?): left for its cgroup's clean-up"
+                )
         for fd in pidfds.values():
             os.close(fd)
         self.close()
 
     @staticmethod
-    def _wait_exit(pidfd: int | None, timeout_ms: int = 10000) -> None:
+    def _wait_exit(pidfd: int | None, timeout_ms: int = 10000) -> bool:
+        """True once the process has exited (a pidfd polls readable then, a zombie included)."""
         if pidfd is None:
-            return
+            return True  # pidfd_open failed: the process is gone already
         import select
 
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        poller.poll(timeout_ms)
+        return bool(poller.poll(timeout_ms))
 
     def close(self) -> None:
         for name in ("sync", "child_sync", "plan_fd", "helper_fd"):
