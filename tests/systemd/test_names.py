@@ -1,0 +1,84 @@
+"""The systemd driver's pure parts (issue 12): runc's cgroupsPath form, slice nesting, and the
+resources systemd takes as unit properties. No systemd needed: these run on any host."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyrunc.cgroups import CgroupError
+from pyrunc.cgroups.systemd import INFINITY, expand_slice, parse_cgroups_path, unit_properties
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("", ("system.slice", "runc-ID.scope")),  # runc's default
+        ("system.slice:docker:ID", ("system.slice", "docker-ID.scope")),
+        (
+            "kubepods-besteffort-podU.slice:cri-containerd:ID",
+            ("kubepods-besteffort-podU.slice", "cri-containerd-ID.scope"),
+        ),
+        ("machine.slice:libpod:ID", ("machine.slice", "libpod-ID.scope")),
+        (":libpod:ID", ("system.slice", "libpod-ID.scope")),
+        ("system.slice::ID", ("system.slice", "ID.scope")),
+    ],
+)
+def test_cgroups_path_names_slice_and_scope(path, expected):
+    assert parse_cgroups_path(path, "ID") == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "a:b",
+        "a:b:c:d",
+        "/abs/path",
+        "x.slice:p:",
+        "a/b.slice:p:n",
+        "-x.slice:p:n",
+        "a--b.slice:p:n",
+        "s.slice:p:a b",
+    ],
+)
+def test_bad_cgroups_path_names_the_field(path):
+    with pytest.raises(CgroupError, match=r"linux\.cgroupsPath"):
+        parse_cgroups_path(path, "ID")
+
+
+def test_slices_nest_by_dashes():
+    assert expand_slice("-.slice") == "/"
+    assert expand_slice("system.slice") == "/system.slice"
+    assert expand_slice("a-b-c.slice") == "/a.slice/a-b.slice/a-b-c.slice"
+
+
+def test_resources_as_unit_properties():
+    props = dict(
+        unit_properties(
+            {
+                "memory": {"limit": 1 << 27, "reservation": 1 << 20, "swap": 1 << 28},
+                "cpu": {"shares": 1024, "quota": 33333, "period": 100000, "cpus": "0-1,9", "mems": "0"},
+                "pids": {"limit": -1},
+                "blockIO": {"weight": 1000},
+            },
+            "linux.resources",
+        )
+    )
+    assert props == {
+        "MemoryMax": ("t", 1 << 27),
+        "MemoryLow": ("t", 1 << 20),
+        "MemorySwapMax": ("t", 1 << 27),  # OCI swap is memory+swap; systemd's is swap alone
+        "CPUWeight": ("t", 39),
+        "CPUQuotaPeriodUSec": ("t", 100000),
+        "CPUQuotaPerSecUSec": ("t", 340000),  # rounded up to whole percents, as runc does
+        "AllowedCPUs": ("ay", b"\x03\x02"),
+        "AllowedMemoryNodes": ("ay", b"\x01"),
+        "TasksMax": ("t", INFINITY),
+        "IOWeight": ("t", 10000),
+    }
+
+
+def test_bad_resources_are_refused_before_systemd_is_asked():
+    with pytest.raises(CgroupError, match=r"linux\.resources\.memory\.limit"):
+        unit_properties({"memory": {"limit": "lots"}}, "linux.resources")
+    with pytest.raises(CgroupError, match=r"linux\.resources\.unified\.cpu\.max"):
+        unit_properties({"unified": {"cpu.max": "x y"}}, "linux.resources")
