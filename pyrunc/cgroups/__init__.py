@@ -158,15 +158,21 @@ def inner_path(cgroups_path: str | None, container_id: str) -> str:
 
 
 def open_manager(
-    cgroups_path: str | None, container_id: str, *, root: str = CGROUP_ROOT, systemd: bool = False
+    cgroups_path: str | None,
+    container_id: str,
+    *,
+    root: str = CGROUP_ROOT,
+    systemd: bool = False,
+    annotations: dict | None = None,
 ) -> Manager:
     """Work out where the container's cgroup goes on this host (reads mountinfo
     and /proc/self/cgroup, creates nothing). With `systemd` (--systemd-cgroup) it is a
-    systemd scope unit named by cgroupsPath in runc's "slice:prefix:name" form."""
+    systemd scope unit named by cgroupsPath in runc's "slice:prefix:name" form, with the
+    config's org.systemd.property.* `annotations` among its properties."""
     if systemd:
         from pyrunc.cgroups.systemd import SystemdManager
 
-        return SystemdManager.for_config(cgroups_path, container_id, mount=root)
+        return SystemdManager.for_config(cgroups_path, container_id, mount=root, annotations=annotations)
     inner = inner_path(cgroups_path, container_id)
     if cgroup_mode(root) == "unified":
         from pyrunc.cgroups.v2 import V2Manager

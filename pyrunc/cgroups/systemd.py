@@ -94,16 +94,24 @@ class SystemdManager(V2Manager):
         self.pending: dict | None = None  # resources to apply once the unit runs (see add)
         self.starting = False  # True from create() until add() has started the unit
         self.requested = False  # StartTransientUnit was sent: the unit may exist from then on
+        self.annotated: list = []  # properties from org.systemd.property.* annotations
         # Ours to kill and stop: reopened from state.json, or once create() found no unit of that
         # name (a create refused because the unit exists must not stop someone else's).
         self.owned = True
 
     @classmethod
-    def for_config(cls, cgroups_path: str | None, container_id: str, mount: str = CGROUP_ROOT):
+    def for_config(
+        cls,
+        cgroups_path: str | None,
+        container_id: str,
+        mount: str = CGROUP_ROOT,
+        annotations: dict | None = None,
+    ) -> SystemdManager:
         slice_name, unit = parse_cgroups_path(cgroups_path, container_id)
         path = os.path.join(mount, expand_slice(slice_name).lstrip("/"), unit)
         manager = cls(unit, slice_name, path, mount)
         manager.owned = False
+        manager.annotated = annotation_properties(annotations or {})
         return manager
 
     @classmethod
@@ -152,6 +160,7 @@ class SystemdManager(V2Manager):
             ("TasksAccounting", ("b", True)),
             ("DefaultDependencies", ("b", False)),
             *unit_properties(resources, where),
+            *self.annotated,  # last: the user's word wins, as in runc
         ]
         with _Bus(f"start unit {self.unit}") as bus:
             self.requested = True
@@ -303,6 +312,164 @@ def _unified_properties(unified, where: str) -> list:
         except (ValueError, IndexError, AttributeError):
             raise CgroupError(f"{where}.{key}: {raw!r} is not a value systemd can take for it") from None
     return props
+
+
+# ---------------------------------------------------------------- annotations
+
+ANNOTATION_PREFIX = "org.systemd.property."
+_NUMBER_TYPES = {
+    "byte": "y",
+    "int16": "n",
+    "uint16": "q",
+    "int32": "i",
+    "uint32": "u",
+    "int64": "x",
+    "uint64": "t",
+    "double": "d",
+}
+_RANGES = {
+    "y": (0, 2**8 - 1),
+    "n": (-(2**15), 2**15 - 1),
+    "q": (0, 2**16 - 1),
+    "i": (-(2**31), 2**31 - 1),
+    "u": (0, 2**32 - 1),
+    "x": (-(2**63), 2**63 - 1),
+    "t": (0, 2**64 - 1),
+}
+
+
+def annotation_properties(annotations: dict) -> list:
+    """org.systemd.property.NAME annotations as unit properties, as runc passes them: the value in
+    GVariant text form ("uint64 123", "'text'", "true", "[1, 2]"), and a NAME ending in a lowercase
+    letter + "Sec" becomes NAMEUSec with the number converted from seconds."""
+    props = []
+    for key in sorted(annotations):
+        if not key.startswith(ANNOTATION_PREFIX):
+            continue
+        where = f"annotations[{key!r}]"
+        name = key[len(ANNOTATION_PREFIX) :]
+        if len(name) < 3 or not name.isascii() or not name.isalpha():
+            raise CgroupError(f"{where}: {name!r} is not a systemd property name (3 or more latin letters)")
+        value = annotations[key]
+        if not isinstance(value, str):
+            raise CgroupError(f"{where}: must be a string")
+        try:
+            signature, parsed = parse_gvariant(value)
+        except ValueError as e:
+            raise CgroupError(f"{where}: {value!r} is not a GVariant value this runtime reads: {e}") from None
+        if name.endswith("Sec") and name[-4].islower():
+            if signature not in "ynqiuxtd" or (signature != "d" and parsed < 0):
+                raise CgroupError(f"{where}: {name} takes a number of seconds, got {value!r}")
+            name, signature, parsed = name[:-3] + "USec", "t", int(parsed * 1_000_000)
+        props.append((name, (signature, parsed)))
+    return props
+
+
+def parse_gvariant(text: str) -> tuple[str, object]:
+    """The GVariant text forms of basic values and arrays of them -> (D-Bus signature, value).
+    An untyped integer is an int32 and a number with a point a double, as in GVariant."""
+    parser = _GVariantText(text)
+    result = parser.value()
+    parser.skip()
+    if parser.pos != len(text):
+        raise ValueError(f"unexpected {text[parser.pos :]!r}")
+    return result
+
+
+class _GVariantText:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def skip(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def word(self) -> str:
+        self.skip()
+        start = self.pos
+        while self.pos < len(self.text) and (self.text[self.pos].isalnum() or self.text[self.pos] in "+-._@"):
+            self.pos += 1
+        return self.text[start : self.pos]
+
+    def value(self, want: str | None = None) -> tuple[str, object]:
+        self.skip()
+        if self.pos >= len(self.text):
+            raise ValueError("a value is missing")
+        c = self.text[self.pos]
+        if c == "[":
+            return self.array(want)
+        if c in "'\"":
+            return "s", self.string()
+        if c == "@":
+            self.pos += 1
+            signature = self.word()
+            return self.value(signature)
+        word = self.word()
+        if word in _NUMBER_TYPES:
+            return self.number(self.word(), _NUMBER_TYPES[word])
+        if word in ("true", "false"):
+            return "b", word == "true"
+        if word == "objectpath":
+            self.skip()
+            return "o", self.string()
+        if not word or word[0].isalpha():
+            raise ValueError(f"unexpected {word or self.text[self.pos :]!r}")
+        return self.number(word, want or ("d" if any(ch in word for ch in ".eE") else "i"))
+
+    @staticmethod
+    def number(word: str, signature: str) -> tuple[str, object]:
+        if not word:
+            raise ValueError("a number is missing")
+        if signature == "d":
+            return "d", float(word)
+        if signature not in _RANGES:
+            raise ValueError(f"type {signature!r} is not a number type")
+        value = int(word, 0)
+        low, high = _RANGES[signature]
+        if not low <= value <= high:
+            raise ValueError(f"{word} is out of range for type {signature!r}")
+        return signature, value
+
+    def string(self) -> str:
+        quote = self.text[self.pos]
+        if quote not in "'\"":
+            raise ValueError("a quoted string is expected")
+        self.pos += 1
+        out = []
+        while self.pos < len(self.text):
+            c = self.text[self.pos]
+            self.pos += 1
+            if c == quote:
+                return "".join(out)
+            if c == "\\" and self.pos < len(self.text):
+                c = self.text[self.pos]
+                self.pos += 1
+                c = {"n": "\n", "t": "\t"}.get(c, c)
+            out.append(c)
+        raise ValueError("a string is not closed")
+
+    def array(self, want: str | None) -> tuple[str, object]:
+        self.pos += 1  # [
+        element = want[1:] if want and want.startswith("a") else None
+        items = []
+        self.skip()
+        while self.pos < len(self.text) and self.text[self.pos] != "]":
+            signature, item = self.value(element)
+            if element is not None and signature != element:
+                raise ValueError("array items of different types")
+            element = signature
+            items.append(item)
+            self.skip()
+            if self.pos < len(self.text) and self.text[self.pos] == ",":
+                self.pos += 1
+                self.skip()
+        if self.pos >= len(self.text):
+            raise ValueError("an array is not closed")
+        self.pos += 1  # ]
+        if element is None:
+            raise ValueError("the type of an empty array must be given (@as [])")
+        return "a" + element, items
 
 
 # ---------------------------------------------------------------- D-Bus

@@ -164,7 +164,12 @@ class Creation(Handlers):
         from pyrunc.cgroups import open_manager
 
         linux = self.config.get("linux") or {}
-        manager = open_manager(linux.get("cgroupsPath"), self.cid, systemd=self.request.systemd_cgroup)
+        manager = open_manager(
+            linux.get("cgroupsPath"),
+            self.cid,
+            systemd=self.request.systemd_cgroup,
+            annotations=self.config.get("annotations"),
+        )
         # Recorded before the first mkdir: a create killed among the mkdirs leaves them listed
         # for delete --force. (Parents it made are only known after: they may stay.)
         self.state["cgroup"] = manager.to_state()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -224,4 +225,45 @@ def test_delete_force_after_a_create_killed_with_its_unit_running(sd, make_bundl
     sd("delete", "--force", cid)
     assert unit_gone(cg["unit"])
     assert not os.path.exists(cg["path"])
+    assert not os.path.exists(os.path.join(sd.runtime.root, cid))
+
+
+def test_annotations_are_unit_properties_and_delete_resets_a_failed_unit(sd, make_bundle, cid):
+    # runc's own case: the scope outlives RuntimeMaxSec, systemd stops it and marks it failed;
+    # delete must leave no failed unit behind.
+    bundle = make_bundle(args=["sleep", "30"])
+    bundle.config["annotations"] = {
+        "org.systemd.property.RuntimeMaxSec": "2",
+        "org.systemd.property.TimeoutStopSec": "1",
+        "org.systemd.property.CollectMode": "'inactive'",
+    }
+    bundle.write()
+    sd("run", "-d", "--bundle", bundle.path, cid)
+    unit = f"runc-{cid}.scope"
+    assert show(unit, "RuntimeMaxUSec", "TimeoutStopUSec", "CollectMode") == {
+        "RuntimeMaxUSec": "2s",
+        "TimeoutStopUSec": "1s",
+        "CollectMode": "inactive",
+    }
+    deadline = time.monotonic() + 60
+    while show(unit, "ActiveState")["ActiveState"] != "failed":
+        assert time.monotonic() < deadline, "the scope did not fail after its RuntimeMaxSec"
+        time.sleep(0.2)
+    assert show(unit, "Result")["Result"] == "timeout"
+    while sd.runtime.status(cid) != "stopped":
+        assert time.monotonic() < deadline, "the container did not stop with its scope"
+        time.sleep(0.2)
+    sd("delete", cid)
+    assert unit_gone(unit)
+
+
+def test_a_bad_annotation_is_one_line_and_leaves_nothing(sd, make_bundle, cid):
+    bundle = make_bundle(args=["sleep", "30"])
+    bundle.config["annotations"] = {"org.systemd.property.RuntimeMaxSec": "'soon'"}
+    bundle.write()
+    result = sd("run", "-d", "--bundle", bundle.path, cid, check=False)
+    assert result.returncode == 1
+    assert "annotations['org.systemd.property.RuntimeMaxSec']" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert unit_gone(f"runc-{cid}.scope")
     assert not os.path.exists(os.path.join(sd.runtime.root, cid))

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from pyrunc.cgroups import CgroupError
-from pyrunc.cgroups.systemd import INFINITY, expand_slice, parse_cgroups_path, unit_properties
+from pyrunc.cgroups.systemd import (
+    INFINITY,
+    annotation_properties,
+    expand_slice,
+    parse_cgroups_path,
+    parse_gvariant,
+    unit_properties,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +89,56 @@ def test_bad_resources_are_refused_before_systemd_is_asked():
         unit_properties({"memory": {"limit": "lots"}}, "linux.resources")
     with pytest.raises(CgroupError, match=r"linux\.resources\.unified\.cpu\.max"):
         unit_properties({"unified": {"cpu.max": "x y"}}, "linux.resources")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("uint64 123456789", ("t", 123456789)),
+        ("'inactive-or-failed'", ("s", "inactive-or-failed")),
+        ("true", ("b", True)),
+        ("2", ("i", 2)),  # GVariant's default integer type
+        ("0.5", ("d", 0.5)),
+        ("['a', 'b']", ("as", ["a", "b"])),
+        ("@as []", ("as", [])),
+        ("@t 7", ("t", 7)),
+        ("int64 -3", ("x", -3)),
+    ],
+)
+def test_gvariant_text_values(text, expected):
+    assert parse_gvariant(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "uint8 1", "byte 300", "[]", "'open", "1 2", "[1, 'a']"])
+def test_gvariant_text_refused(text):
+    with pytest.raises(ValueError):
+        parse_gvariant(text)
+
+
+def test_annotations_become_properties_as_in_runc():
+    props = annotation_properties(
+        {
+            "org.systemd.property.TimeoutStopUSec": "uint64 123456789",
+            "org.systemd.property.CollectMode": "'inactive-or-failed'",
+            "org.systemd.property.RuntimeMaxSec": "2",  # ...Sec is seconds: becomes ...USec
+            "org.opencontainers.image.title": "not ours",
+        }
+    )
+    assert props == [
+        ("CollectMode", ("s", "inactive-or-failed")),
+        ("RuntimeMaxUSec", ("t", 2_000_000)),
+        ("TimeoutStopUSec", ("t", 123456789)),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("X1", "1", "not a systemd property name"),
+        ("RuntimeMaxSec", "'soon'", "takes a number of seconds"),
+        ("CollectMode", "inactive", "not a GVariant value"),
+    ],
+)
+def test_bad_annotations_name_the_annotation(name, value, message):
+    with pytest.raises(CgroupError, match=rf"annotations\['org\.systemd\.property\.{name}'\]: .*{message}"):
+        annotation_properties({f"org.systemd.property.{name}": value})
