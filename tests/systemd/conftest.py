@@ -6,23 +6,9 @@ kind of machine's PID 1 is not systemd) they are skipped with that reason.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-
-def systemd_host_problem() -> str | None:
-    """Why this host cannot run the systemd tests, or None when it can."""
-    try:
-        with open("/proc/1/comm") as f:
-            init = f.read().strip()
-    except OSError as err:
-        return f"cannot read /proc/1/comm: {err}"
-    if init != "systemd":
-        return f"PID 1 is {init!r}, not systemd: these tests run in tests/vm/run-systemd"
-    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        return "cgroup v2 is not unified here: these tests run in tests/vm/run-systemd"
-    return None
+from tests.support import systemd_host_problem
 
 
 def pytest_collection_modifyitems(config, items):
