@@ -479,11 +479,16 @@ class _Bus:
     """One connection to the system bus for a few calls to systemd's manager, every wait bounded."""
 
     def __init__(self, purpose: str, timeout: float = CALL_TIMEOUT) -> None:
-        from jeepney import DBusAddress
-        from jeepney.bus import get_bus
-        from jeepney.bus_messages import message_bus
-        from jeepney.io.blocking import prep_socket
-        from jeepney.low_level import Parser
+        try:
+            from jeepney import DBusAddress
+            from jeepney.bus import get_bus
+            from jeepney.bus_messages import message_bus
+            from jeepney.io.blocking import prep_socket
+            from jeepney.low_level import Parser
+        except ImportError:
+            raise CgroupError(
+                f"systemd: cannot {purpose}: the jeepney package (D-Bus) is not installed"
+            ) from None
 
         self.timeout = timeout
         self.manager = DBusAddress(MANAGER_PATH, bus_name=SYSTEMD, interface=MANAGER)
