@@ -62,8 +62,8 @@ def expand_slice(slice_name: str, where: str = "linux.cgroupsPath") -> str:
     return path
 
 
-def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str, str]:
-    """runc's "slice:prefix:name" -> (slice, unit)."""
+def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str, str, str]:
+    """runc's "slice:prefix:name" -> (slice, unit, name)."""
     where = "linux.cgroupsPath"
     text = cgroups_path or f":{DEFAULT_PREFIX}:{container_id}"
     parts = text.split(":")
@@ -81,7 +81,7 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
     bad = sorted(set(unit) - UNIT_CHARS)
     if bad or len(unit) > 255:
         raise CgroupError(f"{where}: {unit!r} is not a valid systemd unit name")
-    return slice_name, unit
+    return slice_name, unit, name
 
 
 class SystemdManager(V2Manager):
@@ -95,6 +95,7 @@ class SystemdManager(V2Manager):
         self.starting = False  # True from create() until add() has started the unit
         self.requested = False  # StartTransientUnit was sent: the unit may exist from then on
         self.annotated: list = []  # properties from org.systemd.property.* annotations
+        self.description = f"libcontainer container {unit}"
         # Ours to kill and stop: reopened from state.json, or once create() found no unit of that
         # name (a create refused because the unit exists must not stop someone else's).
         self.owned = True
@@ -107,10 +108,11 @@ class SystemdManager(V2Manager):
         mount: str = CGROUP_ROOT,
         annotations: dict | None = None,
     ) -> SystemdManager:
-        slice_name, unit = parse_cgroups_path(cgroups_path, container_id)
+        slice_name, unit, name = parse_cgroups_path(cgroups_path, container_id)
         path = os.path.join(mount, expand_slice(slice_name).lstrip("/"), unit)
         manager = cls(unit, slice_name, path, mount)
         manager.owned = False
+        manager.description = f"libcontainer container {name}"  # runc's
         manager.annotated = annotation_properties(annotations or {})
         return manager
 
@@ -139,7 +141,7 @@ class SystemdManager(V2Manager):
         if not self.starting:
             super().apply(resources, default_devices=default_devices, where=where)
             return
-        unit_properties(resources, where)  # bad input is refused before anything starts
+        unit_properties(resources, where, default_devices=default_devices)  # bad input: refused now
         self.pending = {"resources": resources, "default_devices": default_devices, "where": where}
 
     def add(self, pid: int) -> None:
@@ -149,8 +151,9 @@ class SystemdManager(V2Manager):
         pending = self.pending or {}
         resources = pending.get("resources") or {}
         where = pending.get("where", "linux.resources")
+        default_devices = pending.get("default_devices", True)
         properties = [
-            ("Description", ("s", f"libcontainer container {self.unit}")),
+            ("Description", ("s", self.description)),
             ("Slice", ("s", self.slice)),
             ("Delegate", ("b", True)),
             ("PIDs", ("au", [pid])),
@@ -159,7 +162,7 @@ class SystemdManager(V2Manager):
             ("IOAccounting", ("b", True)),
             ("TasksAccounting", ("b", True)),
             ("DefaultDependencies", ("b", False)),
-            *unit_properties(resources, where),
+            *unit_properties(resources, where, default_devices=default_devices),
             *self.annotated,  # last: the user's word wins, as in runc
         ]
         with _Bus(f"start unit {self.unit}") as bus:
@@ -172,7 +175,7 @@ class SystemdManager(V2Manager):
         from pyrunc.cgroups._fs import retry_if_a_parent_vanishes
 
         retry_if_a_parent_vanishes(lambda: self._make_path([]), self.dir)
-        super().apply(resources, default_devices=pending.get("default_devices", True), where=where)
+        super().apply(resources, default_devices=default_devices, where=where)
 
     def kill_all(self, signal: int) -> None:
         if self.owned:
@@ -204,13 +207,20 @@ def _path(manager: V2Manager) -> dict:
 # ---------------------------------------------------------------- resources as unit properties
 
 
-def unit_properties(resources: dict, where: str) -> list[tuple[str, tuple[str, object]]]:
+def unit_properties(
+    resources: dict, where: str, *, default_devices: bool | None = None
+) -> list[tuple[str, tuple[str, object]]]:
     """The linux.resources that systemd knows as unit properties (runc's choice), validated with
-    the cgroupfs driver's own checks and messages."""
+    the cgroupfs driver's own checks and messages. Device rules only when `default_devices` is
+    given (create: runc's default devices are added when True); update leaves them alone."""
     from pyrunc.cgroups import resources as res
 
     top = res._check_top(resources, where)
     props: list[tuple[str, tuple[str, object]]] = []
+    if default_devices is not None:
+        state = res._device_state(top, where, default_devices)
+        if state is not None:
+            props += device_properties(state)
     memory = res._object(top.get("memory"), f"{where}.memory", res.MEMORY_FIELDS)
     limit = res._limit(memory, "limit", f"{where}.memory")
     swap = res._limit(memory, "swap", f"{where}.memory")
@@ -246,6 +256,60 @@ def unit_properties(resources: dict, where: str) -> list[tuple[str, tuple[str, o
         props.append(("IOWeight", ("t", res.convert_blkio_weight(weight))))
     props += _unified_properties(top.get("unified"), f"{where}.unified")
     return props
+
+
+def device_properties(state) -> list:
+    """DevicePolicy and DeviceAllow for the devices cgroup state the rules make (devices.emulate).
+    systemd has no deny list: a state that allows by default is DevicePolicy=auto with no entries,
+    as in runc, and pyrunc's own BPF program in the scope enforces the rules either way. An
+    allow list is DevicePolicy=strict with one entry per rule: /dev/char/M:m for one device,
+    char-NAME (NAME from /proc/devices) for a whole major, char-* for all; a device or major the
+    host does not know is left out (systemd could not resolve it either)."""
+    from pyrunc.cgroups.devices import WILDCARD, access_text
+
+    if state.default_allow:
+        return [("DevicePolicy", ("s", "auto")), ("DeviceAllow", ("a(ss)", []))]
+    kinds = {"c": "char", "b": "block"}
+    groups = None
+    allow = []
+    for (dtype, major, minor), bits in sorted(state.exceptions.items()):
+        kind = kinds.get(dtype)
+        if kind is None or not bits:
+            continue
+        if major == WILDCARD:
+            name = f"{kind}-*"
+        elif minor == WILDCARD:
+            groups = _device_groups() if groups is None else groups
+            if (kind, major) not in groups:
+                continue
+            name = f"{kind}-{groups[kind, major]}"
+        else:
+            if not os.path.exists(f"/sys/dev/{kind}/{major}:{minor}"):
+                continue
+            name = f"/dev/{kind}/{major}:{minor}"
+        allow.append((name, access_text(bits)))
+    return [("DevicePolicy", ("s", "strict")), ("DeviceAllow", ("a(ss)", allow))]
+
+
+def _device_groups() -> dict[tuple[str, int], str]:
+    """/proc/devices: (char|block, major) -> the first driver name (systemd's char-NAME groups)."""
+    groups: dict[tuple[str, int], str] = {}
+    kind = None
+    try:
+        with open("/proc/devices") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return groups
+    for line in lines:
+        if line.startswith("Character devices"):
+            kind = "char"
+        elif line.startswith("Block devices"):
+            kind = "block"
+        else:
+            number, _, name = line.strip().partition(" ")
+            if kind and number.isdigit() and name and not name.startswith("/"):
+                groups.setdefault((kind, int(number)), name)
+    return groups
 
 
 def _max(value: int) -> int:

@@ -83,6 +83,17 @@ def test_lifecycle_in_a_transient_scope(sd, make_bundle, cid):
         "ControlGroup": f"/system.slice/{unit}",
         "TasksAccounting": "yes",
     }
+    # The config's device rules (deny all, then runc's defaults) as systemd's allow list.
+    devices = subprocess.run(
+        ["systemctl", "show", unit, "--property=DevicePolicy", "--property=DeviceAllow"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.splitlines()
+    assert "DevicePolicy=strict" in devices
+    assert {"DeviceAllow=/dev/char/1:3 rwm", "DeviceAllow=char-pts rwm", "DeviceAllow=char-* m"} <= set(
+        devices
+    )
     cg = stored_cgroup(sd.runtime, cid)
     assert (cg["driver"], cg["unit"], cg["path"]) == ("systemd", unit, f"{MOUNT}/system.slice/{unit}")
 
@@ -127,8 +138,11 @@ def test_slice_prefix_name_and_resources_as_unit_properties(sd, make_bundle, cid
     unit = f"pyrunc-test-{cid}.scope"
     path = f"{MOUNT}/pyrunc.slice/{slice_name}/{unit}"
     assert cgroup_of(sd.runtime.state(cid)["pid"]) == path[len(MOUNT) :]
-    props = show(unit, "Slice", "MemoryMax", "MemoryLow", "TasksMax", "CPUWeight", "CPUQuotaPerSecUSec")
+    props = show(
+        unit, "Description", "Slice", "MemoryMax", "MemoryLow", "TasksMax", "CPUWeight", "CPUQuotaPerSecUSec"
+    )
     assert props == {
+        "Description": f"libcontainer container {cid}",  # runc's
         "Slice": slice_name,
         "MemoryMax": str(64 << 20),
         "MemoryLow": str(16 << 20),

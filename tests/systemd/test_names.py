@@ -9,6 +9,7 @@ from pyrunc.cgroups import CgroupError
 from pyrunc.cgroups.systemd import (
     INFINITY,
     annotation_properties,
+    device_properties,
     expand_slice,
     parse_cgroups_path,
     parse_gvariant,
@@ -19,15 +20,15 @@ from pyrunc.cgroups.systemd import (
 @pytest.mark.parametrize(
     "path, expected",
     [
-        ("", ("system.slice", "runc-ID.scope")),  # runc's default
-        ("system.slice:docker:ID", ("system.slice", "docker-ID.scope")),
+        ("", ("system.slice", "runc-ID.scope", "ID")),  # runc's default
+        ("system.slice:docker:ID", ("system.slice", "docker-ID.scope", "ID")),
         (
             "kubepods-besteffort-podU.slice:cri-containerd:ID",
-            ("kubepods-besteffort-podU.slice", "cri-containerd-ID.scope"),
+            ("kubepods-besteffort-podU.slice", "cri-containerd-ID.scope", "ID"),
         ),
-        ("machine.slice:libpod:ID", ("machine.slice", "libpod-ID.scope")),
-        (":libpod:ID", ("system.slice", "libpod-ID.scope")),
-        ("system.slice::ID", ("system.slice", "ID.scope")),
+        ("machine.slice:libpod:ID", ("machine.slice", "libpod-ID.scope", "ID")),
+        (":libpod:ID", ("system.slice", "libpod-ID.scope", "ID")),
+        ("system.slice::ID", ("system.slice", "ID.scope", "ID")),
     ],
 )
 def test_cgroups_path_names_slice_and_scope(path, expected):
@@ -142,3 +143,25 @@ def test_annotations_become_properties_as_in_runc():
 def test_bad_annotations_name_the_annotation(name, value, message):
     with pytest.raises(CgroupError, match=rf"annotations\['org\.systemd\.property\.{name}'\]: .*{message}"):
         annotation_properties({f"org.systemd.property.{name}": value})
+
+
+def test_device_rules_as_systemd_allow_list():
+    from pyrunc.cgroups import devices
+
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"},  # /dev/null
+        {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # pts
+        {"allow": True, "type": "b", "access": "m"},
+        {"allow": True, "type": "c", "major": 1, "minor": 254, "access": "r"},  # no such device
+    ]
+    state = devices.emulate(devices.parse_rules(rules, "devices"))
+    assert device_properties(state) == [
+        ("DevicePolicy", ("s", "strict")),
+        ("DeviceAllow", ("a(ss)", [("block-*", "m"), ("/dev/char/1:3", "rw"), ("char-pts", "rwm")])),
+    ]
+    # systemd has no deny list: allow-by-default stays "auto" (pyrunc's BPF program enforces it).
+    denying = devices.emulate(
+        devices.parse_rules([{"allow": False, "type": "c", "major": 1, "minor": 3, "access": "w"}], "d")
+    )
+    assert device_properties(denying) == [("DevicePolicy", ("s", "auto")), ("DeviceAllow", ("a(ss)", []))]
