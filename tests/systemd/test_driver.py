@@ -281,3 +281,8 @@ def test_a_bad_annotation_is_one_line_and_leaves_nothing(sd, make_bundle, cid):
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert unit_gone(f"runc-{cid}.scope")
     assert not os.path.exists(os.path.join(sd.runtime.root, cid))
+
+
+def test_features_report_the_systemd_driver(sd):
+    features = json.loads(sd.runtime("features").stdout)
+    assert features["linux"]["cgroup"]["systemd"] is True
