@@ -121,7 +121,14 @@ class SystemdManager(V2Manager):
         return cls(d["unit"], d["slice"], d["path"], d.get("mount", CGROUP_ROOT))
 
     def to_state(self) -> dict:
-        return {"version": 2, "driver": "systemd", "unit": self.unit, "slice": self.slice, **_path(self)}
+        return {
+            "version": 2,
+            "driver": "systemd",
+            "unit": self.unit,
+            "slice": self.slice,
+            "path": self.dir,
+            "mount": self.mount,
+        }
 
     # ------------------------------------------------------------ lifecycle
 
@@ -198,10 +205,6 @@ class SystemdManager(V2Manager):
             with _Bus(f"update unit {self.unit}") as bus:
                 bus.set_unit_properties(self.unit, properties)
         super().update(resources, where=where)
-
-
-def _path(manager: V2Manager) -> dict:
-    return {"path": manager.dir, "mount": manager.mount}
 
 
 # ---------------------------------------------------------------- resources as unit properties
@@ -630,10 +633,12 @@ class _Bus:
 
     def _job_result(self, job: str, unit: str, timeout: float = JOB_TIMEOUT) -> str:
         """Wait for job's JobRemoved signal and return its result ("done" when it worked)."""
+        from jeepney import HeaderFields
+
         deadline = time.monotonic() + timeout
         while True:
             for i, signal in enumerate(self.signals):
-                if signal.header.fields.get(_member_field()) == "JobRemoved" and signal.body[1] == job:
+                if signal.header.fields.get(HeaderFields.member) == "JobRemoved" and signal.body[1] == job:
                     del self.signals[i]
                     return signal.body[3]
             self.signals.clear()
@@ -706,12 +711,6 @@ class _Bus:
             )
         except DBusErrorResponse as e:
             raise CgroupError(f"systemd: cannot set properties of unit {unit}: {_dbus_error(e)}") from None
-
-
-def _member_field():
-    from jeepney import HeaderFields
-
-    return HeaderFields.member
 
 
 def _dbus_error(e) -> str:
