@@ -39,7 +39,11 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     help="Log line format.",
 )
 @click.option("--debug", is_flag=True, help="Log debug messages.")
-@click.option("--systemd-cgroup", is_flag=True, help="Use systemd for cgroups (not supported).")
+@click.option(
+    "--systemd-cgroup",
+    is_flag=True,
+    help="Put each container in a systemd scope unit (cgroupsPath is slice:prefix:name).",
+)
 @click.option("--rootless", default="auto", help="Accepted for compatibility with runc.")
 @click.option("--criu", default="criu", help="Accepted for compatibility with runc.")
 @click.option(

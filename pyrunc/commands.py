@@ -25,7 +25,7 @@ def check_preserve_fds(value: object) -> int:
     return count
 
 
-def _create_request(opts: dict):
+def _create_request(g: dict, opts: dict):
     from pyrunc.container.create import CreateRequest
 
     if opts.get("no_new_keyring"):
@@ -37,27 +37,23 @@ def _create_request(opts: dict):
         console_socket=opts.get("console_socket") or None,
         no_pivot=bool(opts.get("no_pivot")),
         preserve_fds=check_preserve_fds(opts.get("preserve_fds")),
+        systemd_cgroup=bool(g.get("systemd_cgroup")),
     )
-
-
-def _no_systemd(g: dict) -> None:
-    if g.get("systemd_cgroup"):
-        raise PyruncError("--systemd-cgroup is not supported: pyrunc manages cgroups through cgroupfs")
 
 
 def cmd_create(g: dict, opts: dict) -> int:
     from pyrunc.container.create import create
 
-    _no_systemd(g)
-    create(_store(g), _create_request(opts)).release()
+    create(_store(g), _create_request(g, opts)).release()
     return 0
 
 
 def cmd_run(g: dict, opts: dict) -> int:
     from pyrunc.container.run import run
 
-    _no_systemd(g)
-    return run(_store(g), _create_request(opts), detach=bool(opts.get("detach")), keep=bool(opts.get("keep")))
+    return run(
+        _store(g), _create_request(g, opts), detach=bool(opts.get("detach")), keep=bool(opts.get("keep"))
+    )
 
 
 def cmd_start(g: dict, opts: dict) -> int:

@@ -18,7 +18,8 @@ def _host_capabilities() -> list[str]:
 
 def _cgroup_features() -> dict:
     v2_only = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-    return {"v1": not v2_only, "v2": True, "systemd": False, "systemdUser": False, "rdma": False}
+    # The systemd driver (cgroups/systemd.py) works on cgroup v2 only, and only as root.
+    return {"v1": not v2_only, "v2": True, "systemd": v2_only, "systemdUser": False, "rdma": False}
 
 
 def features() -> dict:

@@ -316,6 +316,9 @@ def _cgroup_shape_problem(cgroup: dict | None) -> str:
         paths = cgroup.get("paths")
         good = isinstance(paths, dict) and all(isinstance(p, str) for p in paths.values())
         return "" if good else "cgroup.paths is not a map of controller to path"
+    systemd_names = (cgroup.get("unit"), cgroup.get("slice"))
+    if cgroup.get("driver") == "systemd" and not all(isinstance(name, str) for name in systemd_names):
+        return "cgroup.unit or cgroup.slice is not a string"
     if version == 2:
         return "" if isinstance(cgroup.get("path"), str) else "cgroup.path is not a string"
     return f"cgroup.version {version!r} is neither 1 nor 2"

@@ -104,3 +104,18 @@ class Runtime:
 
     def status(self, container_id: str) -> str:
         return self.state(container_id)["status"]
+
+
+def systemd_host_problem() -> str | None:
+    """Why this host cannot run the tests marked `systemd` (PID 1 systemd, cgroup v2 unified), or
+    None when it can. They run in tests/vm/run-systemd's guest; elsewhere they skip with this."""
+    try:
+        with open("/proc/1/comm") as f:
+            init = f.read().strip()
+    except OSError as err:
+        return f"cannot read /proc/1/comm: {err}"
+    if init != "systemd":
+        return f"PID 1 is {init!r}, not systemd: these tests run in tests/vm/run-systemd"
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return "cgroup v2 is not unified here: these tests run in tests/vm/run-systemd"
+    return None

@@ -1,4 +1,5 @@
-"""Container cgroups on cgroup v1 (including hybrid hosts) and cgroup v2.
+"""Container cgroups on cgroup v1 (including hybrid hosts) and cgroup v2, through cgroupfs or,
+with --systemd-cgroup, through systemd (systemd.py).
 
     mgr = open_manager(config_cgroups_path, container_id)   # no I/O that changes anything
     mgr.create(); mgr.apply(resources); mgr.add(pid)
@@ -36,7 +37,7 @@ __all__ = [
 
 
 class Manager:
-    """One container's cgroup(s). Subclasses: v1.V1Manager, v2.V2Manager."""
+    """One container's cgroup(s). Subclasses: v1.V1Manager, v2.V2Manager, systemd.SystemdManager."""
 
     version = 0
 
@@ -165,6 +166,10 @@ class Manager:
     def from_state(d: dict) -> "Manager":
         """Reopen a manager from `to_state()` output, without probing the host."""
         version = d.get("version")
+        if version == 2 and d.get("driver") == "systemd":
+            from pyrunc.cgroups.systemd import SystemdManager
+
+            return SystemdManager.from_state(d)
         if version == 2:
             from pyrunc.cgroups.v2 import V2Manager
 
@@ -195,9 +200,22 @@ def inner_path(cgroups_path: str | None, container_id: str) -> str:
     return path
 
 
-def open_manager(cgroups_path: str | None, container_id: str, *, root: str = CGROUP_ROOT) -> Manager:
+def open_manager(
+    cgroups_path: str | None,
+    container_id: str,
+    *,
+    root: str = CGROUP_ROOT,
+    systemd: bool = False,
+    annotations: dict | None = None,
+) -> Manager:
     """Work out where the container's cgroup goes on this host (reads mountinfo
-    and /proc/self/cgroup, creates nothing)."""
+    and /proc/self/cgroup, creates nothing). With `systemd` (--systemd-cgroup) it is a
+    systemd scope unit named by cgroupsPath in runc's "slice:prefix:name" form, with the
+    config's org.systemd.property.* `annotations` among its properties."""
+    if systemd:
+        from pyrunc.cgroups.systemd import SystemdManager
+
+        return SystemdManager.for_config(cgroups_path, container_id, mount=root, annotations=annotations)
     inner = inner_path(cgroups_path, container_id)
     if cgroup_mode(root) == "unified":
         from pyrunc.cgroups.v2 import V2Manager

@@ -26,6 +26,7 @@ class CreateRequest:
         "no_pivot",
         "pid_file",
         "preserve_fds",
+        "systemd_cgroup",
     )
 
     def __init__(
@@ -37,8 +38,10 @@ class CreateRequest:
         console_socket: str | None = None,
         no_pivot: bool = False,
         preserve_fds: int = 0,
+        systemd_cgroup: bool = False,
     ) -> None:
         self.container_id = container_id
+        self.systemd_cgroup = systemd_cgroup  # --systemd-cgroup: the cgroup is a systemd scope
         self.bundle = os.path.abspath(bundle)
         self.pid_file = os.path.abspath(pid_file) if pid_file else None
         self.console_socket = console_socket
@@ -161,7 +164,12 @@ class Creation(Handlers):
         from pyrunc.cgroups import open_manager
 
         linux = self.config.get("linux") or {}
-        manager = open_manager(linux.get("cgroupsPath"), self.cid)
+        manager = open_manager(
+            linux.get("cgroupsPath"),
+            self.cid,
+            systemd=self.request.systemd_cgroup,
+            annotations=self.config.get("annotations"),
+        )
         # Another container's cgroup (it has processes) is refused before it is recorded or
         # touched: nothing of it is ours to kill or remove, here or in a later delete --force.
         manager.check_unused()

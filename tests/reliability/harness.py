@@ -163,9 +163,12 @@ def unique_id(tag: str = "") -> str:
 class Rig:
     """One temporary --root and one bundle whose process is `sleep` (comm "sleep")."""
 
-    def __init__(self, binary: str, root: str, bundle: str, process_comm: str = "sleep") -> None:
+    def __init__(
+        self, binary: str, root: str, bundle: str, process_comm: str = "sleep", global_args: tuple = ()
+    ) -> None:
         self.binary = binary
         self.root = root
+        self.global_args = tuple(global_args)  # e.g. ("--systemd-cgroup",), before every command
         self.bundle = bundle
         self.process_comm = process_comm
         self.tally: dict[str, int] = {}
@@ -174,7 +177,7 @@ class Rig:
     # -- commands ------------------------------------------------------------------------
 
     def cmd(self, *args: str) -> list[str]:
-        return [self.binary, "--root", self.root, *args]
+        return [self.binary, "--root", self.root, *self.global_args, *args]
 
     def run(self, *args: str, timeout: float = 60, input_text: str | None = None) -> Result:
         return run(self.cmd(*args), timeout=timeout, input_text=input_text)
