@@ -18,9 +18,20 @@ def kill(store: Store, container_id: str, sig: int, all_processes: bool = False)
         if cgroup is not None:
             if container.status != "stopped" or cgroup.pids():
                 cgroup.kill_all(sig)
+                _thaw_if_killed(container, sig)
             return
         if container.status == "stopped":
             return
     if container.status in ("stopped", "creating"):
         raise PyruncError("container not running")
     container.signal_init(sig)
+    _thaw_if_killed(container, sig)
+
+
+def _thaw_if_killed(container, sig: int) -> None:
+    """As runc: SIGKILL of a paused container thaws it, or its frozen processes (on cgroup v1)
+    would never die and it would stay `paused`; other signals wait for `resume`."""
+    if sig == 9 and container.status == "paused":
+        cgroup = container.cgroup()
+        if cgroup is not None:
+            cgroup.thaw()

@@ -195,6 +195,19 @@ def test_kill_with_signal_0_asks_whether_the_container_runs(runtime, make_bundle
     runtime("delete", cid)
 
 
+@pytest.mark.parametrize("all_processes", [False, True], ids=["init", "all"])
+def test_sigkill_of_a_paused_container_thaws_it(runtime, make_bundle, cid, all_processes):
+    """As runc 1.1.5: SIGKILL of a paused container thaws it, so its processes die and it is
+    `stopped` (frozen on cgroup v1, they would wait for `resume`, and it would stay `paused`)."""
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    runtime("pause", cid)
+    assert runtime.status(cid) == "paused"
+    runtime("kill", *(["--all"] if all_processes else []), cid, "KILL")
+    assert wait_status(runtime, cid, "stopped") == "stopped"
+    runtime("delete", cid)
+
+
 def test_delete_force_kills_a_running_container(runtime, make_bundle, cid):
     bundle = make_bundle(args=["sleep", "infinity"])
     runtime("run", "-d", "--bundle", bundle.path, cid)
