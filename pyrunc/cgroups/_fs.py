@@ -94,10 +94,14 @@ def write_pid(procs_file: str, pid: int) -> None:
 
 
 def read_pids(procs_file: str) -> list[int]:
+    """The pids in a cgroup.procs; none when the cgroup is gone, or going: ENODEV is what a read
+    gets while the cgroup is removed under it (systemd removes an emptied scope on its own)."""
     try:
         text = read_text(procs_file)
-    except FileNotFoundError:
-        return []
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENODEV):
+            return []
+        raise
     return [int(x) for x in text.split()]
 
 
@@ -106,8 +110,10 @@ def walk_pids(directory: str) -> list[int]:
     pids = read_pids(os.path.join(directory, "cgroup.procs"))
     try:
         entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return pids
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENODEV):
+            return pids
+        raise
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             pids.extend(walk_pids(entry.path))
@@ -140,11 +146,13 @@ def _rmdir_retrying(path: str) -> None:
 
 
 def remove_tree(directory: str) -> None:
-    """rmdir a cgroup and all its sub-cgroups, leaves first. Missing is fine."""
+    """rmdir a cgroup and all its sub-cgroups, leaves first. Missing (or being removed) is fine."""
     try:
         entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENODEV):
+            return
+        raise
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             remove_tree(entry.path)

@@ -157,7 +157,7 @@ class V2Manager(Manager):
                 write_text(self._file("cgroup.kill"), "1")
                 return
             except OSError as e:
-                if e.errno == errno.ENOENT:
+                if e.errno in (errno.ENOENT, errno.ENODEV):  # gone, or being removed: nothing left
                     return
                 raise CgroupError(f"cannot write {self._file('cgroup.kill')}: {oserror_text(e)}") from None
         self._signal_everyone(signal)
