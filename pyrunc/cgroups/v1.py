@@ -130,7 +130,15 @@ class V1Manager(Manager):
                 )
             self.check_not_frozen()
             if "cpuset" in self.paths:
-                _fill_cpusets(self.paths["cpuset"])
+                try:
+                    _fill_cpusets(self.paths["cpuset"])
+                except FileNotFoundError as e:
+                    # Removed under us: the delete of an earlier container with this cgroupsPath
+                    # (its destroy runs while this create fills the directory it found).
+                    raise CgroupError(
+                        f"cgroup {self.paths['cpuset']} vanished while its cpuset was set up: "
+                        f"{oserror_text(e)}"
+                    ) from None
         except BaseException:
             for directory in reversed(made_leaves):
                 remove_tree(directory)
