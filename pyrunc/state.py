@@ -140,29 +140,34 @@ class Store:
 
         path = self.path(container_id, LOCK_FILE)
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            self._refuse_foreign(container_id)  # runc and crun keep no lock file
-            raise NotFound(container_id) from None
-        except OSError as err:
-            raise PyruncError(f"cannot lock container {container_id!r}: {errno_text(err)}") from None
-        try:
-            if not self._flock(fd, mode, wait, timeout):
-                if not wait:
-                    os.close(fd)
-                    return None
-                raise PyruncError(f"container {container_id!r} is busy: {_lock_holder(fd)} holds its lock")
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        except PyruncError:
+        for _ in range(5):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                self._refuse_foreign(container_id)  # runc and crun keep no lock file
+                raise NotFound(container_id) from None
+            except OSError as err:
+                raise PyruncError(f"cannot lock container {container_id!r}: {errno_text(err)}") from None
+            try:
+                if not self._flock(fd, mode, wait, timeout):
+                    if not wait:
+                        os.close(fd)
+                        return None
+                    holder = _lock_holder(fd)
+                    raise PyruncError(f"container {container_id!r} is busy: {holder} holds its lock")
+                locked, now = os.fstat(fd), os.stat(path)
+            except FileNotFoundError:
+                os.close(fd)
+                raise NotFound(container_id) from None  # removed by the delete we waited for
+            except PyruncError:
+                os.close(fd)
+                raise
+            if (locked.st_dev, locked.st_ino) == (now.st_dev, now.st_ino):
+                return fd
+            # The container we waited for was deleted and a new one of the same id claimed its
+            # place meanwhile: lock that one (never take its directory for a damaged leftover).
             os.close(fd)
-            raise
-        if not same:
-            os.close(fd)
-            raise NotFound(container_id)
-        return fd
+        raise PyruncError(f"container {container_id!r} keeps being replaced while it is locked")
 
     @staticmethod
     def _flock(fd: int, mode: int, wait: bool, timeout: float) -> bool:
