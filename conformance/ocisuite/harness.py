@@ -90,10 +90,35 @@ class Suite:
             print(f"# warning: left {HUGETLB_MOUNT} mounted, in use by {busy[:3]}", file=sys.stderr)
             return
         sysutil.umount_lazy(HUGETLB_MOUNT)
+        # The kernel keeps a v1 hierarchy while dying cgroups (crun's containers') still hold it:
+        # unmounted, it stays listed in /proc/PID/cgroup, and containerd's and dockerd's cgroup
+        # code then fail on it (ctr task metrics: "no metrics received"). Give it a few seconds to
+        # go; if it stays, mount it again so that the host stays usable, and say so.
+        deadline = time.monotonic() + 5
+        while _hugetlb_hierarchy_alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _hugetlb_hierarchy_alive():
+            sysutil.mount("cgroup", HUGETLB_MOUNT, "cgroup", 0, "hugetlb")
+            print(
+                f"# warning: left {HUGETLB_MOUNT} mounted: the kernel still holds the hugetlb hierarchy "
+                "(dying cgroups), and unmounted it would break containerd and dockerd",
+                file=sys.stderr,
+            )
+            return
         try:
             os.rmdir(HUGETLB_MOUNT)
         except OSError:
             pass
+
+
+def _hugetlb_hierarchy_alive() -> bool:
+    """Whether a v1 hugetlb hierarchy still exists (a non-zero hierarchy id in /proc/cgroups)."""
+    with open("/proc/cgroups") as f:
+        for line in f:
+            fields = line.split()
+            if fields and fields[0] == "hugetlb":
+                return fields[1] != "0"
+    return False
 
 
 def runtime_version(runtime: str) -> str:
