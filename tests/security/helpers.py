@@ -160,6 +160,15 @@ def touched(path: str) -> bool:
     return os.path.lexists(path)
 
 
+def map_host_root(config: dict) -> None:
+    """A user namespace whose root is the host's (0 -> 0, 65536 ids): the worst mapping, owner of
+    the host's device nodes; the host's mounts are locked in it."""
+    linux = config["linux"]
+    linux["namespaces"].append({"type": "user"})
+    linux["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+
+
 def plant(rootfs: str, source: str, name: str = "attack") -> str:
     """Copy an executable into the container's rootfs; returns its path inside the container."""
     dest = os.path.join(rootfs, name)

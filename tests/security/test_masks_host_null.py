@@ -23,7 +23,7 @@ import subprocess
 
 import pytest
 
-from tests.security.helpers import plant, report
+from tests.security.helpers import map_host_root, plant, report
 
 DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"]
 XATTR = "security.pyrunc-test"  # what the attacker's `meta` sets
@@ -87,10 +87,7 @@ def test_metadata_changes_through_masks_and_device_binds_fail_and_leave_the_host
         caps[kind] = sorted(set(caps.get(kind, [])) | set(CAPS))
     if userns:
         # The worst mapping: the container's root is the host's, owner of the host's /dev/null.
-        linux = bundle.config["linux"]
-        linux["namespaces"].append({"type": "user"})
-        linux["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+        map_host_root(bundle.config)
     bundle.write()
 
     result = runtime("run", "--bundle", bundle.path, cid, stdin=subprocess.DEVNULL)

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.security.helpers import plant, report
+from tests.security.helpers import map_host_root, plant, report
 
 
 def newfs_results(output: str) -> dict[str, str]:
@@ -39,10 +39,7 @@ def test_no_fresh_procfs_or_sysfs_in_the_container(
     bundle.config["process"]["args"] = [plant(bundle.rootfs, attacker), "newfs"]
     if userns:
         # The host's mounts are locked in the container's user namespace: they cannot be detached.
-        linux = bundle.config["linux"]
-        linux["namespaces"].append({"type": "user"})
-        linux["uidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": 0, "size": 65536}]
+        map_host_root(bundle.config)
     bundle.write()
     extra = ["--no-pivot"] if pivot == "no-pivot" else []
 
