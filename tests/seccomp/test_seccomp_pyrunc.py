@@ -150,16 +150,21 @@ class ListenerSocket(threading.Thread):
                 agent.start()
 
 
+def notify_mkdir_profile(listener_path: str) -> dict:
+    """mkdir goes to the agent at listener_path (which answers EXDEV); everything else is allowed."""
+    return {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": listener_path,
+        "listenerMetadata": "answer=EXDEV",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+    }
+
+
 def test_pyrunc_sends_the_listener_to_listener_path(container, tmp_path):
     path = str(tmp_path / "agent.sock")
     listener = ListenerSocket(path)
     listener.start()
-    container.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": path,
-        "listenerMetadata": "answer=EXDEV",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
-    }
+    container.config["linux"]["seccomp"] = notify_mkdir_profile(path)
     container.config["process"]["args"] = ["mkdir", "/dev/shm/x"]
     try:
         result = container.run()
@@ -183,12 +188,7 @@ def test_pyrunc_exec_sends_its_listener_to_listener_path(container, tmp_path):
     path = str(tmp_path / "agent.sock")
     listener = ListenerSocket(path, connections=2)
     listener.start()
-    container.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": path,
-        "listenerMetadata": "answer=EXDEV",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
-    }
+    container.config["linux"]["seccomp"] = notify_mkdir_profile(path)
     container.config["process"]["args"] = ["sleep", "infinity"]
     pid_file = str(tmp_path / "exec.pid")
     try:

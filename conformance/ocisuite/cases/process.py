@@ -328,13 +328,7 @@ def terminal_console_socket(t: Ctx) -> None:
     b = t.bundle([CHECK, "id", "stat", "/dev/console"])
     b.process["terminal"] = True
     b.process["consoleSize"] = {"height": 33, "width": 111}
-    sock_path = t.path("console.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(sock_path)
-    listener.listen(1)
-    c = t.create(b, extra=("--console-socket", sock_path))
-    listener.settimeout(5)
-    conn, _ = listener.accept()
+    c, conn = _create_with_console_socket(t, b)
     fds = _receive_fds(t, conn)
     t.eq(len(fds), 1, "fds received over the console socket")
     master = fds[0]
@@ -346,6 +340,18 @@ def terminal_console_socket(t: Ctx) -> None:
         t.check((r.get(f"tty{i}") or "no") != "no", f"fd {i} of the process is not a terminal")
     t.eq(r.get("winsize"), "33x111", "terminal size rows x cols (consoleSize)")
     t.check((r.get("stat:/dev/console") or "").startswith("c:"), "/dev/console is not a character device")
+
+
+def _create_with_console_socket(t: Ctx, b) -> tuple:
+    """Create with --console-socket; returns the container and the runtime's connection."""
+    sock_path = t.path("console.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sock_path)
+    listener.listen(1)
+    c = t.create(b, extra=("--console-socket", sock_path))
+    listener.settimeout(5)
+    conn, _ = listener.accept()
+    return c, conn
 
 
 @case(
@@ -361,13 +367,7 @@ def _terminal_slave_owner(t: Ctx, user: dict) -> os.stat_result:
     b = t.bundle(["sleep", "300"])
     b.process["terminal"] = True
     b.process["user"] = user
-    sock_path = t.path("console.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(sock_path)
-    listener.listen(1)
-    c = t.create(b, extra=("--console-socket", sock_path))
-    listener.settimeout(5)
-    conn, _ = listener.accept()
+    c, conn = _create_with_console_socket(t, b)
     for fd in _receive_fds(t, conn):
         os.close(fd)
     return os.stat(f"/proc/{c.pid}/fd/0")
