@@ -51,6 +51,7 @@ T_IOPRIO = 52
 T_NO_FIFO = 53
 T_CONSOLE_SIZE = 54
 T_HOOK_STATE = 55
+T_CHROOT = 64
 
 _header = struct.Struct("<II").pack
 _u32 = u32 = struct.Struct("<I").pack
@@ -329,22 +330,10 @@ def child_records(
     planner = RootfsPlanner(config, bundle, namespaces, cgroup_mounts, idmap_tree)
     hooks = config.get("hooks") or {}
     out = [namespaces.encode(), record(T_ROOTFS, cstr(rootfs))]
-    propagation = linux.get("rootfsPropagation")
-    if propagation:
-        flags = _propagation_flags(propagation, "linux.rootfsPropagation")
-        out.append(record(T_ROOT_PROPAGATION, _u64(_before_pivot(flags))))
-        out.append(record(T_ROOTFS_PROPAGATION, _u64(flags)))
-    if no_pivot:
-        out.append(record(T_NO_PIVOT))
-    if (config.get("root") or {}).get("readonly"):
-        out.append(record(T_ROOT_READONLY))
-    cwd = mounts.clean_dest((config.get("process") or {}).get("cwd") or "/")
-    if cwd:
-        out.append(record(T_MKDIR, _u32(0o755) + cstr(cwd)))  # runc creates a missing cwd
-    out += planner.mounts()
-    out += planner.devices()
-    out += planner.symlinks()
-    out += planner.protected_paths()
+    if "mount" in namespaces.types:
+        out += _rootfs_records(config, planner, no_pivot)
+    else:
+        out += _chroot_records(config, rootfs)
     if config.get("hostname") is not None and "uts" in namespaces.types:
         out.append(record(T_HOSTNAME, cstr(config["hostname"], "hostname")))
     if config.get("domainname") is not None and "uts" in namespaces.types:
@@ -360,6 +349,41 @@ def child_records(
     for index, hook in enumerate(hooks.get("startContainer") or []):
         out.append(hook_record(T_HOOK_START_CONTAINER, hook, f"hooks.startContainer[{index}]"))
     return out
+
+
+def _cwd_record(config: dict) -> list[bytes]:
+    cwd = mounts.clean_dest((config.get("process") or {}).get("cwd") or "/")
+    return [record(T_MKDIR, _u32(0o755) + cstr(cwd))] if cwd else []  # runc creates a missing cwd
+
+
+def _rootfs_records(config: dict, planner: RootfsPlanner, no_pivot: bool) -> list[bytes]:
+    """In the container's own mount namespace: propagation, mounts, /dev, protected paths."""
+    linux = config.get("linux") or {}
+    out = []
+    propagation = linux.get("rootfsPropagation")
+    if propagation:
+        flags = _propagation_flags(propagation, "linux.rootfsPropagation")
+        out.append(record(T_ROOT_PROPAGATION, _u64(_before_pivot(flags))))
+        out.append(record(T_ROOTFS_PROPAGATION, _u64(flags)))
+    if no_pivot:
+        out.append(record(T_NO_PIVOT))
+    if (config.get("root") or {}).get("readonly"):
+        out.append(record(T_ROOT_READONLY))
+    out += _cwd_record(config)
+    out += planner.mounts()
+    out += planner.devices()
+    out += planner.symlinks()
+    out += planner.protected_paths()
+    return out
+
+
+def _chroot_records(config: dict, rootfs: str) -> list[bytes]:
+    """No mount namespace listed: the init stays in the runtime's and only chroots into the rootfs
+    (runc and crun do the same). Nothing is mounted, bound or remounted, since every mount would
+    be the host's; the config's checks refused what would need it (mounts, masked and read-only
+    paths, devices...), and the default /dev nodes and links are left out for the same reason.
+    --no-pivot changes nothing here: there is no mount to move."""
+    return [record(T_CHROOT, cstr(rootfs)), *_cwd_record(config)]
 
 
 def limit_records(process: dict) -> list[bytes]:

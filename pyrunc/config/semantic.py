@@ -377,7 +377,28 @@ def _check_masked_and_readonly_paths(ctx: _Config) -> None:
         for i, value in enumerate(paths):
             ctx.absolute(value, ("linux", key, i))
         if paths and not ctx.has("mount"):
-            ctx.fail(("linux", key), "needs a mount namespace in linux.namespaces")
+            ctx.fail(
+                ("linux", key),
+                "needs a mount namespace in linux.namespaces (without one, masking would change the "
+                "host's mounts)",
+            )
+
+
+def _check_without_mount_namespace(ctx: _Config) -> None:
+    """No mount namespace listed: the container runs in the runtime's, chrooted into the rootfs (as
+    runc and crun do). Whatever would mount or remount, or leave nodes in a host directory, would
+    change the host: refused, each naming why."""
+    if ctx.has("mount"):
+        return
+    why = "needs a mount namespace in linux.namespaces (without one, {} on the host)"
+    if ctx.config.get("mounts"):
+        ctx.fail(("mounts",), why.format("they would be mounted"))
+    if ctx.config["root"].get("readonly"):
+        ctx.fail(("root", "readonly"), why.format("the rootfs would be remounted read-only"))
+    if ctx.linux.get("rootfsPropagation"):
+        ctx.fail(("linux", "rootfsPropagation"), why.format("the propagation would change"))
+    if ctx.linux.get("devices"):
+        ctx.fail(("linux", "devices"), why.format("device nodes would be left in the rootfs"))
 
 
 def _check_devices(ctx: _Config) -> None:
@@ -582,6 +603,7 @@ _CONFIG_CHECKS = (
     _check_time_namespace,
     _check_mounts,
     _check_masked_and_readonly_paths,
+    _check_without_mount_namespace,
     _check_devices,
     _check_hooks,
     _check_sysctl,

@@ -192,8 +192,6 @@ class Creation(Handlers):
 
         lsm.check_config(config)
         namespaces = plan.Namespaces(config)
-        if "mount" not in namespaces.types:
-            raise ConfigError("linux.namespaces", "a mount namespace is required (new or by path)")
         rootfs = plan.rootfs_path(config, bundle)
         self.state["rootfs"] = rootfs
         log.debug(f"create {self.cid}: namespaces {_describe_namespaces(namespaces)}")

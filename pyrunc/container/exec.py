@@ -92,7 +92,7 @@ class Execution(Handlers):
         self.seccomp = None
 
     def plan(self, launch: Launch) -> bytes:
-        records = [plan.record(plan.T_EXEC), self._joins()]
+        records = [plan.record(plan.T_EXEC), self._joins(), *self._chroot()]
         records += plan.limit_records(self.process)
         records += plan.attribute_records(self.process, self.config.get("linux") or {})
         if self.process.get("execCPUAffinity"):
@@ -119,6 +119,13 @@ class Execution(Handlers):
                 out.append(plan.record(plan.T_JOIN_NS, plan.u32(L.NAMESPACES[kind][0]) + plan.cstr(path)))
                 log.debug(f"exec {self.container.id}: joins {kind} namespace {path}")
         return b"".join(out)
+
+    def _chroot(self) -> list[bytes]:
+        """Without a mount namespace there is none to join: the process takes the init's root."""
+        kinds = {ns["type"] for ns in (self.config.get("linux") or {}).get("namespaces") or []}
+        if "mount" in kinds:
+            return []
+        return [plan.record(plan.T_CHROOT, plan.cstr(f"/proc/{self.container.pid}/root"))]
 
     def _console(self, floor: int) -> list[bytes]:
         if not self.process.get("terminal"):

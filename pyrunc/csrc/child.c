@@ -910,6 +910,43 @@ static void prepare_rootfs(struct child *c)
     }
 }
 
+/* No mount namespace (T_CHROOT): the init shares the runtime's mounts, so nothing may be mounted,
+ * bound or have its propagation changed; the rootfs is only opened, and the cwd made in it. */
+static void open_rootfs_in_place(struct child *c)
+{
+    size_t off = 0;
+    struct rec r;
+    c->rootfs_fd = open(c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (c->rootfs_fd < 0)
+        die(errno, "open the rootfs %s", c->rootfs);
+    if (c->userns)
+        become_root_in_userns();
+    while (plan_next(c->plan, c->plan_len, &off, &r) > 0)
+        if (r.tag == T_MKDIR)
+            make_dir(c, &r);
+}
+
+int pyrunc_fifo_dir = -1;
+
+/* As runc and crun without a mount namespace: chroot, since pivot_root and MS_MOVE would act on
+ * the host's mount table. The helper reopens exec.fifo through the init's own /proc/self/fd, kept
+ * from before the chroot: a host procfs handle, closed by the helper as soon as the fifo is open
+ * (before `start` lets anything run), and never passed to the container's process. */
+static void chroot_into_rootfs(struct child *c)
+{
+    pyrunc_fifo_dir = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (pyrunc_fifo_dir < 0)
+        die(errno, "open /proc/self/fd (to reach exec.fifo from the chroot)");
+    if (fchdir(c->rootfs_fd) < 0)
+        die(errno, "chdir to the rootfs");
+    if (chroot(".") < 0)
+        die(errno, "chroot into the rootfs %s (no mount namespace)", c->rootfs);
+    if (chdir("/") < 0)
+        die(errno, "chdir /");
+    close(c->rootfs_fd);
+    c->rootfs_fd = -1;
+}
+
 /* ---- terminal --------------------------------------------------------------------------- */
 
 static int console_socket_fd(const struct child *c)
@@ -985,7 +1022,8 @@ static void setup_console(struct child *c)
         if (ioctl(slave, TIOCSWINSZ, &ws) < 0)
             die(errno, "set the console size");
     }
-    if (!has_tag(c, T_EXEC)) {
+    /* Without a mount namespace the bind would be the host's: the pty is the stdio only. */
+    if (!has_tag(c, T_EXEC) && !has_tag(c, T_CHROOT)) {
         console = create_dest(c->rootfs_fd, "dev/console", DEST_FILE, 0, "/dev/console");
         fd_path(target, sizeof(target), console);
         fd_path(source, sizeof(source), slave);
@@ -1294,12 +1332,18 @@ static void exec_helper(struct child *c)
  * the back door; runc's joining process is a sealed copy too). */
 static void exec_init_helper(struct child *c, const char *mode)
 {
-    char fdarg[16];
+    char fdarg[16], dirarg[16];
     char *argv[4] = {"pyrunc-init", NULL, NULL, NULL};
     char *envp[] = {NULL};
-    int keep[64], nkeep = plan_fds(c, keep, 64);
+    int keep[65], nkeep = plan_fds(c, keep, 64);
     argv[1] = mode ? (char *)mode : fdarg;
     argv[2] = mode ? fdarg : NULL;
+    if (!mode && pyrunc_fifo_dir >= 0) {
+        /* pyrunc-init PLANFD FIFODIR */
+        snprintf(dirarg, sizeof(dirarg), "%d", pyrunc_fifo_dir);
+        argv[2] = dirarg;
+        keep[nkeep++] = pyrunc_fifo_dir;
+    }
     for (int i = 0; i < nkeep; i++)
         set_cloexec(keep[i], 0);
     cloexec_from(3 + (int)preserved_fds(c), keep, nkeep);
@@ -1322,8 +1366,12 @@ static void join_through_helper(struct child *c)
 static void init_main(struct child *c)
 {
     g_stage = "init";
+    int chrooted = has_tag(c, T_CHROOT);
     setup_with_parent(c);
-    prepare_rootfs(c);
+    if (chrooted)
+        open_rootfs_in_place(c);
+    else
+        prepare_rootfs(c);
     if (has_tag(c, T_RUNTIME_HOOKS)) {
         char buf[16];
         if (sync_send(c->sync_fd, SYNC_HOOKS_REQ, 0, NULL, 0) < 0)
@@ -1334,9 +1382,13 @@ static void init_main(struct child *c)
     run_create_container_hooks(c);
     set_names(c);
     write_sysctls(c);
-    protect_paths(c);
+    if (!chrooted)
+        protect_paths(c);
     set_limits(c);
-    enter_rootfs(c);
+    if (chrooted)
+        chroot_into_rootfs(c);
+    else
+        enter_rootfs(c);
     exec_helper(c);
 }
 
@@ -1366,6 +1418,15 @@ static void set_cpu_affinity(struct child *c, int which)
         die(errno, "set process.execCPUAffinity.%s", which ? "final" : "initial");
 }
 
+/* A container without a mount namespace: no setns made its root ours, so take the init's root
+ * (/proc/PID/root of the init, named by the plan). */
+static void chroot_like_init(struct child *c)
+{
+    const char *root = plan_string(c, T_CHROOT);
+    if (root && chroot(root) < 0)
+        die(errno, "chroot into the container's root %s", root);
+}
+
 static void exec_main(struct child *c)
 {
     g_stage = "exec";
@@ -1375,6 +1436,7 @@ static void exec_main(struct child *c)
         become_root_in_userns();
     setup_with_parent(c);
     set_cpu_affinity(c, 1); /* in the container's cgroup now */
+    chroot_like_init(c);
     c->rootfs_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (c->rootfs_fd < 0)
         die(errno, "open the container's root");

@@ -13,6 +13,9 @@ int pyrunc_userns_fd(const char *uid_map, const char *gid_map);
 /* A detached, idmapped clone of `source` for the child to attach; -1 with errno on failure. */
 int pyrunc_idmapped_tree(const char *source, int userns_fd, int recursive, int recursive_idmap,
                          uint64_t attr_set, uint64_t attr_clr);
+/* Without a mount namespace the chrooted rootfs has no procfs to reopen exec.fifo's O_PATH fd
+ * through: an O_PATH fd of the init's /proc/self/fd, opened before the chroot, or -1. */
+extern int pyrunc_fifo_dir;
 /* In the init helper (join mode): run the child's setup in this image, then the last steps. */
 void pyrunc_join_main(const char *plan, size_t plan_len);
 #endif

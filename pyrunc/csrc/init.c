@@ -540,17 +540,31 @@ static void report_ready(void)
     g.sync_fd = g_sync_fd = -1;
 }
 
-static void wait_for_start(void)
+/* Reopen exec.fifo's O_PATH fd: through /proc/self/fd in the container, or (no mount namespace,
+ * no procfs in the chroot) through the handle the child kept from before its chroot. */
+static int reopen_fifo(int flags)
 {
     char path[64];
+    if (pyrunc_fifo_dir >= 0) {
+        snprintf(path, sizeof(path), "%d", g.fifo_fd);
+        return openat(pyrunc_fifo_dir, path, flags);
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", g.fifo_fd);
+    return open(path, flags);
+}
+
+static void wait_for_start(void)
+{
     if (g.fifo_fd < 0)
         return;
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", g.fifo_fd);
-    g.fifo_write = open(path, O_WRONLY | O_CLOEXEC);
+    g.fifo_write = reopen_fifo(O_WRONLY | O_CLOEXEC);
     if (g.fifo_write < 0)
         fail_after_ready("open exec.fifo: %s", errtext(errno));
     close(g.fifo_fd);
     g.fifo_fd = -1;
+    if (pyrunc_fifo_dir >= 0)
+        close(pyrunc_fifo_dir);
+    pyrunc_fifo_dir = -1;
 }
 
 static void run_start_container_hooks(void)
@@ -619,7 +633,7 @@ void pyrunc_init_continue(void)
         load_seccomp();
     }
     find_executable();
-    if (g.fifo_fd >= 0) {
+    if (g.fifo_fd >= 0 && pyrunc_fifo_dir < 0) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/self/fd/%d", g.fifo_fd);
         if (access(path, F_OK) < 0)
@@ -648,6 +662,10 @@ int main(int argc, char **argv)
         return 2;
     }
     load_plan(argv[1]);
+    if (argc >= 3) {
+        pyrunc_fifo_dir = atoi(argv[2]); /* no mount namespace: see child.c, chroot_into_rootfs */
+        set_cloexec(pyrunc_fifo_dir, 1);
+    }
     pyrunc_init_continue();
     return 1;
 }

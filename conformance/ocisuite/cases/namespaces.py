@@ -79,6 +79,39 @@ def absent_inherits(t: Ctx) -> None:
         )
 
 
+def _mount_table() -> list[str]:
+    """The runtime's mount table as mount point, root and options (ids vary, the rest must not)."""
+    with open("/proc/self/mountinfo") as f:
+        return sorted(" ".join(line.split()[3:]) for line in f)
+
+
+@case(
+    "namespaces/no-mount-namespace",
+    spec="config-linux.md: a type not listed MUST inherit the runtime namespace (mount included)",
+)
+def no_mount_namespace(t: Ctx) -> None:
+    """Without a mount namespace the container shares the runtime's, with its rootfs as root (a
+    chroot): nothing is mounted, so the config has no mounts and no masked/read-only paths, and
+    the runtime's mount table must be the same before, during and after."""
+    b = t.bundle(["sleep", "300"])
+    b.linux["namespaces"] = [{"type": "pid"}, {"type": "ipc"}]
+    b.config.pop("hostname", None)
+    b.config["mounts"] = []
+    before = _mount_table()
+    c = t.create(b)
+    t.eq(_ns_link(c.pid, "mount"), _ns_link("self", "mount"), "mount namespace of the container")
+    t.check(_ns_link(c.pid, "pid") != _ns_link("self", "pid"), "the listed pid namespace is not new")
+    rootfs = os.path.realpath(os.path.join(b.path, "rootfs"))
+    t.eq(os.path.realpath(f"/proc/{c.pid}/root"), rootfs, "root of the container's process")
+    t.eq(_mount_table(), before, "the runtime's mount table after create")
+    c.start()
+    t.eq(c.status(), "running", "status after start")
+    c.kill("KILL")
+    c.wait_stopped()
+    c.delete()
+    t.eq(_mount_table(), before, "the runtime's mount table after delete")
+
+
 def _join_case(kind: str, needs: tuple[str, ...] = ()):
     @case(
         f"namespaces/join-{kind}", needs=needs, spec=f"config-linux.md namespaces: {kind} with path is joined"
