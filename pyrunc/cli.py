@@ -75,6 +75,9 @@ def _create_options(f):
             _bundle_option,
             click.option("--console-socket", default="", help="AF_UNIX socket that receives the pty master."),
             click.option("--pid-file", default="", help="File to write the init's pid to."),
+            click.option(
+                "--pidfd-socket", default="", help="AF_UNIX socket that receives a pidfd of the init."
+            ),
             click.option("--no-pivot", is_flag=True, help="Use MS_MOVE and chroot instead of pivot_root."),
             click.option(
                 "--no-new-keyring", is_flag=True, help="Do not create a session keyring (the default)."
@@ -166,6 +169,12 @@ def list_(ctx: click.Context, **opts: object) -> None:
 @click.option("--console-socket", default="", help="AF_UNIX socket that receives the pty master.")
 @click.option("--detach", "-d", is_flag=True, help="Do not wait for the process.")
 @click.option("--pid-file", default="", help="File to write the process's pid to.")
+@click.option("--pidfd-socket", default="", help="AF_UNIX socket that receives a pidfd of the process.")
+@click.option(
+    "--cgroup",
+    multiple=True,
+    help="Join this sub-cgroup of the container's: PATH, or CONTROLLER[,...]:PATH (cgroup v1, repeatable).",
+)
 @click.option("--preserve-fds", type=int, default=0, help="Pass this many fds after stdio to the process.")
 @click.option("--ignore-paused", is_flag=True, help="Allow exec into a paused container.")
 @click.option("--apparmor", default="", help="AppArmor profile (refused: not enabled on this host).")

@@ -38,6 +38,7 @@ def _create_request(g: dict, opts: dict):
         no_pivot=bool(opts.get("no_pivot")),
         preserve_fds=check_preserve_fds(opts.get("preserve_fds")),
         systemd_cgroup=bool(g.get("systemd_cgroup")),
+        pidfd_socket=opts.get("pidfd_socket") or None,
     )
 
 

@@ -25,6 +25,7 @@ class CreateRequest:
         "listen_fds",
         "no_pivot",
         "pid_file",
+        "pidfd_socket",
         "preserve_fds",
         "systemd_cgroup",
     )
@@ -39,8 +40,10 @@ class CreateRequest:
         no_pivot: bool = False,
         preserve_fds: int = 0,
         systemd_cgroup: bool = False,
+        pidfd_socket: str | None = None,
     ) -> None:
         self.container_id = container_id
+        self.pidfd_socket = pidfd_socket  # --pidfd-socket: receives a pidfd of the init
         self.systemd_cgroup = systemd_cgroup  # --systemd-cgroup: the cgroup is a systemd scope
         self.bundle = os.path.abspath(bundle)
         self.pid_file = os.path.abspath(pid_file) if pid_file else None
@@ -114,6 +117,7 @@ class Creation(Handlers):
         self.lock_fd = -1
         self.fifo_fd = -1
         self.console_fd = -1
+        self.pidfd_sock = -1
         self.seccomp = None
         self.userns_fds: dict[str, int] = {}
         self.tree_fds: list[int] = []
@@ -330,7 +334,15 @@ class Creation(Handlers):
         state = hook_state_dict(self.state, "creating", pid)
         take_and_send(pid, remote_fd, program.listener_path, program.listener_metadata, state)
 
+    def send_pidfd(self, pid: int) -> None:
+        """--pidfd-socket: a pidfd of the init, once it is set up (runc sends it from its init)."""
+        if self.pidfd_sock >= 0:
+            from pyrunc.container.launch import send_pidfd
+
+            send_pidfd(self.pidfd_sock, pid, "standard", self.request.pidfd_socket)
+
     def ready(self, pid: int) -> None:
+        self.send_pidfd(pid)
         self.state["creating"] = False
         # Read only once state.json says created, which is written after it: no rename needed.
         path = self.store.path(self.cid, "config.json")
@@ -369,12 +381,13 @@ class Creation(Handlers):
         self.release()
 
     def release(self) -> None:
-        for fd in (self.fifo_fd, self.lock_fd, self.console_fd, *self.userns_fds.values(), *self.tree_fds):
+        fds = (self.fifo_fd, self.lock_fd, self.console_fd, self.pidfd_sock)
+        for fd in (*fds, *self.userns_fds.values(), *self.tree_fds):
             if fd >= 0:
                 os.close(fd)
         self.userns_fds = {}
         self.tree_fds = []
-        self.fifo_fd = self.lock_fd = self.console_fd = -1
+        self.fifo_fd = self.lock_fd = self.console_fd = self.pidfd_sock = -1
 
 
 def _describe_namespaces(namespaces: plan.Namespaces) -> str:
@@ -422,6 +435,10 @@ def create(store: Store, request: CreateRequest) -> Creation:
     creation.claim()
     try:
         launch = creation.launch = Launch(request.preserve_fds)
+        if request.pidfd_socket:
+            from pyrunc.container.launch import connect_pidfd_socket
+
+            creation.pidfd_sock = connect_pidfd_socket(request.pidfd_socket, launch.floor)
         creation.make_fifo(launch.floor)
         creation.make_cgroup()
         plan_bytes, clone_flags, direct = creation.build_plan(launch)

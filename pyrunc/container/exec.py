@@ -6,6 +6,7 @@ init, which applies the process's credentials, capabilities and the container's 
 before execve. Without --detach we wait for it and return its status (128+N on signal N).
 """
 
+import errno
 import os
 
 from pyrunc import linux as L
@@ -20,9 +21,9 @@ class ExecRequest:
     """What the CLI asked for; `process_file` wins over the per-field flags, as in runc."""
 
     __slots__ = (
-        "additional_gids", "apparmor", "args", "caps", "console_socket", "container_id", "cwd", "detach",
-        "env", "ignore_paused", "no_new_privs", "pid_file", "preserve_fds", "process_file", "process_label",
-        "tty", "user",
+        "additional_gids", "apparmor", "args", "caps", "cgroup", "console_socket", "container_id", "cwd",
+        "detach", "env", "ignore_paused", "no_new_privs", "pid_file", "pidfd_socket", "preserve_fds",
+        "process_file", "process_label", "tty", "user",
     )  # fmt: skip
 
     def __init__(self, container_id: str, **fields: object) -> None:
@@ -82,6 +83,65 @@ def build_process(request: ExecRequest, config: dict) -> dict:
     return process
 
 
+def parse_sub_cgroups(values: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """runc's `exec --cgroup`: `PATH` (one, for every controller; the only form on cgroup v2) or
+    `CONTROLLER[,CONTROLLER...]:PATH` (repeatable, cgroup v1). Returns {controller or "": PATH}."""
+    subs: dict[str, str] = {}
+    for value in values or ():
+        controllers, sep, path = value.partition(":")
+        if not sep:
+            if len(values) != 1:
+                raise PyruncError(f"--cgroup {value}: give CONTROLLER:PATH when --cgroup is repeated")
+            subs[""] = value
+            continue
+        for controller in controllers.split(","):
+            if not controller:
+                raise PyruncError(f"--cgroup {value}: empty controller name before ':'")
+            if controller in subs:
+                raise PyruncError(f"--cgroup {value}: controller {controller} is given more than once")
+            subs[controller] = path
+    return subs
+
+
+def _below(base: str, sub: str, given: str) -> str:
+    """The existing cgroup `sub` below the container's `base` (never above or beside it)."""
+    target = os.path.normpath(os.path.join(base, sub.lstrip("/")))
+    if target != base and not target.startswith(base + "/"):
+        raise PyruncError(f"--cgroup {given}: {sub} is not a sub-cgroup of the container's cgroup")
+    if not os.path.isdir(target):
+        raise PyruncError(f"--cgroup {given}: cgroup {target} does not exist (it must be made first)")
+    return target
+
+
+def sub_cgroup_targets(manager, subs: dict[str, str], given: str) -> list[str]:
+    """The directories whose cgroup.procs receive the process: the container's own, with the
+    sub-cgroups of --cgroup. On cgroup v1, controllers that share a hierarchy (cpu,cpuacct) share
+    one directory, so they must not be sent to different sub-cgroups."""
+    paths = getattr(manager, "paths", None)
+    if paths is None:  # cgroup v2: one hierarchy
+        if set(subs) != {""}:
+            raise PyruncError(f"--cgroup {given}: cgroup v2 has a single hierarchy: give PATH alone")
+        return [_below(manager.dir, subs[""], given)]
+    unknown = sorted(set(subs) - set(paths) - {""})
+    if unknown:
+        raise PyruncError(
+            f"--cgroup {given}: unknown controller {unknown[0]} (not in the container's cgroups)"
+        )
+    targets: dict[str, str] = {}
+    for controller, base in sorted(paths.items()):
+        sub = subs.get("", subs.get(controller))
+        if sub is None:
+            targets.setdefault(base, base)
+            continue
+        target = _below(base, sub, given)
+        if targets.get(base, base) not in (base, target):
+            raise PyruncError(
+                f"--cgroup {given}: {controller} shares its hierarchy with a controller given another path"
+            )
+        targets[base] = target
+    return sorted(set(targets.values()))
+
+
 class Execution(Handlers):
     def __init__(self, container: Container, process: dict, request: ExecRequest, config: dict) -> None:
         self.container = container
@@ -89,6 +149,7 @@ class Execution(Handlers):
         self.request = request
         self.config = config
         self.console_fd = -1
+        self.pidfd_sock = -1  # --pidfd-socket: connected before the process starts
         self.seccomp = None
 
     def plan(self, launch: Launch) -> bytes:
@@ -152,10 +213,32 @@ class Execution(Handlers):
 
     def setup(self, pid: int) -> bytes:
         cgroup = self.container.cgroup()
-        if cgroup is not None:
+        if self.request.cgroup:
+            self._join_sub_cgroups(cgroup, pid)
+        elif cgroup is not None:
             cgroup.add(pid)
         log.debug(f"exec {self.container.id}: process started, pid {pid}")
+        if self.pidfd_sock >= 0:
+            from pyrunc.container.launch import send_pidfd
+
+            send_pidfd(self.pidfd_sock, pid, "setns", self.request.pidfd_socket)
         return b""
+
+    def _join_sub_cgroups(self, cgroup, pid: int) -> None:
+        from pyrunc.cgroups._fs import oserror_text, write_pid
+
+        given = " ".join(self.request.cgroup)
+        if cgroup is None:
+            raise PyruncError(f"--cgroup {given}: the container has no cgroup")
+        for directory in sub_cgroup_targets(cgroup, parse_sub_cgroups(list(self.request.cgroup)), given):
+            try:
+                write_pid(os.path.join(directory, "cgroup.procs"), pid)
+            except OSError as err:
+                hint = " (its cpuset.cpus or cpuset.mems is empty)" if err.errno == errno.ENOSPC else ""
+                raise PyruncError(
+                    f"--cgroup {given}: cannot join {directory}: {oserror_text(err)}{hint}"
+                ) from None
+            log.debug(f"exec {self.container.id}: pid {pid} joins {directory}")
 
     def seccomp_listener(self, pid: int, remote_fd: int) -> None:
         """As runc: the exec'd process loads the container's filter too, and its listener goes to
@@ -206,12 +289,18 @@ def execute(store: Store, request: ExecRequest) -> int:
     if not request.detach:
         _core.set_child_subreaper()
     execution = Execution(container, process, request, config)
+    if request.cgroup:
+        parse_sub_cgroups(list(request.cgroup))  # a malformed --cgroup is refused before anything runs
     console = None
     launch = Launch(request.preserve_fds or 0)
     if process.get("terminal") and not request.console_socket and not request.detach:
         console, theirs = _core.stream_socketpair()
         execution.console_fd = high_fd(theirs, launch.floor)
     try:
+        if request.pidfd_socket:
+            from pyrunc.container.launch import connect_pidfd_socket
+
+            execution.pidfd_sock = connect_pidfd_socket(request.pidfd_socket, launch.floor)
         launch.start(execution.plan(launch), 0, False)
         launch.handshake(execution)
     except BaseException:
@@ -220,6 +309,8 @@ def execute(store: Store, request: ExecRequest) -> int:
     finally:
         if execution.console_fd >= 0:
             os.close(execution.console_fd)
+        if execution.pidfd_sock >= 0:
+            os.close(execution.pidfd_sock)
     if request.detach:
         return 0
     from pyrunc.container.run import _forward_signals, _proxy_and_wait, wait_for

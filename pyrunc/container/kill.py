@@ -11,6 +11,10 @@ from pyrunc.state import Store
 
 def kill(store: Store, container_id: str, sig: int, all_processes: bool = False) -> None:
     container = load(store, container_id)
+    if sig == 9 and _shares_pid_namespace(container) and container.status not in ("stopped", "creating"):
+        # runc 1.2: SIGKILL of the init kills its pid namespace only when it has one of its own;
+        # otherwise `kill ID KILL` is `kill --all ID KILL`, or the rest would be left running.
+        all_processes = True
     if all_processes and container.status != "creating":
         # As runc 1.1.5: --all signals whatever is left in the cgroup, and succeeds even once the
         # init has exited and nothing is left (managers send `kill --all ID KILL` on clean-up).
@@ -26,6 +30,12 @@ def kill(store: Store, container_id: str, sig: int, all_processes: bool = False)
         raise PyruncError("container not running")
     container.signal_init(sig)
     _thaw_if_killed(container, sig)
+
+
+def _shares_pid_namespace(container) -> bool:
+    """Recorded at create (with the cgroup that --all uses): 0 when the init has no pid
+    namespace of its own."""
+    return bool(container.state.get("cgroup")) and not container.state.get("pid_ns")
 
 
 def _thaw_if_killed(container, sig: int) -> None:

@@ -34,6 +34,30 @@ def high_fd(fd: int, floor: int) -> int:
     return moved
 
 
+def connect_pidfd_socket(path: str, floor: int) -> int:
+    """--pidfd-socket (runc 1.2): connect before the process starts, so a bad path fails first."""
+    try:
+        return high_fd(_core.connect_unix(path), floor)
+    except OSError as err:
+        raise PyruncError(f"--pidfd-socket {path}: {errno_text(err)}") from None
+
+
+def send_pidfd(sock: int, pid: int, kind: str, path: str) -> None:
+    """As runc: one message whose payload names the process ("standard": a container's init,
+    "setns": an exec'd process) and whose SCM_RIGHTS carries a pidfd of it. It is opened while
+    the process waits on our sync socket, so the pid cannot have been reused."""
+    try:
+        pidfd = _core.pidfd_open(pid)
+    except OSError as err:
+        raise PyruncError(f"--pidfd-socket {path}: pidfd_open {pid}: {errno_text(err)}") from None
+    try:
+        _core.send_with_fd(sock, kind.encode(), pidfd)
+    except OSError as err:
+        raise PyruncError(f"--pidfd-socket {path}: send the pidfd: {errno_text(err)}") from None
+    finally:
+        os.close(pidfd)
+
+
 class Handlers:
     """What the parent does at each step; create/run/exec override what they need."""
 
