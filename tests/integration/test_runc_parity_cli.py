@@ -270,3 +270,44 @@ def test_other_signals_still_go_to_the_init_only(runtime, make_bundle, cid, tmp_
     assert os.path.exists(f"/proc/{other}"), "SIGTERM reached more than the init"
     kill_and_reap(other)
     runtime("delete", cid)
+
+
+# ---- update -r with per-device limits (runc 1.3.3 / 1.4.0) ---------------------------------------
+
+
+def a_block_device() -> tuple[int, int] | None:
+    for name in sorted(os.listdir("/sys/block")):
+        if not name.startswith(("loop", "ram")):
+            with open(f"/sys/block/{name}/dev") as f:
+                major, minor = f.read().split(":")
+            return int(major), int(minor)
+    return None
+
+
+@pytest.mark.skipif(V2, reason="reads the v1 blkio files")
+def test_update_resources_sets_and_replaces_per_device_limits(runtime, make_bundle, cid):
+    """podman update passes per-device iops/bps in the LinuxResources JSON: each device's limit
+    is set, a later update of one device replaces only that one."""
+    device = a_block_device()
+    if device is None:
+        pytest.skip("no block device")
+    major, minor = device
+    bundle = make_bundle(args=["sleep", "infinity"])
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    blkio = container_cgroups(runtime, cid).get("blkio")
+    if not blkio or not os.path.exists(os.path.join(blkio, "blkio.throttle.read_iops_device")):
+        pytest.skip("no blkio throttling here")
+    first = {
+        "blockIO": {
+            "throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 1000}],
+            "throttleWriteBpsDevice": [{"major": major, "minor": minor, "rate": 2097152}],
+        }
+    }
+    runtime("update", "-r", "-", cid, input=json.dumps(first))
+    second = {"blockIO": {"throttleReadIOPSDevice": [{"major": major, "minor": minor, "rate": 500}]}}
+    runtime("update", "-r", "-", cid, input=json.dumps(second))
+    with open(os.path.join(blkio, "blkio.throttle.read_iops_device")) as f:
+        assert f.read().split() == [f"{major}:{minor}", "500"]
+    with open(os.path.join(blkio, "blkio.throttle.write_bps_device")) as f:
+        assert f.read().split() == [f"{major}:{minor}", "2097152"]
+    runtime("delete", "--force", cid)
