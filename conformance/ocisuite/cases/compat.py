@@ -443,3 +443,105 @@ def debug_log_json(t: Ctx) -> None:
     t.check(c2.create_result.ok, f"create failed: {c2.create_result.brief()}")
     noise = [ln for ln in (sysutil.read_text(quiet) or "").splitlines() if '"debug"' in ln]
     t.check(not noise, f"debug lines without --debug: {noise[:2]}")
+
+
+# ---------------------------------------------------------------- runc 1.2+ command-line features
+
+
+def _pidfd_listener(t: Ctx):
+    import socket
+
+    path = t.path("pidfd.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    listener.settimeout(5)
+    return path, listener
+
+
+def _receive_pidfd(t: Ctx, listener) -> int:
+    import socket
+
+    try:
+        conn, _ = listener.accept()
+    except OSError as err:
+        t.fail(f"nothing connected to the --pidfd-socket: {err}")
+    with conn:
+        conn.settimeout(5)
+        _msg, fds, _flags, _addr = socket.recv_fds(conn, 64, 4)
+    for fd in fds[1:]:
+        os.close(fd)
+    t.eq(len(fds), 1, "fds received over the --pidfd-socket")
+    return fds[0]
+
+
+def _pidfd_pid(fd: int) -> int | None:
+    text = sysutil.read_text(f"/proc/self/fdinfo/{fd}") or ""
+    for line in text.splitlines():
+        if line.startswith("Pid:"):
+            return int(line.split()[1])
+    return None
+
+
+@case(
+    "compat/pidfd-socket-create", spec="runc 1.2+: create --pidfd-socket S sends a pidfd of the init over S"
+)
+def pidfd_socket_create(t: Ctx) -> None:
+    import signal
+
+    path, listener = _pidfd_listener(t)
+    with listener:
+        c = t.create(t.bundle(["sleep", "300"]), extra=("--pidfd-socket", path))
+        fd = _receive_pidfd(t, listener)
+    try:
+        t.eq(_pidfd_pid(fd), c.pid, "process of the received pidfd")
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+    finally:
+        os.close(fd)
+    c.wait_stopped(10)
+
+
+@case("compat/pidfd-socket-exec", spec="runc 1.2+: exec --pidfd-socket S sends a pidfd of the new process")
+def pidfd_socket_exec(t: Ctx) -> None:
+    c = t.create(t.bundle(["sleep", "300"]))
+    c.start()
+    path, listener = _pidfd_listener(t)
+    pid_path = t.path("exec.pid")
+    with listener:
+        res = t.rt("exec", "--detach", "--pid-file", pid_path, "--pidfd-socket", path, c.id, "sleep", "301")
+        t.check(res.ok, f"exec --pidfd-socket failed: {res.brief()}")
+        fd = _receive_pidfd(t, listener)
+    try:
+        t.eq(_pidfd_pid(fd), int(sysutil.read_text(pid_path) or "0"), "process of the received pidfd")
+    finally:
+        os.close(fd)
+
+
+@case(
+    "compat/exec-cgroup", spec="runc: exec --cgroup PATH puts the process in a sub-cgroup of the container's"
+)
+def exec_cgroup(t: Ctx) -> None:
+    b = t.bundle(["sleep", "300"])
+    b.linux["cgroupsPath"] = t.cgroup_path("execcg")
+    name = b.linux["cgroupsPath"].lstrip("/")
+    c = t.create(b)
+    c.start()
+    init = {k: v for k, v in sysutil.proc_cgroups(c.pid).items() if name in v}
+    t.check(init, "the container's init is in none of its cgroups")
+    for controller, path in init.items():
+        mount = t.host.hierarchies.get(controller)
+        if not mount:
+            continue
+        base = os.path.join(mount, path.lstrip("/"))
+        os.makedirs(os.path.join(base, "sub"), exist_ok=True)
+        for key in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset child takes no task while empty
+            value = sysutil.read_text(os.path.join(base, key))
+            if value is not None:
+                with open(os.path.join(base, "sub", key), "w") as f:
+                    f.write(value)
+    pid_path = t.path("exec.pid")
+    res = t.rt("exec", "--detach", "--pid-file", pid_path, "--cgroup", "sub", c.id, "sleep", "301")
+    t.check(res.ok, f"exec --cgroup failed: {res.brief()}")
+    joined = sysutil.proc_cgroups(int(sysutil.read_text(pid_path) or "0"))
+    for controller, path in init.items():
+        t.eq(joined.get(controller), path.rstrip("/") + "/sub", f"{controller} cgroup of the exec'd process")
