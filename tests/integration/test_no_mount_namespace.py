@@ -51,6 +51,18 @@ def test_runs_in_the_runtimes_mount_namespace_with_the_rootfs_as_root(runtime, m
     assert host_mounts() == before
 
 
+def test_no_pivot_moves_nothing(runtime, make_bundle, cid):
+    """--no-pivot moves the rootfs onto / with MS_MOVE: in the runtime's mount namespace that would
+    be the host's /. Without a mount namespace there is nothing to move: the same chroot."""
+    bundle = no_mount_bundle(make_bundle, ["sleep", "infinity"])
+    before = host_mounts()
+    runtime("create", "--no-pivot", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    assert os.path.realpath(f"/proc/{pid}/root") == bundle.rootfs
+    assert host_mounts() == before
+    runtime("delete", "--force", cid)
+
+
 def test_exec_gets_the_containers_root(runtime, make_bundle, cid):
     """exec joins no mount namespace here: it must still land in the rootfs, not on the host's /."""
     bundle = no_mount_bundle(make_bundle, ["sleep", "infinity"])
@@ -121,3 +133,19 @@ def test_terminal_without_mount_namespace_binds_no_console(runtime, make_bundle,
     assert result.returncode == 1
     assert "process.terminal needs a devpts mount on /dev/pts" in result.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_user_namespace_without_mount_namespace(runtime, make_bundle, cid):
+    if not os.path.exists("/proc/self/ns/user"):
+        pytest.skip("no user namespaces")
+    bundle = no_mount_bundle(make_bundle, ["sleep", "infinity"], ("user", "pid"))
+    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle.write()
+    runtime("run", "-d", "--bundle", bundle.path, cid)
+    pid = runtime.state(cid)["pid"]
+    assert ns_link(pid, "user") != ns_link("self", "user")
+    assert ns_link(pid, "mnt") == ns_link("self", "mnt")
+    assert os.path.realpath(f"/proc/{pid}/root") == bundle.rootfs
+    assert runtime("exec", cid, "id", "-u").stdout.strip() == "0"
+    runtime("delete", "--force", cid)
