@@ -4,6 +4,7 @@ the sync protocol (maps, cgroup placement, runtime hooks, READY).
 The child side is pyrunc/csrc/child.c and init.c; message types mirror pyrunc/csrc/common.h.
 """
 
+import errno
 import os
 import struct
 
@@ -34,12 +35,33 @@ def high_fd(fd: int, floor: int) -> int:
     return moved
 
 
+PIDFD_SOCKET_TIMEOUT = 10.0
+
+
 def connect_pidfd_socket(path: str, floor: int) -> int:
-    """--pidfd-socket (runc 1.2): connect before the process starts, so a bad path fails first."""
+    """--pidfd-socket (runc 1.2): connect before the process starts, so a bad path fails first.
+    Bounded: a listener whose backlog is full, or a full socket buffer, fails instead of hanging
+    (the fd stays non-blocking with that timeout's effect: a send that would block fails)."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(PIDFD_SOCKET_TIMEOUT)
     try:
-        return high_fd(_core.connect_unix(path), floor)
+        sock.connect(path)
+    except TimeoutError:
+        sock.close()
+        raise PyruncError(
+            f"--pidfd-socket {path}: connect timed out after {PIDFD_SOCKET_TIMEOUT:.0f} s "
+            "(is anything accepting on it?)"
+        ) from None
     except OSError as err:
-        raise PyruncError(f"--pidfd-socket {path}: {errno_text(err)}") from None
+        sock.close()
+        # A full listen backlog answers a non-blocking AF_UNIX connect with EAGAIN at once (as it
+        # does runc's, from Go's non-blocking connect): name the likely cause.
+        full = err.errno == errno.EAGAIN
+        hint = " (its listen backlog is full: is anything accepting on it?)" if full else ""
+        raise PyruncError(f"--pidfd-socket {path}: {errno_text(err)}{hint}") from None
+    return high_fd(sock.detach(), floor)
 
 
 def send_pidfd(sock: int, pid: int, kind: str, path: str) -> None:

@@ -113,6 +113,35 @@ def test_pidfd_socket_that_cannot_be_reached_is_refused(runtime, make_bundle, ci
     assert len(lines) == 1 and f"--pidfd-socket {missing}: " in lines[0], result.stderr
 
 
+def test_pidfd_socket_nobody_accepts_on_is_bounded(runtime, make_bundle, cid, tmp_path):
+    """A listener whose backlog is full (a stuck manager): create fails, naming the likely cause,
+    instead of hanging."""
+    path = str(tmp_path / "stuck.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(0)
+    fillers = []
+    try:
+        while True:  # fill the backlog: the next connect would block
+            filler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            fillers.append(filler)
+            try:
+                filler.connect(path)
+            except BlockingIOError:
+                break
+            assert len(fillers) < 64, "the backlog never filled"
+        bundle = make_bundle(args=["sleep", "infinity"])
+        result = runtime("create", "--pidfd-socket", path, "--bundle", bundle.path, cid, check=False)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert result.returncode == 1
+    assert "listen backlog is full" in result.stderr and path in result.stderr, result.stderr
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
 # ---- exec --cgroup ------------------------------------------------------------------------------
 
 
