@@ -192,7 +192,7 @@ def make_sub(dirs, name: str) -> None:
         sub = os.path.join(directory, name)
         os.makedirs(sub, exist_ok=True)
         for key in ("cpuset.cpus", "cpuset.mems"):
-            if os.path.exists(os.path.join(directory, key)):
+            if os.path.exists(os.path.join(sub, key)):  # v2: only with cpuset in subtree_control
                 with open(os.path.join(directory, key)) as f, open(os.path.join(sub, key), "w") as out:
                     out.write(f.read())
 

@@ -536,7 +536,7 @@ def exec_cgroup(t: Ctx) -> None:
         os.makedirs(os.path.join(base, "sub"), exist_ok=True)
         for key in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset child takes no task while empty
             value = sysutil.read_text(os.path.join(base, key))
-            if value is not None:
+            if value is not None and os.path.exists(os.path.join(base, "sub", key)):
                 with open(os.path.join(base, "sub", key), "w") as f:
                     f.write(value)
     pid_path = t.path("exec.pid")
