@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import OCI_VERSION, linux, mounts
+from pyrunc import OCI_VERSION, linux, mounts, plan
 
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
@@ -24,6 +24,7 @@ def _cgroup_features() -> dict:
 
 def features() -> dict:
     from pyrunc import seccomp
+    from pyrunc.cgroups.systemd import ANNOTATION_PREFIX
 
     return {
         "ociVersionMin": "1.0.0",
@@ -37,10 +38,17 @@ def features() -> dict:
             "seccomp": seccomp.features(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
-            "intelRdt": {"enabled": False},
+            # No resctrl support: a config with linux.intelRdt is refused (lsm.py), naming the field.
+            "intelRdt": {"enabled": False, "schemata": False, "monitoring": False},
+            "memoryPolicy": {"modes": sorted(plan.MPOL_MODES), "flags": sorted(plan.MPOL_FLAGS)},
+            "mountExtensions": {"idmap": {"enabled": True}},
+            "netDevices": {"enabled": True},
         },
         "annotations": {
             "io.github.seccomp.libseccomp.version": seccomp.libseccomp_version(),
             "org.opencontainers.runc.checkpoint.enabled": "false",
         },
+        # Config annotations that change what the runtime does (a trailing "." names a prefix):
+        # unit properties for the systemd cgroup driver.
+        "potentiallyUnsafeConfigAnnotations": [ANNOTATION_PREFIX],
     }

@@ -37,10 +37,25 @@ def check_config(config: dict) -> None:
     if linux.get("mountLabel"):
         _refuse("linux.mountLabel", "SELinux", selinux_enabled())
     if linux.get("intelRdt"):
-        host = os.path.isdir("/sys/fs/resctrl/info")
-        reason = (
-            "Intel RDT (resctrl) is not enabled on this host"
-            if not host
-            else "pyrunc does not apply Intel RDT"
-        )
-        raise ConfigError("linux.intelRdt", f"cannot apply: {reason}")
+        _refuse_intel_rdt(linux["intelRdt"])
+
+
+# The fields of linux.intelRdt, named in the refusal in the spec's order (1.3 added the last two).
+INTEL_RDT_FIELDS = (
+    "closID",
+    "l3CacheSchema",
+    "memBwSchema",
+    "schemata",
+    "enableMonitoring",
+    "enableCMT",
+    "enableMBM",
+)
+
+
+def _refuse_intel_rdt(rdt: dict) -> None:
+    host = os.path.isdir("/sys/fs/resctrl/info")
+    reason = (
+        "Intel RDT (resctrl) is not enabled on this host" if not host else "pyrunc does not apply Intel RDT"
+    )
+    field = next((name for name in INTEL_RDT_FIELDS if name in rdt), "")
+    raise ConfigError(f"linux.intelRdt.{field}" if field else "linux.intelRdt", f"cannot apply: {reason}")

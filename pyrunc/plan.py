@@ -51,6 +51,7 @@ T_IOPRIO = 52
 T_NO_FIFO = 53
 T_CONSOLE_SIZE = 54
 T_HOOK_STATE = 55
+T_MEMORY_POLICY = 60
 T_CHROOT = 64
 
 _header = struct.Struct("<II").pack
@@ -458,7 +459,8 @@ IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE
 
 
 def attribute_records(process: dict, linux: dict) -> list[bytes]:
-    """personality (linux), scheduler and ioPriority (process), applied by the init helper."""
+    """personality and memoryPolicy (linux), scheduler and ioPriority (process), applied by the init
+    helper."""
     out = []
     personality = linux.get("personality")
     if personality:
@@ -481,17 +483,57 @@ def attribute_records(process: dict, linux: dict) -> list[bytes]:
     ioprio = process.get("ioPriority")
     if ioprio:
         out.append(record(T_IOPRIO, _u32(IOPRIO_CLASSES[ioprio["class"]]) + _u32(ioprio.get("priority", 0))))
+    if linux.get("memoryPolicy"):
+        out.append(memory_policy_record(linux["memoryPolicy"]))
     return out
+
+
+MPOL_MODES = {
+    "MPOL_DEFAULT": 0,
+    "MPOL_PREFERRED": 1,
+    "MPOL_BIND": 2,
+    "MPOL_INTERLEAVE": 3,
+    "MPOL_LOCAL": 4,
+    "MPOL_PREFERRED_MANY": 5,
+    "MPOL_WEIGHTED_INTERLEAVE": 6,
+}
+MPOL_FLAGS = {
+    "MPOL_F_NUMA_BALANCING": 1 << 13,
+    "MPOL_F_RELATIVE_NODES": 1 << 14,
+    "MPOL_F_STATIC_NODES": 1 << 15,
+}
+MPOL_MAX_NODES = 4096  # the node mask the helper passes: a node past it cannot exist on Linux
+
+
+def memory_policy_record(policy: dict) -> bytes:
+    """linux.memoryPolicy (runtime-spec 1.3): set_mempolicy(2) in the init helper before execve,
+    so the container's process and its children start with it. Checked in config/semantic.py."""
+    mode = MPOL_MODES[policy["mode"]]
+    for name in policy.get("flags") or []:
+        mode |= MPOL_FLAGS[name]
+    text = policy.get("nodes") or ""
+    if text and max(int(n) for item in text.split(",") for n in item.split("-")) >= MPOL_MAX_NODES:
+        raise ConfigError("linux.memoryPolicy.nodes", f"a node past {MPOL_MAX_NODES - 1} cannot exist")
+    mask = list_bits(text) if text else 0
+    nodes = mask.to_bytes((mask.bit_length() + 63) // 64 * 8, "little") if mask else b""
+    nodes_text = f", nodes {policy['nodes']}" if policy.get("nodes") else ""
+    where = f"linux.memoryPolicy ({policy['mode']}{nodes_text})"
+    return record(T_MEMORY_POLICY, _u32(mode) + _u32(len(nodes)) + nodes + cstr(where))
+
+
+def list_bits(text: str) -> int:
+    """'0-3,7' (CPUs or memory nodes, checked in config/semantic.py) -> 0b10001111."""
+    mask = 0
+    for item in text.split(","):
+        low, _, high = item.partition("-")
+        for bit in range(int(low), int(high or low) + 1):
+            mask |= 1 << bit
+    return mask
 
 
 def cpu_mask(cpus: str) -> bytes:
     """'0-3,7' -> a cpu_set_t bitmask (1024 bits)."""
-    mask = 0
-    for item in cpus.split(","):
-        low, _, high = item.partition("-")
-        for cpu in range(int(low), int(high or low) + 1):
-            mask |= 1 << cpu
-    return mask.to_bytes(128, "little")
+    return list_bits(cpus).to_bytes(128, "little")
 
 
 def cpu_affinity_record(affinity: dict) -> bytes:

@@ -318,6 +318,7 @@ def cleanup(suite: Suite, work: str, token: str) -> list[str]:
     killed = sysutil.kill_children(os.getpid())
     if killed:
         notes.append(f"killed {killed} leftover process(es)")
+    notes += _remove_netdevs(work)
     mounts = sysutil.mounts_under(work)
     for point in mounts:
         sysutil.umount_lazy(point)
@@ -328,6 +329,21 @@ def cleanup(suite: Suite, work: str, token: str) -> list[str]:
         if stuck:
             notes.append(f"could not remove cgroups: {stuck[:3]}")
     shutil.rmtree(work, ignore_errors=True)
+    return notes
+
+
+def _remove_netdevs(work: str) -> list[str]:
+    """Network interfaces a case made (manifest kind "netdev") and that are still on the host."""
+    notes = []
+    text = sysutil.read_text(os.path.join(work, "manifest")) or ""
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry["kind"] == "netdev" and os.path.exists(f"/sys/class/net/{entry['value']}"):
+            subprocess.run(["ip", "link", "del", entry["value"]], capture_output=True, timeout=10)
+            notes.append(f"removed network interface {entry['value']}")
     return notes
 
 

@@ -8,6 +8,7 @@ every runtime skips the same cases on one machine.
 from __future__ import annotations
 
 import os
+import subprocess
 
 from . import sysutil
 
@@ -84,6 +85,9 @@ class Host:
         self.oom_score_adj = int((sysutil.read_text("/proc/self/oom_score_adj") or "0").strip())
         self.block_device = self._block_device()
         self.mems = (sysutil.read_text("/sys/devices/system/node/online") or "0").strip()
+        self.numa = os.path.exists("/proc/self/numa_maps")
+        self.resctrl = os.path.isdir("/sys/fs/resctrl/info")
+        self.veth = self._veth()
 
     def _cgroup_mode(self) -> str:
         if os.path.exists(os.path.join(sysutil.CGROUP_ROOT, "cgroup.controllers")):
@@ -106,6 +110,23 @@ class Host:
                 return int(major), int(minor)
         return None
 
+    @staticmethod
+    def _veth() -> bool:
+        """Can this host make a veth pair (iproute2's ip, the veth driver)? Tried once, undone."""
+        name = f"ocs{os.getpid() % 100000}p"
+        try:
+            made = subprocess.run(
+                ["ip", "link", "add", name, "type", "veth", "peer", "name", name + "x"],
+                capture_output=True,
+                timeout=10,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return False
+        if made.returncode != 0:
+            return False
+        subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=10)
+        return True
+
     def v1_file(self, controller: str, name: str) -> bool:
         mount = self.hierarchies.get(controller)
         return bool(mount) and self.cgroup_mode != "v2" and os.path.exists(os.path.join(mount, name))
@@ -121,6 +142,9 @@ class Host:
             "user_ns": self.user_ns,
             "oom_score_adj": self.oom_score_adj,
             "block_device": "{}:{}".format(*self.block_device) if self.block_device else None,
+            "numa": self.numa,
+            "resctrl": self.resctrl,
+            "veth": self.veth,
         }
 
 
@@ -173,6 +197,9 @@ REQUIREMENTS = {
     "time_ns": (lambda h: h.time_ns, "the kernel has no time namespaces"),
     "user_ns": (lambda h: h.user_ns, "user namespaces are disabled (max_user_namespaces is 0)"),
     "seccomp": (lambda h: h.seccomp, "the kernel has no seccomp"),
+    "numa": (lambda h: h.numa, "the kernel has no NUMA support (no /proc/self/numa_maps)"),
+    "no_resctrl": (lambda h: not h.resctrl, "this host has resctrl: Intel RDT could be applied here"),
+    "veth": (lambda h: h.veth, "cannot make a veth pair here (no ip, or no veth driver)"),
 }
 
 

@@ -34,7 +34,8 @@ def case(name: str, needs: tuple[str, ...] = (), timeout: float = 40.0, spec: st
 # then runc's command-line extensions.
 SECTION_ORDER = [
     "lifecycle", "state", "annotations", "hooks", "root", "mounts", "propagation", "paths", "process", "uts",
-    "namespaces", "userns", "devices", "cgroups", "sysctl", "seccomp", "negative", "compat",
+    "namespaces", "userns", "devices", "cgroups", "sysctl", "seccomp", "netdevices", "memorypolicy",
+    "intelrdt", "negative", "compat",
 ]  # fmt: skip
 
 

@@ -589,6 +589,76 @@ def _check_intel_rdt(ctx: _Config) -> None:
         ctx.fail(("linux", "intelRdt", "closID"), f"{clos!r} is not a resctrl group name")
 
 
+IFNAMSIZ = 16  # the kernel's interface name buffer, NUL included
+# set_mempolicy(2): the modes that need memory nodes, and those that take none (MPOL_PREFERRED
+# may go without: it then means local allocation).
+MODES_NEEDING_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
+MODES_WITHOUT_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
+NUMA_BALANCING_MODES = ("MPOL_BIND", "MPOL_PREFERRED_MANY")  # what the kernel accepts the flag with
+
+
+def interface_name_problem(name: str, template: bool) -> str | None:
+    """Why the kernel would refuse `name` for a network interface (dev_valid_name), or None.
+    With `template`, one %d the kernel replaces with a free number is allowed."""
+    if not name or name in (".", ".."):
+        return "is not an interface name"
+    if len(name.encode()) >= IFNAMSIZ:
+        return f"is longer than {IFNAMSIZ - 1} bytes"
+    if any(c in "/:" or c.isspace() for c in name):
+        return "must not contain '/', ':' or white space"
+    percent = name.find("%")
+    if percent >= 0 and (
+        not template or name[percent + 1 : percent + 2] != "d" or "%" in name[percent + 2 :]
+    ):
+        return "may hold one %d template only in the container name" if template else "must not contain '%'"
+    return None
+
+
+def _check_net_devices(ctx: _Config) -> None:
+    devices = ctx.linux.get("netDevices")
+    if not devices:
+        return
+    if not ctx.has("network"):
+        ctx.fail(
+            ("linux", "netDevices"), "moving network devices needs a network namespace in linux.namespaces"
+        )
+    targets: dict = {}
+    for host_name, device in devices.items():
+        path = ("linux", "netDevices", host_name)
+        problem = interface_name_problem(host_name, template=False)
+        if problem:
+            ctx.fail(path, f"host interface {host_name!r} {problem}")
+        name = device.get("name") or host_name
+        problem = interface_name_problem(name, template=True)
+        if problem:
+            ctx.fail((*path, "name"), f"{name!r} {problem}")
+        if "%" not in name and name in targets:
+            ctx.fail((*path, "name"), f"{name!r} is also the container name of {targets[name]!r}")
+        targets[name] = host_name
+
+
+def _check_memory_policy(ctx: _Config) -> None:
+    policy = ctx.linux.get("memoryPolicy")
+    if policy is None:
+        return
+    mode, nodes, flags = policy["mode"], policy.get("nodes", ""), policy.get("flags", ())
+    path = ("linux", "memoryPolicy")
+    if nodes and not is_cpu_list(nodes):
+        ctx.fail((*path, "nodes"), f"expected a node list such as 0-3,7, got {nodes!r}")
+    if mode in MODES_NEEDING_NODES and not nodes:
+        ctx.fail((*path, "nodes"), f"{mode} needs at least one memory node")
+    if mode in MODES_WITHOUT_NODES and nodes:
+        ctx.fail((*path, "nodes"), f"{mode} takes no memory nodes, got {nodes!r}")
+    if "MPOL_F_STATIC_NODES" in flags and "MPOL_F_RELATIVE_NODES" in flags:
+        ctx.fail((*path, "flags"), "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other")
+    if ("MPOL_F_STATIC_NODES" in flags or "MPOL_F_RELATIVE_NODES" in flags) and not nodes:
+        ctx.fail((*path, "flags"), "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES need memory nodes")
+    if "MPOL_F_NUMA_BALANCING" in flags and mode not in NUMA_BALANCING_MODES:
+        ctx.fail(
+            (*path, "flags"), f"MPOL_F_NUMA_BALANCING goes with MPOL_BIND or MPOL_PREFERRED_MANY, not {mode}"
+        )
+
+
 def _check_cgroups_path(ctx: _Config) -> None:
     if "cgroupsPath" in ctx.linux:
         ctx.text(ctx.linux["cgroupsPath"], ("linux", "cgroupsPath"))
@@ -610,5 +680,7 @@ _CONFIG_CHECKS = (
     _check_seccomp,
     _check_resources,
     _check_intel_rdt,
+    _check_net_devices,
+    _check_memory_policy,
     _check_cgroups_path,
 )

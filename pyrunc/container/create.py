@@ -121,9 +121,11 @@ class Creation(Handlers):
         self.seccomp = None
         self.userns_fds: dict[str, int] = {}
         self.tree_fds: list[int] = []
+        self.net_devices: list = []  # netdev.Moved: interfaces this create moved into the container
         process = config.get("process") or {}
         self.state = {
-            "ociVersion": config.get("ociVersion", OCI_VERSION),
+            # The version the state document follows: the runtime's, as runc reports it.
+            "ociVersion": OCI_VERSION,
             "id": self.cid,
             "pid": 0,
             "bundle": request.bundle,
@@ -307,6 +309,7 @@ class Creation(Handlers):
             # init froze as it joined and would never answer.
             self.cgroup.check_not_frozen()
         log.debug(f"create {self.cid}: container process started, pid {pid}")
+        self.move_net_devices(pid)
         stat = proc_stat(pid)
         self.state["pid"] = pid
         self.state["init_start"] = stat[1] if stat else 0
@@ -317,6 +320,15 @@ class Creation(Handlers):
         # sync socket, and delete --force empties the recorded cgroup anyway.
         self.launch.append_plan(plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid)))
         return hooks.hook_state(self.state, "creating", pid)
+
+    def move_net_devices(self, pid: int) -> None:
+        """linux.netDevices: the init's network namespace exists and nothing runs in it yet."""
+        devices = (self.config.get("linux") or {}).get("netDevices")
+        if devices:
+            from pyrunc import netdev
+
+            self.net_devices = netdev.move_into(pid, devices)
+            log.debug(f"create {self.cid}: moved {', '.join(devices)} into the network namespace")
 
     def runtime_hooks(self, pid: int) -> None:
         state_json = hooks.hook_state(self.state, "creating", pid)
@@ -364,6 +376,12 @@ class Creation(Handlers):
                 self.cgroup.kill_all(9)
             except PyruncError:
                 pass
+        if self.net_devices and self.launch is not None:
+            # Back to the host before the init dies: with it, a veth would be destroyed.
+            from pyrunc import netdev
+
+            netdev.move_back(self.launch.pid, self.net_devices)
+            self.net_devices = []
         if self.launch is not None:
             self.launch.abort()
         if self.cgroup is not None:

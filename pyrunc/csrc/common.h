@@ -57,6 +57,7 @@ enum plan_tag {
     T_NO_FIFO = 53,           /* flag (exec): no exec.fifo to wait on */
     T_CONSOLE_SIZE = 54,      /* u32 rows, u32 cols */
     T_HOOK_STATE = 55,        /* the state JSON for startContainer hooks (appended by the parent) */
+    T_MEMORY_POLICY = 60,     /* u32 mode|flags, u32 n, node mask (n bytes, u64 words), where */
     T_CHROOT = 64,            /* path: no mount namespace; chroot there (init: the rootfs; exec:
                                  /proc/PID/root of the init), mounting nothing */
 };

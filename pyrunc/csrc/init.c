@@ -192,10 +192,35 @@ struct sched_attr_v1 {
     uint64_t sched_period;
 };
 
+/* linux.memoryPolicy: set_mempolicy(2) is kept across fork and execve, so setting it here gives
+ * the container's process its policy from its first allocation. Before seccomp, which may deny it. */
+static void apply_memory_policy(void)
+{
+    struct rec r;
+    struct cur c;
+    uint32_t mode, len;
+    const char *mask, *where;
+    if (!find(T_MEMORY_POLICY, &r))
+        return;
+    cur_init(&c, &r);
+    mode = cur_u32(&c);
+    len = cur_u32(&c);
+    if (c.bad || len > (size_t)(c.end - c.p) || len % sizeof(unsigned long))
+        die_msg("malformed plan: memory policy record");
+    mask = c.p;
+    c.p += len;
+    where = cur_str(&c);
+    /* maxnode counts one past the mask's bits: the kernel reads maxnode - 1 of them. */
+    if (syscall(SYS_set_mempolicy, (int)mode, len ? (const unsigned long *)mask : NULL,
+                len ? (unsigned long)len * 8 + 1 : 0) < 0)
+        die(errno, "set %s", where ? where : "linux.memoryPolicy");
+}
+
 /* Before credentials: real-time policies and I/O classes need privileges the user may lack. */
 static void apply_process_attributes(void)
 {
     struct rec r;
+    apply_memory_policy();
     if (find(T_PERSONALITY, &r)) {
         struct cur c;
         cur_init(&c, &r);

@@ -314,7 +314,6 @@ def _good() -> dict[str, dict]:
     unknown["x-vendor-extension"] = {"anything": [1, 2, 3]}
     unknown["windows"] = {"layerFolders": ["C:\\layers"]}
     unknown["process"]["x-unknown"] = True
-    unknown["linux"]["netDevices"] = {"eth0": {"name": "ctr0"}}  # runtime-spec 1.3: ignored by 1.2
     unknown["linux"]["resources"]["futureController"] = {"weight": 5}
     unknown["linux"]["resources"]["CPU"] = {"shares": 512}  # runc folds it into cpu; pyrunc ignores it
     unknown["linux"]["resources"]["devices"][0]["futureField"] = 1
@@ -344,7 +343,17 @@ def _good() -> dict[str, dict]:
     filemode["linux"]["devices"] = [
         {"path": "/dev/null2", "type": "c", "major": 1, "minor": 3, "fileMode": 8630}
     ]
+    spec13 = copy.deepcopy(BASE)
+    spec13["ociVersion"] = "1.3.0"
+    spec13["linux"]["netDevices"] = {"eth0": {"name": "ctr0"}, "veth7": {}, "enp3s0": {"name": "lan%d"}}
+    spec13["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "0-1", "flags": ["MPOL_F_STATIC_NODES"]}
+    spec13["linux"]["intelRdt"] = {
+        "closID": "c1",
+        "schemata": ["L3:0=ff", "MB:0=50"],
+        "enableMonitoring": True,
+    }
     return {
+        "runtime-spec-1.3-fields.json": spec13,
         "time-namespace.json": timens,
         "rootfs-propagation-rslave.json": rslave,
         "seccomp-new-architectures.json": arches,
@@ -670,6 +679,36 @@ SCHEMA_BAD = {
         _set("linux/intelRdt", {"memBwSchema": "L3:0=1"}),
         "linux.intelRdt.memBwSchema",
         "MB:",
+    ),
+    "intelrdt-schemata-string": (
+        _set("linux/intelRdt", {"schemata": "L3:0=ff"}),
+        "linux.intelRdt.schemata",
+        "expected an array",
+    ),
+    "intelrdt-monitoring-string": (
+        _set("linux/intelRdt", {"enableMonitoring": "yes"}),
+        "linux.intelRdt.enableMonitoring",
+        "boolean",
+    ),
+    "memorypolicy-unknown-mode": (
+        _set("linux/memoryPolicy", {"mode": "MPOL_FAST", "nodes": "0"}),
+        "linux.memoryPolicy.mode",
+        "MPOL_BIND",
+    ),
+    "memorypolicy-missing-mode": (
+        _set("linux/memoryPolicy", {"nodes": "0"}),
+        "linux.memoryPolicy",
+        "'mode' is missing",
+    ),
+    "memorypolicy-unknown-flag": (
+        _set("linux/memoryPolicy", {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_FAST"]}),
+        "linux.memoryPolicy.flags[0]",
+        "MPOL_F_STATIC_NODES",
+    ),
+    "netdevice-name-number": (
+        _set("linux/netDevices", {"veth0": {"name": 5}}),
+        "linux.netDevices.veth0.name",
+        "expected a string",
     ),
     "timeoffset-negative-nanosecs": (
         _both(
@@ -1052,6 +1091,75 @@ SEMANTIC_BAD = {
         _set("linux/intelRdt", {"closID": ".."}),
         "linux.intelRdt.closID",
         "not a resctrl group name",
+    ),
+    "memorypolicy-bind-without-nodes": (
+        _set("linux/memoryPolicy", {"mode": "MPOL_BIND"}),
+        "linux.memoryPolicy.nodes",
+        "needs at least one memory node",
+    ),
+    "memorypolicy-local-with-nodes": (
+        _set("linux/memoryPolicy", {"mode": "MPOL_LOCAL", "nodes": "0"}),
+        "linux.memoryPolicy.nodes",
+        "takes no memory nodes",
+    ),
+    "memorypolicy-bad-nodes": (
+        _set("linux/memoryPolicy", {"mode": "MPOL_INTERLEAVE", "nodes": "1-0"}),
+        "linux.memoryPolicy.nodes",
+        "node list",
+    ),
+    "memorypolicy-static-and-relative": (
+        _set(
+            "linux/memoryPolicy",
+            {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]},
+        ),
+        "linux.memoryPolicy.flags",
+        "exclude each other",
+    ),
+    "memorypolicy-static-without-nodes": (
+        _set("linux/memoryPolicy", {"mode": "MPOL_PREFERRED", "flags": ["MPOL_F_STATIC_NODES"]}),
+        "linux.memoryPolicy.flags",
+        "need memory nodes",
+    ),
+    "memorypolicy-balancing-interleave": (
+        _set(
+            "linux/memoryPolicy",
+            {"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]},
+        ),
+        "linux.memoryPolicy.flags",
+        "MPOL_F_NUMA_BALANCING goes with MPOL_BIND",
+    ),
+    "netdevices-without-netns": (
+        _both(
+            _set("linux/namespaces", [{"type": t} for t in ("pid", "ipc", "uts", "mount")]),
+            _set("linux/netDevices", {"veth0": {}}),
+        ),
+        "linux.netDevices",
+        "needs a network namespace",
+    ),
+    "netdevice-name-too-long": (
+        _set("linux/netDevices", {"veth0": {"name": "container-ether0"}}),
+        "linux.netDevices.veth0.name",
+        "longer than 15 bytes",
+    ),
+    "netdevice-host-name-slash": (
+        _set("linux/netDevices", {"veth/0": {}}),
+        'linux.netDevices["veth/0"]',
+        "must not contain '/'",
+    ),
+    "netdevice-host-name-template": (
+        _set("linux/netDevices", {"veth%d": {}}),
+        'linux.netDevices["veth%d"]',
+        "must not contain '%'",
+    ),
+    "netdevice-bad-template": (
+        _set("linux/netDevices", {"veth0": {"name": "eth%s"}}),
+        "linux.netDevices.veth0.name",
+        "one %d template",
+    ),
+    "netdevice-duplicate-name": (
+        _set("linux/netDevices", {"veth0": {"name": "eth0"}, "veth1": {"name": "eth0"}}),
+        "linux.netDevices.veth1.name",
+        "also the container name of 'veth0'",
     ),
 }
 

@@ -157,5 +157,5 @@ def test_schema_files_are_valid_2020_12_schemas_with_consistent_ids():
         document = json.loads((SCHEMA_DIR / name).read_text())
         Draft202012Validator.check_schema(document)
         assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-        assert document["$id"].endswith(f"/runtime-spec/1.2/{name}")
+        assert document["$id"].endswith(f"/runtime-spec/1.3/{name}")
     assert sorted(p.name for p in SCHEMA_DIR.glob("*.json")) == sorted(SCHEMA_FILES)

@@ -274,7 +274,7 @@ def test_version_has_runcs_shape(runtime):
     lines = runtime("--version").stdout.splitlines()
     assert lines[0].startswith("pyrunc version ")
     assert lines[1].startswith("commit: ")
-    assert lines[2] == "spec: 1.2.0"
+    assert lines[2] == "spec: 1.3.0"
 
 
 SHIM = """

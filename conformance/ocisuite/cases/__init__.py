@@ -11,5 +11,6 @@ from . import (  # noqa: F401
     namespaces,
     negative,
     process,
+    spec13,
     state,
 )
