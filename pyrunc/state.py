@@ -11,7 +11,7 @@ import os
 from pyrunc import jsonio
 from pyrunc.errors import NotFound, PyruncError, errno_text
 
-DEFAULT_ROOT = "/run/pyrunc"
+DEFAULT_ROOT = "/run/pyrunc"  # root's; see pyrunc/rootless.py default_root() for everyone
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 FIFO = "exec.fifo"
@@ -77,7 +77,8 @@ class Store:
 
     def ensure_root(self) -> None:
         try:
-            os.makedirs(self.root, mode=0o711, exist_ok=True)
+            # An ordinary user's root is its own alone: other users cannot even list it.
+            os.makedirs(self.root, mode=0o711 if os.geteuid() == 0 else 0o700, exist_ok=True)
         except OSError as err:
             raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):

@@ -58,6 +58,7 @@ struct child {
     const char *rootfs;
     uint64_t clone_flags;
     int userns; /* in a user namespace (new or joined): become its root after binding the rootfs */
+    int unprivileged; /* made its user namespace as a non-root user (rootless) */
     int bind_sources[512]; /* O_PATH fds of bind sources, by mount record number (-1: none) */
     int nmounts;
     char state[SYNC_MAX_PAYLOAD + 1]; /* the state JSON for createContainer hooks */
@@ -655,9 +656,16 @@ static void become_root_in_userns(void)
 static void request_usermaps(struct child *c)
 {
     char buf[16];
+    /* Rootless: our /proc files belong to the host's root while we are not dumpable, and the
+     * parent (an ordinary user) could not open uid_map, gid_map and setgroups. Dumpable only
+     * until the maps are written: nothing of the container runs yet. */
+    if (c->unprivileged)
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     if (sync_send(c->sync_fd, SYNC_USERMAP_REQ, 0, NULL, 0) < 0)
         _exit(1);
     sync_wait_ack(c->sync_fd, buf, sizeof(buf));
+    if (c->unprivileged)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     c->userns = 1;
 }
 
@@ -728,6 +736,7 @@ static void stage_one(struct child *c)
     if (join_namespaces(c) & CLONE_NEWUSER)
         c->userns = 1;
     if (flags & CLONE_NEWUSER) {
+        c->unprivileged = geteuid() != 0;
         if (unshare(CLONE_NEWUSER) < 0)
             die(errno, "create user namespace");
         request_usermaps(c);
@@ -1550,6 +1559,7 @@ pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, 
         return -1;
     }
     c.rootfs = rootfs ? rootfs : "/";
+    c.unprivileged = geteuid() != 0;
     if (direct)
         /* The cgroup namespace comes later, once the parent has moved us into the cgroup. */
         pid = (pid_t)syscall(SYS_clone, (unsigned long)(clone_flags & ~(uint64_t)CLONE_NEWCGROUP) | SIGCHLD,
