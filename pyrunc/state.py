@@ -120,7 +120,16 @@ class Store:
         return fd
 
     def exists(self, container_id: str) -> bool:
-        return os.path.isdir(self.path(container_id))
+        import stat
+
+        path = self.path(container_id)
+        try:
+            return stat.S_ISDIR(os.stat(path).st_mode)
+        except PermissionError:
+            # Another user's root (rootless: 0700): say so, rather than "does not exist".
+            raise PyruncError(f"cannot read {path}: permission denied") from None
+        except OSError:
+            return False
 
     def owner_uid(self, container_id: str) -> int:
         """The uid owning the container's directory (NotFound once it is gone)."""

@@ -304,6 +304,38 @@ static unsigned long locked_flags(int fd)
     return flags;
 }
 
+/* A remount that keeps what the kernel locked. In a user namespace a bind of a more privileged
+ * mount keeps that mount's nosuid, nodev, noexec, ro and atime flags (mount_namespaces(7)): a
+ * remount that would clear one fails with EPERM. As runc, read them back (statvfs) and retry with
+ * the source's read-only and atime flags as they are; the flags asked for stay otherwise. */
+#define ATIME_FLAGS (MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+static int remount_locked(const char *target, int fd, unsigned long flags)
+{
+    struct statvfs sv;
+    unsigned long locked = locked_flags(fd);
+    if (mount(NULL, target, NULL, flags | locked, NULL) == 0)
+        return 0;
+    if (errno != EPERM)
+        return -1;
+    if (fstatvfs(fd, &sv) < 0) {
+        errno = EPERM;
+        return -1;
+    }
+    flags &= ~(unsigned long)ATIME_FLAGS;
+    if (sv.f_flag & ST_RDONLY)
+        flags |= MS_RDONLY;
+    if (!(locked & (MS_NOATIME | MS_RELATIME)))
+        flags |= MS_STRICTATIME;
+    return mount(NULL, target, NULL, flags | locked, NULL);
+}
+
+static const char *locked_hint(const struct child *c)
+{
+    return c->userns ? " (in a user namespace the source's nosuid, nodev, noexec, ro and atime flags "
+                       "are locked)"
+                     : "";
+}
+
 static void apply_propagation(const char *target, uint64_t propagation, const char *dest)
 {
     static const unsigned long kinds[] = {MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE};
@@ -354,8 +386,8 @@ static void remount(struct child *c, const struct mount_rec *m)
     if (fd < 0)
         die(errno, "mount /%s: open for remount", m->dest);
     fd_path(target, sizeof(target), fd);
-    if (mount(NULL, target, NULL, (unsigned long)m->flags | locked_flags(fd), NULL) < 0)
-        die(errno, "mount /%s: remount%s", m->dest, m->flags & MS_RDONLY ? " read-only" : "");
+    if (remount_locked(target, fd, (unsigned long)m->flags) < 0)
+        die(errno, "mount /%s: remount%s%s", m->dest, m->flags & MS_RDONLY ? " read-only" : "", locked_hint(c));
     close(fd);
 }
 
@@ -420,9 +452,8 @@ static void do_mount(struct child *c, const struct rec *r, int index)
         die(errno, "%s: reopen after mounting", what);
     fd_path(target, sizeof(target), fd);
     if (m.remount) {
-        unsigned long rflags = MS_BIND | MS_REMOUNT | (unsigned long)m.remount | locked_flags(fd);
-        if (mount(NULL, target, NULL, rflags, NULL) < 0)
-            die(errno, "%s: remount with its options", what);
+        if (remount_locked(target, fd, MS_BIND | MS_REMOUNT | (unsigned long)m.remount) < 0)
+            die(errno, "mount %s onto /%s: remount with its options%s", m.source, m.dest, locked_hint(c));
     }
     if (m.rec_set || m.rec_clear) {
         /* rro, rnosuid, ...: the whole tree under the mount, submounts included. */
