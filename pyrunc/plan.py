@@ -253,7 +253,11 @@ class RootfsPlanner:
         return out + late
 
     def devices(self) -> list[bytes]:
-        in_userns = "user" in self.namespaces.types
+        # No device node can be made in a user namespace (ours, or the one a rootless podman
+        # runs us in): bind the host's instead, as runc does.
+        from pyrunc.rootless import running_in_userns
+
+        in_userns = "user" in self.namespaces.types or running_in_userns()
         out = []
         seen = set()
         for index, dev in enumerate(self.linux.get("devices") or []):
