@@ -77,8 +77,10 @@ class Store:
 
     def ensure_root(self) -> None:
         try:
-            # An ordinary user's root is its own alone: other users cannot even list it.
-            os.makedirs(self.root, mode=0o711 if os.geteuid() == 0 else 0o700, exist_ok=True)
+            # A rootless caller's root is its own alone: other users cannot even list it.
+            from pyrunc.rootless import rootless
+
+            os.makedirs(self.root, mode=0o700 if rootless() else 0o711, exist_ok=True)
         except OSError as err:
             raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):

@@ -134,9 +134,11 @@ class User:
 def rootless_user() -> Iterator[User]:
     _require("useradd", "userdel", "newuidmap", "newgidmap")
     name = f"prl{secrets.token_hex(4)}"
-    start = _free_subid_start()
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True)
     try:
+        # One known range per file (useradd may have added one of its own, per login.defs).
+        _drop_subid_lines(name)
+        start = _free_subid_start()
         for path in SUBID_FILES:
             with open(path, "a") as f:
                 f.write(f"{name}:{start}:{SUBID_COUNT}\n")
@@ -178,7 +180,8 @@ def user(rootless_user: User) -> Iterator[User]:
             left.append(name)
     reap_orphans()
     assert not left, f"containers left in {root}: {left}"
-    assert not _user_processes(rootless_user.uid), "processes of the test user left running"
+    left_running = _user_processes(rootless_user.uid)
+    assert not left_running, f"processes of the test user left running: {_cmdlines(left_running)}"
 
 
 def _user_processes(uid: int) -> list[int]:
@@ -194,6 +197,18 @@ def _user_processes(uid: int) -> list[int]:
         except OSError:
             continue
     return pids
+
+
+def _cmdlines(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                words = f.read().split(b"\0")
+            out.append(f"{pid}: {b' '.join(words).decode(errors='replace').strip()}")
+        except OSError:
+            out.append(f"{pid}: (gone)")
+    return out
 
 
 @pytest.fixture(scope="session")

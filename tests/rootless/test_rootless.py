@@ -124,6 +124,16 @@ def test_several_ranges_go_through_newuidmap(user: User, rootless_bundle) -> Non
     assert out.returncode == 0 and out.stdout.split() == ["1000", "2000"], out.stderr
     user.pyrunc("delete", "--force", cid, check=True)
 
+    # An init running as a subordinate id (it cannot enter the user's 0700 state root) starts.
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    config["process"]["args"] = ["id", "-u"]
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    result = user.pyrunc("run", "--bundle", bundle, _id())
+    assert (result.returncode, result.stdout) == (0, "1000\n"), result.stderr
+
 
 @pytest.mark.parametrize("kind", ["uid", "gid"])
 def test_ids_the_user_does_not_own_cannot_be_mapped(user: User, rootless_bundle, kind: str) -> None:
@@ -354,4 +364,4 @@ def test_root_in_another_users_namespace_is_detected(user: User, rootless_bundle
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["0", "0", "1"]
     assert "no writable cgroup" in result.stderr
-    assert not os.listdir(user.state_root)
+    assert not [name for name in os.listdir(user.state_root) if not name.startswith("#")]
