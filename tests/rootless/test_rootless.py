@@ -9,8 +9,11 @@ import json
 import os
 import secrets
 import subprocess
+import time
 
 import pytest
+
+from tests.support import reap_orphans
 
 from .conftest import User
 
@@ -77,12 +80,18 @@ def test_lifecycle_as_an_ordinary_user(user: User, rootless_bundle) -> None:
     out = user.pyrunc("exec", cid, "id", "-u", check=True).stdout
     assert out.strip() == "0"
     assert user.pyrunc("ps", "--format", "json", cid, check=True).stdout.strip() == f"[{pid}]"
+    # Without a cgroup, ps lists the processes of the container's pid namespace.
+    user.pyrunc("exec", "--detach", cid, "sleep", "999", check=True)
+    pids = json.loads(user.pyrunc("ps", "--format", "json", cid, check=True).stdout)
+    assert len(pids) == 2 and pid in pids, pids
 
     user.pyrunc("kill", cid, "KILL", check=True)
     for _ in range(100):
+        # The detached exec's process is our orphan: until reaped, the init cannot finish exiting.
+        reap_orphans()
         if _state(user, cid)["status"] == "stopped":
             break
-        subprocess.run(["sleep", "0.05"])
+        time.sleep(0.05)
     assert _state(user, cid)["status"] == "stopped"
     user.pyrunc("delete", cid, check=True)
     assert not os.path.exists(os.path.join(user.state_root, cid))
