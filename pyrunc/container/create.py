@@ -179,7 +179,14 @@ class Creation(Handlers):
         self.cgroup = manager  # from here on, undo() empties it and removes what create() made
         self.state["cgroup"] = manager.to_state()
         log.debug(f"create {self.cid}: cgroup {' '.join(_cgroup_directories(self.state['cgroup']))}")
-        manager.apply(linux.get("resources") or {})
+        resources = linux.get("resources") or {}
+        if self.request.rootless:
+            # As runc: no device rules in a delegated cgroup (a user may not write them, and in a
+            # user namespace no device node can be made anyway).
+            resources = {key: value for key, value in resources.items() if key != "devices"}
+            manager.apply(resources, default_devices=False)
+        else:
+            manager.apply(resources)
 
     def rootless_cgroup(self, manager, resources: dict | None) -> bool:
         """Rootless: a cgroup only where one was delegated to us (writable); without one, the

@@ -374,3 +374,96 @@ def test_root_in_another_users_namespace_is_detected(user: User, rootless_bundle
     assert result.stdout.split() == ["0", "0", "1"]
     assert "no writable cgroup" in result.stderr
     assert not [name for name in os.listdir(user.state_root) if not name.startswith("#")]
+
+
+def _hierarchies() -> list[str]:
+    """Every cgroup hierarchy's mount point (v1 controllers, and cgroup2)."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype in ("cgroup", "cgroup2") and fields[4].startswith("/sys/fs/cgroup"):
+                out.append(fields[4])
+    return out
+
+
+@pytest.fixture
+def delegated_cgroup(user: User):
+    """What a privileged manager (systemd's Delegate=yes) gives a user: a cgroup of its own in
+    every hierarchy, which its commands start in. Returns (cgroupsPath parent, runner)."""
+    name = f"pyrunc-rootless-{secrets.token_hex(3)}"
+    made = []
+    try:
+        for mount in _hierarchies():
+            path = os.path.join(mount, name)
+            os.mkdir(path)
+            made.append(path)
+            for knob in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset starts empty
+                if os.path.exists(os.path.join(path, knob)):
+                    with open(os.path.join(mount, knob)) as src, open(os.path.join(path, knob), "w") as dst:
+                        dst.write(src.read())
+            subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", path], check=True)
+
+        def run_placed(*args: str) -> subprocess.CompletedProcess:
+            """pyrunc as the user, started inside the delegated cgroup (placed there by root)."""
+            place = " ".join(f"echo $$ > {path}/cgroup.procs;" for path in made)
+            script = f'{place} exec setpriv --reuid={user.uid} --regid={user.gid} --clear-groups "$@"'
+            return user_as_root_run(["sh", "-c", script, "sh", user.binary, *args], user)
+
+        yield f"/{name}", run_placed
+    finally:
+        for path in made:
+            for child in sorted(os.listdir(path)):
+                if os.path.isdir(os.path.join(path, child)):
+                    os.rmdir(os.path.join(path, child))
+            os.rmdir(path)
+
+
+def user_as_root_run(argv: list[str], user: User) -> subprocess.CompletedProcess:
+    """Run argv as root with the user's environment (it drops to the user itself)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        done = subprocess.run(
+            argv, env=user.env(), cwd=user.home, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60
+        )
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, done.returncode, out.read().decode(), err.read().decode())
+
+
+def test_a_delegated_cgroup_gives_limits_pause_resume_ps_and_update(
+    user: User, rootless_bundle, delegated_cgroup
+) -> None:
+    parent, run = delegated_cgroup
+
+    def edit(config):
+        config["linux"]["cgroupsPath"] = f"{parent}/c1"
+        config["linux"]["resources"] = {"pids": {"limit": 50}, "devices": [{"allow": False, "access": "rwm"}]}
+
+    bundle = rootless_bundle(["sleep", "1000"], edit)
+    cid = _id()
+    result = run("run", "-d", "--bundle", bundle, cid)
+    assert result.returncode == 0, result.stderr
+    pids_dir = next(p for p in _hierarchies() if p.endswith("/pids"))
+    with open(os.path.join(pids_dir, parent.strip("/"), "c1", "pids.max")) as f:
+        assert f.read().strip() == "50"
+    assert run("exec", "--detach", cid, "sleep", "999").returncode == 0
+    assert len(json.loads(run("ps", "--format", "json", cid).stdout)) == 2
+    assert run("pause", cid).returncode == 0
+    assert _state(user, cid)["status"] == "paused"
+    assert run("resume", cid).returncode == 0
+    assert _state(user, cid)["status"] == "running"
+    assert run("update", "--pids-limit", "60", cid).returncode == 0
+    with open(os.path.join(pids_dir, parent.strip("/"), "c1", "pids.max")) as f:
+        assert f.read().strip() == "60"
+    assert run("kill", "--all", cid, "KILL").returncode == 0
+    for _ in range(100):
+        reap_orphans()
+        if _state(user, cid)["status"] == "stopped":
+            break
+        time.sleep(0.05)
+    deleted = run("delete", "--force", cid)
+    assert deleted.returncode == 0, deleted.stderr
+    assert not os.path.exists(os.path.join(pids_dir, parent.strip("/"), "c1"))
