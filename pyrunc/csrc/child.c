@@ -422,6 +422,9 @@ static void do_mount(struct child *c, const struct rec *r, int index)
     }
     snprintf(what, sizeof(what), "mount /%s", m.dest);
     real_dir_only = m.kind == MOUNT_REGULAR && (!strcmp(m.fstype, "proc") || !strcmp(m.fstype, "sysfs"));
+    /* The host's /sys bound on /sys (rootless: runc's spec, or sysfs without a network namespace)
+     * is a /sys mount too: a real directory only (CVE-2019-19921, CVE-2023-27561). */
+    real_dir_only |= m.kind == MOUNT_BIND && !strcmp(m.source, "/sys") && !strcmp(m.dest, "sys");
     fd = create_dest(c->rootfs_fd, m.dest, (int)m.dest_kind, real_dir_only, what);
     fd_path(target, sizeof(target), fd);
 

@@ -467,3 +467,24 @@ def test_a_delegated_cgroup_gives_limits_pause_resume_ps_and_update(
     deleted = run("delete", "--force", cid)
     assert deleted.returncode == 0, deleted.stderr
     assert not os.path.exists(os.path.join(pids_dir, parent.strip("/"), "c1"))
+
+
+@pytest.mark.parametrize("mount", ["bind", "sysfs"])
+def test_sys_bound_only_onto_a_real_directory(user: User, rootless_bundle, mount: str) -> None:
+    """The host's /sys bound on /sys (runc's rootless spec, or sysfs turned into a bind) goes onto a
+    real directory only, never through a symlink (CVE-2019-19921, CVE-2023-27561)."""
+
+    def edit(config):
+        for m in config["mounts"]:
+            if m["destination"] == "/sys" and mount == "sysfs":
+                m.update(type="sysfs", source="sysfs", options=["nosuid", "noexec", "nodev", "ro"])
+
+    bundle = rootless_bundle(["true"], edit)
+    sys_dir = os.path.join(bundle, "rootfs", "sys")
+    os.rmdir(sys_dir)
+    os.symlink("../../../../../tmp", sys_dir)
+    cid = _id()
+    result = user.pyrunc("run", "--bundle", bundle, cid)
+    assert result.returncode == 1
+    assert "/sys" in _one_error_line(result)
+    assert not os.path.exists(os.path.join(user.state_root, cid))
