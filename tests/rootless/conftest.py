@@ -155,14 +155,24 @@ def rootless_user() -> Iterator[User]:
             )
         yield user
     finally:
-        _kill_user_processes(name)
+        try:
+            _kill_user_processes(pwd.getpwnam(name).pw_uid)
+        except KeyError:
+            pass
         subprocess.run(["userdel", "--remove", "--force", name], capture_output=True)
         _drop_subid_lines(name)
 
 
-def _kill_user_processes(name: str) -> None:
-    """Anything the user still runs (a test that failed half-way): killed before userdel."""
-    subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+def _kill_user_processes(uid: int) -> None:
+    """Anything the test user still runs (a test that failed half-way), by pid, before userdel."""
+    import signal
+
+    for pid in _user_processes(uid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    reap_orphans()
 
 
 @pytest.fixture
