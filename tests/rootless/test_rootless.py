@@ -420,6 +420,15 @@ def delegated_cgroup(user: User):
             os.rmdir(path)
 
 
+def _pids_max(relative: str) -> str:
+    """The container's pids.max, in the v1 pids hierarchy or in cgroup2."""
+    for mount in _hierarchies():
+        path = os.path.join(mount, relative, "pids.max")
+        if os.path.exists(path):
+            return path
+    raise AssertionError(f"no pids.max for {relative} in {_hierarchies()}")
+
+
 def user_as_root_run(argv: list[str], user: User) -> subprocess.CompletedProcess:
     """Run argv as root with the user's environment (it drops to the user itself)."""
     import tempfile
@@ -446,8 +455,8 @@ def test_a_delegated_cgroup_gives_limits_pause_resume_ps_and_update(
     cid = _id()
     result = run("run", "-d", "--bundle", bundle, cid)
     assert result.returncode == 0, result.stderr
-    pids_dir = next(p for p in _hierarchies() if p.endswith("/pids"))
-    with open(os.path.join(pids_dir, parent.strip("/"), "c1", "pids.max")) as f:
+    pids_max = _pids_max(parent.strip("/") + "/c1")
+    with open(pids_max) as f:
         assert f.read().strip() == "50"
     assert run("exec", "--detach", cid, "sleep", "999").returncode == 0
     assert len(json.loads(run("ps", "--format", "json", cid).stdout)) == 2
@@ -456,7 +465,7 @@ def test_a_delegated_cgroup_gives_limits_pause_resume_ps_and_update(
     assert run("resume", cid).returncode == 0
     assert _state(user, cid)["status"] == "running"
     assert run("update", "--pids-limit", "60", cid).returncode == 0
-    with open(os.path.join(pids_dir, parent.strip("/"), "c1", "pids.max")) as f:
+    with open(pids_max) as f:
         assert f.read().strip() == "60"
     assert run("kill", "--all", cid, "KILL").returncode == 0
     for _ in range(100):
@@ -466,7 +475,7 @@ def test_a_delegated_cgroup_gives_limits_pause_resume_ps_and_update(
         time.sleep(0.05)
     deleted = run("delete", "--force", cid)
     assert deleted.returncode == 0, deleted.stderr
-    assert not os.path.exists(os.path.join(pids_dir, parent.strip("/"), "c1"))
+    assert not os.path.exists(os.path.dirname(pids_max))
 
 
 @pytest.mark.parametrize("mount", ["bind", "sysfs"])
