@@ -29,7 +29,12 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
-@click.option("--root", default=DEFAULT_ROOT, show_default=True, help="Directory for the containers' state.")
+@click.option(
+    "--root",
+    default="",
+    help=f"Directory for the containers' state (default: {DEFAULT_ROOT}; "
+    "$XDG_RUNTIME_DIR/pyrunc when rootless).",
+)
 @click.option("--log", default="", help="Log file (default: stderr).")
 @click.option(
     "--log-format",
@@ -44,7 +49,13 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     is_flag=True,
     help="Put each container in a systemd scope unit (cgroupsPath is slice:prefix:name).",
 )
-@click.option("--rootless", default="auto", help="Accepted for compatibility with runc.")
+@click.option(
+    "--rootless",
+    default="auto",
+    show_default=True,
+    help="true, false or auto: no cgroup needed without limits (auto: not root, or root in "
+    "another's user namespace).",
+)
 @click.option("--criu", default="criu", help="Accepted for compatibility with runc.")
 @click.option(
     "-v",

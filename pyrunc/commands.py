@@ -11,7 +11,17 @@ from pyrunc.errors import PyruncError
 def _store(g: dict):
     from pyrunc.state import Store
 
-    return Store(g["root"])
+    if g.get("root"):
+        return Store(g["root"])
+    from pyrunc.rootless import default_root
+
+    return Store(default_root())
+
+
+def _rootless(g: dict) -> bool:
+    from pyrunc.rootless import rootless
+
+    return rootless(g.get("rootless") or "auto")
 
 
 def check_preserve_fds(value: object) -> int:
@@ -39,6 +49,7 @@ def _create_request(g: dict, opts: dict):
         preserve_fds=check_preserve_fds(opts.get("preserve_fds")),
         systemd_cgroup=bool(g.get("systemd_cgroup")),
         pidfd_socket=opts.get("pidfd_socket") or None,
+        rootless=_rootless(g),
     )
 
 

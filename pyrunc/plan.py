@@ -241,6 +241,7 @@ class RootfsPlanner:
             userns_mappings = (self.linux.get("uidMappings") or [], self.linux.get("gidMappings") or [])
         out, late = [], []
         for index, mount in enumerate(self.config.get("mounts") or []):
+            mount = sysfs_as_bind(mount, self.namespaces)
             if mount.get("type") == "cgroup" and not set(mount.get("options") or ()) & {"bind", "rbind"}:
                 out.extend(mount_record(m) for m in self.cgroup_mounts(mount, index))
                 continue
@@ -254,7 +255,11 @@ class RootfsPlanner:
         return out + late
 
     def devices(self) -> list[bytes]:
-        in_userns = "user" in self.namespaces.types
+        # No device node can be made in a user namespace (ours, or the one a rootless podman
+        # runs us in): bind the host's instead, as runc does.
+        from pyrunc.rootless import running_in_userns
+
+        in_userns = "user" in self.namespaces.types or running_in_userns()
         out = []
         seen = set()
         for index, dev in enumerate(self.linux.get("devices") or []):
@@ -288,6 +293,20 @@ class RootfsPlanner:
         out = [record(T_READONLY, cstr(mounts.clean_dest(p))) for p in self.linux.get("readonlyPaths") or []]
         out += [record(T_MASKED, cstr(mounts.clean_dest(p))) for p in self.linux.get("maskedPaths") or []]
         return out
+
+
+def sysfs_as_bind(mount: dict, namespaces: Namespaces) -> dict:
+    """In a user namespace without a network namespace of its own, the kernel refuses to mount
+    sysfs (it belongs to the host's network namespace): bind the host's /sys instead, read-only
+    if asked, as runc does for rootless containers."""
+    if mount.get("type") != "sysfs" or "user" not in namespaces.types:
+        return mount
+    if namespaces.clone_flags & L.CLONE_NEWNET:
+        return mount
+    options = ["rbind", "nosuid", "noexec", "nodev"]
+    if "ro" in (mount.get("options") or []):
+        options.append("ro")
+    return {"destination": mount["destination"], "type": "bind", "source": "/sys", "options": options}
 
 
 def rootfs_path(config: dict, bundle: str) -> str:

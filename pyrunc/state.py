@@ -11,7 +11,7 @@ import os
 from pyrunc import jsonio
 from pyrunc.errors import NotFound, PyruncError, errno_text
 
-DEFAULT_ROOT = "/run/pyrunc"
+DEFAULT_ROOT = "/run/pyrunc"  # root's; see pyrunc/rootless.py default_root() for everyone
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 FIFO = "exec.fifo"
@@ -77,7 +77,10 @@ class Store:
 
     def ensure_root(self) -> None:
         try:
-            os.makedirs(self.root, mode=0o711, exist_ok=True)
+            # A rootless caller's root is its own alone: other users cannot even list it.
+            from pyrunc.rootless import rootless
+
+            os.makedirs(self.root, mode=0o700 if rootless() else 0o711, exist_ok=True)
         except OSError as err:
             raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):
@@ -119,7 +122,16 @@ class Store:
         return fd
 
     def exists(self, container_id: str) -> bool:
-        return os.path.isdir(self.path(container_id))
+        import stat
+
+        path = self.path(container_id)
+        try:
+            return stat.S_ISDIR(os.stat(path).st_mode)
+        except PermissionError:
+            # Another user's root (rootless: 0700): say so, rather than "does not exist".
+            raise PyruncError(f"cannot read {path}: permission denied") from None
+        except OSError:
+            return False
 
     def owner_uid(self, container_id: str) -> int:
         """The uid owning the container's directory (NotFound once it is gone)."""

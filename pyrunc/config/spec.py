@@ -100,26 +100,28 @@ def default_spec(rootless: bool = False) -> dict:
 
 
 def _make_rootless(spec: dict) -> None:
-    """As runc's --rootless: a user namespace mapping the caller to root, no network namespace,
-    /sys bound from the host, no cgroup mount, no resources."""
+    """As runc's specconv.ToRootless: a user namespace mapping the caller to root (and no network
+    namespace, which an ordinary user could give no device), /sys bound from the host (sysfs
+    cannot be mounted without a network namespace of our own), no uid=/gid= mount options (the
+    ids may not be mapped) and no resources (no cgroup is needed)."""
     linux = spec["linux"]
-    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"] + [{"type": "user"}]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] not in ("network", "user")]
+    linux["namespaces"].append({"type": "user"})
     linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
     linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
-    del linux["resources"]
+    linux.pop("resources", None)
     mounts = []
     for mount in spec["mounts"]:
-        if mount["destination"] == "/sys/fs/cgroup":
-            continue
-        if mount["destination"] == "/sys":
+        if os.path.normpath(mount["destination"]) == "/sys":
             mount = {
                 "destination": "/sys",
                 "type": "none",
                 "source": "/sys",
                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
             }
-        if mount["type"] == "devpts":
-            mount = dict(mount, options=[o for o in mount["options"] if o != "gid=5"])
+        elif mount.get("options"):
+            options = [o for o in mount["options"] if not o.startswith(("uid=", "gid="))]
+            mount = dict(mount, options=options)
         mounts.append(mount)
     spec["mounts"] = mounts
 

@@ -27,6 +27,7 @@ class CreateRequest:
         "pid_file",
         "pidfd_socket",
         "preserve_fds",
+        "rootless",
         "systemd_cgroup",
     )
 
@@ -41,9 +42,11 @@ class CreateRequest:
         preserve_fds: int = 0,
         systemd_cgroup: bool = False,
         pidfd_socket: str | None = None,
+        rootless: bool = False,
     ) -> None:
         self.container_id = container_id
         self.pidfd_socket = pidfd_socket  # --pidfd-socket: receives a pidfd of the init
+        self.rootless = rootless  # --rootless (auto: not root, or root in another's user namespace)
         self.systemd_cgroup = systemd_cgroup  # --systemd-cgroup: the cgroup is a systemd scope
         self.bundle = os.path.abspath(bundle)
         self.pid_file = os.path.abspath(pid_file) if pid_file else None
@@ -78,16 +81,9 @@ def write_pid_file(path: str, pid: int) -> None:
 
 
 def write_id_maps(pid: int, config: dict) -> None:
-    linux = config.get("linux") or {}
-    for kind in ("uid", "gid"):
-        lines = "".join(
-            f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in linux.get(f"{kind}Mappings") or []
-        )
-        try:
-            with open(f"/proc/{pid}/{kind}_map", "w") as f:
-                f.write(lines)
-        except OSError as err:
-            raise PyruncError(f"write {kind} mappings for the user namespace: {errno_text(err)}") from None
+    from pyrunc.rootless import write_id_maps as write_maps
+
+    write_maps(pid, config.get("linux") or {})
 
 
 def host_root_ids(config: dict) -> tuple[int, int]:
@@ -158,7 +154,7 @@ class Creation(Handlers):
         # process's user.
         os.chmod(path, 0o622)
         uid, gid = host_root_ids(self.config)
-        if uid or gid:
+        if (uid or gid) and os.geteuid() == 0:  # a rootless caller cannot, and needs not (0622)
             os.chown(path, uid, gid)
         from pyrunc.container.launch import high_fd
 
@@ -176,6 +172,8 @@ class Creation(Handlers):
             systemd=self.request.systemd_cgroup,
             annotations=self.config.get("annotations"),
         )
+        if self.request.rootless and not self.rootless_cgroup(manager, linux.get("resources")):
+            return
         # Another container's cgroup (it has processes) is refused before it is recorded or
         # touched: nothing of it is ours to kill or remove, here or in a later delete --force.
         manager.check_unused()
@@ -187,7 +185,31 @@ class Creation(Handlers):
         self.cgroup = manager  # from here on, undo() empties it and removes what create() made
         self.state["cgroup"] = manager.to_state()
         log.debug(f"create {self.cid}: cgroup {' '.join(_cgroup_directories(self.state['cgroup']))}")
-        manager.apply(linux.get("resources") or {})
+        resources = linux.get("resources") or {}
+        if self.request.rootless:
+            # As runc: no device rules in a delegated cgroup (a user may not write them, and in a
+            # user namespace no device node can be made anyway).
+            resources = {key: value for key, value in resources.items() if key != "devices"}
+            manager.apply(resources, default_devices=False)
+        else:
+            manager.apply(resources)
+
+    def rootless_cgroup(self, manager, resources: dict | None) -> bool:
+        """Rootless: a cgroup only where one was delegated to us (writable); without one, the
+        container runs in ours, unless the config asks for limits (runc's rule)."""
+        from pyrunc.rootless import field_needing_cgroup, writable_cgroup
+
+        if self.request.systemd_cgroup or writable_cgroup(manager._directories()):
+            return True
+        field = field_needing_cgroup(resources)
+        if field is not None:
+            raise ConfigError(
+                field,
+                "cannot be applied: a rootless container could not create or join a cgroup "
+                f"(none delegated to uid {os.geteuid()} at {manager._directories()[0]})",
+            )
+        log.debug(f"create {self.cid}: rootless, no writable cgroup and no limits: no cgroup")
+        return False
 
     def build_plan(self, launch: Launch) -> tuple[bytes, int, bool]:
         config = self.config

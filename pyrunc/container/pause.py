@@ -10,7 +10,10 @@ from pyrunc.state import Store
 def _cgroup_of(container: Container):
     cgroup = container.cgroup()
     if cgroup is None:
-        raise PyruncError(f"container {container.id} has no cgroup to freeze")
+        raise PyruncError(
+            f"container {container.id} has no cgroup to freeze (a rootless container gets one only "
+            "where a cgroup is delegated to its user)"
+        )
     return cgroup
 
 

@@ -14,7 +14,32 @@ def container_pids(store: Store, container_id: str) -> list[int]:
     cgroup = container.cgroup()
     if cgroup is not None:
         return cgroup.pids()
-    return [container.pid] if container.status not in ("stopped", "creating") else []
+    if container.status in ("stopped", "creating"):
+        return []
+    return pid_namespace_members(container.pid)
+
+
+def pid_namespace_members(init: int) -> list[int]:
+    """Without a cgroup (rootless): the processes of the init's own pid namespace, or the init
+    alone when it shares ours. Those we may not inspect are not ours to list anyway."""
+    import os
+
+    try:
+        target = os.stat(f"/proc/{init}/ns/pid").st_ino
+        if target == os.stat("/proc/self/ns/pid").st_ino:
+            return [init]
+    except OSError:
+        return [init]
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}/ns/pid").st_ino == target:
+                members.append(int(name))
+        except OSError:
+            continue
+    return sorted(members)
 
 
 def ps_table(pids: list[int], ps_args: list[str]) -> str:

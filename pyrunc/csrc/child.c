@@ -58,6 +58,7 @@ struct child {
     const char *rootfs;
     uint64_t clone_flags;
     int userns; /* in a user namespace (new or joined): become its root after binding the rootfs */
+    int unprivileged; /* made its user namespace as a non-root user (rootless) */
     int bind_sources[512]; /* O_PATH fds of bind sources, by mount record number (-1: none) */
     int nmounts;
     char state[SYNC_MAX_PAYLOAD + 1]; /* the state JSON for createContainer hooks */
@@ -303,6 +304,38 @@ static unsigned long locked_flags(int fd)
     return flags;
 }
 
+/* A remount that keeps what the kernel locked. In a user namespace a bind of a more privileged
+ * mount keeps that mount's nosuid, nodev, noexec, ro and atime flags (mount_namespaces(7)): a
+ * remount that would clear one fails with EPERM. As runc, read them back (statvfs) and retry with
+ * the source's read-only and atime flags as they are; the flags asked for stay otherwise. */
+#define ATIME_FLAGS (MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+static int remount_locked(const char *target, int fd, unsigned long flags)
+{
+    struct statvfs sv;
+    unsigned long locked = locked_flags(fd);
+    if (mount(NULL, target, NULL, flags | locked, NULL) == 0)
+        return 0;
+    if (errno != EPERM)
+        return -1;
+    if (fstatvfs(fd, &sv) < 0) {
+        errno = EPERM;
+        return -1;
+    }
+    flags &= ~(unsigned long)ATIME_FLAGS;
+    if (sv.f_flag & ST_RDONLY)
+        flags |= MS_RDONLY;
+    if (!(locked & (MS_NOATIME | MS_RELATIME)))
+        flags |= MS_STRICTATIME;
+    return mount(NULL, target, NULL, flags | locked, NULL);
+}
+
+static const char *locked_hint(const struct child *c)
+{
+    return c->userns ? " (in a user namespace the source's nosuid, nodev, noexec, ro and atime flags "
+                       "are locked)"
+                     : "";
+}
+
 static void apply_propagation(const char *target, uint64_t propagation, const char *dest)
 {
     static const unsigned long kinds[] = {MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE};
@@ -353,8 +386,8 @@ static void remount(struct child *c, const struct mount_rec *m)
     if (fd < 0)
         die(errno, "mount /%s: open for remount", m->dest);
     fd_path(target, sizeof(target), fd);
-    if (mount(NULL, target, NULL, (unsigned long)m->flags | locked_flags(fd), NULL) < 0)
-        die(errno, "mount /%s: remount%s", m->dest, m->flags & MS_RDONLY ? " read-only" : "");
+    if (remount_locked(target, fd, (unsigned long)m->flags) < 0)
+        die(errno, "mount /%s: remount%s%s", m->dest, m->flags & MS_RDONLY ? " read-only" : "", locked_hint(c));
     close(fd);
 }
 
@@ -389,6 +422,9 @@ static void do_mount(struct child *c, const struct rec *r, int index)
     }
     snprintf(what, sizeof(what), "mount /%s", m.dest);
     real_dir_only = m.kind == MOUNT_REGULAR && (!strcmp(m.fstype, "proc") || !strcmp(m.fstype, "sysfs"));
+    /* The host's /sys bound on /sys (rootless: runc's spec, or sysfs without a network namespace)
+     * is a /sys mount too: a real directory only (CVE-2019-19921, CVE-2023-27561). */
+    real_dir_only |= m.kind == MOUNT_BIND && !strcmp(m.source, "/sys") && !strcmp(m.dest, "sys");
     fd = create_dest(c->rootfs_fd, m.dest, (int)m.dest_kind, real_dir_only, what);
     fd_path(target, sizeof(target), fd);
 
@@ -419,9 +455,8 @@ static void do_mount(struct child *c, const struct rec *r, int index)
         die(errno, "%s: reopen after mounting", what);
     fd_path(target, sizeof(target), fd);
     if (m.remount) {
-        unsigned long rflags = MS_BIND | MS_REMOUNT | (unsigned long)m.remount | locked_flags(fd);
-        if (mount(NULL, target, NULL, rflags, NULL) < 0)
-            die(errno, "%s: remount with its options", what);
+        if (remount_locked(target, fd, MS_BIND | MS_REMOUNT | (unsigned long)m.remount) < 0)
+            die(errno, "mount %s onto /%s: remount with its options%s", m.source, m.dest, locked_hint(c));
     }
     if (m.rec_set || m.rec_clear) {
         /* rro, rnosuid, ...: the whole tree under the mount, submounts included. */
@@ -655,9 +690,16 @@ static void become_root_in_userns(void)
 static void request_usermaps(struct child *c)
 {
     char buf[16];
+    /* Rootless: our /proc files belong to the host's root while we are not dumpable, and the
+     * parent (an ordinary user) could not open uid_map, gid_map and setgroups. Dumpable only
+     * until the maps are written: nothing of the container runs yet. */
+    if (c->unprivileged)
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     if (sync_send(c->sync_fd, SYNC_USERMAP_REQ, 0, NULL, 0) < 0)
         _exit(1);
     sync_wait_ack(c->sync_fd, buf, sizeof(buf));
+    if (c->unprivileged)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     c->userns = 1;
 }
 
@@ -728,6 +770,7 @@ static void stage_one(struct child *c)
     if (join_namespaces(c) & CLONE_NEWUSER)
         c->userns = 1;
     if (flags & CLONE_NEWUSER) {
+        c->unprivileged = geteuid() != 0;
         if (unshare(CLONE_NEWUSER) < 0)
             die(errno, "create user namespace");
         request_usermaps(c);
@@ -1612,6 +1655,7 @@ pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, 
         return -1;
     }
     c.rootfs = rootfs ? rootfs : "/";
+    c.unprivileged = geteuid() != 0;
     if (direct)
         /* The cgroup namespace comes later, once the parent has moved us into the cgroup. */
         pid = (pid_t)syscall(SYS_clone, (unsigned long)(clone_flags & ~(uint64_t)CLONE_NEWCGROUP) | SIGCHLD,
