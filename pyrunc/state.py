@@ -20,6 +20,7 @@ FIFO = "exec.fifo"
 # with us (dockerd 20.10 gives every runtime the same one), skip files. A directory there, such as
 # the "#seccomp-cache" of earlier versions, makes runc's list warn ("invalid container ID format").
 SECCOMP_CACHE_PREFIX = "#seccomp-"
+LEGACY_SECCOMP_CACHE = SECCOMP_CACHE_PREFIX + "cache"  # the directory of earlier versions
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
@@ -82,7 +83,7 @@ class Store:
             raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise PyruncError(f"root directory {self.root} is not writable")
-        legacy = os.path.join(self.root, SECCOMP_CACHE_PREFIX + "cache")  # earlier versions' cache
+        legacy = os.path.join(self.root, LEGACY_SECCOMP_CACHE)
         if os.path.isdir(legacy):
             _remove_tree_quietly(legacy)
 
