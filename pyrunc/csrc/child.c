@@ -208,8 +208,12 @@ static int resolve_in_rootfs(int rootfd, const char *rel, char *out, size_t outl
                 errno = ELOOP;
                 return -1;
             }
-            snprintf(rest, sizeof(rest), "%s", p);
-            snprintf(todo, sizeof(todo), "%s/%s", link, rest);
+            /* A link and what follows it that no longer fit: an error, never a cut-off path. */
+            if (snprintf(rest, sizeof(rest), "%s", p) >= (int)sizeof(rest) ||
+                snprintf(todo, sizeof(todo), "%s/%s", link, rest) >= (int)sizeof(todo)) {
+                errno = ENAMETOOLONG;
+                return -1;
+            }
             p = todo;
             if (link[0] == '/')
                 out[0] = '\0';
@@ -236,10 +240,9 @@ static int create_dest(int rootfd, const char *given, int kind, int real_dir_onl
     split_path(given, parent, sizeof(parent), base, sizeof(base));
     if (resolve_in_rootfs(rootfd, real_dir_only ? parent : given, resolved, sizeof(resolved)) < 0)
         die(errno, "%s: resolve /%s in the rootfs", what, given);
-    if (real_dir_only)
-        snprintf(rel, sizeof(rel), "%s%s%s", resolved, resolved[0] ? "/" : "", base);
-    else
-        snprintf(rel, sizeof(rel), "%s", resolved);
+    if (snprintf(rel, sizeof(rel), "%s%s%s", resolved, real_dir_only && resolved[0] ? "/" : "",
+                 real_dir_only ? base : "") >= (int)sizeof(rel))
+        die(ENAMETOOLONG, "%s: /%s in the rootfs", what, given);
     if (!rel[0])
         die_msg("%s: /%s resolves to the container's root", what, given);
     if (kind == DEST_DIR && !real_dir_only) {
