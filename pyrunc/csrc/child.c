@@ -4,12 +4,16 @@
  * Python (pyrunc/plan.py) and is read with the cursor helpers of common.c. Failures go back to
  * the parent over the sync socket as errno + message, and the child exits.
  *
- * Order (runc's, with the rootfs work done before pivot_root through fds):
- *   namespaces (join, then create) -> uid/gid maps by the parent -> cgroup placement by the parent
- *   -> cgroup namespace -> rootfs: propagation, self-bind, mounts, devices, symlinks
- *   -> prestart/createRuntime hooks (parent) -> createContainer hooks -> hostname, sysctl
- *   -> read-only and masked paths -> root read-only -> pivot_root -> rootfsPropagation
- *   -> oom_score_adj, rlimits -> execve(init helper).
+ * Order (runc's, with the rootfs work done before pivot_root through fds), as child_main and
+ * init_main run it:
+ *   namespaces: clone() straight into them, or (joins, a time namespace) stage_one joins through
+ *   the init helper's "join" mode, unshares and forks the init -> uid/gid maps by the parent
+ *   -> setup_with_parent: cgroup placement by the parent, then the cgroup namespace
+ *   -> prepare_rootfs: propagation, self-bind, mkdirs, mounts, devices, symlinks
+ *   -> prestart/createRuntime hooks (parent) -> console -> createContainer hooks
+ *   -> hostname, domainname, sysctl -> read-only and masked paths, late read-only remounts,
+ *   root read-only -> oom_score_adj, rlimits -> pivot_root (or --no-pivot's move), then
+ *   rootfsPropagation -> execve(init helper). `exec` joins, then cgroup, console, limits.
  *
  * Every path under the rootfs is resolved with openat2(RESOLVE_IN_ROOT), so a symlink in the rootfs
  * can never lead outside it, and every mount targets the resolved fd through /proc/self/fd

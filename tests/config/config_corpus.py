@@ -5,7 +5,7 @@
 The files are plain configs, so other tools (the official schema, runc, crun) can read them;
 corpus/expected.json records for every bad file the `where` and a piece of the `problem` that
 pyrunc.config.validate must report, and whether the schema or the semantic checks catch it.
-test_config_corpus.py checks that the files on disk are what this script writes.
+test_config_validate.py checks that the files on disk are what this script writes.
 """
 
 from __future__ import annotations
