@@ -19,7 +19,25 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "pyrunc")
 CSRC = os.path.join(PKG, "csrc")
 INIT_SOURCES = ["init.c", "child.c", "common.c", "hooks.c"]
-CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-D_GNU_SOURCE"]
+# Every C file (csrc/ and what Cython generates) is built with warnings as errors, so a warning
+# stops the build and pip prints it (tools/test's log shows it), and hardened: stack protector,
+# FORTIFY_SOURCE (glibc; musl ignores it), read-only relocations resolved at load (relro, now).
+HARDENING = ["-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"]  # FORTIFY needs -O1 or more
+WARNINGS = ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"]
+CFLAGS = ["-O2", "-D_GNU_SOURCE", *WARNINGS, *HARDENING]
+EXT_CFLAGS = CFLAGS  # the Cython modules too: their own code is warning-free
+LDFLAGS = ["-Wl,-z,relro,-z,now"]
+GENERATORS = [
+    ("pyrunc.config.gen_fastcheck", os.path.join(PKG, "config", "_fastcheck.py")),
+    ("pyrunc.gen_cli_table", os.path.join(PKG, "_cli_table.py")),
+]
+
+
+def require(paths: list[str]) -> None:
+    """A source missing from the tree is an error, not a package built without its part."""
+    missing = [os.path.relpath(p, HERE) for p in paths if not os.path.exists(p)]
+    if missing:
+        sys.exit(f"setup.py: missing source files: {', '.join(missing)}")
 
 
 def run_generators() -> None:
@@ -27,14 +45,9 @@ def run_generators() -> None:
     # The generators import click (a build requirement): under pip's isolated build it lives only
     # on this process's sys.path, not in the interpreter the generators run with.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, *filter(None, sys.path)]))
-    generators = [
-        ("pyrunc.config.gen_fastcheck", os.path.join(PKG, "config", "_fastcheck.py")),
-        ("pyrunc.gen_cli_table", os.path.join(PKG, "_cli_table.py")),
-    ]
-    for module, out in generators:
-        source = os.path.join(HERE, *module.split(".")) + ".py"
-        if os.path.exists(source):
-            subprocess.check_call([sys.executable, "-m", module, out], env=env)
+    require([os.path.join(HERE, *module.split(".")) + ".py" for module, _out in GENERATORS])
+    for module, out in GENERATORS:
+        subprocess.check_call([sys.executable, "-m", module, out], env=env)
 
 
 def write_build_info() -> None:
@@ -53,14 +66,26 @@ def build_init_helper() -> None:
     """Static init helper: waits on exec.fifo, applies creds/caps/seccomp, execs the user process.
     Static (musl when available) so it runs from a sealed memfd inside any rootfs."""
     sources = [os.path.join(CSRC, name) for name in INIT_SOURCES]
-    if not all(os.path.exists(path) for path in sources):
-        return
+    require(sources)
     out = os.path.join(PKG, "pyrunc-init")
     headers = [os.path.join(CSRC, name) for name in os.listdir(CSRC) if name.endswith(".h")]
     if os.path.exists(out) and all(os.path.getmtime(out) > os.path.getmtime(p) for p in sources + headers):
         return
     musl = shutil.which("musl-gcc")
-    cmd = [musl or "gcc", "-static", "-Os", *CFLAGS, "-DPYRUNC_INIT", "-o", out, *sources]
+    # -Os after CFLAGS' -O2: size wins for a binary copied into a memfd per container. Static and
+    # not PIE: it is loaded at a fixed address (relro still makes its GOT read-only).
+    cmd = [
+        musl or "gcc",
+        "-static",
+        *CFLAGS,
+        "-Os",
+        "-fno-PIE",
+        *LDFLAGS,
+        "-DPYRUNC_INIT",
+        "-o",
+        out,
+        *sources,
+    ]
     if musl:
         cmd[1:1] = ["-isystem", kernel_headers_for_musl()]
     subprocess.check_call(cmd)
@@ -85,45 +110,46 @@ def kernel_headers_for_musl() -> str:
     return top
 
 
+def prepare() -> None:
+    """What both build_py and build_ext need first (pip runs either, or both, in any order)."""
+    write_build_info()
+    run_generators()
+    build_init_helper()
+
+
 class BuildPy(build_py):
     def run(self) -> None:
-        write_build_info()
-        run_generators()
-        build_init_helper()
+        prepare()
         super().run()
 
 
 class BuildExt(build_ext):
     def run(self) -> None:
-        write_build_info()
-        run_generators()
-        build_init_helper()
+        prepare()
         super().run()
 
 
 def extensions() -> list:
     from Cython.Build import cythonize
 
-    exts = []
-    if os.path.exists(os.path.join(PKG, "_core.pyx")):
-        core_c = [os.path.join("pyrunc", "csrc", name) for name in ("child.c", "common.c", "hooks.c")]
-        exts.append(
-            Extension(
-                "pyrunc._core",
-                sources=["pyrunc/_core.pyx"] + [p for p in core_c if os.path.exists(p)],
-                include_dirs=["pyrunc/csrc"],
-                extra_compile_args=CFLAGS,
-            )
-        )
-    if os.path.exists(os.path.join(PKG, "_seccomp.pyx")):
-        exts.append(
-            Extension(
-                "pyrunc._seccomp",
-                sources=["pyrunc/_seccomp.pyx"],
-                libraries=["seccomp"],
-                extra_compile_args=CFLAGS,
-            )
-        )
+    core_c = [os.path.join("pyrunc", "csrc", name) for name in ("child.c", "common.c", "hooks.c")]
+    require([os.path.join(HERE, p) for p in ["pyrunc/_core.pyx", "pyrunc/_seccomp.pyx", *core_c]])
+    exts = [
+        Extension(
+            "pyrunc._core",
+            sources=["pyrunc/_core.pyx", *core_c],
+            include_dirs=["pyrunc/csrc"],
+            extra_compile_args=EXT_CFLAGS,
+            extra_link_args=LDFLAGS,
+        ),
+        Extension(
+            "pyrunc._seccomp",
+            sources=["pyrunc/_seccomp.pyx"],
+            libraries=["seccomp"],
+            extra_compile_args=EXT_CFLAGS,
+            extra_link_args=LDFLAGS,
+        ),
+    ]
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False})
 
 

@@ -255,7 +255,7 @@ def connect_unix(str path):
     cdef sockaddr_un addr
     cdef bytes bpath = path.encode()
     cdef int fd
-    if len(bpath) >= sizeof(addr.sun_path):
+    if <size_t>len(bpath) >= sizeof(addr.sun_path):
         raise OSError(36, f"socket path too long: {path}")
     addr.sun_family = AF_UNIX
     memcpy(addr.sun_path, <const char *>bpath, len(bpath) + 1)

@@ -224,28 +224,10 @@ def ps(ctx: click.Context, **opts: object) -> None:
 
 
 def _update_options(f):
-    flags = [
-        ("--blkio-weight", "Block IO weight (10-1000)."),
-        ("--cpu-period", "CPU CFS period in microseconds."),
-        ("--cpu-quota", "CPU CFS quota in microseconds."),
-        ("--cpu-share", "CPU shares (relative weight)."),
-        ("--cpu-rt-period", "CPU real-time period in microseconds."),
-        ("--cpu-rt-runtime", "CPU real-time runtime in microseconds."),
-        ("--cpu-idle", "SCHED_IDLE for the cgroup (0 or 1)."),
-        ("--cpu-burst", "CPU burst in microseconds."),
-        ("--cpuset-cpus", "CPUs to run on (e.g. 0-2,4)."),
-        ("--cpuset-mems", "Memory nodes to use."),
-        ("--kernel-memory", "Accepted and ignored, as runc does."),
-        ("--kernel-memory-tcp", "Accepted and ignored, as runc does."),
-        ("--memory", "Memory limit (e.g. 256m, -1 for none)."),
-        ("--memory-reservation", "Memory soft limit."),
-        ("--memory-swap", "Memory plus swap limit."),
-        ("--pids-limit", "Maximum number of processes."),
-        ("--l3-cache-schema", "Intel RDT L3 cache schema (not supported)."),
-        ("--mem-bw-schema", "Intel RDT memory bandwidth schema (not supported)."),
-    ]
-    for name, text in reversed(flags):
-        f = click.option(name, default=None, help=text)(f)
+    from pyrunc.cgroups.update_flags import CLI_FLAGS
+
+    for name, text in reversed(CLI_FLAGS):
+        f = click.option(f"--{name}", default=None, help=text)(f)
     return click.option("--resources", "-r", default=None, help="LinuxResources JSON file, or - for stdin.")(
         f
     )

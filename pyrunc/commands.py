@@ -181,17 +181,12 @@ def cmd_ps(g: dict, opts: dict) -> int:
     return 0
 
 
-UPDATE_FLAGS = (
-    "blkio_weight", "cpu_period", "cpu_quota", "cpu_share", "cpu_rt_period", "cpu_rt_runtime",
-    "cpu_idle", "cpu_burst", "cpuset_cpus", "cpuset_mems", "kernel_memory", "kernel_memory_tcp",
-    "memory", "memory_reservation", "memory_swap", "pids_limit", "l3_cache_schema", "mem_bw_schema",
-)  # fmt: skip
-
-
 def cmd_update(g: dict, opts: dict) -> int:
+    from pyrunc.cgroups.update_flags import CLI_FLAGS
     from pyrunc.container.update import update
 
-    flags = {name.replace("_", "-"): opts[name] for name in UPDATE_FLAGS if opts.get(name) not in (None, "")}
+    given = ((name, opts.get(name.replace("-", "_"))) for name, _help in CLI_FLAGS)
+    flags = {name: value for name, value in given if value not in (None, "")}
     update(_store(g), opts["container_id"], opts.get("resources") or None, flags)
     return 0
 

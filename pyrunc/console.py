@@ -26,7 +26,7 @@ class TerminalProxy:
     def __init__(self, master: int) -> None:
         self.master = master
         self.stdin_tty = os.isatty(0)
-        self.saved = None
+        self.saved: list | None = None
 
     def __enter__(self) -> TerminalProxy:
         if self.stdin_tty:

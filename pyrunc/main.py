@@ -15,17 +15,18 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.stdout.write(version_text())
         _exit(0)
-    parsed = None
+    parsed: tuple | None = None
     try:
         from pyrunc._cli_table import TABLE
     except ImportError:  # not generated (running from a source tree without a build)
-        TABLE = None
+        TABLE = None  # type: ignore[assignment]
     if TABLE is not None:
         from pyrunc.fastcli import parse
 
         parsed = parse(argv, TABLE)
     if parsed is None:
         _exit(_run_click(argv))
+        return  # (not reached: _exit does not return)
     from pyrunc.commands import dispatch
 
     command, global_opts, opts = parsed
@@ -62,7 +63,8 @@ def _run_click(argv: list[str]) -> int:
         from pyrunc import log
 
         _configure_log_from(argv)
-        where = err.ctx.command_path if getattr(err, "ctx", None) else "pyrunc"
+        ctx = getattr(err, "ctx", None)  # UsageError has one, other ClickExceptions do not
+        where = ctx.command_path if ctx else "pyrunc"
         log.error(f"{where}: {err.format_message()}")
         return 1
     except click.exceptions.Abort:

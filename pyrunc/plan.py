@@ -2,7 +2,7 @@
 
 The plan is a byte string of records (u32 tag, u32 length, payload; numbers first, then
 NUL-terminated strings), read by pyrunc/csrc/common.c. Policy lives here; the C side only executes.
-Tags mirror pyrunc/csrc/common.h (tests/unit/test_plan.py checks they agree).
+Tags mirror pyrunc/csrc/common.h (tests/unit/test_plan_layout.py checks tags and layouts agree).
 """
 
 import os
@@ -48,7 +48,6 @@ T_FDS = 49
 T_PERSONALITY = 50
 T_SCHEDULER = 51
 T_IOPRIO = 52
-T_NO_FIFO = 53
 T_CONSOLE_SIZE = 54
 T_HOOK_STATE = 55
 T_MEMORY_POLICY = 60

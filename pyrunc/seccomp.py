@@ -228,7 +228,7 @@ def _action(name: object, errno_ret: object, where: str, errno_where: str) -> in
         top = _ERRNO_RET_MAX[name]
         raise ConfigError(errno_where, f"must be an integer from 0 to {top} for {name}, not {errno_ret!r}")
     else:
-        data = errno_ret
+        data = errno_ret  # type: ignore[assignment]  # _is_uint checked it
     return ACTIONS[name] | data
 
 
@@ -389,12 +389,12 @@ def _condition(arg: object, where: str) -> tuple[int, int, int, int]:
         value_two = 0
     if not _is_uint(value_two, 2**64 - 1):
         raise ConfigError(f"{where}.valueTwo", f"must be an unsigned 64-bit integer, not {value_two!r}")
-    if op == "SCMP_CMP_MASKED_EQ" and value_two & ~value:
+    if op == "SCMP_CMP_MASKED_EQ" and value_two & ~value:  # type: ignore[operator]
         log.debug(
             f"seccomp: {where}: valueTwo {value_two:#x} has bits outside the mask {value:#x};"
             f" libseccomp compares against {value_two & value:#x}"
         )
-    return (index, OPERATORS[op], value, value_two)
+    return (index, OPERATORS[op], value, value_two)  # type: ignore[return-value]  # checked above
 
 
 def _is_uint(value: object, maximum: int) -> bool:
@@ -585,7 +585,7 @@ def _assemble(code: list[tuple]) -> bytes:
     return bytes(out)
 
 
-def _offset(labels: dict[str, int], target: object, pc: int, limit: int) -> int:
+def _offset(labels: dict[str, int], target: str, pc: int, limit: int) -> int:
     if target == _NEXT:
         return 0
     offset = labels[target] - pc - 1

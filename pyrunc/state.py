@@ -20,6 +20,7 @@ FIFO = "exec.fifo"
 # with us (dockerd 20.10 gives every runtime the same one), skip files. A directory there, such as
 # the "#seccomp-cache" of earlier versions, makes runc's list warn ("invalid container ID format").
 SECCOMP_CACHE_PREFIX = "#seccomp-"
+LEGACY_SECCOMP_CACHE = SECCOMP_CACHE_PREFIX + "cache"  # the directory of earlier versions
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
@@ -85,7 +86,7 @@ class Store:
             raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise PyruncError(f"root directory {self.root} is not writable")
-        legacy = os.path.join(self.root, SECCOMP_CACHE_PREFIX + "cache")  # earlier versions' cache
+        legacy = os.path.join(self.root, LEGACY_SECCOMP_CACHE)
         if os.path.isdir(legacy):
             _remove_tree_quietly(legacy)
 
@@ -140,11 +141,19 @@ class Store:
         except FileNotFoundError:
             raise NotFound(container_id) from None
 
-    def lock(
-        self, container_id: str, shared: bool = False, wait: bool = True, timeout: float = 10.0
-    ) -> int | None:
-        """flock the container's lock file; returns the fd (close it to unlock), or None when
-        `wait` is False and someone else holds it. Never creates the lock file (only claim does),
+    def lock(self, container_id: str, shared: bool = False, timeout: float = 10.0) -> int:
+        """flock the container's lock file, waiting for it; returns the fd (close it to unlock)."""
+        fd = self._lock(container_id, shared, True, timeout)
+        assert fd is not None  # waiting, it gets the lock or raises
+        return fd
+
+    def try_lock(self, container_id: str, shared: bool = False) -> int | None:
+        """As lock, but None at once when someone else holds it."""
+        return self._lock(container_id, shared, False, 0.0)
+
+    def _lock(self, container_id: str, shared: bool, wait: bool, timeout: float) -> int | None:
+        """flock the container's lock file; returns the fd, or None when `wait` is False and
+        someone else holds it. Never creates the lock file (only claim does),
         and checks after locking that the path still names the locked file: a delete may have
         removed the container meanwhile. A lock held longer than `timeout` is an error naming
         its holder."""
@@ -398,7 +407,7 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
         if locked:
             return "stopped"
         try:
-            fd = store.lock(container_id, shared=True, wait=False)
+            fd = store.try_lock(container_id, shared=True)
         except NotFound:
             return "stopped"  # no lock file: what a killed delete left, only to be removed
         if fd is None:

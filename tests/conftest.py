@@ -32,6 +32,21 @@ def pytest_configure(config: pytest.Config) -> None:
     prctl.set_child_subreaper(True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PYRUNC_QUICK_EXAMPLES=N (tools/quick) caps every property test at N examples: the quick
+    stage runs each once for a minute's worth; the main pytest stage runs them in full."""
+    cap = int(os.environ.get("PYRUNC_QUICK_EXAMPLES") or 0)
+    if not cap:
+        return
+    from hypothesis import settings
+
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        current = getattr(test, "_hypothesis_internal_use_settings", None)
+        if current is not None and current.max_examples > cap:
+            test._hypothesis_internal_use_settings = settings(current, max_examples=cap)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _hybrid_unified_controllers_restored():
     """On a hybrid host, what tests drive in the cgroup2 hierarchy (pyrunc's V2Manager in

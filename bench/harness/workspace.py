@@ -24,7 +24,11 @@ MASKED_PATHS = [
 
 def container_config(args: list[str], rootfs: str, cgroups_path: str, hostname: str) -> dict:
     """A minimal config shaped like `runc spec`'s: the usual namespaces and mounts, a read-only
-    rootfs given by absolute path (so bundles share one rootfs) and an explicit cgroupsPath."""
+    rootfs given by absolute path (so bundles share one rootfs) and an explicit cgroupsPath.
+
+    Its own on purpose, not pyrunc's default (pyrunc/config/spec.py): bench/ measures runc and crun
+    with the same config, runs without pyrunc installed, and its figures must not move when
+    pyrunc's default does."""
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     nosuid_noexec_nodev = ["nosuid", "noexec", "nodev"]
     return {

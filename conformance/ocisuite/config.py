@@ -1,4 +1,8 @@
-"""The base config.json every case starts from, and small helpers that edit it."""
+"""The base config.json every case starts from, and small helpers that edit it.
+
+Its own on purpose, not pyrunc's default (pyrunc/config/spec.py, which the tests import): the suite
+judges runc, crun and pyrunc alike, runs with the system python and no pyrunc, and a case must not
+change its meaning when pyrunc's default does."""
 
 from __future__ import annotations
 

@@ -142,7 +142,7 @@ class CfsPeriodQuota:
             Write(f"{field}.period", directory, "cpu.cfs_period_us", str(period)) if period else None
         )
         self.quota = Write(f"{field}.quota", directory, "cpu.cfs_quota_us", str(quota)) if quota else None
-        self.path = (self.period or self.quota).path
+        self.path = (self.period or self.quota).path  # type: ignore[union-attr]  # one is given
         self.done: list[Write] = []
 
     def describe(self) -> str:
@@ -274,7 +274,7 @@ class BpfDevices:
 
 def commit(ops: list) -> None:
     """Run `ops` in order; on a failure undo the finished ones (newest first)."""
-    done = []
+    done: list = []
     try:
         for op in ops:
             try:
@@ -546,7 +546,7 @@ def _v1_memory(section, directory: str | None, where: str) -> list:
     if swap and memsw:
         # Without swap accounting (swapaccount=0) there is nothing to limit: crun ignores it too.
         swap_op = Write(f"{where}.swap", d, "memory.memsw.limit_in_bytes", str(swap))
-    if limit_op and swap_op:
+    if limit_op and swap_op and swap is not None:
         # The kernel keeps memsw >= memory at every step: raise swap first when growing.
         current = int(_first_readable(os.path.join(d, "memory.limit_in_bytes")) or 0)
         ops += [swap_op, limit_op] if swap == -1 or current < swap else [limit_op, swap_op]
@@ -964,8 +964,8 @@ def _v2_io(section, d: str, where: str) -> list:
         raise CgroupError(f"{where}.leafWeight: cgroup v1 only (no leaf weights on cgroup v2)")
     bfq = os.path.exists(os.path.join(d, "io.bfq.weight"))
     ops: list = []
-    if blkio.get("weight"):
-        weight = _unsigned(blkio, "weight", where, 10, 1000)
+    weight = _unsigned(blkio, "weight", where, 10, 1000) if blkio.get("weight") else None
+    if weight is not None:
         if bfq:  # BFQ takes the v1 range as is
             ops.append(Write(f"{where}.weight", d, "io.bfq.weight", str(weight)))
         else:
@@ -992,9 +992,9 @@ def _v2_io(section, d: str, where: str) -> list:
                 raise CgroupError(f"{here}.rate: required")
             key = f"{major}:{minor}"
             # v1 uses 0 for "no limit"; v2 spells it max.
-            value = f"{key} {io_key}={rate or 'max'}"
+            line = f"{key} {io_key}={rate or 'max'}"
             ops.append(
-                Write(here, d, "io.max", value, key=key, reset=f"{key} rbps=max wbps=max riops=max wiops=max")
+                Write(here, d, "io.max", line, key=key, reset=f"{key} rbps=max wbps=max riops=max wiops=max")
             )
     return ops
 

@@ -67,7 +67,7 @@ def _memory_entry(limit: int, usage: int, peak: int, failcnt: int) -> dict:
 
 def _hugepage_sizes() -> list[str]:
     """Page sizes as cgroup files name them: hugepages-2048kB -> 2MB."""
-    sizes = []
+    sizes: list[str] = []
     try:
         names = os.listdir("/sys/kernel/mm/hugepages")
     except OSError:
@@ -303,7 +303,8 @@ def _v2_memory(d: str) -> dict:
 
 
 def _v2_io(d: str) -> dict:
-    service_bytes, serviced = [], []
+    service_bytes: list[dict] = []
+    serviced: list[dict] = []
     for line in (_read(os.path.join(d, "io.stat")) or "").splitlines():
         device, *fields = line.split()
         major, minor = (int(x) for x in device.split(":"))

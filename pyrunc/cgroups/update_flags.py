@@ -43,6 +43,29 @@ FLAGS: dict[str, tuple[str, str, str]] = {
 IGNORED = ("kernel-memory", "kernel-memory-tcp")  # runc: "ignored and will be removed"
 INTEL_RDT = {"l3-cache-schema": "l3CacheSchema", "mem-bw-schema": "memBwSchema"}
 
+# The flags `pyrunc update` takes, in runc's order, with their help: cli.py declares them and
+# commands.py hands them on from this one list (--cpu-shares above is only docker's spelling).
+CLI_FLAGS: tuple[tuple[str, str], ...] = (
+    ("blkio-weight", "Block IO weight (10-1000)."),
+    ("cpu-period", "CPU CFS period in microseconds."),
+    ("cpu-quota", "CPU CFS quota in microseconds."),
+    ("cpu-share", "CPU shares (relative weight)."),
+    ("cpu-rt-period", "CPU real-time period in microseconds."),
+    ("cpu-rt-runtime", "CPU real-time runtime in microseconds."),
+    ("cpu-idle", "SCHED_IDLE for the cgroup (0 or 1)."),
+    ("cpu-burst", "CPU burst in microseconds."),
+    ("cpuset-cpus", "CPUs to run on (e.g. 0-2,4)."),
+    ("cpuset-mems", "Memory nodes to use."),
+    ("kernel-memory", "Accepted and ignored, as runc does."),
+    ("kernel-memory-tcp", "Accepted and ignored, as runc does."),
+    ("memory", "Memory limit (e.g. 256m, -1 for none)."),
+    ("memory-reservation", "Memory soft limit."),
+    ("memory-swap", "Memory plus swap limit."),
+    ("pids-limit", "Maximum number of processes."),
+    ("l3-cache-schema", "Intel RDT L3 cache schema (not supported)."),
+    ("mem-bw-schema", "Intel RDT memory bandwidth schema (not supported)."),
+)
+
 
 def ram_in_bytes(text: str) -> int:
     """docker/go-units RAMInBytes: "512", "64k", "1.5g", "100MiB" (binary multiples)."""

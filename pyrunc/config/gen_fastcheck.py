@@ -20,8 +20,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from re import _constants as sre
-from re import _parser as sre_parse
+from re import _constants as sre  # type: ignore[attr-defined]  # private, no stubs
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
@@ -123,7 +124,7 @@ class SchemaSet:
             raise UnsupportedSchema(f"$ref {ref!r} names an unknown document {uri!r}")
         if fragment and not fragment.startswith("/"):
             raise UnsupportedSchema(f"$ref {ref!r}: only JSON-pointer fragments are supported")
-        node: object = self.documents[uri]
+        node: Any = self.documents[uri]
         for token in fragment.split("/")[1:]:
             token = token.replace("~1", "/").replace("~0", "~")
             try:
@@ -206,6 +207,7 @@ def _build_sequence(nfa: _NFA, items, start: int) -> int:
 
 def _build_item(nfa: _NFA, op, value, start: int) -> int:
     if op in (sre.LITERAL, sre.NOT_LITERAL, sre.ANY, sre.IN):
+        chars: tuple[tuple[int, int], ...]
         if op is sre.LITERAL:
             chars = ((value, value),)
         elif op is sre.NOT_LITERAL:
@@ -306,7 +308,8 @@ def _determinize(nfa: _NFA, start: int, accept: int):
     points = sorted(cuts)
     intervals = [(points[i], points[i + 1] - 1) for i in range(len(points) - 1)]
     first = _closure(nfa, [start])
-    index, order, rows = {first: 0}, [first], []
+    index, order = {first: 0}, [first]
+    rows: list[list[int]] = []
     while len(rows) < len(order):
         current = order[len(rows)]
         row = []
@@ -335,7 +338,8 @@ def _minimize(rows: list[list[int]], accepting: list[bool]) -> tuple[list[list[i
         if len(numbering) == len(set(block)):
             break
         block = new_block
-    order, seen = [], {}
+    order: list[int] = []
+    seen: dict[int, int] = {}
     queue = [0]
     while queue:
         state = queue.pop(0)

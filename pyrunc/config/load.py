@@ -29,4 +29,4 @@ def load_bundle(bundle: str) -> tuple[dict, bytes]:
     from pyrunc.config.validate import validate_config
 
     validate_config(config)
-    return config, raw
+    return config, raw  # type: ignore[return-value]  # validated: a JSON object

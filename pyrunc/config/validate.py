@@ -20,7 +20,7 @@ from pyrunc.errors import ConfigError
 try:
     from pyrunc.config import _fastcheck
 except ImportError:  # not generated yet (a source tree without a build): jsonschema decides alone
-    _fastcheck = None
+    _fastcheck = None  # type: ignore[assignment]
 
 CONFIG_SCHEMA = "config.json"
 PROCESS_SCHEMA = "process.json"
@@ -34,7 +34,7 @@ def validate_config(config: object, *, require_process: bool = True) -> None:
     """
     if _fastcheck is None or not _fastcheck.check_config(config):
         raise_schema_error(config, CONFIG_SCHEMA, "config.json")
-    semantic.check_config(config, require_process=require_process)
+    semantic.check_config(config, require_process=require_process)  # type: ignore[arg-type]  # the schema held
 
 
 def validate_process(process: object, *, config: dict | None = None) -> None:
@@ -45,7 +45,7 @@ def validate_process(process: object, *, config: dict | None = None) -> None:
     """
     if _fastcheck is None or not _fastcheck.check_process(process):
         raise_schema_error(process, PROCESS_SCHEMA, "process.json")
-    semantic.check_process(process, where=(), document="process.json", config=config)
+    semantic.check_process(process, where=(), document="process.json", config=config)  # type: ignore[arg-type]
 
 
 def raise_schema_error(document: object, schema_name: str, document_name: str) -> None:
@@ -101,7 +101,7 @@ def best_error(validator, document: object):
 
 def _is_alternative_of_requireds(error) -> bool:
     """anyOf: [{required: [a]}, {required: [b]}] - say 'at least one of a, b' instead of one branch."""
-    branches = error.validator_value if error.validator in ("anyOf", "oneOf") else None
+    branches = error.validator_value if error.validator in ("anyOf", "oneOf") else []
     return bool(branches) and all(isinstance(b, dict) and list(b) == ["required"] for b in branches)
 
 

@@ -4,12 +4,16 @@
  * Python (pyrunc/plan.py) and is read with the cursor helpers of common.c. Failures go back to
  * the parent over the sync socket as errno + message, and the child exits.
  *
- * Order (runc's, with the rootfs work done before pivot_root through fds):
- *   namespaces (join, then create) -> uid/gid maps by the parent -> cgroup placement by the parent
- *   -> cgroup namespace -> rootfs: propagation, self-bind, mounts, devices, symlinks
- *   -> prestart/createRuntime hooks (parent) -> createContainer hooks -> hostname, sysctl
- *   -> read-only and masked paths -> root read-only -> pivot_root -> rootfsPropagation
- *   -> oom_score_adj, rlimits -> execve(init helper).
+ * Order (runc's, with the rootfs work done before pivot_root through fds), as child_main and
+ * init_main run it:
+ *   namespaces: clone() straight into them, or (joins, a time namespace) stage_one joins through
+ *   the init helper's "join" mode, unshares and forks the init -> uid/gid maps by the parent
+ *   -> setup_with_parent: cgroup placement by the parent, then the cgroup namespace
+ *   -> prepare_rootfs: propagation, self-bind, mkdirs, mounts, devices, symlinks
+ *   -> prestart/createRuntime hooks (parent) -> console -> createContainer hooks
+ *   -> hostname, domainname, sysctl -> read-only and masked paths, late read-only remounts,
+ *   root read-only -> oom_score_adj, rlimits -> pivot_root (or --no-pivot's move), then
+ *   rootfsPropagation -> execve(init helper). `exec` joins, then cgroup, console, limits.
  *
  * Every path under the rootfs is resolved with openat2(RESOLVE_IN_ROOT), so a symlink in the rootfs
  * can never lead outside it, and every mount targets the resolved fd through /proc/self/fd
@@ -209,8 +213,12 @@ static int resolve_in_rootfs(int rootfd, const char *rel, char *out, size_t outl
                 errno = ELOOP;
                 return -1;
             }
-            snprintf(rest, sizeof(rest), "%s", p);
-            snprintf(todo, sizeof(todo), "%s/%s", link, rest);
+            /* A link and what follows it that no longer fit: an error, never a cut-off path. */
+            if (snprintf(rest, sizeof(rest), "%s", p) >= (int)sizeof(rest) ||
+                snprintf(todo, sizeof(todo), "%s/%s", link, rest) >= (int)sizeof(todo)) {
+                errno = ENAMETOOLONG;
+                return -1;
+            }
             p = todo;
             if (link[0] == '/')
                 out[0] = '\0';
@@ -237,10 +245,9 @@ static int create_dest(int rootfd, const char *given, int kind, int real_dir_onl
     split_path(given, parent, sizeof(parent), base, sizeof(base));
     if (resolve_in_rootfs(rootfd, real_dir_only ? parent : given, resolved, sizeof(resolved)) < 0)
         die(errno, "%s: resolve /%s in the rootfs", what, given);
-    if (real_dir_only)
-        snprintf(rel, sizeof(rel), "%s%s%s", resolved, resolved[0] ? "/" : "", base);
-    else
-        snprintf(rel, sizeof(rel), "%s", resolved);
+    if (snprintf(rel, sizeof(rel), "%s%s%s", resolved, real_dir_only && resolved[0] ? "/" : "",
+                 real_dir_only ? base : "") >= (int)sizeof(rel))
+        die(ENAMETOOLONG, "%s: /%s in the rootfs", what, given);
     if (!rel[0])
         die_msg("%s: /%s resolves to the container's root", what, given);
     if (kind == DEST_DIR && !real_dir_only) {

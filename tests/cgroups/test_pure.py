@@ -215,6 +215,17 @@ def test_update_flag_edge_cases():
             update_flags_to_resources({flag: value})
 
 
+def test_update_command_takes_exactly_the_mapped_flags():
+    """update_flags.CLI_FLAGS is the one list: click declares it, and every flag maps somewhere."""
+    from pyrunc.cgroups.update_flags import CLI_FLAGS, FLAGS, IGNORED, INTEL_RDT
+    from pyrunc.cli import update
+
+    names = [name for name, _help in CLI_FLAGS]
+    assert set(names) <= set(FLAGS) | set(IGNORED) | set(INTEL_RDT)
+    declared = {opt.lstrip("-") for param in update.params for opt in param.opts if opt.startswith("--")}
+    assert declared == {*names, "resources"}
+
+
 def test_v1_writes_follow_the_rules_order_and_bpf_agrees():
     # Issue 16 item 4: the config's rules in their order, then the defaults; the BPF program
     # checks the same exceptions in the same order and gives the emulator's verdicts.

@@ -5,7 +5,7 @@
 The files are plain configs, so other tools (the official schema, runc, crun) can read them;
 corpus/expected.json records for every bad file the `where` and a piece of the `problem` that
 pyrunc.config.validate must report, and whether the schema or the semantic checks catch it.
-test_config_corpus.py checks that the files on disk are what this script writes.
+test_config_validate.py checks that the files on disk are what this script writes.
 """
 
 from __future__ import annotations
@@ -15,78 +15,31 @@ import json
 import sys
 from pathlib import Path
 
+from pyrunc.config.spec import default_spec
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
-BASE = {
-    "ociVersion": "1.2.0",
-    "process": {
-        "terminal": False,
-        "user": {"uid": 0, "gid": 0},
-        "args": ["sh", "-c", "echo corpus"],
-        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
-        "cwd": "/",
-        "capabilities": {
-            "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-            "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-            "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-        },
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-        "noNewPrivileges": True,
-    },
-    "root": {"path": "rootfs", "readonly": True},
-    "hostname": "corpus",
-    "mounts": [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {
-            "destination": "/dev",
-            "type": "tmpfs",
-            "source": "tmpfs",
-            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-        },
-        {
-            "destination": "/dev/pts",
-            "type": "devpts",
-            "source": "devpts",
-            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-        },
-        {
-            "destination": "/dev/shm",
-            "type": "tmpfs",
-            "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        },
-        {
-            "destination": "/dev/mqueue",
-            "type": "mqueue",
-            "source": "mqueue",
-            "options": ["nosuid", "noexec", "nodev"],
-        },
-        {
-            "destination": "/sys",
-            "type": "sysfs",
-            "source": "sysfs",
-            "options": ["nosuid", "noexec", "nodev", "ro"],
-        },
-        {
-            "destination": "/sys/fs/cgroup",
-            "type": "cgroup",
-            "source": "cgroup",
-            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
-        },
-    ],
-    "linux": {
-        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-        "namespaces": [
-            {"type": "pid"},
-            {"type": "network"},
-            {"type": "ipc"},
-            {"type": "uts"},
-            {"type": "mount"},
-        ],
-        "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
-        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/sys", "/proc/sysrq-trigger"],
-    },
-}
+
+def _base() -> dict:
+    """pyrunc's default config (`pyrunc spec`), made non-interactive and a little smaller: the one
+    default config the tests start from."""
+    config = default_spec()
+    caps = config["process"]["capabilities"]
+    caps.update({name: list(names) for name, names in caps.items()})  # the spec's sets share one list
+    config["process"].update(
+        terminal=False,
+        args=["sh", "-c", "echo corpus"],
+        env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"],
+    )
+    config["hostname"] = "corpus"
+    linux = config["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "cgroup"]
+    linux["maskedPaths"] = ["/proc/kcore", "/proc/keys", "/sys/firmware"]
+    linux["readonlyPaths"] = ["/proc/bus", "/proc/fs", "/proc/sys", "/proc/sysrq-trigger"]
+    return config
+
+
+BASE = _base()
 
 USERNS_MAPPINGS = {
     "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],

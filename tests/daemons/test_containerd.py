@@ -1,4 +1,4 @@
-"""Issue 6, item 1: containerd's runc shim drives the runtime under test through `ctr`."""
+"""containerd's runc shim drives the runtime under test through `ctr`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 6, item 1 (Kubernetes path): a runtime entry in containerd's config.toml with BinaryName,
+"""The Kubernetes path: a runtime entry in containerd's config.toml with BinaryName,
 selected by name (runtime_handler, what a RuntimeClass's `handler` names), driven through the CRI
 plugin and the runc shim exactly as a kubelet would."""
 

@@ -1,4 +1,4 @@
-"""Issue 6, item 2: dockerd (through its containerd and the runc shim) with the runtime under test."""
+"""dockerd (through its containerd and the runc shim) with the runtime under test."""
 
 from __future__ import annotations
 

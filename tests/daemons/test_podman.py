@@ -1,4 +1,4 @@
-"""Issue 6, item 3: podman (through conmon) with the runtime under test installed as `runc`."""
+"""podman (through conmon) with the runtime under test installed as `runc`."""
 
 from __future__ import annotations
 

@@ -71,3 +71,22 @@ def test_a_symlink_to_the_installed_command_is_fast_too(installed, tmp_path):
     done, trace = traced([str(link), "--version"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert_fast_start(trace, os.path.join(os.path.dirname(installed), "python3"))
+
+
+@pytest.mark.skipif(not shutil.which("readelf"), reason="readelf (binutils) is not installed")
+def test_the_c_parts_are_built_hardened():
+    """setup.py's flags took: relro and bind-now on the extensions, the stack protector and
+    FORTIFY_SOURCE's checked calls in _core, relro on the static init helper."""
+    import glob
+
+    def readelf(*args: str) -> str:
+        return subprocess.run(["readelf", "-W", *args], capture_output=True, text=True, check=True).stdout
+
+    pkg = os.path.join(REPO, "pyrunc")
+    for ext in glob.glob(os.path.join(pkg, "_core.*.so")) + glob.glob(os.path.join(pkg, "_seccomp.*.so")):
+        assert "GNU_RELRO" in readelf("-l", ext), ext
+        assert "BIND_NOW" in readelf("-d", ext), ext
+    core = glob.glob(os.path.join(pkg, "_core.*.so"))[0]
+    symbols = readelf("--dyn-syms", core)
+    assert "__stack_chk_fail" in symbols and "__snprintf_chk" in symbols
+    assert "GNU_RELRO" in readelf("-l", os.path.join(pkg, "pyrunc-init"))

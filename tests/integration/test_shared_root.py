@@ -12,6 +12,8 @@ import tempfile
 
 import pytest
 
+from pyrunc.state import LEGACY_SECCOMP_CACHE, SECCOMP_CACHE_PREFIX
+
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 pytestmark = pytest.mark.skipif(not os.access(RUNC, os.X_OK), reason="runc is not installed")
 
@@ -88,10 +90,10 @@ def test_the_seccomp_cache_is_no_container_for_runc(runtime, runc, make_bundle, 
         "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}],
     }
     bundle.write()
-    os.makedirs(os.path.join(runtime.root, "#seccomp-cache"))  # what an earlier version left
+    os.makedirs(os.path.join(runtime.root, LEGACY_SECCOMP_CACHE))  # what an earlier version left
     runtime("run", "--bundle", bundle.path, cid)
     entries = os.listdir(runtime.root)
-    assert len(entries) == 1 and entries[0].startswith("#seccomp-"), entries
+    assert len(entries) == 1 and entries[0].startswith(SECCOMP_CACHE_PREFIX), entries
     assert os.path.isfile(os.path.join(runtime.root, entries[0]))
     listed = runc("list")
     assert (listed.returncode, listed.stderr) == (0, ""), listed

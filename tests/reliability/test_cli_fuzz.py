@@ -1,4 +1,4 @@
-"""Issue 9, item 4 (command line): every command with missing, extra and malformed arguments;
+"""The command line: every command with missing, extra and malformed arguments;
 ids that are empty, huge, unicode, `..`, `/x`; unknown signals; malformed option values on a
 live container; --root unwritable, on a full tmpfs, a symlink, a file.
 

@@ -1,4 +1,4 @@
-"""Issue 9, item 4 (config.json): fuzzed documents through `pyrunc create`.
+"""config.json: fuzzed documents through `pyrunc create`.
 
 Documents come from the hypothesis strategies derived from pyrunc/config/schema
 (tests/config/config_strategies.py): schema-valid documents, mutated ones, documents one to three

@@ -1,4 +1,4 @@
-"""Issue 9, item 5: damaged state.
+"""Damaged state.
 
 state.json truncated, emptied, garbage or of the wrong shape, missing; a lock file left over or
 held by a stuck process; exec.fifo missing; the init's pid reused by an unrelated process. In

@@ -1,4 +1,4 @@
-"""Issue 9, item 1 (second half): the container's init SIGKILLed at every stage.
+"""The container's init SIGKILLed at every stage.
 
 - during create, while the clone sets up mounts and pivot_root (strace -f -b execve: every
   syscall only the clone makes is a kill point) and in the init helper before READY;

@@ -1,4 +1,4 @@
-"""Issue 9, item 1: `create`, `start`, `run -d`, `exec` and `delete` SIGKILLed mid-way.
+"""`create`, `start`, `run -d`, `exec` and `delete` SIGKILLed mid-way.
 
 Two ways of choosing the moment:
 - every step: a dry run under strace lists the command's syscalls; the command is then killed as

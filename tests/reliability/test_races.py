@@ -1,4 +1,4 @@
-"""Issue 9, item 2: races.
+"""Races.
 
 - 200 lifecycles (create, start, state, kill, delete) on distinct ids, 8 at a time, while a
   watcher keeps running `list` and reading every state.json.

@@ -1,4 +1,4 @@
-"""Issue 9, item 3: soak. Lifecycles one after another (create, state, start, state, every tenth an
+"""Soak. Lifecycles one after another (create, state, start, state, every tenth an
 exec, kill, delete), sampling what could leak: the fds the runtime leaves in the container's init,
 the host's mounts, cgroup directories, zombies, state directories, this process's own fds.
 

@@ -10,6 +10,7 @@ import pytest
 
 from pyrunc import _seccomp, seccomp
 from pyrunc.errors import ConfigError
+from pyrunc.state import SECCOMP_CACHE_PREFIX
 
 NATIVE = _seccomp.native_arch()
 AUDIT_I386 = 0x40000003
@@ -699,7 +700,7 @@ def test_cache_is_bounded(tmp_path, monkeypatch):
     (tmp_path / "container-a").mkdir()
     (tmp_path / "#claim-1-b").mkdir()
     (tmp_path / "other-file").write_text("")
-    cache = f"{tmp_path}/#seccomp-"
+    cache = f"{tmp_path}/{SECCOMP_CACHE_PREFIX}"
     for errno_ret in range(1, 10):
         seccomp.compile_profile(
             profile({"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}), cache
@@ -708,7 +709,8 @@ def test_cache_is_bounded(tmp_path, monkeypatch):
         assert entries >= neighbours
         assert 1 <= len(entries - neighbours) <= 4
         assert all(
-            name.startswith("#seccomp-") and os.path.isfile(tmp_path / name) for name in entries - neighbours
+            name.startswith(SECCOMP_CACHE_PREFIX) and os.path.isfile(tmp_path / name)
+            for name in entries - neighbours
         )
 
 
