@@ -14,9 +14,19 @@ def ns_link(pid: int | str, name: str) -> str:
     return os.readlink(f"/proc/{pid}/ns/{name}")
 
 
-def host_mounts() -> list[str]:
+def host_mounts(path: str) -> list[str]:
+    """The runtime's mounts that a container at `path` could change: those on the way to it
+    (their propagation included) and those under it. Not the whole table: other tests on this
+    machine mount and unmount elsewhere meanwhile."""
+    ancestors = {"/"} | {path[:i] for i in range(1, len(path) + 1) if path[i : i + 1] in ("/", "")}
+    out = []
     with open("/proc/self/mountinfo") as f:
-        return sorted(" ".join(line.split()[4:5] + line.split()[6:]) for line in f)
+        for line in f:
+            fields = line.split()
+            point = fields[4]
+            if point in ancestors or point.startswith(path.rstrip("/") + "/"):
+                out.append(" ".join(fields[4:]))
+    return sorted(out)
 
 
 def no_mount_bundle(make_bundle, args, namespaces=("pid", "ipc", "uts")):
@@ -37,29 +47,29 @@ def test_runs_in_the_runtimes_mount_namespace_with_the_rootfs_as_root(runtime, m
     marker = os.path.join(bundle.rootfs, "only-in-this-rootfs")
     with open(marker, "w") as f:
         f.write("yes")
-    before = host_mounts()
+    before = host_mounts(bundle.path)
     runtime("create", "--bundle", bundle.path, cid)
     pid = runtime.state(cid)["pid"]
     assert ns_link(pid, "mnt") == ns_link("self", "mnt"), "the runtime's mount namespace"
     assert ns_link(pid, "pid") != ns_link("self", "pid"), "the listed pid namespace is still new"
     assert os.path.realpath(f"/proc/{pid}/root") == bundle.rootfs
-    assert host_mounts() == before, "creating it changed the host's mounts"
+    assert host_mounts(bundle.path) == before, "creating it changed the host's mounts"
     runtime("start", cid)
     out = runtime("exec", cid, "cat", "/only-in-this-rootfs").stdout
     assert out == "yes"
     runtime("delete", "--force", cid)
-    assert host_mounts() == before
+    assert host_mounts(bundle.path) == before
 
 
 def test_no_pivot_moves_nothing(runtime, make_bundle, cid):
     """--no-pivot moves the rootfs onto / with MS_MOVE: in the runtime's mount namespace that would
     be the host's /. Without a mount namespace there is nothing to move: the same chroot."""
     bundle = no_mount_bundle(make_bundle, ["sleep", "infinity"])
-    before = host_mounts()
+    before = host_mounts(bundle.path)
     runtime("create", "--no-pivot", "--bundle", bundle.path, cid)
     pid = runtime.state(cid)["pid"]
     assert os.path.realpath(f"/proc/{pid}/root") == bundle.rootfs
-    assert host_mounts() == before
+    assert host_mounts(bundle.path) == before
     runtime("delete", "--force", cid)
 
 
@@ -104,14 +114,14 @@ def test_what_would_change_the_host_is_refused(runtime, make_bundle, cid, where,
         parent = parent[name]
     parent[key] = value
     bundle.write()
-    before = host_mounts()
+    before = host_mounts(bundle.path)
     result = runtime("create", "--bundle", bundle.path, cid, check=False)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert field in lines[0] and "needs a mount namespace" in lines[0] and why in lines[0], lines[0]
     assert not os.path.exists(os.path.join(runtime.root, cid))
-    assert host_mounts() == before
+    assert host_mounts(bundle.path) == before
 
 
 def test_terminal_without_mount_namespace_binds_no_console(runtime, make_bundle, cid, tmp_path):
@@ -121,7 +131,7 @@ def test_terminal_without_mount_namespace_binds_no_console(runtime, make_bundle,
     bundle = no_mount_bundle(make_bundle, ["true"])
     bundle.config["process"]["terminal"] = True
     bundle.write()
-    before = host_mounts()
+    before = host_mounts(bundle.path)
     result = subprocess.run(
         runtime.cmd("run", "--bundle", bundle.path, cid),
         capture_output=True,
@@ -129,7 +139,7 @@ def test_terminal_without_mount_namespace_binds_no_console(runtime, make_bundle,
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
-    assert host_mounts() == before
+    assert host_mounts(bundle.path) == before
     assert result.returncode == 1
     assert "process.terminal needs a devpts mount on /dev/pts" in result.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))

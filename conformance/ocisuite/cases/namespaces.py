@@ -79,10 +79,18 @@ def absent_inherits(t: Ctx) -> None:
         )
 
 
-def _mount_table() -> list[str]:
-    """The runtime's mount table as mount point, root and options (ids vary, the rest must not)."""
+def _mount_table(path: str) -> list[str]:
+    """The runtime's mounts a container at `path` could change: those on the way to it (with
+    their propagation) and those under it; not the whole table, which other work on the machine
+    may change meanwhile. Mount ids vary; point, options and propagation must not."""
+    ancestors = {"/"} | {path[:i] for i in range(1, len(path) + 1) if path[i : i + 1] in ("/", "")}
+    out = []
     with open("/proc/self/mountinfo") as f:
-        return sorted(" ".join(line.split()[3:]) for line in f)
+        for line in f:
+            fields = line.split()
+            if fields[4] in ancestors or fields[4].startswith(path.rstrip("/") + "/"):
+                out.append(" ".join(fields[3:]))
+    return sorted(out)
 
 
 @case(
@@ -97,19 +105,19 @@ def no_mount_namespace(t: Ctx) -> None:
     b.linux["namespaces"] = [{"type": "pid"}, {"type": "ipc"}]
     b.config.pop("hostname", None)
     b.config["mounts"] = []
-    before = _mount_table()
+    before = _mount_table(b.path)
     c = t.create(b)
     t.eq(_ns_link(c.pid, "mount"), _ns_link("self", "mount"), "mount namespace of the container")
     t.check(_ns_link(c.pid, "pid") != _ns_link("self", "pid"), "the listed pid namespace is not new")
     rootfs = os.path.realpath(os.path.join(b.path, "rootfs"))
     t.eq(os.path.realpath(f"/proc/{c.pid}/root"), rootfs, "root of the container's process")
-    t.eq(_mount_table(), before, "the runtime's mount table after create")
+    t.eq(_mount_table(b.path), before, "the runtime's mount table after create")
     c.start()
     t.eq(c.status(), "running", "status after start")
     c.kill("KILL")
     c.wait_stopped()
     c.delete()
-    t.eq(_mount_table(), before, "the runtime's mount table after delete")
+    t.eq(_mount_table(b.path), before, "the runtime's mount table after delete")
 
 
 def _join_case(kind: str, needs: tuple[str, ...] = ()):
