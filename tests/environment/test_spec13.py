@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from .helpers import exec_inside, fails, long_running, proc_status, run_inside, running
+from .helpers import exec_inside, fails, long_running, proc_status, run_inside, running, userns
 
 
 def first_mapping(pid: int | str) -> str:
@@ -157,6 +157,18 @@ def test_net_device_is_moved_renamed_up_and_keeps_its_global_address(runtime, ma
     # Delete does not move it back (the spec: the namespace's owner decides); the namespace is gone
     # and a veth dies with it, taking its peer along.
     assert not link_exists(name) and not link_exists(peer)
+
+
+def test_net_device_into_a_user_namespaced_container(runtime, make_bundle, cid, veth):
+    """The new network namespace belongs to the container's user namespace; the runtime, root in
+    the host's, still moves the interface in and configures it there."""
+    name, _ = veth(address="10.213.9.1/24")
+    bundle = userns(make_bundle(args=["sleep", "infinity"]), size=1000)
+    bundle.config["linux"]["netDevices"] = {name: {"name": "uns0"}}
+    bundle.write()
+    with running(runtime, bundle, cid) as pid:
+        link = container_links(pid)["uns0"]
+    assert "UP" in link["flags"] and link["addr_info"][0]["local"] == "10.213.9.1"
 
 
 def test_net_device_template_name_takes_a_free_number(runtime, make_bundle, cid, veth):
