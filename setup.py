@@ -25,7 +25,6 @@ INIT_SOURCES = ["init.c", "child.c", "common.c", "hooks.c"]
 HARDENING = ["-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"]  # FORTIFY needs -O1 or more
 WARNINGS = ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"]
 CFLAGS = ["-O2", "-D_GNU_SOURCE", *WARNINGS, *HARDENING]
-EXT_CFLAGS = CFLAGS  # the Cython modules too: their own code is warning-free
 LDFLAGS = ["-Wl,-z,relro,-z,now"]
 GENERATORS = [
     ("pyrunc.config.gen_fastcheck", os.path.join(PKG, "config", "_fastcheck.py")),
@@ -139,14 +138,14 @@ def extensions() -> list:
             "pyrunc._core",
             sources=["pyrunc/_core.pyx", *core_c],
             include_dirs=["pyrunc/csrc"],
-            extra_compile_args=EXT_CFLAGS,
+            extra_compile_args=CFLAGS,
             extra_link_args=LDFLAGS,
         ),
         Extension(
             "pyrunc._seccomp",
             sources=["pyrunc/_seccomp.pyx"],
             libraries=["seccomp"],
-            extra_compile_args=EXT_CFLAGS,
+            extra_compile_args=CFLAGS,
             extra_link_args=LDFLAGS,
         ),
     ]

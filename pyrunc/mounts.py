@@ -320,27 +320,9 @@ def _idmap(
 
 def read_mountinfo() -> list[tuple[str, str, str, str]]:
     """(root, mount point, fstype, super options) of every mount this process sees."""
-    entries = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            entries.append((_unescape(fields[3]), _unescape(fields[4]), fields[sep + 1], fields[sep + 3]))
-    return entries
+    from pyrunc import mountinfo
 
-
-def _unescape(path: str) -> str:
-    if "\\" not in path:
-        return path
-    out, i = [], 0
-    while i < len(path):
-        if path[i] == "\\" and i + 3 < len(path) and path[i + 1 : i + 4].isdigit():
-            out.append(chr(int(path[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(path[i])
-            i += 1
-    return "".join(out)
+    return [(m.root, m.point, m.fstype, m.super_options) for m in mountinfo.read()]
 
 
 def cgroup_hierarchies() -> list[tuple[str, str, str]]:

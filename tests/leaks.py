@@ -13,6 +13,7 @@ import time
 import pytest
 
 from pyrunc.state import SECCOMP_CACHE_PREFIX
+from tests.mountinfo import mounts
 from tests.support import USED_IDS, reap_orphans
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -44,11 +45,9 @@ def descendants(pid: int) -> list[int]:
 
 def mount_points_under(prefixes: list[str]) -> set[str]:
     points = set()
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4]
-            if any(point == p or point.startswith(p.rstrip("/") + "/") for p in prefixes):
-                points.add(point)
+    for m in mounts():
+        if any(m.point == p or m.point.startswith(p.rstrip("/") + "/") for p in prefixes):
+            points.add(m.point)
     return points
 
 

@@ -39,17 +39,15 @@ def mounted_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, tu
     plus 'unified' for a cgroup2 mount on a hybrid host. Combined mounts such as
     cpu,cpuacct give one entry per controller with the same mount point."""
     found: dict[str, tuple[str, str]] = {}
-    for line in read_text(mountinfo).splitlines():
-        fields = line.split()
-        sep = fields.index("-")
-        fstype, super_options = fields[sep + 1], fields[sep + 3]
-        mount_root, mount_point = fields[3], fields[4].replace("\\040", " ")
-        if fstype == "cgroup2":
-            found.setdefault(UNIFIED, (mount_point, mount_root))
-        elif fstype == "cgroup":
-            for option in super_options.split(","):
+    from pyrunc import mountinfo as parser
+
+    for m in parser.parse(read_text(mountinfo)):
+        if m.fstype == "cgroup2":
+            found.setdefault(UNIFIED, (m.point, m.root))
+        elif m.fstype == "cgroup":
+            for option in m.super_options.split(","):
                 if option in V1_CONTROLLERS or option.startswith("name="):
-                    found.setdefault(option, (mount_point, mount_root))
+                    found.setdefault(option, (m.point, m.root))
     return found
 
 

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import time
 
+from tests.mountinfo import mounts
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 BUSYBOX = shutil.which("busybox", path="/bin:/usr/bin:/usr/sbin:/sbin") or "/bin/busybox"
 TEST_PREFIX = "pyrunc-test-"
@@ -29,12 +31,9 @@ def hierarchy_roots() -> list[str]:
     if is_unified():
         return [CGROUP_ROOT]
     roots = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            fstype = fields[fields.index("-") + 1]
-            if fstype in ("cgroup", "cgroup2") and fields[4].startswith(CGROUP_ROOT + "/"):
-                roots.append(fields[4])
+    for m in mounts():
+        if m.fstype in ("cgroup", "cgroup2") and m.point.startswith(CGROUP_ROOT + "/"):
+            roots.append(m.point)
     return sorted(set(roots))
 
 

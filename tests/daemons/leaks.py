@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.mountinfo import mounts
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Interface names a container engine would create; other engineers' tests may make their own
 # devices at the same time, so only these count as ours.
@@ -15,12 +17,7 @@ DAEMON_NETDEV = re.compile(r"^(docker|br-|veth|cni|podman|netavark|virbr)")
 
 
 def mount_points() -> set[str]:
-    points = set()
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            # Field 5 is the mount point, with spaces and such octal-escaped.
-            points.add(line.split()[4].encode().decode("unicode_escape"))
-    return points
+    return {m.point for m in mounts()}
 
 
 def netdevs() -> set[str]:
@@ -43,22 +40,19 @@ def cgroup_parents() -> list[Path]:
     own cgroup, our own cgroup in each of them."""
     own = own_cgroups()
     parents = set()
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            before, _, after = line.partition(" - ")
-            fstype, _source, options = after.split()[:3]
-            point = Path(before.split()[4])
-            if fstype not in ("cgroup", "cgroup2") or not point.is_relative_to(CGROUP_ROOT):
-                continue
-            parents.add(point)
-            if fstype == "cgroup2":
-                key = ""
-            else:
-                known = ("name=systemd", *(k for k in own if k))
-                key = next((k for k in known if set(k.split(",")) <= set(options.split(","))), "")
-            relative = own.get(key, "/").lstrip("/")
-            if relative:
-                parents.add(point / relative)
+    for m in mounts():
+        point = Path(m.point)
+        if m.fstype not in ("cgroup", "cgroup2") or not point.is_relative_to(CGROUP_ROOT):
+            continue
+        parents.add(point)
+        if m.fstype == "cgroup2":
+            key = ""
+        else:
+            known = ("name=systemd", *(k for k in own if k))
+            key = next((k for k in known if set(k.split(",")) <= m.super_options), "")
+        relative = own.get(key, "/").lstrip("/")
+        if relative:
+            parents.add(point / relative)
     return sorted(parents)
 
 

@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 
+from tests.mountinfo import mounts
+
 from .helpers import fails
 
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
@@ -51,8 +53,7 @@ def host_target():
 
 
 def host_mount_points() -> set[str]:
-    with open("/proc/self/mountinfo") as f:
-        return {line.split()[4] for line in f}
+    return {m.point for m in mounts()}
 
 
 @pytest.mark.parametrize(("dest", "fstype"), [("proc", "proc"), ("sys", "sysfs")])

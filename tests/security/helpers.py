@@ -14,6 +14,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from tests import mountinfo
+from tests.mountinfo import MountEntry
 from tests.support import PYRUNC, REPO, Bundle, Runtime
 
 F_SEAL_WRITE = 0x0008
@@ -125,30 +127,8 @@ def status(runtime: Runtime, container_id: str) -> str:
     return json.loads(result.stdout)["status"] if result.returncode == 0 else "gone"
 
 
-class Mount:
-    """One line of /proc/PID/mountinfo (proc(5)); paths as the process sees them."""
-
-    def __init__(self, line: str) -> None:
-        fields = line.split()
-        sep = fields.index("-")
-        self.root = _unescape(fields[3])
-        self.point = _unescape(fields[4])
-        self.options = set(fields[5].split(","))
-        self.fstype = fields[sep + 1]
-        self.source = _unescape(fields[sep + 2])
-
-    def __repr__(self) -> str:
-        return f"<{self.fstype} {self.source}:{self.root} on {self.point} {sorted(self.options)}>"
-
-
-def _unescape(text: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as \\NNN (octal)."""
-    return text.encode().decode("unicode_escape") if "\\" in text else text
-
-
-def mounts(pid: int | str) -> list[Mount]:
-    with open(f"/proc/{pid}/mountinfo") as f:
-        return [Mount(line) for line in f]
+def mounts(pid: int | str) -> list[MountEntry]:
+    return mountinfo.mounts(pid)
 
 
 def host_mount_points() -> set[str]:

@@ -19,7 +19,8 @@ import uuid
 
 import pytest
 
-from tests.security.helpers import Mount, host_mount_points
+from tests.mountinfo import MountEntry
+from tests.security.helpers import host_mount_points
 
 TRIES = 15
 
@@ -107,7 +108,7 @@ def test_destination_swapped_for_a_symlink_never_leaves_the_rootfs(
         assert host_traces(escape_name) == [], f"attempt {attempt}: {result.stderr}"
         assert os.listdir(f"/tmp/{escape_name}") == []
         if result.returncode == 0:
-            mounts = [Mount(line) for line in result.stdout.splitlines()]
+            mounts = [MountEntry(line) for line in result.stdout.splitlines()]
             ours = [m for m in mounts if m.point.endswith(f"/{escape_name}")]
             assert len(ours) == 1, f"attempt {attempt}: the mount is not inside the container: {mounts}"
             assert ours[0].source == mount["source"] or ours[0].root.endswith(mount["source"]), ours

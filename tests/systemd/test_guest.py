@@ -6,14 +6,15 @@ import subprocess
 
 import pytest
 
+from tests.mountinfo import mounts
+
 pytestmark = pytest.mark.systemd
 
 
 def test_pid1_is_systemd_on_a_unified_cgroup_v2_hierarchy():
     with open("/proc/1/comm") as f:
         assert f.read().strip() == "systemd"
-    with open("/proc/self/mountinfo") as f:
-        types = {line.split(" - ")[1].split()[0] for line in f if " - cgroup" in line}
+    types = {m.fstype for m in mounts() if m.fstype.startswith("cgroup")}
     assert types == {"cgroup2"}, f"cgroup file systems mounted: {types}"
 
 
