@@ -291,7 +291,8 @@ def unit_properties(
     if tasks:
         props.append(("TasksMax", ("t", _max(tasks))))
     blkio = res._object(top.get("blockIO"), f"{where}.blockIO", res.BLOCKIO_FIELDS)
-    weight = res._unsigned(blkio, "weight", f"{where}.blockIO", 10, 1000)
+    # 0 is "not set", as for the cgroupfs driver: dockerd sends blockIO.weight 0 with every container.
+    weight = res._unsigned(blkio, "weight", f"{where}.blockIO", 10, 1000) if blkio.get("weight") else None
     if weight:
         props.append(("IOWeight", ("t", res.convert_blkio_weight(weight))))
     props += _unified_properties(top.get("unified"), f"{where}.unified")

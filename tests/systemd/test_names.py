@@ -202,3 +202,9 @@ def test_a_slice_unit_is_checked_like_a_scope_name():
         parse_cgroups_path("a.slice:p:a-b c.slice", "ID")
     with pytest.raises(CgroupError, match=r"linux\.cgroupsPath"):
         parse_cgroups_path("a.slice:p:a--b.slice", "ID")
+
+
+def test_zero_values_dockerd_sends_are_not_set():
+    # dockerd 20.10's spec for a container with no limits (found in the systemd guest).
+    resources = {"memory": {}, "cpu": {"shares": 0}, "pids": {"limit": 0}, "blockIO": {"weight": 0}}
+    assert unit_properties(resources, "linux.resources") == []
