@@ -63,7 +63,9 @@ def our_cgroups(ids: set[str]) -> set[str]:
             dirs[:] = []
             continue
         for d in dirs:
-            if d in ids:
+            # The systemd driver's scopes are PREFIX-ID.scope (runc-ID.scope by default).
+            scope = d.endswith(".scope") and any(d == f"{i}.scope" or d.endswith(f"-{i}.scope") for i in ids)
+            if d in ids or scope:
                 found.add(os.path.join(top, d))
     return found
 

@@ -68,15 +68,20 @@ class Bundle:
 USED_IDS: set[str] = set()
 
 
+# PYRUNC_TEST_CGROUP_DRIVER=systemd runs every runtime call with --systemd-cgroup (the systemd
+# guest runs the cgroup v2 selection so: tests/vm/run-systemd --driver-selection).
+CGROUP_DRIVER_FLAGS = ["--systemd-cgroup"] if os.environ.get("PYRUNC_TEST_CGROUP_DRIVER") == "systemd" else []
+
+
 class Runtime:
-    """Runs the runtime binary with its own temporary --root."""
+    """Runs the runtime binary with its own temporary --root (and the cgroup driver's flag)."""
 
     def __init__(self, binary: str, root: str) -> None:
         self.binary = binary
         self.root = root
 
     def cmd(self, *args: str, root: bool = True) -> list[str]:
-        return [self.binary, *(["--root", self.root] if root else []), *args]
+        return [self.binary, *(["--root", self.root] if root else []), *CGROUP_DRIVER_FLAGS, *args]
 
     def __call__(
         self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None, **kw

@@ -9,7 +9,8 @@ Everything, those included, is then written to cgroupfs in the scope as the cgro
 others. Delete stops the unit and resets it if it failed.
 
 cgroupsPath is runc's "slice:prefix:name": the scope is "prefix-name.scope" in "slice" (default
-system.slice); an empty cgroupsPath is ":runc:<id>".
+system.slice); an empty cgroupsPath is ":runc:<id>". A name ending in ".slice" makes the
+container's unit that slice, a child of "slice" (see SystemdManager._placement).
 
 The unit cannot start before the init exists (a scope needs a pid), so create() only checks the
 host and apply() only keeps the resources: the unit is started by add(pid) when the init reaches
@@ -62,8 +63,23 @@ def expand_slice(slice_name: str, where: str = "linux.cgroupsPath") -> str:
     return path
 
 
+def check_child_slice(name: str, parent: str, where: str) -> None:
+    """A slice's place in the tree comes from its name alone (systemd nests by dashes), whatever
+    unit asks for it: runc computes the container's cgroup as parent's path + "/" + name, which is
+    where systemd puts it only when name is a child of parent by dashes. Otherwise the cgroup
+    would be elsewhere than every later command looks for it: refused."""
+    expanded = expand_slice(name, where)
+    wanted = expand_slice(parent, where).rstrip("/") + "/" + name
+    if expanded != wanted:
+        raise CgroupError(
+            f"{where}: slice {name!r} is not a child of {parent!r} (the parent's name, a dash and one "
+            f"more part): systemd would make its cgroup {expanded}, not {wanted}"
+        )
+
+
 def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str, str, str]:
-    """runc's "slice:prefix:name" -> (slice, unit, name)."""
+    """runc's "slice:prefix:name" -> (slice, unit, name): the unit is "prefix-name.scope" in that
+    slice, or the slice "name" itself when name ends in ".slice"."""
     where = "linux.cgroupsPath"
     text = cgroups_path or f":{DEFAULT_PREFIX}:{container_id}"
     parts = text.split(":")
@@ -75,9 +91,11 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
     if not name:
         raise CgroupError(f'{where}: "slice:prefix:name" with an empty name: {text!r}')
     if name.endswith(".slice"):
-        # runc makes the container's cgroup a slice unit then: not supported yet.
-        raise CgroupError(f"{where}: a container in a slice unit of its own ({name!r}) is not supported")
-    unit = f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
+        # runc's rule: the container's unit is then that slice itself (the prefix is unused).
+        check_child_slice(name, slice_name, where)
+        unit = name
+    else:
+        unit = f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
     bad = sorted(set(unit) - UNIT_CHARS)
     if bad or len(unit) > 255:
         raise CgroupError(f"{where}: {unit!r} is not a valid systemd unit name")
@@ -85,7 +103,7 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
 
 
 class SystemdManager(V2Manager):
-    """The container's scope unit; its cgroup is handled as the cgroupfs v2 driver does."""
+    """The container's scope (or slice) unit; its cgroup is handled as the cgroupfs v2 driver does."""
 
     def __init__(self, unit: str, slice_name: str, path: str, mount: str = CGROUP_ROOT) -> None:
         super().__init__(path, mount)
@@ -161,9 +179,7 @@ class SystemdManager(V2Manager):
         default_devices = pending.get("default_devices", True)
         properties = [
             ("Description", ("s", self.description)),
-            ("Slice", ("s", self.slice)),
-            ("Delegate", ("b", True)),
-            ("PIDs", ("au", [pid])),
+            *self._placement(pid),
             ("MemoryAccounting", ("b", True)),
             ("CPUAccounting", ("b", True)),
             ("IOAccounting", ("b", True)),
@@ -182,7 +198,23 @@ class SystemdManager(V2Manager):
         from pyrunc.cgroups._fs import retry_if_a_parent_vanishes
 
         retry_if_a_parent_vanishes(lambda: self._make_path([]), self.dir)
+        if self.is_slice:
+            super().add(pid)  # systemd puts no pid in a slice (see _placement)
         super().apply(resources, default_devices=default_devices, where=where)
+
+    @property
+    def is_slice(self) -> bool:
+        return self.unit.endswith(".slice")
+
+    def _placement(self, pid: int) -> list:
+        """A scope is put in its slice with the init's pid, and delegated. A container in a slice
+        unit of its own (cgroupsPath's name ends in ".slice") is, as in runc, a slice that Wants=
+        its parent and is not delegated (systemd refuses Delegate for slices); runc also passes
+        PIDs, which systemd refuses for a slice ("Cannot set property PIDs"), so the init is put
+        in the slice's cgroup through cgroupfs once the slice is up."""
+        if self.is_slice:
+            return [("Wants", ("as", [self.slice]))]
+        return [("Slice", ("s", self.slice)), ("Delegate", ("b", True)), ("PIDs", ("au", [pid]))]
 
     def kill_all(self, signal: int) -> None:
         if self.owned:
@@ -259,7 +291,8 @@ def unit_properties(
     if tasks:
         props.append(("TasksMax", ("t", _max(tasks))))
     blkio = res._object(top.get("blockIO"), f"{where}.blockIO", res.BLOCKIO_FIELDS)
-    weight = res._unsigned(blkio, "weight", f"{where}.blockIO", 10, 1000)
+    # 0 is "not set", as for the cgroupfs driver: dockerd sends blockIO.weight 0 with every container.
+    weight = res._unsigned(blkio, "weight", f"{where}.blockIO", 10, 1000) if blkio.get("weight") else None
     if weight:
         props.append(("IOWeight", ("t", res.convert_blkio_weight(weight))))
     props += _unified_properties(top.get("unified"), f"{where}.unified")

@@ -163,6 +163,55 @@ def test_slice_prefix_name_and_resources_as_unit_properties(sd, make_bundle, cid
     assert not os.path.exists(path)
 
 
+def test_a_name_ending_in_slice_makes_the_container_a_slice(sd, make_bundle, cid, slice_name):
+    # runc's rule for "slice:prefix:NAME.slice": the container's unit is that slice, a child of
+    # the given one (by dashes: runc's path is the parent's path + "/" + NAME).
+    unit = slice_name.replace(".slice", "-ctr.slice")
+    bundle = make_bundle(args=["sleep", "infinity"])
+    bundle.config["linux"]["namespaces"] = [
+        ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "cgroup"
+    ]
+    bundle.config["linux"]["cgroupsPath"] = f"{slice_name}:unused:{unit}"
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 48 << 20}, "pids": {"limit": 21}}
+    bundle.write()
+    sd("create", "--bundle", bundle.path, cid)
+    path = f"/pyrunc.slice/{slice_name}/{unit}"
+    pid = sd.runtime.state(cid)["pid"]
+    assert cgroup_of(pid) == path, "the init is in the slice before it runs"
+    props = show(unit, "ActiveState", "Wants", "ControlGroup", "MemoryMax", "TasksMax", "Description")
+    assert props == {
+        "ActiveState": "active",
+        "Wants": slice_name,
+        "ControlGroup": path,
+        "MemoryMax": str(48 << 20),
+        "TasksMax": "21",
+        "Description": f"libcontainer container {unit}",
+    }
+    assert stored_cgroup(sd.runtime, cid)["unit"] == unit
+    assert read(f"{MOUNT}{path}/memory.max") == str(48 << 20)
+    sd("start", cid)
+    assert sd("exec", cid, "cat", "/proc/self/cgroup").stdout.strip() == f"0::{path}"
+    sd("update", "--pids-limit", "9", cid)
+    assert show(unit, "TasksMax") == {"TasksMax": "9"}
+    sd("pause", cid)
+    assert sd.runtime.status(cid) == "paused"
+    sd("resume", cid)
+    sd("delete", "--force", cid)
+    assert show(unit, "ActiveState")["ActiveState"] == "inactive"  # unloaded at systemd's next GC
+    assert not os.path.exists(f"{MOUNT}{path}")
+
+
+def test_a_slice_not_under_its_parent_is_refused_and_leaves_nothing(sd, make_bundle, cid):
+    bundle = make_bundle(args=["true"])
+    bundle.config["linux"]["cgroupsPath"] = f"system.slice:p:pyrunc{cid.replace('-', '')}.slice"
+    bundle.write()
+    result = sd("run", "--bundle", bundle.path, cid, check=False)
+    assert result.returncode == 1
+    assert "linux.cgroupsPath" in result.stderr and "is not a child of 'system.slice'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not os.path.exists(os.path.join(sd.runtime.root, cid))
+
+
 def test_refused_resources_leave_no_unit_no_state(sd, make_bundle, cid):
     bundle = make_bundle(args=["sleep", "infinity"])
     bundle.config["linux"]["resources"] = {"unified": {"memory.nosuchfile": "1"}}

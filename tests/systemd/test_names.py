@@ -165,3 +165,46 @@ def test_device_rules_as_systemd_allow_list():
         devices.parse_rules([{"allow": False, "type": "c", "major": 1, "minor": 3, "access": "w"}], "d")
     )
     assert device_properties(denying) == [("DevicePolicy", ("s", "auto")), ("DeviceAllow", ("a(ss)", []))]
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        # runc's rule: a name ending in .slice is the unit itself, the prefix unused.
+        ("a.slice:p:a-b.slice", ("a.slice", "a-b.slice", "a-b.slice")),
+        ("a-b.slice::a-b-c.slice", ("a-b.slice", "a-b-c.slice", "a-b-c.slice")),
+        ("-.slice:p:top.slice", ("-.slice", "top.slice", "top.slice")),
+        (":p:system-x.slice", ("system.slice", "system-x.slice", "system-x.slice")),
+    ],
+)
+def test_a_name_ending_in_slice_is_a_slice_unit(path, expected):
+    assert parse_cgroups_path(path, "ID") == expected
+
+
+@pytest.mark.parametrize(
+    "path, hint",
+    [
+        # systemd places a slice by its name: these would not be where runc's path says.
+        ("system.slice:p:foo.slice", "would make its cgroup /foo.slice, not /system.slice/foo.slice"),
+        ("a.slice:p:a-b-c.slice", "not /a.slice/a-b-c.slice"),
+        ("a-b.slice:p:a-c.slice", "'a-c.slice' is not a child of 'a-b.slice'"),
+        ("-.slice:p:a-b.slice", "would make its cgroup /a.slice/a-b.slice, not /a-b.slice"),
+    ],
+)
+def test_a_slice_that_is_not_a_child_of_its_parent_is_refused(path, hint):
+    with pytest.raises(CgroupError, match=r"linux\.cgroupsPath") as e:
+        parse_cgroups_path(path, "ID")
+    assert hint in str(e.value)
+
+
+def test_a_slice_unit_is_checked_like_a_scope_name():
+    with pytest.raises(CgroupError, match=r"linux\.cgroupsPath"):
+        parse_cgroups_path("a.slice:p:a-b c.slice", "ID")
+    with pytest.raises(CgroupError, match=r"linux\.cgroupsPath"):
+        parse_cgroups_path("a.slice:p:a--b.slice", "ID")
+
+
+def test_zero_values_dockerd_sends_are_not_set():
+    # dockerd 20.10's spec for a container with no limits (found in the systemd guest).
+    resources = {"memory": {}, "cpu": {"shares": 0}, "pids": {"limit": 0}, "blockIO": {"weight": 0}}
+    assert unit_properties(resources, "linux.resources") == []
