@@ -4,7 +4,7 @@
 import os
 import sys
 
-from pyrunc import log
+from pyrunc import log, version_text  # noqa: F401 (version_text: for pyrunc/cli.py)
 from pyrunc.errors import PyruncError
 
 
@@ -218,16 +218,6 @@ COMMANDS = {
     "features": cmd_features,
     "help": cmd_help,
 }
-
-
-def version_text() -> str:
-    from pyrunc import OCI_VERSION, __version__
-
-    try:
-        from pyrunc._build_info import COMMIT
-    except ImportError:
-        COMMIT = "unknown"
-    return f"pyrunc version {__version__}\ncommit: {COMMIT}\nspec: {OCI_VERSION}\n"
 
 
 # As runc: exec exits 255 when it fails before its process runs (bad --pid-file, paused or missing
