@@ -16,9 +16,11 @@ def _store(g: dict):
 
 def check_preserve_fds(value: object) -> int:
     """--preserve-fds N: 0 <= N and 3+N within the fd limit."""
+    count = value or 0
+    if count == 0:
+        return 0  # stdio only: within any limit this interpreter runs under (no `resource` to load)
     import resource
 
-    count = value or 0
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if not isinstance(count, int) or count < 0 or 3 + count > limit:
         raise PyruncError(f"--preserve-fds {value}: must be between 0 and {limit - 3} (fd limit {limit})")

@@ -13,7 +13,7 @@ import sys
 import sysconfig
 import time
 
-from tests.support import REPO
+from tests.support import REPO, USED_IDS
 
 _RUN_MAIN = """
 import sys
@@ -57,15 +57,21 @@ HEAVY = {
 def modules_of(runtime, tmp_path, *args: str) -> set[str]:
     record = tmp_path / "modules"
     record.unlink(missing_ok=True)
+    if args[0] == "create":
+        USED_IDS.add(args[-1])  # for the leak check
     site = sysconfig.get_paths()["purelib"]
     argv = [*(["--root", runtime.root] if args != ("--version",) else []), *args]
-    subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _RUN_MAIN, REPO, site, str(record), *argv],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    # Files, not pipes: a created container inherits the runtime's stdio.
+    with open(tmp_path / "stderr", "w+") as err:
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _RUN_MAIN, REPO, site, str(record), *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            timeout=60,
+        )
+        err.seek(0)
+        assert done.returncode == 0, f"pyrunc {' '.join(args)}: {err.read()}"
     return set(record.read_text().split())
 
 
@@ -99,3 +105,21 @@ def test_version_imports_nothing_but_the_package(runtime, tmp_path):
     loaded = modules_of(runtime, tmp_path, "--version")
     assert {m for m in loaded if m.startswith("pyrunc")} <= {"pyrunc", "pyrunc.main", "pyrunc._build_info"}
     assert "os" not in loaded
+
+
+def test_create_imports_no_framework_nor_unused_stdlib(runtime, make_bundle, cid, tmp_path):
+    bundle = make_bundle(args=["sleep", "infinity"])
+    loaded = modules_of(runtime, tmp_path, "create", "--bundle", bundle.path, cid)
+    assert "pyrunc.container.create" in loaded
+    # create needs the core, the config and the plan; not click, jsonschema (a valid config takes
+    # the generated check), nor `resource` without --preserve-fds.
+    light = HEAVY - {
+        "pyrunc._core",
+        "pyrunc.config",
+        "pyrunc.plan",
+        "pyrunc.hooks",
+        "pyrunc.cgroups.resources",
+    }
+    assert loaded & (light | {"resource"}) == set()
+    assert runtime.status(cid) == "created"
+    runtime("delete", "--force", cid)
