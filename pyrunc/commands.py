@@ -4,7 +4,7 @@
 import os
 import sys
 
-from pyrunc import log
+from pyrunc import log, version_text  # noqa: F401 (version_text: for pyrunc/cli.py)
 from pyrunc.errors import PyruncError
 
 
@@ -26,9 +26,11 @@ def _rootless(g: dict) -> bool:
 
 def check_preserve_fds(value: object) -> int:
     """--preserve-fds N: 0 <= N and 3+N within the fd limit."""
+    count = value or 0
+    if count == 0:
+        return 0  # stdio only: within any limit this interpreter runs under (no `resource` to load)
     import resource
 
-    count = value or 0
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if not isinstance(count, int) or count < 0 or 3 + count > limit:
         raise PyruncError(f"--preserve-fds {value}: must be between 0 and {limit - 3} (fd limit {limit})")
@@ -225,16 +227,6 @@ COMMANDS = {
     "features": cmd_features,
     "help": cmd_help,
 }
-
-
-def version_text() -> str:
-    from pyrunc import OCI_VERSION, __version__
-
-    try:
-        from pyrunc._build_info import COMMIT
-    except ImportError:
-        COMMIT = "unknown"
-    return f"pyrunc version {__version__}\ncommit: {COMMIT}\nspec: {OCI_VERSION}\n"
 
 
 # As runc: exec exits 255 when it fails before its process runs (bad --pid-file, paused or missing

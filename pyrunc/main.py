@@ -11,7 +11,7 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv in (["--version"], ["-v"]):
-        from pyrunc.commands import version_text
+        from pyrunc import version_text
 
         sys.stdout.write(version_text())
         _exit(0)
@@ -37,14 +37,14 @@ def _exit(code: int) -> None:
     """Exit without the interpreter's finalization (tearing down every module, a last GC): a
     command is done once its output is flushed, and that teardown costs more than some commands.
     pyrunc writes its files unbuffered or closes them itself and registers no atexit handlers."""
-    import os
+    import posix  # os._exit, without importing os (--version needs nothing else of it)
 
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(code)
+    posix._exit(code)
 
 
 def _run_click(argv: list[str]) -> int:

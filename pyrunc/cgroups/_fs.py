@@ -45,13 +45,15 @@ def ignore_unknown_fields(value: dict, where: str, known: set[str]) -> None:
             log.debug(f"{name}: unknown property, ignored")
 
 
+# Cgroup files are ASCII. Read as UTF-8, the codec the interpreter has loaded at start: "ascii"
+# would import encodings.ascii, a module file, in every delete and kill.
 def read_text(path: str) -> str:
-    with open(path, encoding="ascii", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         return f.read()
 
 
 def read_first_line(path: str) -> str:
-    with open(path, encoding="ascii", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         return f.readline().strip()
 
 

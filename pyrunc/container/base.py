@@ -29,17 +29,19 @@ class Container:
 
     def signal_init(self, sig: int) -> None:
         """Signal the init through a pidfd, after checking the pid is still ours (not reused)."""
-        from pyrunc import _core
+        # _signal, not signal (which imports enum), and os.pidfd_open, not pyrunc._core: kill and
+        # delete need nothing else of either, and loading them costs more than the verb's work.
+        from _signal import pidfd_send_signal
 
         try:
-            pidfd = _core.pidfd_open(self.pid)
+            pidfd = os.pidfd_open(self.pid)
         except OSError:
             raise PyruncError("container not running") from None
         try:
             stat = proc_stat(self.pid)
             if stat is None or stat[1] != self.state.get("init_start"):
                 raise PyruncError("container not running")
-            _core.pidfd_send_signal(pidfd, sig)
+            pidfd_send_signal(pidfd, sig)
         except OSError as err:
             raise PyruncError(f"signal {sig} to the container's init: {errno_text(err)}") from None
         finally:
@@ -49,10 +51,8 @@ class Container:
         """Wait until the init has exited (it may stay a zombie of someone else)."""
         import select
 
-        from pyrunc import _core
-
         try:
-            pidfd = _core.pidfd_open(self.pid)
+            pidfd = os.pidfd_open(self.pid)
         except OSError:
             return True
         try:

@@ -155,7 +155,14 @@ class Launch:
             elif kind == SYNC_SETUP_REQ:
                 if not self.pid:
                     raise ChildError("protocol error: the init asked for setup before its pid was known")
-                self.ack(handlers.setup(self.pid))
+                # The init mounts while we place it (csrc/child.c request_setup): should it fail
+                # meanwhile, its own error explains ours (e.g. no such pid to place).
+                try:
+                    state_json = handlers.setup(self.pid)
+                except PyruncError:
+                    self._raise_pending_error()
+                    raise
+                self.ack(state_json)
             elif kind == SYNC_HOOKS_REQ:
                 handlers.runtime_hooks(self.pid)
                 self.ack()
@@ -173,7 +180,23 @@ class Launch:
 
     def ack(self, payload: bytes = b"") -> None:
         if not _core.send_msg(self.sync, SYNC_ACK, payload):
+            self._raise_pending_error()
             raise ChildError(self._death_reason())
+
+    def _raise_pending_error(self) -> None:
+        """Raise the child's error message if one is waiting on the sync socket."""
+        import select
+
+        poller = select.poll()
+        poller.register(self.sync, select.POLLIN)
+        if not poller.poll(0):
+            return
+        kind, err, payload = _core.recv(self.sync)
+        if kind == SYNC_ERROR:
+            message = payload.decode(errors="replace")
+            if err:
+                message = f"{message}: {errno_text(err)}"
+            raise ChildError(f"unable to start container process: {message}", err)
 
     def _reap_stage_one(self) -> None:
         try:

@@ -53,13 +53,11 @@ def _why_stopped(container: Container) -> str:
 def release_init(container: Container) -> None:
     import select
 
-    from pyrunc import _core
-
     path = container.store.path(container.id, FIFO)
     # The pidfd first: opening the fifo releases the init, and a short-lived process can exec,
     # exit and be reaped by its parent (containerd's shim) before we would get to it.
     try:
-        pidfd = _core.pidfd_open(container.pid)
+        pidfd = os.pidfd_open(container.pid)
     except OSError:
         raise PyruncError(f"cannot start a container that has stopped ({_why_stopped(container)})") from None
     fifo = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

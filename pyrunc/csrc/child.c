@@ -67,6 +67,7 @@ struct child {
     int nmounts;
     char state[SYNC_MAX_PAYLOAD + 1]; /* the state JSON for createContainer hooks */
     size_t state_len;
+    int setup_pending; /* SETUP_REQ sent, its ack not read yet (see request_setup) */
 };
 
 static int has_tag(const struct child *c, uint32_t tag)
@@ -414,6 +415,8 @@ static void remount_late(struct child *c)
     }
 }
 
+static void finish_setup(struct child *c);
+
 static void do_mount(struct child *c, const struct rec *r, int index)
 {
     struct mount_rec m;
@@ -421,6 +424,8 @@ static void do_mount(struct child *c, const struct rec *r, int index)
     int fd, real_dir_only;
 
     read_mount_rec(r, &m);
+    if (!strncmp(m.fstype, "cgroup", 6))
+        finish_setup(c); /* its root is that of our cgroup namespace, made once we are placed */
     if (m.kind == MOUNT_REMOUNT_LATE)
         return; /* remount_late() */
     if (m.kind == MOUNT_REMOUNT) {
@@ -804,15 +809,33 @@ static void stage_one(struct child *c)
     close(reported[0]);
 }
 
-static void setup_with_parent(struct child *c)
+/* Ask the parent to place us in the container's cgroups. The first migration into a cgroup can
+ * wait for an RCU grace period in the kernel (5-26 ms on cgroup v1): the init goes on with what
+ * does not depend on its cgroup (mounts) meanwhile, and reads the ack in finish_setup() before the
+ * first step that does (a cgroup filesystem mount, a device node, hooks, the helper). */
+static void request_setup(struct child *c)
 {
     if (sync_send(c->sync_fd, SYNC_SETUP_REQ, 0, NULL, 0) < 0)
         _exit(1);
+    c->setup_pending = 1;
+}
+
+static void finish_setup(struct child *c)
+{
+    if (!c->setup_pending)
+        return;
+    c->setup_pending = 0;
     c->state_len = sync_wait_ack(c->sync_fd, c->state, sizeof(c->state));
     if (c->clone_flags & CLONE_NEWCGROUP)
         /* After the parent placed us in the container's cgroup, so that it becomes the root. */
         if (unshare(CLONE_NEWCGROUP) < 0)
             die(errno, "create cgroup namespace");
+}
+
+static void setup_with_parent(struct child *c)
+{
+    request_setup(c);
+    finish_setup(c);
 }
 
 /* ---- rootfs ---------------------------------------------------------------------------- */
@@ -953,7 +976,10 @@ static void prepare_rootfs(struct child *c)
         switch (r.tag) {
         case T_MKDIR: make_dir(c, &r); break;
         case T_MOUNT: do_mount(c, &r, mount_index++); break;
-        case T_DEVICE: make_device(c, &r); break;
+        case T_DEVICE:
+            finish_setup(c); /* mknod is checked against the container's device cgroup */
+            make_device(c, &r);
+            break;
         case T_SYMLINK: make_symlink(c, &r); break;
         default: break;
         }
@@ -1417,11 +1443,14 @@ static void init_main(struct child *c)
 {
     g_stage = "init";
     int chrooted = has_tag(c, T_CHROOT);
-    setup_with_parent(c);
-    if (chrooted)
+    if (chrooted) {
+        setup_with_parent(c); /* nothing to mount meanwhile */
         open_rootfs_in_place(c);
-    else
+    } else {
+        request_setup(c);
         prepare_rootfs(c);
+        finish_setup(c);
+    }
     if (has_tag(c, T_RUNTIME_HOOKS)) {
         char buf[16];
         if (sync_send(c->sync_fd, SYNC_HOOKS_REQ, 0, NULL, 0) < 0)
