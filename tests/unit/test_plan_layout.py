@@ -130,6 +130,7 @@ def full_plan(bundle: str) -> bytes:
             "readonlyPaths": ["/proc/sys"],
             "sysctl": {"kernel.msgmax": "8192"},
             "personality": {"domain": "LINUX"},
+            "memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]},
         },
     }
     process, linux = config["process"], config["linux"]
@@ -145,6 +146,10 @@ def full_plan(bundle: str) -> bytes:
     parts.append(plan.Fds(3, 4, 5).encode())
     linux["timeOffsets"] = {"monotonic": {"secs": 1}}
     parts += plan.child_records(config, bundle, bundle, namespaces, no_pivot=False, cgroup_mounts=None)
+    linux["namespaces"] = [{"type": "uts"}]  # no mount namespace: T_CHROOT
+    parts += plan.child_records(
+        config, bundle, bundle, plan.Namespaces(config), no_pivot=False, cgroup_mounts=None
+    )
     return b"".join(parts) + b"".join(ELSEWHERE.values())
 
 
