@@ -20,9 +20,9 @@ DEFAULT_SPEC = {
         "cwd": "/",
         # No inheritable set: capabilities must never be inherited by default (CVE-2022-29162).
         "capabilities": {
-            "bounding": _DEFAULT_CAPS,
-            "effective": _DEFAULT_CAPS,
-            "permitted": _DEFAULT_CAPS,
+            "bounding": list(_DEFAULT_CAPS),
+            "effective": list(_DEFAULT_CAPS),
+            "permitted": list(_DEFAULT_CAPS),
         },
         "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
         "noNewPrivileges": True,

@@ -24,8 +24,6 @@ def _base() -> dict:
     """pyrunc's default config (`pyrunc spec`), made non-interactive and a little smaller: the one
     default config the tests start from."""
     config = default_spec()
-    caps = config["process"]["capabilities"]
-    caps.update({name: list(names) for name, names in caps.items()})  # the spec's sets share one list
     config["process"].update(
         terminal=False,
         args=["sh", "-c", "echo corpus"],

@@ -212,3 +212,13 @@ def test_list_table_has_runcs_layout():
     header, line = rows.splitlines()
     assert header.startswith("ID          PID         STATUS      BUNDLE      CREATED     OWNER")
     assert line.split() == ["c1", "7", "running", "/b", "t"]
+
+
+def test_default_spec_capability_sets_are_independent():
+    # They once shared one list: dropping a capability from one set dropped it from all three.
+    from pyrunc.config.spec import default_spec
+
+    caps = default_spec()["process"]["capabilities"]
+    caps["effective"].remove("CAP_KILL")
+    assert "CAP_KILL" in caps["bounding"] and "CAP_KILL" in caps["permitted"]
+    assert "CAP_KILL" in default_spec()["process"]["capabilities"]["effective"]
