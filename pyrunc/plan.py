@@ -564,6 +564,14 @@ def cpu_affinity_record(affinity: dict) -> bytes:
     return record(T_CPU_AFFINITY, parts)
 
 
+def console_size_records(process: dict) -> list[bytes]:
+    """process.consoleSize: the pty's size, set by the child before the process starts."""
+    size = process.get("consoleSize")
+    if not size:
+        return []
+    return [record(T_CONSOLE_SIZE, _u32(size["height"]) + _u32(size["width"]))]
+
+
 def seccomp_record(program) -> bytes:
     notify = bool(program.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)
     return record(T_SECCOMP, _u32(program.flags) + _u32(int(notify)) + program.bpf)

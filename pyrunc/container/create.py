@@ -9,9 +9,10 @@ import os
 
 from pyrunc import OCI_VERSION, hooks, log, plan
 from pyrunc.config.load import load_bundle
+from pyrunc.container import stdio
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic, write_file
+from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_file
 
 
 class CreateRequest:
@@ -70,14 +71,6 @@ def listen_fds_process(process: dict, count: int) -> dict:
         return process
     env = [e for e in process.get("env") or [] if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
     return {**process, "env": [*env, f"LISTEN_FDS={count}", "LISTEN_PID=1"]}
-
-
-def write_pid_file(path: str, pid: int) -> None:
-    """The decimal pid, no newline, atomically: containerd's shim parses the whole file."""
-    try:
-        write_atomic(path, str(pid).encode(), 0o644)
-    except OSError as err:
-        raise PyruncError(f"--pid-file {path}: {errno_text(err)}") from None
 
 
 def write_id_maps(pid: int, config: dict) -> None:
@@ -291,21 +284,13 @@ class Creation(Handlers):
         if request.console_fd >= 0:
             self.console_fd = high_fd(os.dup(request.console_fd), floor)
         elif request.console_socket:
-            from pyrunc import _core
-
-            try:
-                self.console_fd = high_fd(_core.connect_unix(request.console_socket), floor)
-            except OSError as err:
-                raise PyruncError(f"--console-socket {request.console_socket}: {errno_text(err)}") from None
+            self.console_fd = stdio.connect_console_socket(request.console_socket, floor)
         else:
             raise PyruncError(
                 "cannot allocate a tty when the runtime detaches without --console-socket "
                 "(process.terminal is true)"
             )
-        size = process.get("consoleSize")
-        if not size:
-            return []
-        return [plan.record(plan.T_CONSOLE_SIZE, plan.u32(size["height"]) + plan.u32(size["width"]))]
+        return plan.console_size_records(process)
 
     def cgroup_mounts(self, mount: dict, index: int) -> list:
         from pyrunc.mounts import cgroup_mounts
@@ -386,7 +371,7 @@ class Creation(Handlers):
             raise PyruncError(f"cannot write {path}: {errno_text(err)}") from None
         self.store.write(self.cid, self.state)
         if self.request.pid_file:
-            write_pid_file(self.request.pid_file, pid)
+            stdio.write_pid_file(self.request.pid_file, pid)
         log.debug(f"create {self.cid}: created; init pid {pid} waits on exec.fifo for start")
 
     # -- failure ----------------------------------------------------------------------------

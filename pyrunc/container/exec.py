@@ -11,9 +11,10 @@ import os
 
 from pyrunc import linux as L
 from pyrunc import log, plan
+from pyrunc.container import stdio
 from pyrunc.container.base import Container, load
 from pyrunc.container.launch import Handlers, Launch, high_fd
-from pyrunc.errors import PyruncError, errno_text
+from pyrunc.errors import PyruncError
 from pyrunc.state import Store
 
 
@@ -194,20 +195,10 @@ class Execution(Handlers):
                 raise PyruncError("cannot use --console-socket without a terminal (--tty)")
             return []
         if self.request.console_socket:
-            from pyrunc import _core
-
-            try:
-                self.console_fd = high_fd(_core.connect_unix(self.request.console_socket), floor)
-            except OSError as err:
-                raise PyruncError(
-                    f"--console-socket {self.request.console_socket}: {errno_text(err)}"
-                ) from None
+            self.console_fd = stdio.connect_console_socket(self.request.console_socket, floor)
         elif self.console_fd < 0:
             raise PyruncError("exec --tty --detach needs --console-socket to receive the pty master")
-        size = self.process.get("consoleSize")
-        if not size:
-            return []
-        return [plan.record(plan.T_CONSOLE_SIZE, plan.u32(size["height"]) + plan.u32(size["width"]))]
+        return plan.console_size_records(self.process)
 
     # Handlers
 
@@ -254,9 +245,7 @@ class Execution(Handlers):
 
     def ready(self, pid: int) -> None:
         if self.request.pid_file:
-            from pyrunc.container.create import write_pid_file
-
-            write_pid_file(os.path.abspath(self.request.pid_file), pid)
+            stdio.write_pid_file(os.path.abspath(self.request.pid_file), pid)
 
 
 def _refuse_lsm_options(request: ExecRequest, process: dict) -> None:
@@ -294,7 +283,7 @@ def execute(store: Store, request: ExecRequest) -> int:
     console = None
     launch = Launch(request.preserve_fds or 0)
     if process.get("terminal") and not request.console_socket and not request.detach:
-        console, theirs = _core.stream_socketpair()
+        console, theirs = stdio.console_pair()
         execution.console_fd = high_fd(theirs, launch.floor)
     try:
         if request.pidfd_socket:
@@ -313,14 +302,11 @@ def execute(store: Store, request: ExecRequest) -> int:
             os.close(execution.pidfd_sock)
     if request.detach:
         return 0
-    from pyrunc.container.run import _forward_signals, _proxy_and_wait, wait_for
-
-    _forward_signals(launch.pid)
+    stdio.forward_signals(launch.pid)
+    master = -1
     if console is not None:
-        master, _ = _core.recv_fd(console)
+        master = stdio.receive_master(console)
         os.close(console)
-        status = _proxy_and_wait(master, launch.pid)
-    else:
-        status = wait_for(launch.pid)
+    status = stdio.wait_in_foreground(launch.pid, master)
     log.debug(f"exec {request.container_id}: process {launch.pid} exited, status {status}")
     return status

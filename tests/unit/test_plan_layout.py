@@ -20,7 +20,6 @@ FIXED = {"u32": "<I", "i32": "<i", "u64": "<Q"}
 # Records made outside plan.py, by the verbs, from plan.record and plan.u32 (see their modules).
 ELSEWHERE = {
     "T_EXEC": plan.record(plan.T_EXEC),  # container/exec.py
-    "T_CONSOLE_SIZE": plan.record(plan.T_CONSOLE_SIZE, plan.u32(24) + plan.u32(80)),  # create, exec
     "T_HOOK_STATE": plan.record(plan.T_HOOK_STATE, b'{"status":"created"}'),  # container/create.py
 }
 
@@ -141,6 +140,7 @@ def full_plan(bundle: str) -> bytes:
     parts += plan.limit_records(process)
     parts += plan.process_records(process, preserve_fds=2)
     parts += plan.attribute_records(process, linux)
+    parts += plan.console_size_records({"consoleSize": {"height": 24, "width": 80}})
     parts.append(plan.cpu_affinity_record(process["execCPUAffinity"]))
     parts.append(plan.seccomp_record(_Program()))
     parts.append(plan.Fds(3, 4, 5).encode())
