@@ -65,12 +65,29 @@ def listen_fds() -> int:
     return int(value) if value.isdigit() else 0
 
 
-def listen_fds_process(process: dict, count: int) -> dict:
-    """As runc: the process is told LISTEN_FDS=N and LISTEN_PID=1 (it is pid 1 of its namespace)."""
-    if not count:
-        return process
-    env = [e for e in process.get("env") or [] if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
-    return {**process, "env": [*env, f"LISTEN_FDS={count}", "LISTEN_PID=1"]}
+def rootfs_path(config: dict, bundle: str) -> str:
+    """root.path, resolved against the bundle; it must be an existing directory."""
+    path = config["root"]["path"]
+    path = os.path.realpath(path if os.path.isabs(path) else os.path.join(bundle, path))
+    if not os.path.isdir(path):
+        raise ConfigError("root.path", f"rootfs {path} does not exist or is not a directory")
+    return path
+
+
+def gather_host_facts(config: dict, bundle: str, *, cgroup_mounts=None, idmap_tree=None) -> plan.HostFacts:
+    """What plan.build needs to know of this machine; the callables do create's own steps."""
+    from pyrunc import linux, mounts
+    from pyrunc.rootless import running_in_userns
+
+    return plan.HostFacts(
+        rootfs_path(config, bundle),
+        kcore=os.path.exists("/proc/kcore"),
+        in_userns=running_in_userns(),
+        ungrantable_caps=linux.ungrantable_capabilities(),
+        bind_source_kind=mounts.bind_source_kind,
+        cgroup_mounts=cgroup_mounts,
+        idmap_tree=idmap_tree,
+    )
 
 
 def write_id_maps(pid: int, config: dict) -> None:
@@ -205,41 +222,37 @@ class Creation(Handlers):
         return False
 
     def build_plan(self, launch: Launch) -> tuple[bytes, int, bool]:
+        """plan.build over the facts of this host, then what needs create's own steps: the
+        compiled seccomp filter, the console socket, the fds."""
         config = self.config
         bundle = self.request.bundle
-        if not config.get("process"):
-            raise ConfigError("process", "a process is required to create a container")
+        plan.require_process(config)  # before the host is looked at, as ever
         from pyrunc import lsm
 
         lsm.check_config(config)
-        namespaces = plan.Namespaces(config)
-        rootfs = plan.rootfs_path(config, bundle)
-        self.state["rootfs"] = rootfs
-        log.debug(f"create {self.cid}: namespaces {_describe_namespaces(namespaces)}")
-        log.debug(f"create {self.cid}: rootfs {rootfs}, {len(config.get('mounts') or [])} mounts")
+        log.debug(f"create {self.cid}: namespaces {_describe_namespaces(plan.Namespaces(config))}")
+        host = gather_host_facts(config, bundle, cgroup_mounts=self.cgroup_mounts, idmap_tree=self.idmap_tree)
+        self.state["rootfs"] = host.rootfs
+        log.debug(f"create {self.cid}: rootfs {host.rootfs}, {len(config.get('mounts') or [])} mounts")
         log.debug(f"create {self.cid}: hooks {_describe_hooks(config.get('hooks'))}")
-        records = plan.child_records(
+        built = plan.build(
             config,
             bundle,
-            rootfs,
-            namespaces,
+            host,
             no_pivot=self.request.no_pivot,
-            cgroup_mounts=self.cgroup_mounts,
-            idmap_tree=self.idmap_tree,
+            preserve_fds=self.request.preserve_fds,
+            listen_fds=self.request.listen_fds,
         )
-        process = listen_fds_process(config["process"], self.request.listen_fds)
-        records += plan.limit_records(process)
-        records += plan.attribute_records(process, config.get("linux") or {})
-        records += plan.process_records(process, preserve_fds=self.request.preserve_fds)
+        records = built.records
         seccomp = (config.get("linux") or {}).get("seccomp")
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
             self.seccomp = compile_profile(seccomp, cache=self.store.seccomp_cache)
             records.append(plan.seccomp_record(self.seccomp))
-        records += self.console_records(process, launch.floor)
+        records += self.console_records(built.process, launch.floor)
         records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())
-        return b"".join(records), namespaces.clone_flags, namespaces.direct
+        return b"".join(records), built.namespaces.clone_flags, built.namespaces.direct
 
     def idmap_tree(self, record) -> int:
         """The idmapped tree of a bind with idmap/ridmap, made here (idmapping needs privileges the

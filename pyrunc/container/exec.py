@@ -159,7 +159,11 @@ class Execution(Handlers):
         records += plan.attribute_records(self.process, self.config.get("linux") or {})
         if self.process.get("execCPUAffinity"):
             records.append(plan.cpu_affinity_record(self.process["execCPUAffinity"]))
-        records += plan.process_records(self.process, preserve_fds=self.request.preserve_fds or 0)
+        records += plan.process_records(
+            self.process,
+            preserve_fds=self.request.preserve_fds or 0,
+            ungrantable_caps=L.ungrantable_capabilities(),
+        )
         seccomp = (self.config.get("linux") or {}).get("seccomp")
         if seccomp:
             from pyrunc.seccomp import compile_profile
