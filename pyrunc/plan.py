@@ -324,7 +324,8 @@ class RootfsPlanner:
         userns_mappings = None
         if "user" in self.namespaces.types:
             userns_mappings = (self.linux.get("uidMappings") or [], self.linux.get("gidMappings") or [])
-        out, late = [], []
+        out: list[bytes] = []
+        late: list[bytes] = []
         for index, mount in enumerate(self.config.get("mounts") or []):
             mount = sysfs_as_bind(mount, self.namespaces)
             if mount.get("type") == "cgroup" and not set(mount.get("options") or ()) & {"bind", "rbind"}:

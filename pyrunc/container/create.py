@@ -14,6 +14,11 @@ from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
 from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_file
 
+TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
+if TYPE_CHECKING:
+    from pyrunc.cgroups import Manager
+    from pyrunc.seccomp import SeccompProgram
+
 
 class CreateRequest:
     """What the CLI asked for."""
@@ -118,18 +123,18 @@ class Creation(Handlers):
         self.config = config
         self.raw_config = raw_config
         self.cid = request.container_id
-        self.cgroup = None
+        self.cgroup: Manager | None = None
         self.launch: Launch | None = None
         self.lock_fd = -1
         self.fifo_fd = -1
         self.console_fd = -1
         self.pidfd_sock = -1
-        self.seccomp = None
+        self.seccomp: SeccompProgram | None = None
         self.userns_fds: dict[str, int] = {}
         self.tree_fds: list[int] = []
         self.net_devices: list = []  # netdev.Moved: interfaces this create moved into the container
         process = config.get("process") or {}
-        self.state = {
+        self.state: dict = {
             # The version the state document follows: the runtime's, as runc reports it.
             "ociVersion": OCI_VERSION,
             "id": self.cid,
@@ -338,7 +343,8 @@ class Creation(Handlers):
             self.state["pid_ns"] = own_pid_namespace(self.config, pid)
         # Not written yet: should this create be killed, the init exits at its next read of the
         # sync socket, and delete --force empties the recorded cgroup anyway.
-        self.launch.append_plan(plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid)))
+        hook_state = plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid))
+        self.launch.append_plan(hook_state)  # type: ignore[union-attr]  # started: the child calls us
         return hooks.hook_state(self.state, "creating", pid)
 
     def move_net_devices(self, pid: int) -> None:
@@ -353,8 +359,8 @@ class Creation(Handlers):
     def runtime_hooks(self, pid: int) -> None:
         state_json = hooks.hook_state(self.state, "creating", pid)
         config_hooks = self.config.get("hooks") or {}
-        hooks.run_hooks("prestart", config_hooks.get("prestart"), state_json)
-        hooks.run_hooks("createRuntime", config_hooks.get("createRuntime"), state_json)
+        hooks.run_hooks("prestart", config_hooks.get("prestart") or [], state_json)
+        hooks.run_hooks("createRuntime", config_hooks.get("createRuntime") or [], state_json)
 
     def seccomp_listener(self, pid: int, remote_fd: int) -> None:
         from pyrunc.hooks import hook_state_dict
@@ -362,7 +368,8 @@ class Creation(Handlers):
 
         program = self.seccomp
         if program is None or not program.listener_path:
-            super().seccomp_listener(pid, remote_fd)
+            super().seccomp_listener(pid, remote_fd)  # raises: no listener was asked for
+            return
         state = hook_state_dict(self.state, "creating", pid)
         take_and_send(pid, remote_fd, program.listener_path, program.listener_metadata, state)
 
@@ -371,7 +378,7 @@ class Creation(Handlers):
         if self.pidfd_sock >= 0:
             from pyrunc.container.launch import send_pidfd
 
-            send_pidfd(self.pidfd_sock, pid, "standard", self.request.pidfd_socket)
+            send_pidfd(self.pidfd_sock, pid, "standard", self.request.pidfd_socket or "")
 
     def ready(self, pid: int) -> None:
         self.send_pidfd(pid)

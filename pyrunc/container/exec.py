@@ -17,6 +17,10 @@ from pyrunc.container.launch import Handlers, Launch, high_fd
 from pyrunc.errors import PyruncError
 from pyrunc.state import Store
 
+TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
+if TYPE_CHECKING:
+    from pyrunc.seccomp import SeccompProgram
+
 
 class ExecRequest:
     """What the CLI asked for; `process_file` wins over the per-field flags, as in runc."""
@@ -27,11 +31,48 @@ class ExecRequest:
         "process_file", "process_label", "tty", "user",
     )  # fmt: skip
 
-    def __init__(self, container_id: str, **fields: object) -> None:
+    def __init__(
+        self,
+        container_id: str,
+        *,
+        args: "tuple[str, ...] | list[str]" = (),
+        process_file: str | None = None,  # --process
+        env: "tuple[str, ...] | list[str]" = (),
+        cwd: str | None = None,
+        user: str | None = None,  # uid[:gid]
+        additional_gids: "tuple[int, ...] | list[int]" = (),
+        caps: "tuple[str, ...] | list[str]" = (),
+        no_new_privs: bool = False,
+        tty: bool = False,
+        console_socket: str | None = None,
+        detach: bool = False,
+        pid_file: str | None = None,
+        pidfd_socket: str | None = None,
+        cgroup: "tuple[str, ...] | list[str]" = (),  # sub-cgroups: PATH or CONTROLLER[,...]:PATH
+        preserve_fds: int = 0,
+        ignore_paused: bool = False,
+        apparmor: str | None = None,
+        process_label: str | None = None,
+    ) -> None:
         self.container_id = container_id
-        for name in self.__slots__:
-            if name != "container_id":
-                setattr(self, name, fields.get(name))
+        self.args = args
+        self.process_file = process_file
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.additional_gids = additional_gids
+        self.caps = caps
+        self.no_new_privs = no_new_privs
+        self.tty = tty
+        self.console_socket = console_socket
+        self.detach = detach
+        self.pid_file = pid_file
+        self.pidfd_socket = pidfd_socket
+        self.cgroup = cgroup
+        self.preserve_fds = preserve_fds
+        self.ignore_paused = ignore_paused
+        self.apparmor = apparmor
+        self.process_label = process_label
 
 
 def _parse_user(text: str) -> tuple[int, int | None]:
@@ -50,7 +91,7 @@ def build_process(request: ExecRequest, config: dict) -> dict:
 
         process, _ = read_json_document(request.process_file, "process.json")
         validate_process(process, config=config)
-        return process
+        return process  # type: ignore[return-value]  # validated: a JSON object
     if not request.args:
         raise PyruncError("exec needs a command (or --process FILE)")
     import copy
@@ -151,7 +192,7 @@ class Execution(Handlers):
         self.config = config
         self.console_fd = -1
         self.pidfd_sock = -1  # --pidfd-socket: connected before the process starts
-        self.seccomp = None
+        self.seccomp: SeccompProgram | None = None
 
     def plan(self, launch: Launch) -> bytes:
         records = [plan.record(plan.T_EXEC), self._joins(), *self._chroot()]
@@ -216,7 +257,7 @@ class Execution(Handlers):
         if self.pidfd_sock >= 0:
             from pyrunc.container.launch import send_pidfd
 
-            send_pidfd(self.pidfd_sock, pid, "setns", self.request.pidfd_socket)
+            send_pidfd(self.pidfd_sock, pid, "setns", self.request.pidfd_socket or "")
         return b""
 
     def _join_sub_cgroups(self, cgroup, pid: int) -> None:
@@ -243,7 +284,8 @@ class Execution(Handlers):
 
         program = self.seccomp
         if program is None or not program.listener_path:
-            super().seccomp_listener(pid, remote_fd)
+            super().seccomp_listener(pid, remote_fd)  # raises: no listener was asked for
+            return
         state = hook_state_dict(self.container.state, self.container.status, self.container.pid)
         take_and_send(pid, remote_fd, program.listener_path, program.listener_metadata, state)
 
@@ -271,7 +313,8 @@ def execute(store: Store, request: ExecRequest) -> int:
         raise PyruncError("cannot exec in a paused container (use --ignore-paused to override)")
     if container.status not in ("running", "created", "paused"):
         raise PyruncError(f"cannot exec in a {container.status} container")
-    config, _ = read_json_document(store.path(request.container_id, "config.json"), "config.json")
+    document, _ = read_json_document(store.path(request.container_id, "config.json"), "config.json")
+    config: dict = document  # type: ignore[assignment]  # create wrote it, validated
     process = build_process(request, config)
     _refuse_lsm_options(request, process)
     user = process.get("user") or {}

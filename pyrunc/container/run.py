@@ -28,7 +28,7 @@ def run(store: Store, request: CreateRequest, detach: bool = False, keep: bool =
             request.console_fd = -1
     terminal = creation.state["terminal"]
     creation.release()
-    pid: int = creation.state["pid"]  # type: ignore[assignment]  # state.json: pid is an int
+    pid: int = creation.state["pid"]
     master = -1
     try:
         if terminal and console is not None:
