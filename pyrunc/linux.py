@@ -175,6 +175,13 @@ def own_bounding_set() -> int:
     return (1 << (last_capability() + 1)) - 1
 
 
+def ungrantable_capabilities() -> int:
+    """The capabilities the kernel knows that this process's bounding set lacks: capset refuses
+    them to every process we start."""
+    known = (1 << (last_capability() + 1)) - 1
+    return known & ~own_bounding_set()
+
+
 def parse_signal(value: str) -> int:
     """`KILL`, `SIGKILL`, `9`, `RTMIN+3` -> signal number; ValueError otherwise. `0` is valid: it
     signals nothing and only checks that the process exists (kill(2)); runc accepts it."""

@@ -250,8 +250,23 @@ def _check_proc_destination(dest: str, fstype: str, is_bind: bool, where: str) -
         )
 
 
-def build(mount: dict, index: int, bundle: str, userns_mappings: tuple | None = None) -> MountRecord:
-    """One config mount -> its record. Raises ConfigError naming mounts[index]."""
+def bind_source_kind(source: str, where: str) -> int:
+    """DEST_DIR or DEST_FILE: what the bind's source is, so the child makes a matching mount
+    point. The plan's only look at the host's files (plan.HostFacts passes it in)."""
+    try:
+        st = os.stat(source)
+    except OSError as err:
+        raise ConfigError(f"{where}.source", f"bind source {source}: {errno_text(err)}") from None
+    import stat
+
+    return DEST_DIR if stat.S_ISDIR(st.st_mode) else DEST_FILE
+
+
+def build(
+    mount: dict, index: int, bundle: str, userns_mappings: tuple | None = None, source_kind=bind_source_kind
+) -> MountRecord:
+    """One config mount -> its record. Raises ConfigError naming mounts[index]. `source_kind`
+    (bind_source_kind) is the only I/O."""
     where = f"mounts[{index}]"
     options = mount.get("options") or []
     flags, propagation, data = parse_options(options)
@@ -264,15 +279,7 @@ def build(mount: dict, index: int, bundle: str, userns_mappings: tuple | None = 
     source = mount.get("source") or ""
     if is_bind:
         source = source if os.path.isabs(source) else os.path.join(bundle, source)
-        try:
-            st = os.stat(source)
-        except OSError as err:
-            raise ConfigError(f"{where}.source", f"bind source {source}: {errno_text(err)}") from None
-        import stat
-
-        record = MountRecord(
-            source, dest, "", MOUNT_BIND, DEST_DIR if stat.S_ISDIR(st.st_mode) else DEST_FILE
-        )
+        record = MountRecord(source, dest, "", MOUNT_BIND, source_kind(source, where))
         record.flags = (flags | L.MS_BIND) & (L.MS_BIND | L.MS_REC)
         extra = flags & ~_BIND_MECHANICS
         record.remount = extra

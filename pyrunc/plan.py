@@ -1,11 +1,14 @@
 """config.json -> the launch plan: everything the child and the init helper need, as C-friendly records.
 
+build() is pure: what it needs of the machine (the rootfs, whether /proc/kcore exists, the
+runtime's capabilities, a bind source's kind) and of create's own steps (the cgroup mounts, the
+idmapped trees) comes in HostFacts, which create gathers; the fuzzers and tests give their own.
+
 The plan is a byte string of records (u32 tag, u32 length, payload; numbers first, then
 NUL-terminated strings), read by pyrunc/csrc/common.c. Policy lives here; the C side only executes.
 Tags mirror pyrunc/csrc/common.h (tests/unit/test_plan_layout.py checks tags and layouts agree).
 """
 
-import os
 import struct
 
 from pyrunc import linux as L
@@ -109,6 +112,91 @@ class Fds:
         return record(T_FDS, b"".join(_i32(fd) for fd in (self.sync, self.fifo, self.plan, self.console)))
 
 
+class HostFacts:
+    """What a plan needs of the host, passed in so that build() reads and changes nothing.
+
+    rootfs: root.path resolved (an existing directory); kcore: /proc/kcore exists (dev/core links
+    to it); in_userns: the runtime runs in a user namespace (devices are bound, not made);
+    ungrantable_caps: the capabilities the kernel knows that the runtime's bounding set lacks.
+    Callables: bind_source_kind(source, where) -> mounts.DEST_DIR or DEST_FILE;
+    cgroup_mounts(mount, index) -> [MountRecord]; idmap_tree(MountRecord) -> fd of the tree."""
+
+    __slots__ = (
+        "bind_source_kind",
+        "cgroup_mounts",
+        "idmap_tree",
+        "in_userns",
+        "kcore",
+        "rootfs",
+        "ungrantable_caps",
+    )
+
+    def __init__(
+        self,
+        rootfs: str,
+        *,
+        kcore: bool,
+        in_userns: bool,
+        ungrantable_caps: int,
+        bind_source_kind,
+        cgroup_mounts=None,
+        idmap_tree=None,
+    ) -> None:
+        self.rootfs = rootfs
+        self.kcore = kcore
+        self.in_userns = in_userns
+        self.ungrantable_caps = ungrantable_caps
+        self.bind_source_kind = bind_source_kind
+        self.cgroup_mounts = cgroup_mounts
+        self.idmap_tree = idmap_tree
+
+
+class Plan:
+    """What build() makes: the records from the namespaces to the process (create appends the
+    seccomp filter, the console's and the fds', which need its own steps)."""
+
+    __slots__ = ("namespaces", "process", "records")
+
+    def __init__(self, namespaces: "Namespaces", process: dict, records: list[bytes]) -> None:
+        self.namespaces = namespaces
+        self.process = process  # config.process as the init runs it (LISTEN_FDS added)
+        self.records = records
+
+
+def require_process(config: dict) -> None:
+    if not config.get("process"):
+        raise ConfigError("process", "a process is required to create a container")
+
+
+def build(
+    config: dict,
+    bundle: str,
+    host: HostFacts,
+    *,
+    no_pivot: bool = False,
+    preserve_fds: int = 0,
+    listen_fds: int = 0,
+) -> Plan:
+    """A container's plan up to its process's records, from its config and the host's facts.
+    `preserve_fds` counts the `listen_fds` (systemd socket activation) passed on too."""
+    require_process(config)
+    namespaces = Namespaces(config)
+    records = child_records(config, bundle, host, namespaces, no_pivot=no_pivot)
+    process = listen_fds_process(config["process"], listen_fds)
+    records += limit_records(process)
+    records += attribute_records(process, config.get("linux") or {})
+    records += process_records(process, preserve_fds=preserve_fds, ungrantable_caps=host.ungrantable_caps)
+    return Plan(namespaces, process, records)
+
+
+def listen_fds_process(process: dict, count: int) -> dict:
+    """As runc: the process is told LISTEN_FDS=N and LISTEN_PID=1 (it is pid 1 of its namespace)."""
+    if not count:
+        return process
+    env = [e for e in process.get("env") or [] if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+    return {**process, "env": [*env, f"LISTEN_FDS={count}", "LISTEN_PID=1"]}
+
+
 class Namespaces:
     """What to create and what to join, from linux.namespaces."""
 
@@ -191,14 +279,13 @@ def capability_mask(names: list[str], where: str) -> int:
     return mask
 
 
-def _check_grantable(masks: list[int], where: str) -> None:
+def _check_grantable(masks: list[int], ungrantable: int, where: str) -> None:
     """capset refuses a capability outside the bounding set the runtime itself runs with (e.g.
     `docker run --privileged` on a host whose bounding set lacks CAP_SYS_RESOURCE): name them,
     instead of the helper's bare "set capabilities: operation not permitted". Effective and
     permitted are cut to the config's bounding set first, as the helper does."""
     bounding, effective, permitted, inheritable, _ambient = masks
-    known = (1 << (L.last_capability() + 1)) - 1
-    missing = (((effective | permitted) & bounding) | inheritable) & known & ~L.own_bounding_set()
+    missing = (((effective | permitted) & bounding) | inheritable) & ungrantable
     if missing:
         names = [name for name, bit in L.CAPABILITIES.items() if missing >> bit & 1]
         raise PyruncError(
@@ -226,27 +313,27 @@ def _before_pivot(flags: int) -> int:
 class RootfsPlanner:
     """The child's rootfs records: mounts, devices, links, protected paths."""
 
-    def __init__(self, config: dict, bundle: str, namespaces: Namespaces, cgroup_mounts, idmap_tree) -> None:
+    def __init__(self, config: dict, bundle: str, namespaces: Namespaces, host: HostFacts) -> None:
         self.config = config
         self.linux = config.get("linux") or {}
         self.bundle = bundle
         self.namespaces = namespaces
-        self.cgroup_mounts = cgroup_mounts
-        self.idmap_tree = idmap_tree  # MountRecord -> fd of the idmapped tree the child attaches
+        self.host = host
 
     def mounts(self) -> list[bytes]:
         userns_mappings = None
         if "user" in self.namespaces.types:
             userns_mappings = (self.linux.get("uidMappings") or [], self.linux.get("gidMappings") or [])
-        out, late = [], []
+        out: list[bytes] = []
+        late: list[bytes] = []
         for index, mount in enumerate(self.config.get("mounts") or []):
             mount = sysfs_as_bind(mount, self.namespaces)
             if mount.get("type") == "cgroup" and not set(mount.get("options") or ()) & {"bind", "rbind"}:
-                out.extend(mount_record(m) for m in self.cgroup_mounts(mount, index))
+                out.extend(mount_record(m) for m in self.host.cgroup_mounts(mount, index))
                 continue
-            record_ = mounts.build(mount, index, self.bundle, userns_mappings)
+            record_ = mounts.build(mount, index, self.bundle, userns_mappings, self.host.bind_source_kind)
             if record_.idmap:
-                record_.tree_fd = self.idmap_tree(record_)
+                record_.tree_fd = self.host.idmap_tree(record_)
             remount = mounts.defer_readonly(record_)
             if remount is not None:
                 late.append(mount_record(remount))
@@ -256,9 +343,7 @@ class RootfsPlanner:
     def devices(self) -> list[bytes]:
         # No device node can be made in a user namespace (ours, or the one a rootless podman
         # runs us in): bind the host's instead, as runc does.
-        from pyrunc.rootless import running_in_userns
-
-        in_userns = "user" in self.namespaces.types or running_in_userns()
+        in_userns = "user" in self.namespaces.types or self.host.in_userns
         out = []
         seen = set()
         for index, dev in enumerate(self.linux.get("devices") or []):
@@ -284,7 +369,7 @@ class RootfsPlanner:
         dests = {mounts.clean_dest(m["destination"]) for m in self.config.get("mounts") or []}
         if "dev/pts" in dests:
             links.append(("pts/ptmx", "dev/ptmx"))
-        if os.path.exists("/proc/kcore"):
+        if self.host.kcore:
             links.append(("/proc/kcore", "dev/core"))
         return [record(T_SYMLINK, cstr(target) + cstr(path)) for target, path in links]
 
@@ -308,14 +393,6 @@ def sysfs_as_bind(mount: dict, namespaces: Namespaces) -> dict:
     return {"destination": mount["destination"], "type": "bind", "source": "/sys", "options": options}
 
 
-def rootfs_path(config: dict, bundle: str) -> str:
-    path = config["root"]["path"]
-    path = os.path.realpath(path if os.path.isabs(path) else os.path.join(bundle, path))
-    if not os.path.isdir(path):
-        raise ConfigError("root.path", f"rootfs {path} does not exist or is not a directory")
-    return path
-
-
 def _sysctl_records(linux: dict) -> list[bytes]:
     """Keys were validated (namespaced, known form); sysctl(8) also takes '/' as the separator."""
     from pyrunc.config.semantic import normalize_sysctl_key
@@ -335,24 +412,17 @@ def _time_offsets(linux: dict) -> str:
 
 
 def child_records(
-    config: dict,
-    bundle: str,
-    rootfs: str,
-    namespaces: Namespaces,
-    *,
-    no_pivot: bool,
-    cgroup_mounts,
-    idmap_tree=None,
+    config: dict, bundle: str, host: HostFacts, namespaces: Namespaces, *, no_pivot: bool
 ) -> list[bytes]:
     """Everything up to the exec of the init helper."""
     linux = config.get("linux") or {}
-    planner = RootfsPlanner(config, bundle, namespaces, cgroup_mounts, idmap_tree)
+    planner = RootfsPlanner(config, bundle, namespaces, host)
     hooks = config.get("hooks") or {}
-    out = [namespaces.encode(), record(T_ROOTFS, cstr(rootfs))]
+    out = [namespaces.encode(), record(T_ROOTFS, cstr(host.rootfs))]
     if "mount" in namespaces.types:
         out += _rootfs_records(config, planner, no_pivot)
     else:
-        out += _chroot_records(config, rootfs)
+        out += _chroot_records(config, host.rootfs)
     if config.get("hostname") is not None and "uts" in namespaces.types:
         out.append(record(T_HOSTNAME, cstr(config["hostname"], "hostname")))
     if config.get("domainname") is not None and "uts" in namespaces.types:
@@ -418,8 +488,10 @@ def limit_records(process: dict) -> list[bytes]:
     return out
 
 
-def process_records(process: dict, *, preserve_fds: int, where: str = "process") -> list[bytes]:
-    """What the init helper applies: creds, caps, cwd, args, env."""
+def process_records(
+    process: dict, *, preserve_fds: int, ungrantable_caps: int, where: str = "process"
+) -> list[bytes]:
+    """What the init helper applies: creds, caps, cwd, args, env. `ungrantable_caps`: see HostFacts."""
     user = process.get("user") or {}
     gids = user.get("additionalGids") or []
     umask = user.get("umask")
@@ -442,7 +514,7 @@ def process_records(process: dict, *, preserve_fds: int, where: str = "process")
             capability_mask(caps.get(s) or [], f"{where}.capabilities.{s}")
             for s in ("bounding", "effective", "permitted", "inheritable", "ambient")
         ]
-        _check_grantable(masks, f"{where}.capabilities")
+        _check_grantable(masks, ungrantable_caps, f"{where}.capabilities")
         out.append(record(T_CAPS, b"".join(_u64(m) for m in masks)))
     if process.get("noNewPrivileges"):
         out.append(record(T_NO_NEW_PRIVS))
@@ -562,6 +634,14 @@ def cpu_affinity_record(affinity: dict) -> bytes:
         mask = cpu_mask(affinity[key]) if affinity.get(key) else b""
         parts += _u32(len(mask)) + mask
     return record(T_CPU_AFFINITY, parts)
+
+
+def console_size_records(process: dict) -> list[bytes]:
+    """process.consoleSize: the pty's size, set by the child before the process starts."""
+    size = process.get("consoleSize")
+    if not size:
+        return []
+    return [record(T_CONSOLE_SIZE, _u32(size["height"]) + _u32(size["width"]))]
 
 
 def seccomp_record(program) -> bytes:

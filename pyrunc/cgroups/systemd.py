@@ -463,9 +463,9 @@ def annotation_properties(annotations: dict) -> list:
         except ValueError as e:
             raise CgroupError(f"{where}: {value!r} is not a GVariant value this runtime reads: {e}") from None
         if name.endswith("Sec") and name[-4].islower():
-            if signature not in "ynqiuxtd" or (signature != "d" and parsed < 0):
+            if signature not in "ynqiuxtd" or (signature != "d" and parsed < 0):  # type: ignore[operator]  # a number
                 raise CgroupError(f"{where}: {name} takes a number of seconds, got {value!r}")
-            name, signature, parsed = name[:-3] + "USec", "t", int(parsed * 1_000_000)
+            name, signature, parsed = name[:-3] + "USec", "t", int(parsed * 1_000_000)  # type: ignore[operator]
         props.append((name, (signature, parsed)))
     return props
 
@@ -541,7 +541,7 @@ class _GVariantText:
         if quote not in "'\"":
             raise ValueError("a quoted string is expected")
         self.pos += 1
-        out = []
+        out: list[str] = []
         while self.pos < len(self.text):
             c = self.text[self.pos]
             self.pos += 1

@@ -9,9 +9,15 @@ import os
 
 from pyrunc import OCI_VERSION, hooks, log, plan
 from pyrunc.config.load import load_bundle
+from pyrunc.container import stdio
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic, write_file
+from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_file
+
+TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
+if TYPE_CHECKING:
+    from pyrunc.cgroups import Manager
+    from pyrunc.seccomp import SeccompProgram
 
 
 class CreateRequest:
@@ -64,20 +70,29 @@ def listen_fds() -> int:
     return int(value) if value.isdigit() else 0
 
 
-def listen_fds_process(process: dict, count: int) -> dict:
-    """As runc: the process is told LISTEN_FDS=N and LISTEN_PID=1 (it is pid 1 of its namespace)."""
-    if not count:
-        return process
-    env = [e for e in process.get("env") or [] if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
-    return {**process, "env": [*env, f"LISTEN_FDS={count}", "LISTEN_PID=1"]}
+def rootfs_path(config: dict, bundle: str) -> str:
+    """root.path, resolved against the bundle; it must be an existing directory."""
+    path = config["root"]["path"]
+    path = os.path.realpath(path if os.path.isabs(path) else os.path.join(bundle, path))
+    if not os.path.isdir(path):
+        raise ConfigError("root.path", f"rootfs {path} does not exist or is not a directory")
+    return path
 
 
-def write_pid_file(path: str, pid: int) -> None:
-    """The decimal pid, no newline, atomically: containerd's shim parses the whole file."""
-    try:
-        write_atomic(path, str(pid).encode(), 0o644)
-    except OSError as err:
-        raise PyruncError(f"--pid-file {path}: {errno_text(err)}") from None
+def gather_host_facts(config: dict, bundle: str, *, cgroup_mounts=None, idmap_tree=None) -> plan.HostFacts:
+    """What plan.build needs to know of this machine; the callables do create's own steps."""
+    from pyrunc import linux, mounts
+    from pyrunc.rootless import running_in_userns
+
+    return plan.HostFacts(
+        rootfs_path(config, bundle),
+        kcore=os.path.exists("/proc/kcore"),
+        in_userns=running_in_userns(),
+        ungrantable_caps=linux.ungrantable_capabilities(),
+        bind_source_kind=mounts.bind_source_kind,
+        cgroup_mounts=cgroup_mounts,
+        idmap_tree=idmap_tree,
+    )
 
 
 def write_id_maps(pid: int, config: dict) -> None:
@@ -108,18 +123,18 @@ class Creation(Handlers):
         self.config = config
         self.raw_config = raw_config
         self.cid = request.container_id
-        self.cgroup = None
+        self.cgroup: Manager | None = None
         self.launch: Launch | None = None
         self.lock_fd = -1
         self.fifo_fd = -1
         self.console_fd = -1
         self.pidfd_sock = -1
-        self.seccomp = None
+        self.seccomp: SeccompProgram | None = None
         self.userns_fds: dict[str, int] = {}
         self.tree_fds: list[int] = []
         self.net_devices: list = []  # netdev.Moved: interfaces this create moved into the container
         process = config.get("process") or {}
-        self.state = {
+        self.state: dict = {
             # The version the state document follows: the runtime's, as runc reports it.
             "ociVersion": OCI_VERSION,
             "id": self.cid,
@@ -212,41 +227,37 @@ class Creation(Handlers):
         return False
 
     def build_plan(self, launch: Launch) -> tuple[bytes, int, bool]:
+        """plan.build over the facts of this host, then what needs create's own steps: the
+        compiled seccomp filter, the console socket, the fds."""
         config = self.config
         bundle = self.request.bundle
-        if not config.get("process"):
-            raise ConfigError("process", "a process is required to create a container")
+        plan.require_process(config)  # before the host is looked at, as ever
         from pyrunc import lsm
 
         lsm.check_config(config)
-        namespaces = plan.Namespaces(config)
-        rootfs = plan.rootfs_path(config, bundle)
-        self.state["rootfs"] = rootfs
-        log.debug(f"create {self.cid}: namespaces {_describe_namespaces(namespaces)}")
-        log.debug(f"create {self.cid}: rootfs {rootfs}, {len(config.get('mounts') or [])} mounts")
+        log.debug(f"create {self.cid}: namespaces {_describe_namespaces(plan.Namespaces(config))}")
+        host = gather_host_facts(config, bundle, cgroup_mounts=self.cgroup_mounts, idmap_tree=self.idmap_tree)
+        self.state["rootfs"] = host.rootfs
+        log.debug(f"create {self.cid}: rootfs {host.rootfs}, {len(config.get('mounts') or [])} mounts")
         log.debug(f"create {self.cid}: hooks {_describe_hooks(config.get('hooks'))}")
-        records = plan.child_records(
+        built = plan.build(
             config,
             bundle,
-            rootfs,
-            namespaces,
+            host,
             no_pivot=self.request.no_pivot,
-            cgroup_mounts=self.cgroup_mounts,
-            idmap_tree=self.idmap_tree,
+            preserve_fds=self.request.preserve_fds,
+            listen_fds=self.request.listen_fds,
         )
-        process = listen_fds_process(config["process"], self.request.listen_fds)
-        records += plan.limit_records(process)
-        records += plan.attribute_records(process, config.get("linux") or {})
-        records += plan.process_records(process, preserve_fds=self.request.preserve_fds)
+        records = built.records
         seccomp = (config.get("linux") or {}).get("seccomp")
         if seccomp:
             from pyrunc.seccomp import compile_profile
 
             self.seccomp = compile_profile(seccomp, cache=self.store.seccomp_cache)
             records.append(plan.seccomp_record(self.seccomp))
-        records += self.console_records(process, launch.floor)
+        records += self.console_records(built.process, launch.floor)
         records.append(plan.Fds(launch.child_sync, self.fifo_fd, launch.plan_fd, self.console_fd).encode())
-        return b"".join(records), namespaces.clone_flags, namespaces.direct
+        return b"".join(records), built.namespaces.clone_flags, built.namespaces.direct
 
     def idmap_tree(self, record) -> int:
         """The idmapped tree of a bind with idmap/ridmap, made here (idmapping needs privileges the
@@ -291,21 +302,13 @@ class Creation(Handlers):
         if request.console_fd >= 0:
             self.console_fd = high_fd(os.dup(request.console_fd), floor)
         elif request.console_socket:
-            from pyrunc import _core
-
-            try:
-                self.console_fd = high_fd(_core.connect_unix(request.console_socket), floor)
-            except OSError as err:
-                raise PyruncError(f"--console-socket {request.console_socket}: {errno_text(err)}") from None
+            self.console_fd = stdio.connect_console_socket(request.console_socket, floor)
         else:
             raise PyruncError(
                 "cannot allocate a tty when the runtime detaches without --console-socket "
                 "(process.terminal is true)"
             )
-        size = process.get("consoleSize")
-        if not size:
-            return []
-        return [plan.record(plan.T_CONSOLE_SIZE, plan.u32(size["height"]) + plan.u32(size["width"]))]
+        return plan.console_size_records(process)
 
     def cgroup_mounts(self, mount: dict, index: int) -> list:
         from pyrunc.mounts import cgroup_mounts
@@ -340,7 +343,8 @@ class Creation(Handlers):
             self.state["pid_ns"] = own_pid_namespace(self.config, pid)
         # Not written yet: should this create be killed, the init exits at its next read of the
         # sync socket, and delete --force empties the recorded cgroup anyway.
-        self.launch.append_plan(plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid)))
+        hook_state = plan.record(plan.T_HOOK_STATE, hooks.hook_state(self.state, "created", pid))
+        self.launch.append_plan(hook_state)  # type: ignore[union-attr]  # started: the child calls us
         return hooks.hook_state(self.state, "creating", pid)
 
     def move_net_devices(self, pid: int) -> None:
@@ -355,8 +359,8 @@ class Creation(Handlers):
     def runtime_hooks(self, pid: int) -> None:
         state_json = hooks.hook_state(self.state, "creating", pid)
         config_hooks = self.config.get("hooks") or {}
-        hooks.run_hooks("prestart", config_hooks.get("prestart"), state_json)
-        hooks.run_hooks("createRuntime", config_hooks.get("createRuntime"), state_json)
+        hooks.run_hooks("prestart", config_hooks.get("prestart") or [], state_json)
+        hooks.run_hooks("createRuntime", config_hooks.get("createRuntime") or [], state_json)
 
     def seccomp_listener(self, pid: int, remote_fd: int) -> None:
         from pyrunc.hooks import hook_state_dict
@@ -364,7 +368,8 @@ class Creation(Handlers):
 
         program = self.seccomp
         if program is None or not program.listener_path:
-            super().seccomp_listener(pid, remote_fd)
+            super().seccomp_listener(pid, remote_fd)  # raises: no listener was asked for
+            return
         state = hook_state_dict(self.state, "creating", pid)
         take_and_send(pid, remote_fd, program.listener_path, program.listener_metadata, state)
 
@@ -373,7 +378,7 @@ class Creation(Handlers):
         if self.pidfd_sock >= 0:
             from pyrunc.container.launch import send_pidfd
 
-            send_pidfd(self.pidfd_sock, pid, "standard", self.request.pidfd_socket)
+            send_pidfd(self.pidfd_sock, pid, "standard", self.request.pidfd_socket or "")
 
     def ready(self, pid: int) -> None:
         self.send_pidfd(pid)
@@ -386,7 +391,7 @@ class Creation(Handlers):
             raise PyruncError(f"cannot write {path}: {errno_text(err)}") from None
         self.store.write(self.cid, self.state)
         if self.request.pid_file:
-            write_pid_file(self.request.pid_file, pid)
+            stdio.write_pid_file(self.request.pid_file, pid)
         log.debug(f"create {self.cid}: created; init pid {pid} waits on exec.fifo for start")
 
     # -- failure ----------------------------------------------------------------------------

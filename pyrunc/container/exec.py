@@ -11,10 +11,15 @@ import os
 
 from pyrunc import linux as L
 from pyrunc import log, plan
+from pyrunc.container import stdio
 from pyrunc.container.base import Container, load
 from pyrunc.container.launch import Handlers, Launch, high_fd
-from pyrunc.errors import PyruncError, errno_text
+from pyrunc.errors import PyruncError
 from pyrunc.state import Store
+
+TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
+if TYPE_CHECKING:
+    from pyrunc.seccomp import SeccompProgram
 
 
 class ExecRequest:
@@ -26,11 +31,48 @@ class ExecRequest:
         "process_file", "process_label", "tty", "user",
     )  # fmt: skip
 
-    def __init__(self, container_id: str, **fields: object) -> None:
+    def __init__(
+        self,
+        container_id: str,
+        *,
+        args: "tuple[str, ...] | list[str]" = (),
+        process_file: str | None = None,  # --process
+        env: "tuple[str, ...] | list[str]" = (),
+        cwd: str | None = None,
+        user: str | None = None,  # uid[:gid]
+        additional_gids: "tuple[int, ...] | list[int]" = (),
+        caps: "tuple[str, ...] | list[str]" = (),
+        no_new_privs: bool = False,
+        tty: bool = False,
+        console_socket: str | None = None,
+        detach: bool = False,
+        pid_file: str | None = None,
+        pidfd_socket: str | None = None,
+        cgroup: "tuple[str, ...] | list[str]" = (),  # sub-cgroups: PATH or CONTROLLER[,...]:PATH
+        preserve_fds: int = 0,
+        ignore_paused: bool = False,
+        apparmor: str | None = None,
+        process_label: str | None = None,
+    ) -> None:
         self.container_id = container_id
-        for name in self.__slots__:
-            if name != "container_id":
-                setattr(self, name, fields.get(name))
+        self.args = args
+        self.process_file = process_file
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.additional_gids = additional_gids
+        self.caps = caps
+        self.no_new_privs = no_new_privs
+        self.tty = tty
+        self.console_socket = console_socket
+        self.detach = detach
+        self.pid_file = pid_file
+        self.pidfd_socket = pidfd_socket
+        self.cgroup = cgroup
+        self.preserve_fds = preserve_fds
+        self.ignore_paused = ignore_paused
+        self.apparmor = apparmor
+        self.process_label = process_label
 
 
 def _parse_user(text: str) -> tuple[int, int | None]:
@@ -49,7 +91,7 @@ def build_process(request: ExecRequest, config: dict) -> dict:
 
         process, _ = read_json_document(request.process_file, "process.json")
         validate_process(process, config=config)
-        return process
+        return process  # type: ignore[return-value]  # validated: a JSON object
     if not request.args:
         raise PyruncError("exec needs a command (or --process FILE)")
     import copy
@@ -150,7 +192,7 @@ class Execution(Handlers):
         self.config = config
         self.console_fd = -1
         self.pidfd_sock = -1  # --pidfd-socket: connected before the process starts
-        self.seccomp = None
+        self.seccomp: SeccompProgram | None = None
 
     def plan(self, launch: Launch) -> bytes:
         records = [plan.record(plan.T_EXEC), self._joins(), *self._chroot()]
@@ -158,7 +200,11 @@ class Execution(Handlers):
         records += plan.attribute_records(self.process, self.config.get("linux") or {})
         if self.process.get("execCPUAffinity"):
             records.append(plan.cpu_affinity_record(self.process["execCPUAffinity"]))
-        records += plan.process_records(self.process, preserve_fds=self.request.preserve_fds or 0)
+        records += plan.process_records(
+            self.process,
+            preserve_fds=self.request.preserve_fds or 0,
+            ungrantable_caps=L.ungrantable_capabilities(),
+        )
         seccomp = (self.config.get("linux") or {}).get("seccomp")
         if seccomp:
             from pyrunc.seccomp import compile_profile
@@ -194,20 +240,10 @@ class Execution(Handlers):
                 raise PyruncError("cannot use --console-socket without a terminal (--tty)")
             return []
         if self.request.console_socket:
-            from pyrunc import _core
-
-            try:
-                self.console_fd = high_fd(_core.connect_unix(self.request.console_socket), floor)
-            except OSError as err:
-                raise PyruncError(
-                    f"--console-socket {self.request.console_socket}: {errno_text(err)}"
-                ) from None
+            self.console_fd = stdio.connect_console_socket(self.request.console_socket, floor)
         elif self.console_fd < 0:
             raise PyruncError("exec --tty --detach needs --console-socket to receive the pty master")
-        size = self.process.get("consoleSize")
-        if not size:
-            return []
-        return [plan.record(plan.T_CONSOLE_SIZE, plan.u32(size["height"]) + plan.u32(size["width"]))]
+        return plan.console_size_records(self.process)
 
     # Handlers
 
@@ -221,7 +257,7 @@ class Execution(Handlers):
         if self.pidfd_sock >= 0:
             from pyrunc.container.launch import send_pidfd
 
-            send_pidfd(self.pidfd_sock, pid, "setns", self.request.pidfd_socket)
+            send_pidfd(self.pidfd_sock, pid, "setns", self.request.pidfd_socket or "")
         return b""
 
     def _join_sub_cgroups(self, cgroup, pid: int) -> None:
@@ -248,15 +284,14 @@ class Execution(Handlers):
 
         program = self.seccomp
         if program is None or not program.listener_path:
-            super().seccomp_listener(pid, remote_fd)
+            super().seccomp_listener(pid, remote_fd)  # raises: no listener was asked for
+            return
         state = hook_state_dict(self.container.state, self.container.status, self.container.pid)
         take_and_send(pid, remote_fd, program.listener_path, program.listener_metadata, state)
 
     def ready(self, pid: int) -> None:
         if self.request.pid_file:
-            from pyrunc.container.create import write_pid_file
-
-            write_pid_file(os.path.abspath(self.request.pid_file), pid)
+            stdio.write_pid_file(os.path.abspath(self.request.pid_file), pid)
 
 
 def _refuse_lsm_options(request: ExecRequest, process: dict) -> None:
@@ -278,7 +313,8 @@ def execute(store: Store, request: ExecRequest) -> int:
         raise PyruncError("cannot exec in a paused container (use --ignore-paused to override)")
     if container.status not in ("running", "created", "paused"):
         raise PyruncError(f"cannot exec in a {container.status} container")
-    config, _ = read_json_document(store.path(request.container_id, "config.json"), "config.json")
+    document, _ = read_json_document(store.path(request.container_id, "config.json"), "config.json")
+    config: dict = document  # type: ignore[assignment]  # create wrote it, validated
     process = build_process(request, config)
     _refuse_lsm_options(request, process)
     user = process.get("user") or {}
@@ -294,7 +330,7 @@ def execute(store: Store, request: ExecRequest) -> int:
     console = None
     launch = Launch(request.preserve_fds or 0)
     if process.get("terminal") and not request.console_socket and not request.detach:
-        console, theirs = _core.stream_socketpair()
+        console, theirs = stdio.console_pair()
         execution.console_fd = high_fd(theirs, launch.floor)
     try:
         if request.pidfd_socket:
@@ -313,14 +349,11 @@ def execute(store: Store, request: ExecRequest) -> int:
             os.close(execution.pidfd_sock)
     if request.detach:
         return 0
-    from pyrunc.container.run import _forward_signals, _proxy_and_wait, wait_for
-
-    _forward_signals(launch.pid)
+    stdio.forward_signals(launch.pid)
+    master = -1
     if console is not None:
-        master, _ = _core.recv_fd(console)
+        master = stdio.receive_master(console)
         os.close(console)
-        status = _proxy_and_wait(master, launch.pid)
-    else:
-        status = wait_for(launch.pid)
+    status = stdio.wait_in_foreground(launch.pid, master)
     log.debug(f"exec {request.container_id}: process {launch.pid} exited, status {status}")
     return status

@@ -30,8 +30,10 @@ sys.path.insert(0, REPO)
 
 with atheris.instrument_imports():
     from pyrunc import jsonio, plan
+    from pyrunc import linux as L
     from pyrunc.config.load import load_bundle, read_json_document
     from pyrunc.config.validate import validate_process
+    from pyrunc.container.create import gather_host_facts
     from pyrunc.container.query import state as read_state
     from pyrunc.errors import PyruncError
     from pyrunc.mounts import cgroup_mounts
@@ -46,20 +48,15 @@ ROOT = ""
 
 
 def build_plan(config: dict) -> None:
-    """What create builds before any syscall that changes the machine (pyrunc/container/create.py
-    Creation.build_plan, without the cgroup, the fifo and the seccomp compiler)."""
-    namespaces = plan.Namespaces(config)
-    rootfs = plan.rootfs_path(config, BUNDLE)
+    """What create builds before any syscall that changes the machine: plan.build over this
+    host's facts, gathered as create gathers them (without a cgroup, idmapped trees, the fifo
+    and the seccomp compiler)."""
 
     def cgroup_records(mount: dict, index: int) -> list:
         return cgroup_mounts(mount, index, private_cgroupns=False, userns=False, cgroup_dirs=[])
 
-    plan.child_records(
-        config, BUNDLE, rootfs, namespaces, no_pivot=False, cgroup_mounts=cgroup_records, idmap_tree=_no_idmap
-    )
-    process = config["process"]
-    plan.limit_records(process)
-    plan.process_records(process, preserve_fds=0)
+    host = gather_host_facts(config, BUNDLE, cgroup_mounts=cgroup_records, idmap_tree=_no_idmap)
+    plan.build(config, BUNDLE, host)
 
 
 def _no_idmap(record) -> int:
@@ -83,7 +80,7 @@ def target_process(data: bytes) -> None:
     with open(os.path.join(BUNDLE, "config.json"), "rb") as f:
         config = jsonio.loads(f.read())
     validate_process(process, config=config)
-    plan.process_records(process, preserve_fds=0)
+    plan.process_records(process, preserve_fds=0, ungrantable_caps=L.ungrantable_capabilities())
 
 
 def target_state(data: bytes) -> None:

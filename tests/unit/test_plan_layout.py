@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from pyrunc import plan
+from pyrunc import mounts, plan
 from pyrunc.container import launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,7 +20,6 @@ FIXED = {"u32": "<I", "i32": "<i", "u64": "<Q"}
 # Records made outside plan.py, by the verbs, from plan.record and plan.u32 (see their modules).
 ELSEWHERE = {
     "T_EXEC": plan.record(plan.T_EXEC),  # container/exec.py
-    "T_CONSOLE_SIZE": plan.record(plan.T_CONSOLE_SIZE, plan.u32(24) + plan.u32(80)),  # create, exec
     "T_HOOK_STATE": plan.record(plan.T_HOOK_STATE, b'{"status":"created"}'),  # container/create.py
 }
 
@@ -134,23 +133,25 @@ def full_plan(bundle: str) -> bytes:
         },
     }
     process, linux = config["process"], config["linux"]
-    namespaces = plan.Namespaces(config)
-    parts = plan.child_records(
-        config, bundle, os.path.join(bundle, "rootfs"), namespaces, no_pivot=True, cgroup_mounts=None
-    )
-    parts += plan.limit_records(process)
-    parts += plan.process_records(process, preserve_fds=2)
-    parts += plan.attribute_records(process, linux)
+    host = host_facts(os.path.join(bundle, "rootfs"))
+    built = plan.build(config, bundle, host, no_pivot=True, preserve_fds=2)
+    parts = built.records
+    parts += plan.console_size_records({"consoleSize": {"height": 24, "width": 80}})
     parts.append(plan.cpu_affinity_record(process["execCPUAffinity"]))
     parts.append(plan.seccomp_record(_Program()))
     parts.append(plan.Fds(3, 4, 5).encode())
     linux["timeOffsets"] = {"monotonic": {"secs": 1}}
-    parts += plan.child_records(config, bundle, bundle, namespaces, no_pivot=False, cgroup_mounts=None)
+    parts += plan.child_records(config, bundle, host_facts(bundle), built.namespaces, no_pivot=False)
     linux["namespaces"] = [{"type": "uts"}]  # no mount namespace: T_CHROOT
-    parts += plan.child_records(
-        config, bundle, bundle, plan.Namespaces(config), no_pivot=False, cgroup_mounts=None
-    )
+    parts += plan.child_records(config, bundle, host_facts(bundle), plan.Namespaces(config), no_pivot=False)
     return b"".join(parts) + b"".join(ELSEWHERE.values())
+
+
+def host_facts(rootfs: str) -> plan.HostFacts:
+    """A host where every capability can be granted; bind sources are looked at for real."""
+    return plan.HostFacts(
+        rootfs, kcore=True, in_userns=False, ungrantable_caps=0, bind_source_kind=mounts.bind_source_kind
+    )
 
 
 def test_tags_and_sync_codes_are_the_headers():
