@@ -187,7 +187,9 @@ def last_error(log_path: str) -> str:
             lines = f.read().splitlines()
     except OSError as err:
         return f"no log ({errno_text(err)})"
-    errors = [line for line in lines if "Error" in line]
+    # The cause is the last error before CRIU's closing "... FAILED" line (earlier ones may be
+    # probes that failed harmlessly, such as tun on a kernel without it).
+    errors = [line for line in lines if "Error" in line and "FAILED" not in line]
     picked = (errors or lines or ["empty log"])[-1]
     return picked.split(": ", 1)[-1].strip() if errors else picked.strip()
 
