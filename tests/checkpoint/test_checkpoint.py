@@ -45,7 +45,8 @@ def read_rest(fd: int) -> list[int]:
 
 
 def start_counter(runtime, make_bundle, cid: str) -> tuple[object, int, int]:
-    """run -d the counter with its stdout on a pipe; (bundle, read end, host pid)."""
+    """run -d the counter with its stdout and stderr on a pipe (as containerd and conmon give
+    them); (bundle, read end, host pid)."""
     bundle = make_bundle(COUNTER)
     bundle.config["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
     bundle.write()
@@ -55,6 +56,7 @@ def start_counter(runtime, make_bundle, cid: str) -> tuple[object, int, int]:
         runtime.cmd("run", "-d", "-b", bundle.path, cid),
         stdin=subprocess.DEVNULL,
         stdout=write_end,
+        stderr=write_end,
         check=True,
         timeout=120,
     )
@@ -93,7 +95,15 @@ def restore_detached(runtime, tmp_path, stdout: int, *args: str) -> None:
             timeout=300,
         )
         err.seek(0)
-        assert result.returncode == 0, f"restore exited {result.returncode}: {err.read()}"
+        assert result.returncode == 0, f"restore exited {result.returncode}: {err.read()}{criu_log(tmp_path)}"
+
+
+def criu_log(tmp_path) -> str:
+    """The error lines of the restore logs under tmp_path, for a failure's message."""
+    lines = []
+    for log in sorted(tmp_path.glob("*-work/restore.log")):
+        lines += [line for line in log.read_text(errors="replace").splitlines() if "Error" in line]
+    return "\n" + "\n".join(lines[-20:])
 
 
 def checkpoint_args(tmp_path, name: str = "images") -> list[str]:
@@ -194,7 +204,7 @@ def test_pre_dump_parent_path_leave_running_then_foreground_restore(
                     break
                 if restore.poll() is not None:
                     err.seek(0)
-                    pytest.fail(f"restore exited {restore.returncode} before the container ran: {err.read()}")
+                    pytest.fail(f"restore exited {restore.returncode}: {err.read()}{criu_log(tmp_path)}")
                 time.sleep(0.5)
             else:
                 pytest.fail("the restored container never showed as running")
