@@ -1,5 +1,6 @@
-"""containerd's runc shim checkpoints and restores through pyrunc (`ctr container checkpoint
---task` / `ctr container restore --live`), in the v2 guest where criu runs (tests/vm/run-v2)."""
+"""The managers checkpoint and restore through pyrunc, in the v2 guest where criu runs
+(tests/vm/run-v2): containerd's runc shim (`ctr container checkpoint --task` / `ctr container
+restore --live`) and podman through conmon (`podman container checkpoint` / `restore`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.daemons.conftest import (  # noqa: F401  (the daemon fixtures, shared
     IMAGE_REF,
     containerd,
     image_tar,
+    podman,
     runtime_bin,
     token,
 )
@@ -92,3 +94,33 @@ def test_ctr_checkpoint_then_restore_live(containerd):  # noqa: F811
         containerd.ctr("task", "delete", "--force", cid, check=False)
         containerd.ctr("container", "delete", cid, check=False)
         containerd.ctr("image", "rm", ref, check=False)
+
+
+def test_podman_checkpoint_then_restore(podman):  # noqa: F811
+    name = f"ckpt-{podman.token}"
+
+    def status() -> str:
+        return podman.podman("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
+
+    def counted() -> int:
+        return int(podman.podman("exec", name, "cat", "/tmp/count", timeout=300).stdout)
+
+    try:
+        podman.podman(
+            "run", *podman.run_flags(), "-d", "--name", name, IMAGE_REF, "sh", "-c", COUNTER, timeout=300
+        )
+        podman.podman("container", "checkpoint", name, timeout=600)
+        assert status() == "exited"
+        assert any(" checkpoint " in f" {call} " for call in podman.runtime_calls())
+        podman.podman("container", "restore", name, timeout=600)
+        assert any(" restore " in f" {call} " for call in podman.runtime_calls())
+        assert status() == "running"
+        first = counted()
+        for _ in range(60):
+            later = counted()
+            if later != first:
+                break
+            time.sleep(0.5)
+        assert later > first, "the restored counter goes on"
+    finally:
+        podman.podman("rm", "--force", "--ignore", "--time", "0", name, check=False, timeout=300)
