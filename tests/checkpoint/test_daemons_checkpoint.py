@@ -1,5 +1,9 @@
 """containerd's runc shim checkpoints and restores through pyrunc (`ctr container checkpoint
---task` / `ctr container restore --live`), in the v2 guest where criu runs (tests/vm/run-v2)."""
+--task` / `ctr container restore --live`).
+
+Marked `daemons`, not `vm`: it needs a kernel criu runs on, and in tests/vm/run-v2's emulated
+guest containerd plus two CRIU round trips did not finish within 14 minutes, so it is not part of
+the guest's selection (unverified so far; on this host it skips with `criu check`'s error)."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from .conftest import criu_problem
 
 # Decided at collection: the daemon fixture is module-scoped, so set up before any function
 # fixture could skip.
-pytestmark = [pytest.mark.vm, pytest.mark.skipif(criu_problem() is not None, reason=str(criu_problem()))]
+pytestmark = [pytest.mark.daemons, pytest.mark.skipif(criu_problem() is not None, reason=str(criu_problem()))]
 
 COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done"
 
