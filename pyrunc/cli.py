@@ -56,7 +56,7 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
     help="true, false or auto: no cgroup needed without limits (auto: not root, or root in "
     "another's user namespace).",
 )
-@click.option("--criu", default="criu", help="Accepted for compatibility with runc.")
+@click.option("--criu", default="criu", help="The CRIU binary for checkpoint and restore.")
 @click.option(
     "-v",
     "--version",
@@ -250,6 +250,71 @@ def update(ctx: click.Context, **opts: object) -> None:
 def events(ctx: click.Context, **opts: object) -> None:
     """Print the container's stats and OOM events as JSON lines."""
     _invoke("events", ctx, opts)
+
+
+def _criu_options(dump: bool):
+    """The CRIU flags of runc's checkpoint (dump=True) or restore."""
+    options = [
+        click.option(
+            "--image-path", default="", help="Directory of the CRIU images (default: ./checkpoint)."
+        ),
+        click.option("--work-path", default="", help="Directory for CRIU's work files and log."),
+    ]
+    if dump:
+        options += [
+            click.option("--parent-path", default="", help="Previous pre-dump, relative to --image-path."),
+            click.option("--leave-running", is_flag=True, help="Leave the container running after the dump."),
+            click.option("--pre-dump", is_flag=True, help="Dump memory only; the container keeps running."),
+            click.option("--page-server", default="", help="ADDRESS:PORT of a CRIU page server."),
+        ]
+    options += [
+        click.option("--tcp-established", is_flag=True, help="Allow open TCP connections."),
+        click.option("--ext-unix-sk", is_flag=True, help="Allow external unix sockets."),
+        click.option("--shell-job", is_flag=True, help="Allow shell jobs."),
+        click.option("--file-locks", is_flag=True, help="Handle file locks."),
+        click.option("--lazy-pages", is_flag=True, help="Restore memory pages lazily (userfaultfd)."),
+        click.option(
+            "--status-fd", type=int, default=-1, help="CRIU writes \\0 to this fd once lazy pages are ready."
+        ),
+        click.option(
+            "--manage-cgroups-mode",
+            default="",
+            help="CRIU's cgroup mode: soft (default), full, strict, ignore.",
+        ),
+        click.option(
+            "--empty-ns", multiple=True, help="Create this namespace (network) but do not restore it."
+        ),
+        click.option("--auto-dedup", is_flag=True, help="Deduplicate memory images."),
+        click.option("--external", multiple=True, help="Passed to CRIU as --external (repeatable)."),
+    ]
+
+    def apply(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@_criu_options(dump=True)
+@click.pass_context
+def checkpoint(ctx: click.Context, **opts: object) -> None:
+    """Checkpoint a running container with CRIU (it is deleted after, unless --leave-running)."""
+    _invoke("checkpoint", ctx, opts)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("container_id")
+@_criu_options(dump=False)
+@_create_options
+@click.option("--detach", "-d", is_flag=True, help="Do not wait for the container.")
+@click.option("--no-subreaper", is_flag=True, help="Do not become a subreaper while waiting.")
+@click.pass_context
+def restore(ctx: click.Context, **opts: object) -> None:
+    """Restore a container from a CRIU checkpoint; wait for it unless --detach."""
+    _invoke("restore", ctx, opts)
 
 
 @cli.command(context_settings=CONTEXT)

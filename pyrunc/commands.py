@@ -202,6 +202,39 @@ def cmd_events(g: dict, opts: dict) -> int:
     return 0
 
 
+CRIU_FLAGS = (
+    "image_path", "work_path", "parent_path", "leave_running", "pre_dump", "page_server", "tcp_established",
+    "ext_unix_sk", "shell_job", "file_locks", "lazy_pages", "status_fd", "manage_cgroups_mode", "empty_ns",
+    "auto_dedup", "external",
+)  # fmt: skip
+
+
+def _criu_options(opts: dict):
+    from pyrunc.container.criu import CriuOptions
+
+    return CriuOptions(**{name: opts.get(name) for name in CRIU_FLAGS})
+
+
+def cmd_checkpoint(g: dict, opts: dict) -> int:
+    from pyrunc.container.checkpoint import checkpoint
+
+    checkpoint(_store(g), opts["container_id"], _criu_options(opts), g.get("criu") or "criu")
+    return 0
+
+
+def cmd_restore(g: dict, opts: dict) -> int:
+    from pyrunc.container.restore import restore
+
+    return restore(
+        _store(g),
+        _create_request(g, opts),
+        _criu_options(opts),
+        g.get("criu") or "criu",
+        detach=bool(opts.get("detach")),
+        no_subreaper=bool(opts.get("no_subreaper")),
+    )
+
+
 def cmd_help(g: dict, opts: dict) -> int:
     from pyrunc.cli import help_text
 
@@ -226,6 +259,8 @@ COMMANDS = {
     "spec": cmd_spec,
     "features": cmd_features,
     "help": cmd_help,
+    "checkpoint": cmd_checkpoint,
+    "restore": cmd_restore,
 }
 
 

@@ -46,7 +46,7 @@ def features() -> dict:
         },
         "annotations": {
             "io.github.seccomp.libseccomp.version": seccomp.libseccomp_version(),
-            "org.opencontainers.runc.checkpoint.enabled": "false",
+            "org.opencontainers.runc.checkpoint.enabled": "true",  # checkpoint/restore exist (through criu)
         },
         # Config annotations that change what the runtime does (a trailing "." names a prefix):
         # unit properties for the systemd cgroup driver.

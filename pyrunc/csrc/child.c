@@ -1458,6 +1458,10 @@ static void init_main(struct child *c)
         sync_wait_ack(c->sync_fd, buf, sizeof(buf));
     }
     setup_console(c);
+    /* As runc: the init leads a session of its own, with a terminal or without (CRIU refuses to
+     * checkpoint a tree whose session leader is outside its pid namespace). */
+    if (console_socket_fd(c) < 0 && setsid() < 0)
+        die(errno, "setsid");
     run_create_container_hooks(c);
     set_names(c);
     write_sysctls(c);
