@@ -45,6 +45,22 @@ class CriuOptions:
         "tcp_established",
         "work_path",
     )
+    auto_dedup: bool
+    empty_ns: list[str]
+    ext_unix_sk: bool
+    external: list[str]
+    file_locks: bool
+    image_path: str
+    lazy_pages: bool
+    leave_running: bool
+    manage_cgroups_mode: str | None
+    page_server: str | None
+    parent_path: str | None
+    pre_dump: bool
+    shell_job: bool
+    status_fd: int
+    tcp_established: bool
+    work_path: str
 
     def __init__(self, **values: object) -> None:
         for name in self.__slots__:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import jsonio, log, plan
+from pyrunc import jsonio, log
 from pyrunc.config.load import load_bundle
-from pyrunc.container.create import CreateRequest, Creation, own_pid_namespace
+from pyrunc.container.create import CreateRequest, Creation, own_pid_namespace, rootfs_path
 from pyrunc.container.criu import (
     STDIO_KEYS,
     CriuOptions,
@@ -68,9 +68,9 @@ def restore(
     if detach:
         return 0
     from pyrunc.container.delete import delete
-    from pyrunc.container.run import _forward_signals, wait_for
+    from pyrunc.container.stdio import forward_signals, wait_for
 
-    _forward_signals(pid)
+    forward_signals(pid)
     code = wait_for(pid)
     delete(store, request.container_id, force=True)
     return code
@@ -79,7 +79,7 @@ def restore(
 def _restore_processes(creation: Creation, opts: CriuOptions, criu: str) -> int:
     """Run CRIU's restore with the rootfs bound at CRIU_ROOT; the host pid of the restored init."""
     store, cid = creation.store, creation.cid
-    rootfs = plan.rootfs_path(creation.config, creation.request.bundle)
+    rootfs = rootfs_path(creation.config, creation.request.bundle)
     creation.state["rootfs"] = rootfs
     root = store.path(cid, CRIU_ROOT)
     pid_file = store.path(cid, PID_FILE)
@@ -152,9 +152,9 @@ def _bind_root(rootfs: str, root: str) -> None:
         raise PyruncError(f"cannot make {root}: {errno_text(err)}") from None
     for source, flags in ((rootfs, MS_BIND | MS_REC), (None, MS_PRIVATE | MS_REC)):
         if libc.mount(source and source.encode(), root.encode(), None, flags, None) != 0:
-            err = ctypes.get_errno()
+            code = ctypes.get_errno()
             _unbind_root(root)
-            raise PyruncError(f"bind the rootfs {rootfs} at {root}: {os.strerror(err)}")
+            raise PyruncError(f"bind the rootfs {rootfs} at {root}: {os.strerror(code)}")
 
 
 def _unbind_root(root: str) -> None:
