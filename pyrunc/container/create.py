@@ -9,9 +9,10 @@ import os
 
 from pyrunc import OCI_VERSION, hooks, log, plan
 from pyrunc.config.load import load_bundle
+from pyrunc.container.base import proc_stat
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_atomic, write_file
+from pyrunc.store import FIFO, Store, rfc3339_now, write_atomic, write_file
 
 
 class CreateRequest:
@@ -466,7 +467,7 @@ def _cgroup_directories(cgroup_state: dict | None) -> list[str]:
 
 def create(store: Store, request: CreateRequest) -> Creation:
     """Create the container; returns the finished Creation (the caller releases it)."""
-    from pyrunc.state import check_id
+    from pyrunc.store import check_id
 
     check_id(request.container_id)
     config, raw = load_bundle(request.bundle)

@@ -14,7 +14,7 @@ from pyrunc import log, plan
 from pyrunc.container.base import Container, load
 from pyrunc.container.launch import Handlers, Launch, high_fd
 from pyrunc.errors import PyruncError, errno_text
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 class ExecRequest:

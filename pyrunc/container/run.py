@@ -7,7 +7,7 @@ import os
 from pyrunc.container.create import CreateRequest, create
 from pyrunc.container.delete import delete
 from pyrunc.container.start import start
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 # Every catchable signal but those that concern us rather than the container.
 _NOT_FORWARDED = {9, 17, 19, 23, 28}  # KILL, CHLD, STOP, URG, WINCH

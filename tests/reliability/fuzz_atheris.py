@@ -35,7 +35,7 @@ with atheris.instrument_imports():
     from pyrunc.container.query import state as read_state
     from pyrunc.errors import PyruncError
     from pyrunc.mounts import cgroup_mounts
-    from pyrunc.state import Store
+    from pyrunc.store import Store
 
 CRASHES: dict[str, int] = {}
 INPUTS = [0]
