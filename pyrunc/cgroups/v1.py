@@ -12,7 +12,6 @@ from pyrunc.cgroups._fs import (
     CgroupError,
     oserror_text,
     read_first_line,
-    read_text,
     remove_if_empty,
     remove_tree,
     retry_if_a_parent_vanishes,
@@ -21,47 +20,10 @@ from pyrunc.cgroups._fs import (
     write_pid,
     write_text,
 )
+from pyrunc.cgroups.discovery import UNIFIED, V1_CONTROLLERS, mounted_hierarchies, own_cgroups
 
-# Kernel cgroup v1 controllers (anything else in a cgroup mount's options is a flag).
-V1_CONTROLLERS = frozenset(
-    {
-        *("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls"),
-        *("net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"),
-    }
-)
-UNIFIED = "unified"  # key of the cgroup2 hierarchy on a hybrid host
 # Where to look for the container's processes, best first.
 _PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
-
-
-def mounted_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, tuple[str, str]]:
-    """{controller: (mount point, mount root)} for every v1 hierarchy mounted,
-    plus 'unified' for a cgroup2 mount on a hybrid host. Combined mounts such as
-    cpu,cpuacct give one entry per controller with the same mount point."""
-    found: dict[str, tuple[str, str]] = {}
-    from pyrunc import mountinfo as parser
-
-    for m in parser.parse(read_text(mountinfo)):
-        if m.fstype == "cgroup2":
-            found.setdefault(UNIFIED, (m.point, m.root))
-        elif m.fstype == "cgroup":
-            for option in m.super_options.split(","):
-                if option in V1_CONTROLLERS or option.startswith("name="):
-                    found.setdefault(option, (m.point, m.root))
-    return found
-
-
-def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
-    """{controller: path} from /proc/self/cgroup; the v2 entry is 'unified'."""
-    own = {}
-    for line in read_text(proc_cgroup).splitlines():
-        _, controllers, path = line.split(":", 2)
-        if not controllers:
-            own[UNIFIED] = path
-        for name in controllers.split(","):
-            if name:
-                own[name] = path
-    return own
 
 
 class V1Manager(Manager):
@@ -324,4 +286,4 @@ def _fill_cpusets(leaf: str) -> None:
 _CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
 
 
-__all__ = ["CGROUP_ROOT", "V1Manager", "mounted_hierarchies", "own_cgroups"]
+__all__ = ["CGROUP_ROOT", "V1Manager"]

@@ -309,7 +309,7 @@ class Creation(Handlers):
         return [plan.record(plan.T_CONSOLE_SIZE, plan.u32(size["height"]) + plan.u32(size["width"]))]
 
     def cgroup_mounts(self, mount: dict, index: int) -> list:
-        from pyrunc.mounts import cgroup_mounts
+        from pyrunc.cgroups.mount_plan import cgroup_mounts
 
         namespaces = plan.Namespaces(self.config)
         return cgroup_mounts(

@@ -30,11 +30,11 @@ sys.path.insert(0, REPO)
 
 with atheris.instrument_imports():
     from pyrunc import jsonio, plan
+    from pyrunc.cgroups.mount_plan import cgroup_mounts
     from pyrunc.config.load import load_bundle, read_json_document
     from pyrunc.config.validate import validate_process
     from pyrunc.container.query import state as read_state
     from pyrunc.errors import PyruncError
-    from pyrunc.mounts import cgroup_mounts
     from pyrunc.store import Store
 
 CRASHES: dict[str, int] = {}
