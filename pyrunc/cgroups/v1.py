@@ -69,7 +69,7 @@ class V1Manager(Manager):
     def path(self, controller: str) -> str | None:
         return self.paths.get(controller)
 
-    def _directories(self) -> list[str]:
+    def directories(self) -> list[str]:
         return sorted(set(self.paths.values()))
 
     # ------------------------------------------------------------ lifecycle
@@ -82,7 +82,7 @@ class V1Manager(Manager):
         made_leaves: list[str] = []
         made_parents: list[str] = []
         try:
-            for directory in self._directories():
+            for directory in self.directories():
                 if directory in made_leaves or os.path.isdir(directory):
                     continue
                 retry_if_a_parent_vanishes(
@@ -135,17 +135,17 @@ class V1Manager(Manager):
         return (path, state) if state in ("FROZEN", "FREEZING") else None
 
     def add(self, pid: int) -> None:
-        for directory in self._directories():
+        for directory in self.directories():
             try:
                 write_pid(os.path.join(directory, "cgroup.procs"), pid)
             except OSError as e:
                 raise CgroupError(f"cannot add pid {pid} to cgroup {directory}: {oserror_text(e)}") from None
 
     def exists(self) -> bool:
-        return any(os.path.isdir(d) for d in self._directories())
+        return any(os.path.isdir(d) for d in self.directories())
 
     def destroy(self) -> None:
-        self._remove(self._directories(), self.created)
+        self._remove(self.directories(), self.created)
 
     def remove_made(self) -> None:
         self._remove(self.made, self.created)

@@ -185,7 +185,7 @@ class Creation(Handlers):
         manager.create()  # on failure it removes what it made, and only that
         self.cgroup = manager  # from here on, undo() empties it and removes what create() made
         self.state["cgroup"] = manager.to_state()
-        log.debug(f"create {self.cid}: cgroup {' '.join(_cgroup_directories(self.state['cgroup']))}")
+        log.debug(f"create {self.cid}: cgroup {' '.join(manager.directories())}")
         resources = linux.get("resources") or {}
         if self.request.rootless:
             # As runc: no device rules in a delegated cgroup (a user may not write them, and in a
@@ -200,14 +200,14 @@ class Creation(Handlers):
         container runs in ours, unless the config asks for limits (runc's rule)."""
         from pyrunc.rootless import field_needing_cgroup, writable_cgroup
 
-        if self.request.systemd_cgroup or writable_cgroup(manager._directories()):
+        if self.request.systemd_cgroup or writable_cgroup(manager.directories()):
             return True
         field = field_needing_cgroup(resources)
         if field is not None:
             raise ConfigError(
                 field,
                 "cannot be applied: a rootless container could not create or join a cgroup "
-                f"(none delegated to uid {os.geteuid()} at {manager._directories()[0]})",
+                f"(none delegated to uid {os.geteuid()} at {manager.directories()[0]})",
             )
         log.debug(f"create {self.cid}: rootless, no writable cgroup and no limits: no cgroup")
         return False
@@ -317,7 +317,7 @@ class Creation(Handlers):
             index,
             private_cgroupns=bool(namespaces.clone_flags & 0x02000000),
             userns="user" in namespaces.types,
-            cgroup_dirs=_cgroup_directories(self.state.get("cgroup")),
+            cgroup_dirs=self.cgroup.directories() if self.cgroup is not None else [],
         )
 
     # -- Handlers: what the child asks of us ------------------------------------------------
@@ -454,15 +454,6 @@ def own_pid_namespace(config: dict, pid: int) -> int:
         return os.stat(f"/proc/{pid}/ns/pid").st_ino
     except OSError:
         return 0
-
-
-def _cgroup_directories(cgroup_state: dict | None) -> list[str]:
-    """The container's cgroup directories on the host, from the manager's state."""
-    if not cgroup_state:
-        return []
-    if "paths" in cgroup_state:
-        return sorted(set(cgroup_state["paths"].values()))
-    return [cgroup_state["path"]]
 
 
 def create(store: Store, request: CreateRequest) -> Creation:
