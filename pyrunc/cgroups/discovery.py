@@ -3,8 +3,11 @@ the v1 manager places a container in every hierarchy (v1.py), and a container's 
 is planned from the same facts (mount_plan.py).
 
 mountinfo is parsed by pyrunc.mountinfo (the one parser); the cgroup2 hierarchy is keyed UNIFIED
-in every map here. Imports nothing at load: v1.py's hot paths import this module.
+in every map here. Only create and the plan need it: the hot paths (v1.py's from_state) never
+load it.
 """
+
+from pyrunc.cgroups._fs import UNIFIED
 
 # Kernel cgroup v1 controllers (anything else in a cgroup mount's options is a flag or name=).
 V1_CONTROLLERS = frozenset(
@@ -13,7 +16,6 @@ V1_CONTROLLERS = frozenset(
         *("net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"),
     }
 )
-UNIFIED = "unified"  # key of the cgroup2 hierarchy (the only one on v2, /sys/fs/cgroup/unified on hybrid)
 
 
 def cgroup_mounts(mountinfo: str = "/proc/self/mountinfo") -> list:

@@ -9,6 +9,7 @@ import os
 from pyrunc.cgroups import Manager
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
+    UNIFIED,
     CgroupError,
     oserror_text,
     read_first_line,
@@ -20,7 +21,6 @@ from pyrunc.cgroups._fs import (
     write_pid,
     write_text,
 )
-from pyrunc.cgroups.discovery import UNIFIED, V1_CONTROLLERS, mounted_hierarchies, own_cgroups
 
 # Where to look for the container's processes, best first.
 _PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
@@ -42,6 +42,8 @@ class V1Manager(Manager):
 
     @classmethod
     def for_path(cls, inner: str) -> "V1Manager":
+        from pyrunc.cgroups.discovery import V1_CONTROLLERS, mounted_hierarchies, own_cgroups
+
         mounts = mounted_hierarchies()
         if not any(name in V1_CONTROLLERS for name in mounts):
             raise CgroupError("no cgroup v1 controller is mounted on this host")
