@@ -13,7 +13,7 @@ import sys
 import click
 
 from pyrunc import commands
-from pyrunc.state import DEFAULT_ROOT
+from pyrunc.store import DEFAULT_ROOT
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

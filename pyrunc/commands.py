@@ -9,7 +9,7 @@ from pyrunc.errors import PyruncError
 
 
 def _store(g: dict):
-    from pyrunc.state import Store
+    from pyrunc.store import Store
 
     if g.get("root"):
         return Store(g["root"])

@@ -1,4 +1,4 @@
-"""/proc/PID/mountinfo, parsed once for all of pyrunc (mounts.py, cgroups/v1.py).
+"""/proc/PID/mountinfo, parsed once for all of pyrunc (cgroups/discovery.py).
 
 Imports nothing: the cgroup hot paths read it. The tests keep a parser of their own
 (tests/mountinfo.py), so a mistake here cannot hide in both.

@@ -106,7 +106,7 @@ RECURSIVE_OPTIONS = {
 IDMAP_OPTIONS = {"idmap": 1, "ridmap": 2}
 
 # Flags that say how to mount rather than what the mount is: a bind needs a remount for the rest.
-_BIND_MECHANICS = L.MS_BIND | L.MS_REC | L.MS_REMOUNT
+BIND_MECHANICS = L.MS_BIND | L.MS_REC | L.MS_REMOUNT
 
 
 class MountRecord:
@@ -281,7 +281,7 @@ def build(
         source = source if os.path.isabs(source) else os.path.join(bundle, source)
         record = MountRecord(source, dest, "", MOUNT_BIND, source_kind(source, where))
         record.flags = (flags | L.MS_BIND) & (L.MS_BIND | L.MS_REC)
-        extra = flags & ~_BIND_MECHANICS
+        extra = flags & ~BIND_MECHANICS
         record.remount = extra
     else:
         if not fstype:
@@ -323,109 +323,3 @@ def _idmap(
             f"{where}.options", "an idmapped mount needs uidMappings and gidMappings, or a user namespace"
         )
     record.idmap = max(modes)
-
-
-def read_mountinfo() -> list[tuple[str, str, str, str]]:
-    """(root, mount point, fstype, super options) of every mount this process sees."""
-    from pyrunc import mountinfo
-
-    return [(m.root, m.point, m.fstype, m.super_options) for m in mountinfo.read()]
-
-
-def cgroup_hierarchies() -> list[tuple[str, str, str]]:
-    """(mount point, fstype, subsystem options) of the host's cgroup mounts under /sys/fs/cgroup."""
-    out = []
-    for _, point, fstype, superopts in read_mountinfo():
-        if fstype not in ("cgroup", "cgroup2") or not point.startswith("/sys/fs/cgroup"):
-            continue
-        opts = [o for o in superopts.split(",") if o not in ("rw", "ro")]
-        if fstype == "cgroup" and not any(o in _V1_SUBSYSTEMS for o in opts) and "none" not in opts:
-            opts.insert(0, "none")
-        out.append((point, fstype, ",".join(opts)))
-    return out
-
-
-_V1_SUBSYSTEMS = frozenset(
-    [
-        "hugetlb",
-        "pids",
-        "rdma",
-        "misc",
-        "cpu",
-        "cpuacct",
-        "cpuset",
-        "memory",
-        "devices",
-        "freezer",
-        "net_cls",
-        "blkio",
-        "perf_event",
-        "net_prio",
-    ]
-)
-
-
-def own_cgroup_paths() -> dict[str, str]:
-    """This process's cgroup per v1 subsystem/name ('' for v2), from /proc/self/cgroup."""
-    paths = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            for controller in controllers.split(",") if controllers else [""]:
-                paths[controller] = path
-    return paths
-
-
-def cgroup_mounts(
-    mount: dict, index: int, *, private_cgroupns: bool, userns: bool, cgroup_dirs: list[str]
-) -> list[MountRecord]:
-    """A `cgroup` mount, expanded: on v2 one cgroup2 mount; on v1 a tmpfs with one mount per
-    hierarchy. In a private cgroup namespace the hierarchies are mounted afresh (the namespace
-    makes the container's cgroup their root); otherwise the container's own cgroup directories
-    (`cgroup_dirs`, on the host) are bound, so it never sees their parents. cgroup v1 cannot be
-    mounted from a user namespace: there, binds too."""
-    flags, propagation, _ = parse_options(mount.get("options") or [])
-    dest = clean_dest(mount["destination"])
-    hierarchies = cgroup_hierarchies()
-    if len(hierarchies) == 1 and hierarchies[0][1] == "cgroup2" and hierarchies[0][0] == "/sys/fs/cgroup":
-        source = _container_dir("/sys/fs/cgroup", "", cgroup_dirs)
-        return [_hierarchy_mount("cgroup2", "", dest, flags, private_cgroupns, source)]
-    base = MountRecord("tmpfs", dest, "tmpfs", MOUNT_REGULAR)
-    base.flags = flags & ~L.MS_RDONLY
-    base.data = "mode=755"
-    base.propagation = propagation
-    records = [base]
-    for point, fstype, opts in hierarchies:
-        name = os.path.basename(point)
-        if point == "/sys/fs/cgroup" or not name:
-            continue
-        fresh = private_cgroupns and (fstype == "cgroup2" or not userns)
-        source = _container_dir(point, opts, cgroup_dirs)
-        records.append(_hierarchy_mount(fstype, opts, f"{dest}/{name}", flags, fresh, source))
-    if flags & L.MS_RDONLY:
-        records.append(readonly_remount(dest, flags, MOUNT_REMOUNT))
-    return records
-
-
-def _container_dir(point: str, opts: str, cgroup_dirs: list[str]) -> str:
-    """The container's directory in the hierarchy mounted at `point`; without one (a hierarchy
-    no manager placed us in), the runtime's own cgroup there."""
-    for directory in cgroup_dirs:
-        if directory == point or directory.startswith(point.rstrip("/") + "/"):
-            return directory
-    own = own_cgroup_paths()
-    # /proc/self/cgroup names a v1 hierarchy by its subsystems or "name=..."; v2 by "".
-    key = next((o for o in opts.split(",") if o in own), "") if opts else ""
-    return point.rstrip("/") + own.get(key, "/")
-
-
-def _hierarchy_mount(fstype: str, opts: str, dest: str, flags: int, fresh: bool, source: str) -> MountRecord:
-    if fresh:
-        record = MountRecord("cgroup", dest, fstype, MOUNT_REGULAR)
-        record.flags = flags
-        record.data = opts
-        return record
-    record = MountRecord(source, dest, "", MOUNT_BIND)
-    record.flags = L.MS_BIND | L.MS_REC
-    record.remount = flags & ~_BIND_MECHANICS
-    return record

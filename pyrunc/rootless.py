@@ -67,7 +67,7 @@ def default_root() -> str:
         return os.path.join(os.environ["XDG_RUNTIME_DIR"], "pyrunc")
     if os.geteuid() != 0:
         return f"/run/user/{os.geteuid()}/pyrunc"
-    from pyrunc.state import DEFAULT_ROOT
+    from pyrunc.store import DEFAULT_ROOT
 
     return DEFAULT_ROOT
 

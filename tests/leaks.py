@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pyrunc.state import SECCOMP_CACHE_PREFIX
+from pyrunc.store import SECCOMP_CACHE_PREFIX
 from tests.mountinfo import mounts
 from tests.support import USED_IDS, reap_orphans
 

@@ -55,7 +55,7 @@ class Manager:
         one reach the other's processes, and the systemd driver never supported it. Kubernetes
         does not need it: every container of a pod has its own cgroup below the pod's. An
         existing *empty* cgroup is joined, as both runc versions do."""
-        for directory in self._directories():
+        for directory in self.directories():
             procs = walk_pids(directory)
             if procs:
                 raise CgroupError(
@@ -84,7 +84,9 @@ class Manager:
         """Undo a create(): remove the directories it made, and only those."""
         raise NotImplementedError
 
-    def _directories(self) -> list[str]:
+    def directories(self) -> list[str]:
+        """The container's cgroup directories on the host (v1: one per hierarchy, combined
+        hierarchies once; v2: one), whatever the state layout that records them."""
         raise NotImplementedError
 
     def apply(self, resources: dict, *, default_devices: bool = True, where: str = "linux.resources") -> None:

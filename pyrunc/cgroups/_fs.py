@@ -10,6 +10,9 @@ import time
 from pyrunc.errors import PyruncError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+# The key of the cgroup2 hierarchy wherever hierarchies are keyed by controller (discovery.py, the
+# v1 manager's paths): the only one on v2, /sys/fs/cgroup/unified on a hybrid host.
+UNIFIED = "unified"
 
 
 class CgroupError(PyruncError):

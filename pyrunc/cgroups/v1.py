@@ -9,10 +9,10 @@ import os
 from pyrunc.cgroups import Manager
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
+    UNIFIED,
     CgroupError,
     oserror_text,
     read_first_line,
-    read_text,
     remove_if_empty,
     remove_tree,
     retry_if_a_parent_vanishes,
@@ -22,46 +22,8 @@ from pyrunc.cgroups._fs import (
     write_text,
 )
 
-# Kernel cgroup v1 controllers (anything else in a cgroup mount's options is a flag).
-V1_CONTROLLERS = frozenset(
-    {
-        *("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls"),
-        *("net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"),
-    }
-)
-UNIFIED = "unified"  # key of the cgroup2 hierarchy on a hybrid host
 # Where to look for the container's processes, best first.
 _PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
-
-
-def mounted_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, tuple[str, str]]:
-    """{controller: (mount point, mount root)} for every v1 hierarchy mounted,
-    plus 'unified' for a cgroup2 mount on a hybrid host. Combined mounts such as
-    cpu,cpuacct give one entry per controller with the same mount point."""
-    found: dict[str, tuple[str, str]] = {}
-    from pyrunc import mountinfo as parser
-
-    for m in parser.parse(read_text(mountinfo)):
-        if m.fstype == "cgroup2":
-            found.setdefault(UNIFIED, (m.point, m.root))
-        elif m.fstype == "cgroup":
-            for option in m.super_options.split(","):
-                if option in V1_CONTROLLERS or option.startswith("name="):
-                    found.setdefault(option, (m.point, m.root))
-    return found
-
-
-def own_cgroups(proc_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
-    """{controller: path} from /proc/self/cgroup; the v2 entry is 'unified'."""
-    own = {}
-    for line in read_text(proc_cgroup).splitlines():
-        _, controllers, path = line.split(":", 2)
-        if not controllers:
-            own[UNIFIED] = path
-        for name in controllers.split(","):
-            if name:
-                own[name] = path
-    return own
 
 
 class V1Manager(Manager):
@@ -80,6 +42,8 @@ class V1Manager(Manager):
 
     @classmethod
     def for_path(cls, inner: str) -> "V1Manager":
+        from pyrunc.cgroups.discovery import V1_CONTROLLERS, mounted_hierarchies, own_cgroups
+
         mounts = mounted_hierarchies()
         if not any(name in V1_CONTROLLERS for name in mounts):
             raise CgroupError("no cgroup v1 controller is mounted on this host")
@@ -107,7 +71,7 @@ class V1Manager(Manager):
     def path(self, controller: str) -> str | None:
         return self.paths.get(controller)
 
-    def _directories(self) -> list[str]:
+    def directories(self) -> list[str]:
         return sorted(set(self.paths.values()))
 
     # ------------------------------------------------------------ lifecycle
@@ -120,7 +84,7 @@ class V1Manager(Manager):
         made_leaves: list[str] = []
         made_parents: list[str] = []
         try:
-            for directory in self._directories():
+            for directory in self.directories():
                 if directory in made_leaves or os.path.isdir(directory):
                     continue
                 retry_if_a_parent_vanishes(
@@ -173,17 +137,17 @@ class V1Manager(Manager):
         return (path, state) if state in ("FROZEN", "FREEZING") else None
 
     def add(self, pid: int) -> None:
-        for directory in self._directories():
+        for directory in self.directories():
             try:
                 write_pid(os.path.join(directory, "cgroup.procs"), pid)
             except OSError as e:
                 raise CgroupError(f"cannot add pid {pid} to cgroup {directory}: {oserror_text(e)}") from None
 
     def exists(self) -> bool:
-        return any(os.path.isdir(d) for d in self._directories())
+        return any(os.path.isdir(d) for d in self.directories())
 
     def destroy(self) -> None:
-        self._remove(self._directories(), self.created)
+        self._remove(self.directories(), self.created)
 
     def remove_made(self) -> None:
         self._remove(self.made, self.created)
@@ -324,4 +288,4 @@ def _fill_cpusets(leaf: str) -> None:
 _CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
 
 
-__all__ = ["CGROUP_ROOT", "V1Manager", "mounted_hierarchies", "own_cgroups"]
+__all__ = ["CGROUP_ROOT", "V1Manager"]

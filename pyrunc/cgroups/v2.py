@@ -142,7 +142,7 @@ class V2Manager(Manager):
             hint = f" ({len(left)} processes still in it)" if left else ""
             raise CgroupError(f"cannot remove cgroup {self.dir}{hint}: {oserror_text(e)}") from None
 
-    def _directories(self) -> list[str]:
+    def directories(self) -> list[str]:
         return [self.dir]
 
     # ------------------------------------------------------------ processes

@@ -1,9 +1,13 @@
-"""A container as recorded in the store, with its derived status."""
+"""A container as recorded in the store, with its derived status.
+
+The status is derived, never trusted: the init pid must be alive with the start time we recorded
+(a reused pid is another process), exec.fifo present means created, a frozen cgroup means paused.
+"""
 
 import os
 
 from pyrunc.errors import NotFound, PyruncError, errno_text
-from pyrunc.state import Store, derive_status, proc_stat
+from pyrunc.store import FIFO, Store
 
 
 class Container:
@@ -67,3 +71,58 @@ def load(store: Store, container_id: str, locked: bool = False) -> Container:
     if not store.exists(container_id):
         raise NotFound(container_id)
     return Container(store, container_id, locked)
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) of a process, None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # comm may hold spaces and parentheses: the fields start after the last ')'.
+    fields = data[data.rindex(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[19])
+
+
+def derive_status(store: Store, container_id: str, state: dict, locked: bool = False) -> str:
+    """creating / created / running / paused / stopped, from the kernel's view, not the file's.
+    `locked`: the caller holds the container's lock (so no create is under way)."""
+    if state.get("creating") or not state:
+        # Only while the creating process still holds the lock; a create that was killed
+        # mid-way left a container that exists only to be deleted.
+        if locked:
+            return "stopped"
+        try:
+            fd = store.try_lock(container_id, shared=True)
+        except NotFound:
+            return "stopped"  # no lock file: what a killed delete left, only to be removed
+        if fd is None:
+            return "creating"
+        os.close(fd)
+        return "stopped"
+    pid = state.get("pid") or 0
+    if pid <= 0:
+        return "stopped"
+    stat = proc_stat(pid)
+    if stat is None or stat[1] != state.get("init_start") or stat[0] in ("Z", "X", "x"):
+        return "stopped"
+    if os.path.exists(store.path(container_id, FIFO)) and _is_init_helper(pid):
+        return "created"
+    if state.get("cgroup") and _is_frozen(state["cgroup"]):
+        return "paused"
+    return "running"
+
+
+def _is_init_helper(pid: int) -> bool:
+    """Is the init still pyrunc's helper (waiting for start), not yet the user's process?"""
+    try:
+        return os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-init")
+    except OSError:
+        return False
+
+
+def _is_frozen(cgroup_state: dict) -> bool:
+    from pyrunc.freezer import is_frozen
+
+    return is_frozen(cgroup_state)

@@ -20,7 +20,7 @@ from pyrunc.container.criu import (
     run_criu,
 )
 from pyrunc.errors import PyruncError, errno_text
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 def checkpoint(store: Store, container_id: str, opts: CriuOptions, criu: str = "criu") -> None:

@@ -10,9 +10,10 @@ import os
 from pyrunc import OCI_VERSION, hooks, log, plan
 from pyrunc.config.load import load_bundle
 from pyrunc.container import stdio
+from pyrunc.container.base import proc_stat
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.state import FIFO, Store, proc_stat, rfc3339_now, write_file
+from pyrunc.store import FIFO, Store, rfc3339_now, write_file
 
 TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ class Creation(Handlers):
         manager.create()  # on failure it removes what it made, and only that
         self.cgroup = manager  # from here on, undo() empties it and removes what create() made
         self.state["cgroup"] = manager.to_state()
-        log.debug(f"create {self.cid}: cgroup {' '.join(_cgroup_directories(self.state['cgroup']))}")
+        log.debug(f"create {self.cid}: cgroup {' '.join(manager.directories())}")
         resources = linux.get("resources") or {}
         if self.request.rootless:
             # As runc: no device rules in a delegated cgroup (a user may not write them, and in a
@@ -214,14 +215,14 @@ class Creation(Handlers):
         container runs in ours, unless the config asks for limits (runc's rule)."""
         from pyrunc.rootless import field_needing_cgroup, writable_cgroup
 
-        if self.request.systemd_cgroup or writable_cgroup(manager._directories()):
+        if self.request.systemd_cgroup or writable_cgroup(manager.directories()):
             return True
         field = field_needing_cgroup(resources)
         if field is not None:
             raise ConfigError(
                 field,
                 "cannot be applied: a rootless container could not create or join a cgroup "
-                f"(none delegated to uid {os.geteuid()} at {manager._directories()[0]})",
+                f"(none delegated to uid {os.geteuid()} at {manager.directories()[0]})",
             )
         log.debug(f"create {self.cid}: rootless, no writable cgroup and no limits: no cgroup")
         return False
@@ -311,7 +312,7 @@ class Creation(Handlers):
         return plan.console_size_records(process)
 
     def cgroup_mounts(self, mount: dict, index: int) -> list:
-        from pyrunc.mounts import cgroup_mounts
+        from pyrunc.cgroups.mount_plan import cgroup_mounts
 
         namespaces = plan.Namespaces(self.config)
         return cgroup_mounts(
@@ -319,7 +320,7 @@ class Creation(Handlers):
             index,
             private_cgroupns=bool(namespaces.clone_flags & 0x02000000),
             userns="user" in namespaces.types,
-            cgroup_dirs=_cgroup_directories(self.state.get("cgroup")),
+            cgroup_dirs=self.cgroup.directories() if self.cgroup is not None else [],
         )
 
     # -- Handlers: what the child asks of us ------------------------------------------------
@@ -460,18 +461,9 @@ def own_pid_namespace(config: dict, pid: int) -> int:
         return 0
 
 
-def _cgroup_directories(cgroup_state: dict | None) -> list[str]:
-    """The container's cgroup directories on the host, from the manager's state."""
-    if not cgroup_state:
-        return []
-    if "paths" in cgroup_state:
-        return sorted(set(cgroup_state["paths"].values()))
-    return [cgroup_state["path"]]
-
-
 def create(store: Store, request: CreateRequest) -> Creation:
     """Create the container; returns the finished Creation (the caller releases it)."""
-    from pyrunc.state import check_id
+    from pyrunc.store import check_id
 
     check_id(request.container_id)
     config, raw = load_bundle(request.bundle)

@@ -9,7 +9,7 @@ import os
 from pyrunc import log
 from pyrunc.container.base import Container, load
 from pyrunc.errors import NotFound, PyruncError
-from pyrunc.state import CorruptState, Store
+from pyrunc.store import CorruptState, Store
 
 
 def delete(store: Store, container_id: str, force: bool = False) -> None:

@@ -7,7 +7,7 @@ import sys
 
 from pyrunc.container.base import load
 from pyrunc.errors import NotFound, PyruncError
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 def parse_duration(text: str) -> float:

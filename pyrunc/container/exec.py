@@ -15,7 +15,7 @@ from pyrunc.container import stdio
 from pyrunc.container.base import Container, load
 from pyrunc.container.launch import Handlers, Launch, high_fd
 from pyrunc.errors import PyruncError
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
 if TYPE_CHECKING:

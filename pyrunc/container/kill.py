@@ -6,7 +6,7 @@ real signal would have been delivered.
 
 from pyrunc.container.base import load
 from pyrunc.errors import PyruncError
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 def kill(store: Store, container_id: str, sig: int, all_processes: bool = False) -> None:

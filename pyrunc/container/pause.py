@@ -4,7 +4,7 @@ import os
 
 from pyrunc.container.base import Container, load
 from pyrunc.errors import PyruncError
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 def _cgroup_of(container: Container):

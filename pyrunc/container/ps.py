@@ -6,7 +6,7 @@ import subprocess
 
 from pyrunc.container.base import load
 from pyrunc.errors import PyruncError
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 def container_pids(store: Store, container_id: str) -> list[int]:

@@ -2,7 +2,7 @@
 
 from pyrunc.container.base import load
 from pyrunc.errors import NotFound
-from pyrunc.state import Store, oci_state
+from pyrunc.store import Store
 
 
 def state(store: Store, container_id: str) -> dict:
@@ -18,7 +18,7 @@ def list_states(store: Store) -> list[dict]:
     warning (as runc does), not the whole list. As in runc's list (not its state), `owner` is
     the user owning the container's directory."""
     from pyrunc import log
-    from pyrunc.state import CorruptState, ForeignContainer
+    from pyrunc.store import CorruptState, ForeignContainer
 
     states = []
     names: dict[int, str] = {}
@@ -50,3 +50,21 @@ def _owner(uid: int, names: dict[int, str]) -> str:
         except KeyError:
             names[uid] = f"#{uid}"
     return names[uid]
+
+
+def oci_state(state: dict, status: str) -> dict:
+    """The state JSON of `pyrunc state`: the OCI fields plus runc's rootfs, created and owner,
+    in runc's order."""
+    out = {
+        "ociVersion": state.get("ociVersion", ""),
+        "id": state.get("id", ""),
+        "pid": state.get("pid", 0) if status != "stopped" else 0,
+        "status": status,
+        "bundle": state.get("bundle", ""),
+        "rootfs": state.get("rootfs", ""),
+        "created": state.get("created", ""),
+    }
+    if state.get("annotations"):
+        out["annotations"] = state["annotations"]
+    out["owner"] = state.get("owner", "")
+    return out

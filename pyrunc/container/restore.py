@@ -13,6 +13,7 @@ import os
 
 from pyrunc import jsonio, log
 from pyrunc.config.load import load_bundle
+from pyrunc.container.base import proc_stat
 from pyrunc.container.create import CreateRequest, Creation, own_pid_namespace, rootfs_path
 from pyrunc.container.criu import (
     STDIO_KEYS,
@@ -23,7 +24,7 @@ from pyrunc.container.criu import (
     run_criu,
 )
 from pyrunc.errors import PyruncError, errno_text
-from pyrunc.state import Store, check_id, proc_stat
+from pyrunc.store import Store, check_id
 
 CRIU_ROOT = "criu-root"  # in the state directory: the rootfs bound where CRIU can pivot into it
 PID_FILE = "criu.pid"

@@ -8,7 +8,7 @@ from pyrunc.container import stdio
 from pyrunc.container.create import CreateRequest, create
 from pyrunc.container.delete import delete
 from pyrunc.container.start import start
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 def run(store: Store, request: CreateRequest, detach: bool = False, keep: bool = False) -> int:

@@ -8,9 +8,9 @@ into the fifo instead. If the init dies before reaching the fifo, its pidfd says
 import os
 
 from pyrunc import log
-from pyrunc.container.base import Container, load
+from pyrunc.container.base import Container, load, proc_stat
 from pyrunc.errors import PyruncError
-from pyrunc.state import FIFO, Store
+from pyrunc.store import FIFO, Store
 
 _NOT_STARTABLE = {
     "stopped": "cannot start a container that has stopped",
@@ -37,8 +37,6 @@ def start(store: Store, container_id: str) -> None:
 
 
 def _why_stopped(container: Container) -> str:
-    from pyrunc.state import proc_stat
-
     state = container.state
     if not state or state.get("creating"):
         return "its create never finished"

@@ -8,7 +8,7 @@ import sys
 
 from pyrunc.container.base import load
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.state import Store
+from pyrunc.store import Store
 
 
 def read_resources(source: str) -> dict:

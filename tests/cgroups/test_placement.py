@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from pyrunc.cgroups import CgroupError, Manager, open_manager
-from pyrunc.cgroups.v1 import mounted_hierarchies
+from pyrunc.cgroups.discovery import mounted_hierarchies
 
 from .conftest import REPO
 from .helpers import CGROUP_ROOT, is_unified, read

@@ -13,7 +13,7 @@ import pytest
 
 from pyrunc.cgroups import CgroupError, open_manager
 from pyrunc.cgroups import devices as dev
-from pyrunc.cgroups.v1 import mounted_hierarchies
+from pyrunc.cgroups.discovery import mounted_hierarchies
 
 from .conftest import REPO
 from .helpers import BUSYBOX, eventually, read, run_in

@@ -324,7 +324,7 @@ def test_delete_leaves_another_containers_processes_in_a_shared_cgroup(runtime, 
 def test_cpusets_of_empty_parents_are_filled(runtime, make_bundle, cid):
     # Issue 18 item 13: a pod's parent made by a manager that does not set cpusets; the container
     # goes below a new directory under it. runc fills every empty cpuset on the way down.
-    from pyrunc.cgroups.v1 import mounted_hierarchies
+    from pyrunc.cgroups.discovery import mounted_hierarchies
 
     cpuset = mounted_hierarchies().get("cpuset")
     if not cpuset:

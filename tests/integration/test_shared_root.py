@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from pyrunc.state import LEGACY_SECCOMP_CACHE, SECCOMP_CACHE_PREFIX
+from pyrunc.store import LEGACY_SECCOMP_CACHE, SECCOMP_CACHE_PREFIX
 
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 pytestmark = pytest.mark.skipif(not os.access(RUNC, os.X_OK), reason="runc is not installed")

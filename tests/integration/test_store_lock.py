@@ -6,7 +6,7 @@ import os
 import threading
 
 from pyrunc.errors import NotFound
-from pyrunc.state import LOCK_FILE, Store
+from pyrunc.store import LOCK_FILE, Store
 
 
 def test_a_lock_waited_for_across_delete_and_reclaim_is_the_new_containers(tmp_path):

@@ -31,13 +31,13 @@ sys.path.insert(0, REPO)
 with atheris.instrument_imports():
     from pyrunc import jsonio, plan
     from pyrunc import linux as L
+    from pyrunc.cgroups.mount_plan import cgroup_mounts
     from pyrunc.config.load import load_bundle, read_json_document
     from pyrunc.config.validate import validate_process
     from pyrunc.container.create import gather_host_facts
     from pyrunc.container.query import state as read_state
     from pyrunc.errors import PyruncError
-    from pyrunc.mounts import cgroup_mounts
-    from pyrunc.state import Store
+    from pyrunc.store import Store
 
 CRASHES: dict[str, int] = {}
 INPUTS = [0]

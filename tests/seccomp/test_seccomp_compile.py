@@ -10,7 +10,7 @@ import pytest
 
 from pyrunc import _seccomp, seccomp
 from pyrunc.errors import ConfigError
-from pyrunc.state import SECCOMP_CACHE_PREFIX
+from pyrunc.store import SECCOMP_CACHE_PREFIX
 
 NATIVE = _seccomp.native_arch()
 AUDIT_I386 = 0x40000003

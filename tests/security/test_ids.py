@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from pyrunc.errors import PyruncError
-from pyrunc.state import check_id
+from pyrunc.store import check_id
 from tests.support import PYRUNC, Runtime
 
 HOSTILE_IDS = [

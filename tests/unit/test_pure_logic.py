@@ -11,7 +11,7 @@ import pytest
 
 from pyrunc import fastcli, jsonio, linux, mounts, plan
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.state import check_id
+from pyrunc.store import check_id
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,8 +1,8 @@
 """The --root store: one directory per container holding state.json, a lock and exec.fifo.
 
-state.json is written atomically (temp file + rename) and only ever read whole. The status is
-derived, never trusted: the init pid must be alive with the start time we recorded (a reused pid
-is another process), exec.fifo present means created, a frozen cgroup means paused.
+state.json is written atomically (temp file + rename) and only ever read whole. The store keeps
+files; what a container's status is (from /proc, exec.fifo and the freezer) is the container's
+business: pyrunc/container/base.py.
 """
 
 import errno
@@ -46,18 +46,6 @@ def rfc3339_now() -> str:
     secs, frac = divmod(ns, 1_000_000_000)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
     return f"{stamp}.{frac:09d}Z"
-
-
-def proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks) of a process, None if there is none."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # comm may hold spaces and parentheses: the fields start after the last ')'.
-    fields = data[data.rindex(b")") + 2 :].split()
-    return fields[0].decode(), int(fields[19])
 
 
 class Store:
@@ -396,64 +384,3 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         except OSError:
             pass
         raise
-
-
-def derive_status(store: Store, container_id: str, state: dict, locked: bool = False) -> str:
-    """creating / created / running / paused / stopped, from the kernel's view, not the file's.
-    `locked`: the caller holds the container's lock (so no create is under way)."""
-    if state.get("creating") or not state:
-        # Only while the creating process still holds the lock; a create that was killed
-        # mid-way left a container that exists only to be deleted.
-        if locked:
-            return "stopped"
-        try:
-            fd = store.try_lock(container_id, shared=True)
-        except NotFound:
-            return "stopped"  # no lock file: what a killed delete left, only to be removed
-        if fd is None:
-            return "creating"
-        os.close(fd)
-        return "stopped"
-    pid = state.get("pid") or 0
-    if pid <= 0:
-        return "stopped"
-    stat = proc_stat(pid)
-    if stat is None or stat[1] != state.get("init_start") or stat[0] in ("Z", "X", "x"):
-        return "stopped"
-    if os.path.exists(store.path(container_id, FIFO)) and _is_init_helper(pid):
-        return "created"
-    if state.get("cgroup") and _is_frozen(state["cgroup"]):
-        return "paused"
-    return "running"
-
-
-def _is_init_helper(pid: int) -> bool:
-    """Is the init still pyrunc's helper (waiting for start), not yet the user's process?"""
-    try:
-        return os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-init")
-    except OSError:
-        return False
-
-
-def _is_frozen(cgroup_state: dict) -> bool:
-    from pyrunc.freezer import is_frozen
-
-    return is_frozen(cgroup_state)
-
-
-def oci_state(state: dict, status: str) -> dict:
-    """The state JSON of `pyrunc state`: the OCI fields plus runc's rootfs, created and owner,
-    in runc's order."""
-    out = {
-        "ociVersion": state.get("ociVersion", ""),
-        "id": state.get("id", ""),
-        "pid": state.get("pid", 0) if status != "stopped" else 0,
-        "status": status,
-        "bundle": state.get("bundle", ""),
-        "rootfs": state.get("rootfs", ""),
-        "created": state.get("created", ""),
-    }
-    if state.get("annotations"):
-        out["annotations"] = state["annotations"]
-    out["owner"] = state.get("owner", "")
-    return out
