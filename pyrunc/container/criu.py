@@ -131,7 +131,8 @@ def external_mounts(config: dict, bundle: str, cgroup_state: dict | None, pid: i
     images already say which keys exist), and the container's cgroup directory bound at a cgroup
     mount when it has no cgroup namespace of its own."""
     from pyrunc import mounts, plan
-    from pyrunc.container.create import _cgroup_directories
+    from pyrunc.cgroups import Manager
+    from pyrunc.cgroups.mount_plan import cgroup_mounts
 
     found: dict[str, str] = {}
     for m in config.get("mounts") or []:
@@ -148,11 +149,11 @@ def external_mounts(config: dict, bundle: str, cgroup_state: dict | None, pid: i
         found[dest] = "/dev/null"
     namespaces = plan.Namespaces(config)
     private_cgroupns = bool(namespaces.clone_flags & 0x02000000)
-    cgroup_dirs = _cgroup_directories(cgroup_state)
+    cgroup_dirs = Manager.from_state(cgroup_state).directories() if cgroup_state else []
     for index, m in enumerate(config.get("mounts") or []):
         if m.get("type") != "cgroup":
             continue
-        records = mounts.cgroup_mounts(
+        records = cgroup_mounts(
             m,
             index,
             private_cgroupns=private_cgroupns,
@@ -228,7 +229,7 @@ def cgroup_root_args(cgroup_state: dict | None) -> list[str]:
 
 
 def _cgroup2_mount_point(path: str) -> str:
-    from pyrunc.mounts import cgroup_hierarchies
+    from pyrunc.cgroups.mount_plan import cgroup_hierarchies
 
     for point, fstype, _ in cgroup_hierarchies():
         if fstype == "cgroup2" and (path == point or path.startswith(point.rstrip("/") + "/")):
