@@ -3,6 +3,7 @@ host offers, block devices, page sizes. Errors are one line naming the field."""
 
 import os
 
+from pyrunc import cpulist
 from pyrunc.cgroups._fs import CgroupError, ignore_unknown_fields, read_first_line
 
 MAX_SHARES = 262144  # kernel MAX_SHARES (1 << 18)
@@ -106,19 +107,15 @@ def array(value, where: str) -> list:
 
 
 def parse_id_list(text, where: str) -> set[int]:
-    """A kernel CPU/node list ("0-3,6") -> set of ids."""
+    """A kernel CPU/node list ("0-3,6") -> set of ids; spaces around the items are forgiven."""
     if not isinstance(text, str):
         raise CgroupError(f'{where}: must be a string such as "0-2,4", got {text!r}')
-    ids: set[int] = set()
-    for part in text.strip().split(","):
-        low, dash, high = part.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()):
-            raise CgroupError(f'{where}: {text!r} is not a list such as "0-2,4"')
-        first, last = int(low), int(high) if dash else int(low)
-        if last < first:
-            raise CgroupError(f"{where}: range {part!r} goes backwards")
-        ids.update(range(first, last + 1))
-    return ids
+    try:
+        return cpulist.ids(",".join(part.strip() for part in text.strip().split(",")))
+    except cpulist.BackwardsRange as e:
+        raise CgroupError(f"{where}: {e}") from None
+    except ValueError:
+        raise CgroupError(f'{where}: {text!r} is not a list such as "0-2,4"') from None
 
 
 def check_ids(text, where: str, available_file: str, fallback: str, what: str) -> str | None:
