@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Thin binding to libseccomp (2.5.x) and to the seccomp(2) calls pyrunc needs.
 
-Policy lives in pyrunc/seccomp.py; this module only turns plain numbers into a BPF program,
+Policy lives in the pyrunc/seccomp/ package; this module only turns plain numbers into a BPF program,
 resolves names, and asks the kernel what it supports. `load` is for tests: the container's
 init loads the program itself with seccomp(2), without libseccomp.
 """

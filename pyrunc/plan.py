@@ -11,8 +11,8 @@ Tags mirror pyrunc/csrc/common.h (tests/unit/test_plan_layout.py checks tags and
 
 import struct
 
+from pyrunc import cpulist, mounts
 from pyrunc import linux as L
-from pyrunc import mounts
 from pyrunc.errors import ConfigError, PyruncError
 
 T_CLONE_FLAGS = 1
@@ -602,28 +602,18 @@ def memory_policy_record(policy: dict) -> bytes:
     for name in policy.get("flags") or []:
         mode |= MPOL_FLAGS[name]
     text = policy.get("nodes") or ""
-    if text and max(int(n) for item in text.split(",") for n in item.split("-")) >= MPOL_MAX_NODES:
+    if text and max(last for _, last in cpulist.ranges(text)) >= MPOL_MAX_NODES:
         raise ConfigError("linux.memoryPolicy.nodes", f"a node past {MPOL_MAX_NODES - 1} cannot exist")
-    mask = list_bits(text) if text else 0
+    mask = cpulist.mask(text) if text else 0
     nodes = mask.to_bytes((mask.bit_length() + 63) // 64 * 8, "little") if mask else b""
     nodes_text = f", nodes {policy['nodes']}" if policy.get("nodes") else ""
     where = f"linux.memoryPolicy ({policy['mode']}{nodes_text})"
     return record(T_MEMORY_POLICY, _u32(mode) + _u32(len(nodes)) + nodes + cstr(where))
 
 
-def list_bits(text: str) -> int:
-    """'0-3,7' (CPUs or memory nodes, checked in config/semantic.py) -> 0b10001111."""
-    mask = 0
-    for item in text.split(","):
-        low, _, high = item.partition("-")
-        for bit in range(int(low), int(high or low) + 1):
-            mask |= 1 << bit
-    return mask
-
-
 def cpu_mask(cpus: str) -> bytes:
     """'0-3,7' -> a cpu_set_t bitmask (1024 bits)."""
-    return list_bits(cpus).to_bytes(128, "little")
+    return cpulist.mask(cpus).to_bytes(128, "little")
 
 
 def cpu_affinity_record(affinity: dict) -> bytes:

@@ -9,6 +9,7 @@ modules may use (e.g. capability numbers for the plan).
 
 import os
 
+from pyrunc import cpulist
 from pyrunc import linux as _linux
 from pyrunc.errors import ConfigError
 
@@ -44,7 +45,6 @@ HOST_NAME_MAX = 64
 ERRNO_ACTIONS = frozenset({"SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"})
 SWAPPINESS_UNSET = (1 << 64) - 1  # uint64(-1): docker's "not set"; runc ignores it too
 MEMORY_FIELDS = ("limit", "reservation", "swap", "kernel", "kernelTCP")
-DIGITS = frozenset("0123456789")
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -560,16 +560,8 @@ def _check_cpu_list(check: _Checker, text: str, path: tuple) -> None:
 
 
 def is_cpu_list(text: str) -> bool:
-    """'0-3,7' style lists (cpuset cpus/mems, CPU affinity): numbers and ascending ranges."""
-    for item in text.split(","):
-        low, dash, high = item.partition("-")
-        if not _is_number(low) or (dash and (not _is_number(high) or int(low) > int(high))):
-            return False
-    return True
-
-
-def _is_number(text: str) -> bool:
-    return bool(text) and all(c in DIGITS for c in text)
+    """'0-3,7' style lists (cpuset cpus/mems, CPU affinity, memory nodes)."""
+    return cpulist.is_valid(text)
 
 
 def _check_unified(ctx: _Config, key: str, value: str, path: tuple) -> None:

@@ -365,7 +365,7 @@ class Creation(Handlers):
 
     def seccomp_listener(self, pid: int, remote_fd: int) -> None:
         from pyrunc.hooks import hook_state_dict
-        from pyrunc.seccomp_notify import take_and_send
+        from pyrunc.seccomp.notify import take_and_send
 
         program = self.seccomp
         if program is None or not program.listener_path:

@@ -280,7 +280,7 @@ class Execution(Handlers):
         """As runc: the exec'd process loads the container's filter too, and its listener goes to
         listenerPath with the same metadata; `pid` is the exec'd process, the state the container's."""
         from pyrunc.hooks import hook_state_dict
-        from pyrunc.seccomp_notify import take_and_send
+        from pyrunc.seccomp.notify import take_and_send
 
         program = self.seccomp
         if program is None or not program.listener_path:

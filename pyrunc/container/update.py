@@ -24,6 +24,9 @@ def read_resources(source: str) -> dict:
         raise ConfigError("", f"not valid JSON: {err}", "resources") from None
     if not isinstance(doc, dict):
         raise ConfigError("", "must be a JSON object (LinuxResources)", "resources")
+    from pyrunc.config.validate import validate_resources
+
+    validate_resources(doc)
     return doc
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pyrunc.config import semantic, validate
 from pyrunc.config.gen_fastcheck import SchemaSet
-from pyrunc.config.validate import schema_validator, validate_config, validate_process
+from pyrunc.config.validate import schema_validator, validate_config, validate_process, validate_resources
 from pyrunc.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
@@ -342,3 +342,24 @@ def test_any_process_document_gives_a_config_error_or_passes(document):
         validate_process(document)
     except ConfigError as error:
         assert error.problem and "\n" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"pids": {"limit": "many"}}, "invalid resources: pids.limit: expected an integer, got a string"),
+        ({"cpu": {"cpus": 3}}, "invalid resources: cpu.cpus: expected a string, got an integer"),
+        ({"devices": [{"allow": "yes"}]}, "invalid resources: devices[0].allow: expected a boolean"),
+        ({"memory": {"limit": 1.5}}, "invalid resources: memory.limit: expected an integer"),
+    ],
+)
+def test_update_resources_are_checked_against_the_schema(resources, message):
+    """`update --resources` takes a LinuxResources object: the schema's linux.resources checks it,
+    naming the field below it in one line."""
+    with pytest.raises(ConfigError) as caught:
+        validate_resources(resources)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_update_resources_may_carry_unknown_properties():
+    validate_resources({"pids": {"limit": 4, "futureKnob": 1}, "futureController": {}, "memory": {}})

@@ -339,3 +339,19 @@ def test_cpusets_of_empty_parents_are_filled(runtime, make_bundle, cid):
         runtime("delete", "--force", cid)
     finally:
         os.rmdir(pod)
+
+
+def test_update_resources_are_checked_against_the_schema(runtime, make_bundle, cid):
+    """`update --resources` gets the schema check `create` gives linux.resources: a wrongly typed
+    field is refused in one line naming it, even one update does not apply (devices), and nothing
+    in the document is written."""
+    runtime("run", "-d", "--bundle", make_bundle(args=["sleep", "infinity"]).path, cid)
+    pids_max = controller_file(os.path.join(runtime.root, cid), "pids", "pids.max", "pids.max")
+    before = read(pids_max)
+    bad = {"pids": {"limit": 33}, "devices": [{"allow": "yes", "access": "rwm"}]}
+    result = runtime("update", "--resources", "-", cid, input=json.dumps(bad), check=False)
+    assert result.returncode == 1, result.stderr
+    assert "invalid resources: devices[0].allow: expected a boolean" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert read(pids_max) == before
+    runtime("delete", "--force", cid)

@@ -683,7 +683,9 @@ def test_cache_ignores_entries_others_could_have_written(tmp_path):
     (entry,) = cache.iterdir()
     # Plant an ALLOW-everything program under the same key, group/world-writable.
     planted = (
-        seccomp._CACHE_FORMAT + seccomp._CACHE_FLAGS.pack(0) + bpf_interp.INSN.pack(0x06, 0, 0, 0x7FFF0000)
+        seccomp.cache.FORMAT
+        + seccomp.cache.FLAGS_RECORD.pack(0)
+        + bpf_interp.INSN.pack(0x06, 0, 0, 0x7FFF0000)
     )
     entry.write_bytes(planted)
     entry.chmod(0o666)
@@ -695,7 +697,7 @@ def test_cache_ignores_entries_others_could_have_written(tmp_path):
 
 def test_cache_is_bounded(tmp_path, monkeypatch):
     """Bounded, and only its own files count: the cache lives in a --root, among containers."""
-    monkeypatch.setattr(seccomp, "_CACHE_MAX_ENTRIES", 4)
+    monkeypatch.setattr(seccomp.cache, "MAX_ENTRIES", 4)
     neighbours = {"container-a", "#claim-1-b", "other-file"}
     (tmp_path / "container-a").mkdir()
     (tmp_path / "#claim-1-b").mkdir()

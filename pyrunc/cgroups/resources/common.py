@@ -1,0 +1,96 @@
+"""Mapping shared by cgroup v1 and v2: pids, hugetlb, rdma, the device rules, and the checks
+made on a list of operations before the first write."""
+
+import errno
+import os
+
+from pyrunc.cgroups import devices as dev
+from pyrunc.cgroups._fs import CgroupError, oserror_text
+from pyrunc.cgroups.resources import values as val
+from pyrunc.cgroups.resources.transaction import Write
+
+THROTTLES = (
+    ("throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
+    ("throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps"),
+    ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops"),
+    ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", "wiops"),
+)
+
+
+def memory_busy(directory: str, usage_file: str, peak_file: str, limit: int):
+    def explain(e: OSError) -> str:
+        if e.errno != errno.EBUSY:
+            return oserror_text(e)
+        usage = val.first_readable(os.path.join(directory, usage_file)) or "?"
+        peak = val.first_readable(os.path.join(directory, peak_file)) or "?"
+        return (
+            f"the limit {limit} is below what the container uses (current usage: {usage}, peak usage: {peak})"
+        )
+
+    return explain
+
+
+def device_state(resources: dict, where: str, default_devices: bool) -> dev.DeviceState | None:
+    if "devices" not in resources and not default_devices:
+        return None
+    rules = dev.parse_rules(resources.get("devices"), f"{where}.devices")
+    if default_devices:
+        rules += dev.parse_rules(list(dev.DEFAULT_ALLOWED_DEVICES), "default devices")
+    return dev.emulate(rules)
+
+
+def require(directory: str | None, controller: str, where: str) -> str:
+    if not directory:
+        raise CgroupError(f"{where}: the {controller} cgroup controller is not available on this host")
+    return directory
+
+
+def ensure_files_exist(ops: list) -> None:
+    for op in ops:
+        if isinstance(op, Write) and not os.path.exists(op.path):
+            raise CgroupError(f"{op.field}: {op.path} does not exist (not supported by this kernel)")
+
+
+def pids(section, directory: str | None, where: str) -> list:
+    pids = val.checked_object(section, where, {"limit"})
+    limit = val.limit(pids, "limit", where)
+    if limit is None:
+        return []
+    d = require(directory, "pids", where)
+    return [Write(f"{where}.limit", d, "pids.max", "max" if limit == -1 else str(limit))]
+
+
+def hugetlb(section, directory: str | None, where: str, *, v2: bool) -> list:
+    entries = val.array(section, where)
+    if not entries:
+        return []
+    parsed = [val.page_size(entry, f"{where}[{i}]") for i, entry in enumerate(entries)]
+    d = require(directory, "hugetlb", where)
+    suffix, rsvd_suffix = ("max", "rsvd.max") if v2 else ("limit_in_bytes", "rsvd.limit_in_bytes")
+    ops = []
+    for i, (size, limit) in enumerate(parsed):
+        here = f"{where}[{i}]"
+        filename = f"hugetlb.{size}.{suffix}"
+        if not os.path.exists(os.path.join(d, filename)):
+            raise CgroupError(f"{here}.pageSize: huge page size {size} is not supported here (no {filename})")
+        ops.append(Write(f"{here}.limit", d, filename, str(limit)))
+        rsvd = f"hugetlb.{size}.{rsvd_suffix}"
+        if os.path.exists(os.path.join(d, rsvd)):
+            # Reservations are charged separately (Linux 5.7+); runc limits both.
+            ops.append(Write(f"{here}.limit", d, rsvd, str(limit)))
+    return ops
+
+
+def rdma(section, directory: str | None, where: str) -> list:
+    if section is None:
+        return []
+    if not isinstance(section, dict):
+        raise CgroupError(f"{where}: must be an object keyed by RDMA device name")
+    lines = [(name, val.rdma_line(name, limits, where)) for name, limits in section.items()]
+    if not lines:
+        return []
+    d = require(directory, "rdma", where)
+    return [
+        Write(f"{where}.{name}", d, "rdma.max", line, key=name, reset=f"{name} hca_handle=max hca_object=max")
+        for name, line in lines
+    ]

@@ -1,0 +1,245 @@
+"""linux.resources -> cgroup v1 files (one directory per controller)."""
+
+import os
+
+from pyrunc.cgroups._fs import CgroupError
+from pyrunc.cgroups.resources import common
+from pyrunc.cgroups.resources import values as val
+from pyrunc.cgroups.resources.common import THROTTLES
+from pyrunc.cgroups.resources.transaction import CfsPeriodQuota, V1Devices, Write, commit
+from pyrunc.cgroups.resources.values import BLOCKIO_FIELDS, CPU_FIELDS, MEMORY_FIELDS
+
+
+def apply_v1(mgr, resources: dict, *, where: str, default_devices: bool, update: bool) -> None:
+    res = val.top_level(resources, where)
+    if res.get("unified"):
+        raise CgroupError(f"{where}.unified: holds cgroup v2 settings, but this host uses cgroup v1")
+    paths = mgr.paths
+    ops: list = []
+    ops += _v1_cpuset(res.get("cpu"), paths.get("cpuset"), f"{where}.cpu")
+    if not update:
+        state = common.device_state(res, where, default_devices)
+        if state is not None:
+            directory = common.require(paths.get("devices"), "devices", f"{where}.devices")
+            ops.append(V1Devices(f"{where}.devices", directory, state))
+    ops += _v1_memory(res.get("memory"), paths.get("memory"), f"{where}.memory")
+    ops += _v1_cpu(res.get("cpu"), paths.get("cpu"), f"{where}.cpu")
+    ops += common.pids(res.get("pids"), paths.get("pids"), f"{where}.pids")
+    ops += _v1_blkio(res.get("blockIO"), paths.get("blkio"), f"{where}.blockIO")
+    ops += common.hugetlb(
+        res.get("hugepageLimits"), paths.get("hugetlb"), f"{where}.hugepageLimits", v2=False
+    )
+    ops += _v1_network(res.get("network"), paths, f"{where}.network")
+    ops += common.rdma(res.get("rdma"), paths.get("rdma"), f"{where}.rdma")
+    common.ensure_files_exist(ops)
+    commit(ops)
+
+
+def _v1_memory(section, directory: str | None, where: str) -> list:
+    mem = val.checked_object(section, where, MEMORY_FIELDS)
+    if not mem:
+        return []
+    limit = val.limit(mem, "limit", where)
+    swap = val.limit(mem, "swap", where)
+    reservation = val.limit(mem, "reservation", where)
+    kernel = val.limit(mem, "kernel", where)
+    kernel_tcp = val.limit(mem, "kernelTCP", where)
+    swappiness = mem.get("swappiness")
+    if swappiness == -1:  # runc: -1 means "leave it"
+        swappiness = None
+    swappiness = val.unsigned({"swappiness": swappiness}, "swappiness", where, 0, 100)
+    disable_oom = val.boolean(mem, "disableOOMKiller", where)
+    hierarchy = val.boolean(mem, "useHierarchy", where)
+    check = val.boolean(mem, "checkBeforeUpdate", where)
+    wanted = [limit, swap, reservation, kernel, kernel_tcp, swappiness, disable_oom, hierarchy]
+    if all(v is None for v in wanted):
+        return []
+    d = common.require(directory, "memory", where)
+    memsw = os.path.exists(os.path.join(d, "memory.memsw.limit_in_bytes"))
+    if limit == -1 and swap is None and memsw:
+        swap = -1  # runc: unlimited memory without a swap value means unlimited swap too
+    if limit and swap and limit > 0 and swap > 0 and swap < limit:
+        raise CgroupError(f"{where}.swap: memory+swap ({swap}) must not be below memory.limit ({limit})")
+    if check and limit and limit > 0:
+        usage = int(val.first_readable(os.path.join(d, "memory.usage_in_bytes")) or 0)
+        if usage >= limit:
+            raise CgroupError(
+                f"{where}.limit: {limit} is not above the current usage {usage} (checkBeforeUpdate)"
+            )
+    ops: list = []
+    limit_op = swap_op = None
+    if limit:
+        explain = common.memory_busy(d, "memory.usage_in_bytes", "memory.max_usage_in_bytes", limit)
+        limit_op = Write(f"{where}.limit", d, "memory.limit_in_bytes", str(limit), explain=explain)
+    if swap and memsw:
+        # Without swap accounting (swapaccount=0) there is nothing to limit: crun ignores it too.
+        swap_op = Write(f"{where}.swap", d, "memory.memsw.limit_in_bytes", str(swap))
+    if limit_op and swap_op and swap is not None:
+        # The kernel keeps memsw >= memory at every step: raise swap first when growing.
+        current = int(val.first_readable(os.path.join(d, "memory.limit_in_bytes")) or 0)
+        ops += [swap_op, limit_op] if swap == -1 or current < swap else [limit_op, swap_op]
+    else:
+        ops += [op for op in (limit_op, swap_op) if op]
+    if reservation:
+        ops.append(Write(f"{where}.reservation", d, "memory.soft_limit_in_bytes", str(reservation)))
+    if kernel and os.path.exists(os.path.join(d, "memory.kmem.limit_in_bytes")):
+        ops.append(Write(f"{where}.kernel", d, "memory.kmem.limit_in_bytes", str(kernel)))
+    if kernel_tcp and os.path.exists(os.path.join(d, "memory.kmem.tcp.limit_in_bytes")):
+        ops.append(Write(f"{where}.kernelTCP", d, "memory.kmem.tcp.limit_in_bytes", str(kernel_tcp)))
+    if disable_oom:
+        ops.append(
+            Write(f"{where}.disableOOMKiller", d, "memory.oom_control", "1", previous_from=_oom_kill_disable)
+        )
+    if hierarchy is not None:
+        ops.append(Write(f"{where}.useHierarchy", d, "memory.use_hierarchy", "1" if hierarchy else "0"))
+    if swappiness is not None:
+        ops.append(Write(f"{where}.swappiness", d, "memory.swappiness", str(swappiness)))
+    return ops
+
+
+def _oom_kill_disable(text: str) -> str | None:
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill_disable":
+            return value.strip()
+    return None
+
+
+def _v1_cpu(section, directory: str | None, where: str) -> list:
+    if not section:
+        return []
+    cpu = val.cpu_common(section, where)
+    if not _any_cpu_setting(cpu):
+        return []
+    d = common.require(directory, "cpu", where)
+    ops: list = []
+    if cpu["shares"]:
+        ops.append(Write(f"{where}.shares", d, "cpu.shares", str(cpu["shares"])))
+    if cpu["period"] or cpu["quota"]:
+        ops.append(CfsPeriodQuota(where, d, cpu["period"], cpu["quota"]))
+    if cpu["burst"] is not None:
+        ops.append(Write(f"{where}.burst", d, "cpu.cfs_burst_us", str(cpu["burst"])))
+    ops += _v1_realtime(cpu, d, where)
+    if cpu["idle"] is not None:
+        ops.append(Write(f"{where}.idle", d, "cpu.idle", str(cpu["idle"])))
+    return ops
+
+
+def _any_cpu_setting(cpu: dict) -> bool:
+    flags = (cpu["shares"], cpu["quota"], cpu["period"], cpu["rt_runtime"], cpu["rt_period"])
+    return any(flags) or cpu["burst"] is not None or cpu["idle"] is not None
+
+
+def _v1_realtime(cpu: dict, d: str, where: str) -> list:
+    period = runtime = None
+    if cpu["rt_period"]:
+        period = Write(f"{where}.realtimePeriod", d, "cpu.rt_period_us", str(cpu["rt_period"]))
+    if cpu["rt_runtime"]:
+        runtime = Write(f"{where}.realtimeRuntime", d, "cpu.rt_runtime_us", str(cpu["rt_runtime"]))
+    if period and runtime:
+        current_runtime = int(val.first_readable(os.path.join(d, "cpu.rt_runtime_us")) or 0)
+        # The runtime may never exceed the period: shrink in the order that keeps it so.
+        return [runtime, period] if cpu["rt_period"] < current_runtime else [period, runtime]
+    return [op for op in (period, runtime) if op]
+
+
+def _v1_cpuset(section, directory: str | None, where: str) -> list:
+    cpu = val.checked_object(section, where, CPU_FIELDS)
+    if not cpu.get("cpus") and not cpu.get("mems"):
+        return []
+    d = common.require(directory, "cpuset", where)
+    parent = os.path.dirname(d)
+    ops = []
+    cpus = val.check_ids(
+        cpu.get("cpus"),
+        f"{where}.cpus",
+        f"{parent}/cpuset.effective_cpus",
+        "/sys/devices/system/cpu/online",
+        "CPU",
+    )
+    mems = val.check_ids(
+        cpu.get("mems"),
+        f"{where}.mems",
+        f"{parent}/cpuset.effective_mems",
+        "/sys/devices/system/node/online",
+        "node",
+    )
+    if cpus:
+        ops.append(Write(f"{where}.cpus", d, "cpuset.cpus", cpus))
+    if mems:
+        ops.append(Write(f"{where}.mems", d, "cpuset.mems", mems))
+    return ops
+
+
+def _v1_blkio(section, directory: str | None, where: str) -> list:
+    blkio = val.checked_object(section, where, BLOCKIO_FIELDS)
+    weight = val.unsigned(blkio, "weight", where, 10, 1000) if blkio.get("weight") else None
+    leaf = val.unsigned(blkio, "leafWeight", where, 10, 1000) if blkio.get("leafWeight") else None
+    devices = val.array(blkio.get("weightDevice"), f"{where}.weightDevice")
+    throttles = [(name, f, val.array(blkio.get(name), f"{where}.{name}")) for name, f, _ in THROTTLES]
+    if weight is None and leaf is None and not devices and not any(t for _, _, t in throttles):
+        return []
+    d = common.require(directory, "blkio", where)
+
+    def pick(field: str, *names: str) -> str:
+        for name in names:
+            if os.path.exists(os.path.join(d, name)):
+                return name
+        raise CgroupError(f"{field}: this kernel has none of {', '.join(names)} (no CFQ/BFQ I/O scheduler)")
+
+    ops: list = []
+    if weight is not None:
+        ops.append(
+            Write(
+                f"{where}.weight", d, pick(f"{where}.weight", "blkio.weight", "blkio.bfq.weight"), str(weight)
+            )
+        )
+    if leaf is not None:
+        ops.append(
+            Write(f"{where}.leafWeight", d, pick(f"{where}.leafWeight", "blkio.leaf_weight"), str(leaf))
+        )
+    for i, entry in enumerate(devices):
+        here = f"{where}.weightDevice[{i}]"
+        major, minor = val.block_device(entry, here)
+        val.checked_object(entry, here, {"major", "minor", "weight", "leafWeight"})
+        key = f"{major}:{minor}"
+        if entry.get("weight") is not None:
+            w = val.unsigned(entry, "weight", here, 10, 1000)
+            name = pick(f"{here}.weight", "blkio.weight_device", "blkio.bfq.weight_device")
+            ops.append(Write(f"{here}.weight", d, name, f"{key} {w}", key=key, reset=f"{key} 0"))
+        if entry.get("leafWeight") is not None:
+            w = val.unsigned(entry, "leafWeight", here, 10, 1000)
+            name = pick(f"{here}.leafWeight", "blkio.leaf_weight_device")
+            ops.append(Write(f"{here}.leafWeight", d, name, f"{key} {w}", key=key, reset=f"{key} 0"))
+    for name, filename, entries in throttles:
+        for i, entry in enumerate(entries):
+            here = f"{where}.{name}[{i}]"
+            major, minor = val.block_device(entry, here)
+            val.checked_object(entry, here, {"major", "minor", "rate"})
+            rate = val.unsigned(entry, "rate", here)
+            if rate is None:
+                raise CgroupError(f"{here}.rate: required")
+            key = f"{major}:{minor}"
+            ops.append(Write(here, d, filename, f"{key} {rate}", key=key, reset=f"{key} 0"))
+    return ops
+
+
+def _v1_network(section, paths: dict, where: str) -> list:
+    net = val.checked_object(section, where, {"classID", "priorities"})
+    ops: list = []
+    class_id = val.unsigned(net, "classID", where, 0, 0xFFFFFFFF)
+    if class_id is not None:
+        d = common.require(paths.get("net_cls"), "net_cls", f"{where}.classID")
+        ops.append(Write(f"{where}.classID", d, "net_cls.classid", str(class_id)))
+    for i, entry in enumerate(val.array(net.get("priorities"), f"{where}.priorities")):
+        here = f"{where}.priorities[{i}]"
+        d = common.require(paths.get("net_prio"), "net_prio", here)
+        entry = val.checked_object(entry, here, {"name", "priority"})
+        name = entry.get("name")
+        if not isinstance(name, str) or not name or " " in name:
+            raise CgroupError(f"{here}.name: must be a network interface name")
+        priority = val.unsigned(entry, "priority", here, 0, 0xFFFFFFFF)
+        if priority is None:
+            raise CgroupError(f"{here}.priority: required")
+        ops.append(Write(here, d, "net_prio.ifpriomap", f"{name} {priority}", key=name, reset=f"{name} 0"))
+    return ops
