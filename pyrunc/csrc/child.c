@@ -633,8 +633,33 @@ out:
     return fd;
 }
 
+/* Start the child: with `clone_flags` (direct) or as fork() does. With a cgroup v2 directory fd,
+ * clone3(CLONE_INTO_CGROUP) has the child born in that cgroup: no migration later, whose first
+ * cgroup.procs write waits for an RCU grace period. Where the kernel has no clone3 or no
+ * CLONE_INTO_CGROUP (ENOSYS, E2BIG, EINVAL before 5.7), or refuses this cgroup, the child starts
+ * where we are and *placed stays 0: the parent migrates it, and reports what is wrong then. */
+static pid_t clone_child(uint64_t clone_flags, int direct, int cgroup_fd, int *placed)
+{
+    if (cgroup_fd >= 0) {
+        struct p_clone_args args;
+        pid_t pid;
+        memset(&args, 0, sizeof(args));
+        args.flags = clone_flags | P_CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)cgroup_fd;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+        if (pid >= 0) {
+            *placed = 1;
+            return pid;
+        }
+    }
+    if (direct)
+        return (pid_t)syscall(SYS_clone, (unsigned long)clone_flags | SIGCHLD, NULL, NULL, NULL, NULL);
+    return fork();
+}
+
 pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
-                   uint64_t clone_flags, int direct)
+                   uint64_t clone_flags, int direct, int cgroup_fd, int *placed)
 {
     static struct child c; /* static: the child's copy is what matters, not the stack */
     const char *rootfs;
@@ -654,12 +679,9 @@ pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, 
     }
     c.rootfs = rootfs ? rootfs : "/";
     c.unprivileged = geteuid() != 0;
-    if (direct)
-        /* The cgroup namespace comes later, once the parent has moved us into the cgroup. */
-        pid = (pid_t)syscall(SYS_clone, (unsigned long)(clone_flags & ~(uint64_t)CLONE_NEWCGROUP) | SIGCHLD,
-                             NULL, NULL, NULL, NULL);
-    else
-        pid = fork();
+    *placed = 0;
+    /* The cgroup namespace comes later, once the parent has moved us into the cgroup. */
+    pid = clone_child(direct ? clone_flags & ~(uint64_t)CLONE_NEWCGROUP : 0, direct, cgroup_fd, placed);
     if (pid != 0)
         return pid;
     /* Until the helper reports READY: die with the runtime (its sync socket EOF covers the
