@@ -359,7 +359,8 @@ def _modified(fd: int) -> bool:
         return False
 
 
-def test_v2_init_is_born_in_its_cgroup_without_a_migration(runtime, make_bundle, cid):
+@pytest.mark.parametrize("start", ["clone", "join"])
+def test_v2_init_is_born_in_its_cgroup_without_a_migration(runtime, make_bundle, cid, start):
     # Issue 15 item 2: a migration's first cgroup.procs write waits for an RCU grace period; on
     # cgroup v2 the init is cloned into its cgroup (clone3 CLONE_INTO_CGROUP) and never written
     # to cgroup.procs. The cgroup is made here first (create joins an empty one) so that a watch
@@ -373,7 +374,14 @@ def test_v2_init_is_born_in_its_cgroup_without_a_migration(runtime, make_bundle,
     procs = os.path.join(held.dir, "cgroup.procs")
     watch = _watch_modifications(procs)
     try:
-        bundle = with_cgroups_path(make_bundle(args=["sleep", "infinity"]), f"/{cid}")
+        bundle = make_bundle(args=["sleep", "infinity"])
+        if start == "join":
+            # A namespace to join: stage one is cloned into the cgroup, and the init it forks
+            # inherits it.
+            namespaces = bundle.config["linux"]["namespaces"]
+            namespaces[:] = [ns for ns in namespaces if ns["type"] != "network"]
+            namespaces.append({"type": "network", "path": f"/proc/{os.getpid()}/ns/net"})
+        with_cgroups_path(bundle, f"/{cid}")
         runtime("create", "--bundle", bundle.path, cid)
         pid = runtime.state(cid)["pid"]
         assert read(f"/proc/{pid}/cgroup").endswith(f"::/{cid}")
