@@ -135,16 +135,16 @@ class Launch:
                 os.close(cgroup_fd)
         if direct:
             self.pid = self.first_pid
-        if placed:
-            # What stage one forks is born there too. A cgroup frozen since it was made froze the
-            # child at birth, before it could ask for anything: refuse it now, as add() would.
-            cgroup.born_inside = True
-            cgroup.check_not_frozen()
         # Only the child keeps these: EOF on the sync socket then means the child is gone.
         # The plan memfd stays open here so that append_plan can still add to it.
         for fd in (self.child_sync, self.helper_fd):
             os.close(fd)
         self.child_sync = self.helper_fd = -1
+        if placed:
+            # What stage one forks is born there too. A cgroup frozen since it was made froze the
+            # child at birth, before it could ask for anything: refuse it now, as add() would.
+            cgroup.born_inside = True
+            cgroup.check_not_frozen()
 
     def append_plan(self, data: bytes) -> None:
         """Add records the helper reads (it maps the memfd whole once it runs): e.g. the hook
