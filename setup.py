@@ -18,7 +18,10 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "pyrunc")
 CSRC = os.path.join(PKG, "csrc")
-INIT_SOURCES = ["init.c", "child.c", "common.c", "hooks.c"]
+# The container child (child.c and its parts) with what it shares, linked into pyrunc._core and,
+# with init.c, into the static init helper.
+CHILD_SOURCES = ["child.c", "rootpath.c", "rootfs.c", "terminal.c", "common.c", "hooks.c"]
+INIT_SOURCES = ["init.c", *CHILD_SOURCES]
 # Every C file (csrc/ and what Cython generates) is built with warnings as errors, so a warning
 # stops the build and pip prints it (tools/test's log shows it), and hardened: stack protector,
 # FORTIFY_SOURCE (glibc; musl ignores it), read-only relocations resolved at load (relro, now).
@@ -131,7 +134,7 @@ class BuildExt(build_ext):
 def extensions() -> list:
     from Cython.Build import cythonize
 
-    core_c = [os.path.join("pyrunc", "csrc", name) for name in ("child.c", "common.c", "hooks.c")]
+    core_c = [os.path.join("pyrunc", "csrc", name) for name in CHILD_SOURCES]
     require([os.path.join(HERE, p) for p in ["pyrunc/_core.pyx", "pyrunc/_seccomp.pyx", *core_c]])
     exts = [
         Extension(

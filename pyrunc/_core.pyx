@@ -59,7 +59,7 @@ cdef extern from "<sys/mman.h>" nogil:
 
 cdef extern from "child.h" nogil:
     int pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
-                     uint64_t clone_flags, int direct)
+                     uint64_t clone_flags, int direct, int cgroup_fd, int *placed)
     int pyrunc_userns_fd(const char *uid_map, const char *gid_map)
     int pyrunc_idmapped_tree(const char *source, int userns_fd, int recursive, int recursive_idmap,
                              uint64_t attr_set, uint64_t attr_clr)
@@ -90,16 +90,19 @@ def sync_socketpair():
     return sv[0], sv[1]
 
 
-def spawn(bytes plan, int sync_fd, int plan_fd, int helper_fd, unsigned long long clone_flags, bint direct):
-    """Start the container's child; returns its pid (the init's when `direct`, else stage 1's)."""
+def spawn(bytes plan, int sync_fd, int plan_fd, int helper_fd, unsigned long long clone_flags, bint direct,
+          int cgroup_fd=-1):
+    """Start the container's child; returns its pid (the init's when `direct`, else stage 1's) and
+    whether it was born in the cgroup `cgroup_fd` (a v2 directory; -1: none), as (pid, placed)."""
     cdef const char *buf = plan
     cdef size_t length = len(plan)
     cdef int pid
+    cdef int placed = 0
     with nogil:
-        pid = pyrunc_spawn(buf, length, sync_fd, plan_fd, helper_fd, clone_flags, direct)
+        pid = pyrunc_spawn(buf, length, sync_fd, plan_fd, helper_fd, clone_flags, direct, cgroup_fd, &placed)
     if pid < 0:
         raise _oserror(errno, "clone the container's init")
-    return pid
+    return pid, bool(placed)
 
 
 def recv(int fd):

@@ -104,6 +104,11 @@ class Manager:
     def add(self, pid: int) -> None:
         raise NotImplementedError
 
+    def open_for_clone(self) -> int:
+        """An fd of the cgroup for clone3(CLONE_INTO_CGROUP), or -1 where the init must be
+        migrated instead (v1 and hybrid hierarchies, a systemd scope made once the pid exists)."""
+        return -1
+
     def destroy(self) -> None:
         raise NotImplementedError
 

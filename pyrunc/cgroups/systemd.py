@@ -169,6 +169,9 @@ class SystemdManager(V2Manager):
         unit_properties(resources, where, default_devices=default_devices)  # bad input: refused now
         self.pending = {"resources": resources, "default_devices": default_devices, "where": where}
 
+    def open_for_clone(self) -> int:
+        return -1  # the scope, and so its cgroup, is made by systemd once the init's pid exists
+
     def add(self, pid: int) -> None:
         if not self.starting:
             super().add(pid)  # exec: join the running unit's cgroup

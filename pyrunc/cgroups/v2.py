@@ -34,6 +34,7 @@ class V2Manager(Manager):
         self.mount = mount  # the cgroup2 mount point it lives under
         self.created = list(created or [])  # parents create() made, outermost first
         self.made: list[str] = []  # [self.dir] when create() made it (see V1Manager.made)
+        self.born_inside = False  # the init was cloned into it: add() has nothing to move
 
     # ------------------------------------------------------------ construction
 
@@ -116,7 +117,17 @@ class V2Manager(Manager):
             raise CgroupError(f"cannot create cgroup {directory}: {oserror_text(e)}") from None
         made.append(directory)
 
+    def open_for_clone(self) -> int:
+        # The first cgroup.procs write of a migration waits for an RCU grace period (5-26 ms
+        # here); a process born in the cgroup is never migrated (runc 1.4 does it for exec).
+        try:
+            return os.open(self.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return -1  # add() reports what is wrong with it
+
     def add(self, pid: int) -> None:
+        if self.born_inside:
+            return
         try:
             write_pid(self._file("cgroup.procs"), pid)
         except OSError as e:

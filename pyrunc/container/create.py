@@ -479,7 +479,7 @@ def create(store: Store, request: CreateRequest) -> Creation:
         creation.make_fifo(launch.floor)
         creation.make_cgroup()
         plan_bytes, clone_flags, direct = creation.build_plan(launch)
-        launch.start(plan_bytes, clone_flags, direct)
+        launch.start(plan_bytes, clone_flags, direct, creation.cgroup)
         launch.handshake(creation)
     except BaseException:
         creation.undo()

@@ -117,9 +117,22 @@ class Launch:
         self.pid = 0
         self.done = False
 
-    def start(self, plan: bytes, clone_flags: int, direct: bool) -> None:
+    def start(self, plan: bytes, clone_flags: int, direct: bool, cgroup=None) -> None:
+        """Clone the child. With the container's `cgroup` (a Manager, already made), a cgroup v2
+        one has the child born in it (clone3 CLONE_INTO_CGROUP, Linux 5.7) and its add() then
+        skips the migration; elsewhere, or where the kernel cannot, the init is migrated at its
+        SETUP_REQ as before."""
         os.write(self.plan_fd, plan)
-        self.first_pid = _core.spawn(plan, self.child_sync, self.plan_fd, self.helper_fd, clone_flags, direct)
+        cgroup_fd = cgroup.open_for_clone() if cgroup is not None else -1
+        if cgroup_fd >= 0:
+            cgroup_fd = high_fd(cgroup_fd, self.floor)
+        try:
+            self.first_pid, placed = _core.spawn(
+                plan, self.child_sync, self.plan_fd, self.helper_fd, clone_flags, direct, cgroup_fd
+            )
+        finally:
+            if cgroup_fd >= 0:
+                os.close(cgroup_fd)
         if direct:
             self.pid = self.first_pid
         # Only the child keeps these: EOF on the sync socket then means the child is gone.
@@ -127,6 +140,11 @@ class Launch:
         for fd in (self.child_sync, self.helper_fd):
             os.close(fd)
         self.child_sync = self.helper_fd = -1
+        if placed:
+            # What stage one forks is born there too. A cgroup frozen since it was made froze the
+            # child at birth, before it could ask for anything: refuse it now, as add() would.
+            cgroup.born_inside = True
+            cgroup.check_not_frozen()
 
     def append_plan(self, data: bytes) -> None:
         """Add records the helper reads (it maps the memfd whole once it runs): e.g. the hook

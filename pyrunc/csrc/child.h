@@ -5,9 +5,11 @@
 
 /* Clone (direct != 0: straight into the new namespaces) or fork (namespaces to join, or a time
  * namespace) and run the container's setup in the child, which ends in the init helper.
+ * With `cgroup_fd` >= 0 (a cgroup v2 directory) the child is born in that cgroup where the kernel
+ * can (clone3 CLONE_INTO_CGROUP), and *placed says whether it was.
  * Returns the child's pid, or -1 with errno set. */
 pid_t pyrunc_spawn(const char *plan, size_t plan_len, int sync_fd, int plan_fd, int helper_fd,
-                   uint64_t clone_flags, int direct);
+                   uint64_t clone_flags, int direct, int cgroup_fd, int *placed);
 /* An fd of a new user namespace with these uid_map/gid_map contents; -1 with errno on failure. */
 int pyrunc_userns_fd(const char *uid_map, const char *gid_map);
 /* A detached, idmapped clone of `source` for the child to attach; -1 with errno on failure. */

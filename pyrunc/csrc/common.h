@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 enum plan_tag {
-    /* child: namespaces and rootfs (csrc/child.c) */
+    /* child: namespaces and rootfs (csrc/child.c, rootfs.c) */
     T_CLONE_FLAGS = 1,        /* u64 flags -- namespaces to create */
     T_JOIN_NS = 2,            /* u32 nstype, str path */
     T_ROOTFS = 3,             /* str path -- absolute host path of the rootfs */

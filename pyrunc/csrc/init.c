@@ -688,7 +688,7 @@ int main(int argc, char **argv)
     }
     load_plan(argv[1]);
     if (argc >= 3) {
-        pyrunc_fifo_dir = atoi(argv[2]); /* no mount namespace: see child.c, chroot_into_rootfs */
+        pyrunc_fifo_dir = atoi(argv[2]); /* no mount namespace: see rootfs.c, chroot_into_rootfs */
         set_cloexec(pyrunc_fifo_dir, 1);
     }
     pyrunc_init_continue();

@@ -1,4 +1,4 @@
-/* Syscalls newer than some C libraries: the new mount API and statx's mount id.
+/* Syscalls newer than some C libraries: the new mount API, statx's mount id and clone3.
  *
  * The same C is built against glibc (pyrunc._core) and musl 1.2.3 (the static init helper), which
  * has the syscall numbers but no wrappers; and glibc's <sys/mount.h> clashes with <linux/mount.h>.
@@ -30,6 +30,26 @@ struct p_mount_attr {
 #define P_STATX_MNT_ID 0x00001000U
 #define P_STATX_MASK_OFFSET 0
 #define P_STATX_MNT_ID_OFFSET 144 /* struct statx: u64 stx_mnt_id */
+
+/* clone3's arguments up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7). */
+struct p_clone_args {
+    uint64_t flags;
+    uint64_t pidfd;
+    uint64_t child_tid;
+    uint64_t parent_tid;
+    uint64_t exit_signal;
+    uint64_t stack;
+    uint64_t stack_size;
+    uint64_t tls;
+    uint64_t set_tid;
+    uint64_t set_tid_size;
+    uint64_t cgroup;
+};
+
+#define P_CLONE_INTO_CGROUP 0x200000000ULL
+#ifndef SYS_clone3
+#define SYS_clone3 435 /* the same number on every architecture */
+#endif
 
 static inline int sys_open_tree(int dfd, const char *path, unsigned flags)
 {

@@ -355,3 +355,59 @@ def test_update_resources_are_checked_against_the_schema(runtime, make_bundle, c
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert read(pids_max) == before
     runtime("delete", "--force", cid)
+
+
+def _watch_modifications(path: str) -> int:
+    """An inotify fd reporting writes to `path` (cgroupfs files report them as any file does)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0 or libc.inotify_add_watch(fd, path.encode(), 0x00000002) < 0:  # IN_MODIFY
+        raise OSError(ctypes.get_errno(), f"inotify on {path}")
+    return fd
+
+
+def _modified(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 4096))
+    except BlockingIOError:
+        return False
+
+
+@pytest.mark.parametrize("start", ["clone", "join"])
+def test_v2_init_is_born_in_its_cgroup_without_a_migration(runtime, make_bundle, cid, start):
+    # Issue 15 item 2: a migration's first cgroup.procs write waits for an RCU grace period; on
+    # cgroup v2 the init is cloned into its cgroup (clone3 CLONE_INTO_CGROUP) and never written
+    # to cgroup.procs. The cgroup is made here first (create joins an empty one) so that a watch
+    # sees every write create makes to it.
+    if not V2:
+        pytest.skip("CLONE_INTO_CGROUP needs a cgroup v2 (unified) host; v1 and hybrid migrate the init")
+    from pyrunc.cgroups import open_manager
+
+    held = open_manager(f"/{cid}", cid)
+    held.create()
+    procs = os.path.join(held.dir, "cgroup.procs")
+    watch = _watch_modifications(procs)
+    try:
+        bundle = make_bundle(args=["sleep", "infinity"])
+        if start == "join":
+            # A namespace to join: stage one is cloned into the cgroup, and the init it forks
+            # inherits it.
+            namespaces = bundle.config["linux"]["namespaces"]
+            namespaces[:] = [ns for ns in namespaces if ns["type"] != "network"]
+            namespaces.append({"type": "network", "path": f"/proc/{os.getpid()}/ns/net"})
+        with_cgroups_path(bundle, f"/{cid}")
+        runtime("create", "--bundle", bundle.path, cid)
+        pid = runtime.state(cid)["pid"]
+        assert read(f"/proc/{pid}/cgroup").endswith(f"::/{cid}")
+        assert read(procs).split() == [str(pid)]
+        assert not _modified(watch), "create wrote the init's pid to cgroup.procs (a migration)"
+        # The watch does see a write: the same pid again, a migration to where it already is.
+        with open(procs, "w") as f:
+            f.write(str(pid))
+        assert _modified(watch)
+    finally:
+        os.close(watch)
+        runtime("delete", "--force", cid, check=False)
+        held.destroy()  # create joined it, so delete left it
