@@ -9,8 +9,15 @@ Everything, those included, is then written to cgroupfs in the scope as the cgro
 others. Delete stops the unit and resets it if it failed.
 
 cgroupsPath is runc's "slice:prefix:name": the scope is "prefix-name.scope" in "slice" (default
-system.slice); an empty cgroupsPath is ":runc:<id>". A name ending in ".slice" makes the
-container's unit that slice, a child of "slice" (see SystemdManager._placement).
+system.slice, user.slice when rootless); an empty cgroupsPath is ":runc:<id>". A name ending in
+".slice" makes the container's unit that slice, a child of "slice" (see SystemdManager._placement).
+
+Rootless (as runc's --systemd-cgroup without root): the unit is asked of the caller's own systemd
+instance (user@UID.service) over the user's bus (DBUS_SESSION_BUS_ADDRESS, else
+$XDG_RUNTIME_DIR/bus), so its cgroup is below that manager's (Delegate=yes makes it the user's):
+/user.slice/user-UID.slice/user@UID.service/user.slice/runc-ID.scope. Only the controllers
+systemd delegated to user@.service (memory, pids, cpu by default) can hold limits; no device
+properties (a user manager has no device control, and a user namespace makes no device nodes).
 
 The unit cannot start before the init exists (a scope needs a pid), so create() only checks the
 host and apply() only keeps the resources: the unit is started by add(pid) when the init reaches
@@ -35,6 +42,7 @@ SYSTEMD = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
 MANAGER = "org.freedesktop.systemd1.Manager"
 DEFAULT_SLICE = "system.slice"
+DEFAULT_USER_SLICE = "user.slice"  # runc's default slice for a rootless container
 DEFAULT_PREFIX = "runc"  # runc's unit name for an empty cgroupsPath: runc-<id>.scope
 JOB_TIMEOUT = 30.0  # runc waits as long for a unit's job
 CALL_TIMEOUT = 10.0
@@ -77,7 +85,9 @@ def check_child_slice(name: str, parent: str, where: str) -> None:
         )
 
 
-def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str, str, str]:
+def parse_cgroups_path(
+    cgroups_path: str | None, container_id: str, default_slice: str = DEFAULT_SLICE
+) -> tuple[str, str, str]:
     """runc's "slice:prefix:name" -> (slice, unit, name): the unit is "prefix-name.scope" in that
     slice, or the slice "name" itself when name ends in ".slice"."""
     where = "linux.cgroupsPath"
@@ -86,7 +96,7 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
     if len(parts) != 3:
         raise CgroupError(f'{where}: expected "slice:prefix:name" for systemd cgroups, got {text!r}')
     slice_name, prefix, name = parts
-    slice_name = slice_name or DEFAULT_SLICE
+    slice_name = slice_name or default_slice
     expand_slice(slice_name, where)
     if not name:
         raise CgroupError(f'{where}: "slice:prefix:name" with an empty name: {text!r}')
@@ -105,10 +115,14 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
 class SystemdManager(V2Manager):
     """The container's scope (or slice) unit; its cgroup is handled as the cgroupfs v2 driver does."""
 
-    def __init__(self, unit: str, slice_name: str, path: str, mount: str = CGROUP_ROOT) -> None:
+    def __init__(
+        self, unit: str, slice_name: str, path: str, mount: str = CGROUP_ROOT, user_manager: str = ""
+    ) -> None:
         super().__init__(path, mount)
         self.unit = unit
         self.slice = slice_name
+        # Rootless: the user manager's own cgroup (delegated to the user), else "" (the system's).
+        self.user_manager = user_manager
         self.pending: dict | None = None  # resources to apply once the unit runs (see add)
         self.starting = False  # True from create() until add() has started the unit
         self.requested = False  # StartTransientUnit was sent: the unit may exist from then on
@@ -125,10 +139,19 @@ class SystemdManager(V2Manager):
         container_id: str,
         mount: str = CGROUP_ROOT,
         annotations: dict | None = None,
+        user: bool = False,
     ) -> SystemdManager:
-        slice_name, unit, name = parse_cgroups_path(cgroups_path, container_id)
-        path = os.path.join(mount, expand_slice(slice_name).lstrip("/"), unit)
-        manager = cls(unit, slice_name, path, mount)
+        """`user`: rootless, the unit is the caller's own systemd instance's (see the module's doc)."""
+        default_slice = DEFAULT_USER_SLICE if user else DEFAULT_SLICE
+        slice_name, unit, name = parse_cgroups_path(cgroups_path, container_id, default_slice)
+        base = mount
+        user_manager = ""
+        if user:
+            with _Bus("find the user manager's cgroup", user=True) as bus:
+                user_manager = os.path.join(mount, bus.manager_cgroup().lstrip("/"))
+            base = user_manager
+        path = os.path.join(base, expand_slice(slice_name).lstrip("/"), unit)
+        manager = cls(unit, slice_name, path, mount, user_manager)
         manager.owned = False
         manager.description = f"libcontainer container {name}"  # runc's
         manager.annotated = annotation_properties(annotations or {})
@@ -136,10 +159,10 @@ class SystemdManager(V2Manager):
 
     @classmethod
     def from_state(cls, d: dict) -> SystemdManager:
-        return cls(d["unit"], d["slice"], d["path"], d.get("mount", CGROUP_ROOT))
+        return cls(d["unit"], d["slice"], d["path"], d.get("mount", CGROUP_ROOT), d.get("userManager") or "")
 
     def to_state(self) -> dict:
-        return {
+        state = {
             "version": 2,
             "driver": "systemd",
             "unit": self.unit,
@@ -147,6 +170,12 @@ class SystemdManager(V2Manager):
             "path": self.dir,
             "mount": self.mount,
         }
+        if self.user_manager:
+            state["userManager"] = self.user_manager
+        return state
+
+    def _bus(self, purpose: str) -> _Bus:
+        return _Bus(purpose, user=bool(self.user_manager))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -166,7 +195,7 @@ class SystemdManager(V2Manager):
         if not self.starting:
             super().apply(resources, default_devices=default_devices, where=where)
             return
-        unit_properties(resources, where, default_devices=default_devices)  # bad input: refused now
+        unit_properties(resources, where, default_devices=self._devices(default_devices))  # refused now
         self.pending = {"resources": resources, "default_devices": default_devices, "where": where}
 
     def add(self, pid: int) -> None:
@@ -185,10 +214,10 @@ class SystemdManager(V2Manager):
             ("IOAccounting", ("b", True)),
             ("TasksAccounting", ("b", True)),
             ("DefaultDependencies", ("b", False)),
-            *unit_properties(resources, where, default_devices=default_devices),
+            *unit_properties(resources, where, default_devices=self._devices(default_devices)),
             *self.annotated,  # last: the user's word wins, as in runc
         ]
-        with _Bus(f"start unit {self.unit}") as bus:
+        with self._bus(f"start unit {self.unit}") as bus:
             self.requested = True
             bus.start_transient_unit(self.unit, properties)
         self.starting = False
@@ -201,6 +230,29 @@ class SystemdManager(V2Manager):
         if self.is_slice:
             super().add(pid)  # systemd puts no pid in a slice (see _placement)
         super().apply(resources, default_devices=default_devices, where=where)
+
+    def _devices(self, default_devices: bool) -> bool | None:
+        """Device properties only for the system's manager: a user manager has no device control."""
+        return None if self.user_manager else default_devices
+
+    def _make_path(self, made: list[str]) -> None:
+        if not self.user_manager:
+            super()._make_path(made)
+            return
+        # Rootless: only the user manager's cgroup and below are ours; the controllers systemd
+        # delegated to it are enabled from there down (above it, the user may write nothing).
+        from pyrunc.cgroups.v2 import _enable_controllers
+
+        probe, ancestors = os.path.dirname(self.dir), []
+        while len(probe) >= len(self.user_manager):
+            ancestors.append(probe)
+            probe = os.path.dirname(probe)
+        for directory in reversed(ancestors):
+            if not os.path.isdir(directory):
+                self._mkdir(directory, made)
+            _enable_controllers(directory)
+        if not os.path.isdir(self.dir):
+            self._mkdir(self.dir, made)
 
     @property
     def is_slice(self) -> bool:
@@ -227,7 +279,7 @@ class SystemdManager(V2Manager):
             self.starting = False  # a create that failed before asking systemd for the unit
         else:
             self.starting = False
-            with _Bus(f"stop unit {self.unit}") as bus:
+            with self._bus(f"stop unit {self.unit}") as bus:
                 bus.stop_unit(self.unit)
         super().destroy()  # whatever systemd left (sub-cgroups the container made)
 
@@ -239,7 +291,7 @@ class SystemdManager(V2Manager):
     def update(self, resources: dict, *, where: str = "resources") -> None:
         properties = unit_properties(resources, where)
         if properties:
-            with _Bus(f"update unit {self.unit}") as bus:
+            with self._bus(f"update unit {self.unit}") as bus:
                 bus.set_unit_properties(self.unit, properties)
         super().update(resources, where=where)
 
@@ -580,10 +632,21 @@ class _GVariantText:
 # ---------------------------------------------------------------- D-Bus
 
 
-class _Bus:
-    """One connection to the system bus for a few calls to systemd's manager, every wait bounded."""
+def user_bus_address() -> str:
+    """The caller's own bus, where its systemd instance is, as runc (and sd-bus) find it:
+    DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus (logind's /run/user/UID when unset)."""
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return address
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+    return f"unix:path={runtime_dir}/bus"
 
-    def __init__(self, purpose: str, timeout: float = CALL_TIMEOUT) -> None:
+
+class _Bus:
+    """One connection to the system bus (or, with `user`, the caller's own bus) for a few calls to
+    systemd's manager, every wait bounded."""
+
+    def __init__(self, purpose: str, timeout: float = CALL_TIMEOUT, user: bool = False) -> None:
         try:
             from jeepney import DBusAddress
             from jeepney.bus import get_bus
@@ -601,11 +664,12 @@ class _Bus:
         self.serial = 0
         self.signals: list = []  # signals received while waiting for a reply
         address = "?"
+        which = "the user's bus" if user else "the system bus"
         try:
-            address = get_bus("SYSTEM")
+            address = get_bus(user_bus_address() if user else "SYSTEM")
             self.sock = prep_socket(address, timeout=timeout)  # connect and authenticate, bounded
         except (OSError, ValueError, RuntimeError) as e:
-            raise CgroupError(f"systemd: cannot reach the system bus ({address}) to {purpose}: {e}") from None
+            raise CgroupError(f"systemd: cannot reach {which} ({address}) to {purpose}: {e}") from None
         try:
             self.call(message_bus.Hello())
         except BaseException:
@@ -712,6 +776,17 @@ class _Bus:
         if result != "done":
             self.reset_failed_unit(unit)
             raise CgroupError(f"systemd: starting unit {unit} ended with {result!r}")
+
+    def manager_cgroup(self) -> str:
+        """The manager's own cgroup ("/" for PID 1; /user.slice/user-UID.slice/user@UID.service
+        for a user's instance): its units' cgroups are below it."""
+        from jeepney.wrappers import DBusErrorResponse, Properties
+
+        try:
+            ((_, value),) = self.call(Properties(self.manager).get("ControlGroup"), "Get ControlGroup")
+        except DBusErrorResponse as e:
+            raise CgroupError(f"systemd: cannot read the manager's ControlGroup: {_dbus_error(e)}") from None
+        return value
 
     def stop_unit(self, unit: str) -> None:
         """Stop the unit and wait for it; a unit that is gone already is fine. A failed unit is
