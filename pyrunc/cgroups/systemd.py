@@ -667,8 +667,9 @@ class _Bus:
         which = "the user's bus" if user else "the system bus"
         try:
             address = get_bus(user_bus_address() if user else "SYSTEM")
-            self.sock = prep_socket(address, timeout=timeout)  # connect and authenticate, bounded
-        except (OSError, ValueError, RuntimeError) as e:
+            # connect and authenticate, bounded
+            self.sock = _connect_as_peer(address, timeout) if user else prep_socket(address, timeout=timeout)
+        except (OSError, ValueError, RuntimeError, TimeoutError) as e:
             raise CgroupError(f"systemd: cannot reach {which} ({address}) to {purpose}: {e}") from None
         try:
             self.call(message_bus.Hello())
@@ -824,6 +825,37 @@ class _Bus:
             )
         except DBusErrorResponse as e:
             raise CgroupError(f"systemd: cannot set properties of unit {unit}: {_dbus_error(e)}") from None
+
+
+def _connect_as_peer(path: str, timeout: float):
+    """Connect to a bus and authenticate with EXTERNAL without naming a uid, as sd-bus does: the
+    bus takes the socket's peer credentials. jeepney names our euid, which root in a user
+    namespace (rootless podman's runtime) has as 0, and the bus (seeing the host uid) refuses."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    deadline = time.monotonic() + timeout
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(b"\0AUTH EXTERNAL\r\nDATA\r\n")
+        reply = b""
+        while b"OK " not in reply:
+            if b"REJECTED" in reply or b"ERROR" in reply:
+                raise ConnectionError(f"the bus refused EXTERNAL authentication: {reply!r}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no authentication within {timeout:g}s")
+            sock.settimeout(left)
+            data = sock.recv(1024)
+            if not data:
+                raise ConnectionError("the bus closed the connection while authenticating")
+            reply += data
+        sock.sendall(b"BEGIN\r\n")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _dbus_error(e) -> str:
