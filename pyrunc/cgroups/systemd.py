@@ -32,6 +32,7 @@ deadline on every wait.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -200,7 +201,7 @@ class SystemdManager(V2Manager):
 
     def add(self, pid: int) -> None:
         if not self.starting:
-            super().add(pid)  # exec: join the running unit's cgroup
+            self._join(pid)  # exec: join the running unit's cgroup
             return
         pending = self.pending or {}
         resources = pending.get("resources") or {}
@@ -230,6 +231,24 @@ class SystemdManager(V2Manager):
         if self.is_slice:
             super().add(pid)  # systemd puts no pid in a slice (see _placement)
         super().apply(resources, default_devices=default_devices, where=where)
+
+    def _join(self, pid: int) -> None:
+        """A cgroup v2 move needs write access to the common ancestor's cgroup.procs: a user's
+        exec from outside its manager (a login session's scope, a system service) is refused
+        it, and then asks the manager to move the process (AttachProcessesToUnit, as runc)."""
+        if not self.user_manager:
+            super().add(pid)
+            return
+        from pyrunc.cgroups._fs import write_pid
+
+        try:
+            write_pid(self._file("cgroup.procs"), pid)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM):
+                raise CgroupError(f"cannot add pid {pid} to cgroup {self.dir}: {e.strerror}") from None
+        with self._bus(f"attach pid {pid} to unit {self.unit}") as bus:
+            bus.attach_processes(self.unit, [pid])
 
     def _devices(self, default_devices: bool) -> bool | None:
         """Device properties only for the system's manager: a user manager has no device control."""
@@ -777,6 +796,15 @@ class _Bus:
         if result != "done":
             self.reset_failed_unit(unit)
             raise CgroupError(f"systemd: starting unit {unit} ended with {result!r}")
+
+    def attach_processes(self, unit: str, pids: list[int]) -> None:
+        from jeepney.wrappers import DBusErrorResponse
+
+        try:
+            what = f"AttachProcessesToUnit {unit}"
+            self._manager_call("AttachProcessesToUnit", "ssau", (unit, "", pids), what)
+        except DBusErrorResponse as e:
+            raise CgroupError(f"systemd: cannot attach {pids} to unit {unit}: {_dbus_error(e)}") from None
 
     def manager_cgroup(self) -> str:
         """The manager's own cgroup ("/" for PID 1; /user.slice/user-UID.slice/user@UID.service

@@ -2,8 +2,9 @@
 is a transient scope of the user's own systemd instance (user@UID.service), asked for over the
 user's bus, with its limits in the controllers systemd delegated to that instance.
 
-A test user is made for the module with lingering enabled (logind then starts user@UID.service
-and, with dbus-user-session, its bus at /run/user/UID/bus); it is stopped and removed at the end.
+A test user is made for the module and its user@UID.service started, as logind does for a login or
+a lingering user (logind is masked in the guest, to boot faster): with dbus-user-session, the
+instance's bus is /run/user/UID/bus. It is stopped, and the user removed, at the end.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.rootless.conftest import User, _user_processes
+from tests.rootless.conftest import (
+    SUBID_COUNT,
+    SUBID_FILES,
+    User,
+    _drop_subid_lines,
+    _free_subid_start,
+    _kill_user_processes,
+    _user_processes,
+)
 from tests.support import REPO, reap_orphans
 
 pytestmark = pytest.mark.systemd
@@ -45,24 +54,32 @@ def _user_manager_up(uid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def sd_user() -> Iterator[User]:
-    """An ordinary user whose systemd instance and bus run (lingering), with a busybox rootfs."""
+    """An ordinary user whose systemd instance and bus run, with a busybox rootfs."""
     name = f"prs{secrets.token_hex(4)}"
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True)
     entry = pwd.getpwnam(name)
     uid = entry.pw_uid
     try:
-        subprocess.run(["loginctl", "enable-linger", name], check=True, capture_output=True, timeout=60)
+        # Ranges of its own for rootless podman's user namespace.
+        _drop_subid_lines(name)
+        start = _free_subid_start()
+        for path in SUBID_FILES:
+            with open(path, "a") as f:
+                f.write(f"{name}:{start}:{SUBID_COUNT}\n")
+        start_unit = ["systemctl", "start", f"user@{uid}.service"]
+        subprocess.run(start_unit, check=True, capture_output=True, timeout=300)
         _wait_for(f"user@{uid}.service with its bus /run/user/{uid}/bus", lambda: _user_manager_up(uid))
-        user = User(name, uid, entry.pw_gid, entry.pw_dir, 0, f"/run/user/{uid}")
+        user = User(name, uid, entry.pw_gid, entry.pw_dir, start, f"/run/user/{uid}")
         rootfs = os.path.join(entry.pw_dir, "rootfs-template")
         subprocess.run([os.path.join(REPO, "oci-bundles", "build"), rootfs], check=True, capture_output=True)
         yield user
     finally:
-        subprocess.run(["loginctl", "disable-linger", name], capture_output=True, timeout=60)
-        subprocess.run(["systemctl", "stop", f"user@{uid}.service"], capture_output=True, timeout=120)
-        subprocess.run(["loginctl", "terminate-user", name], capture_output=True, timeout=60)
+        units = [f"user@{uid}.service", f"user-runtime-dir@{uid}.service", f"user-{uid}.slice"]
+        subprocess.run(["systemctl", "stop", *units], capture_output=True, timeout=120)
+        _kill_user_processes(uid)  # e.g. rootless podman's pause process, wherever it went
         reap_orphans()
         subprocess.run(["userdel", "--remove", "--force", name], capture_output=True)
+        _drop_subid_lines(name)
     assert not os.path.exists(f"{MOUNT}/user.slice/user-{uid}.slice"), "the user's slice is gone"
 
 
@@ -81,7 +98,8 @@ def user(sd_user: User) -> Iterator[User]:
 
 
 def bundle(user: User, args: list[str], edit=None) -> str:
-    """A rootless bundle (runc's spec --rootless, made as the user) in the user's home."""
+    """A rootless bundle (runc's spec --rootless, made as the user, no cgroup mount) in the user's
+    home."""
     path = os.path.join(user.home, f"bundle-{secrets.token_hex(4)}")
     os.mkdir(path)
     shutil.copytree(os.path.join(user.home, "rootfs-template"), os.path.join(path, "rootfs"), symlinks=True)
@@ -90,6 +108,9 @@ def bundle(user: User, args: list[str], edit=None) -> str:
     with open(os.path.join(path, "config.json")) as f:
         config = json.load(f)
     config["process"].update(terminal=False, args=args)
+    # Without the cgroup mount of runc's rootless spec: mounting cgroup2 over the /sys bound from
+    # the host fails (EBUSY) on a cgroup v2 host, whatever the driver (not this module's subject).
+    config["mounts"] = [m for m in config["mounts"] if m["type"] != "cgroup"]
     if edit is not None:
         edit(config)
     with open(os.path.join(path, "config.json"), "w") as f:
@@ -204,3 +225,49 @@ def _cgroup(pid: int) -> str:
         return read(f"/proc/{pid}/cgroup")
     except OSError:
         return ""
+
+
+# ---------------------------------------------------------------- rootless podman
+
+PODMAN_IMAGE = "localhost/pyrunc-busybox:latest"
+
+
+def test_rootless_podman_with_its_default_systemd_cgroup_manager(user: User) -> None:
+    """Rootless podman runs pyrunc as root of the user's own user namespace, with cgroupsPath
+    "user.slice:libpod:ID": the scope is the user manager's, reached over the user's bus."""
+    tar = os.path.join(user.home, "busybox-image.tar")
+    if not os.path.exists(tar):
+        build = os.path.join(REPO, "oci-bundles", "build-image")
+        subprocess.run([build, tar, PODMAN_IMAGE], check=True, capture_output=True)
+        os.chmod(tar, 0o644)
+    conf = os.path.join(user.home, "pyrunc-containers.conf")
+    with open(conf, "w") as f:
+        # No network (the guest has none); the guest's nofile hard limit is below podman's default.
+        f.write('[containers]\nnetns = "none"\ndefault_ulimits = ["nofile=1024:1024"]\n')
+    with open(conf + ".reg", "w") as f:
+        f.write("unqualified-search-registries = []\n")
+    env = user.env(
+        CONTAINERS_CONF=conf,
+        CONTAINERS_REGISTRIES_CONF=conf + ".reg",
+        DBUS_SESSION_BUS_ADDRESS=f"unix:path={user.runtime_dir}/bus",
+    )
+    storage = ["--root", os.path.join(user.home, "podman-storage"), "--storage-driver", "vfs"]
+    argv = ["podman", *storage, "--events-backend", "file", "--runtime", user.binary]
+
+    def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return user.run([*argv, *args], env=env, check=check, timeout=300)
+
+    try:
+        assert podman("info", "--format", "{{.Host.CgroupManager}}").stdout.strip() == "systemd"
+        podman("load", "-i", tar)
+        full = podman("run", "-d", PODMAN_IMAGE, "sleep", "1000").stdout.strip()
+        pid = int(podman("inspect", "--format", "{{.State.Pid}}", full).stdout)
+        manager = f"/user.slice/user-{user.uid}.slice/user@{user.uid}.service"
+        assert read(f"/proc/{pid}/cgroup") == f"0::{manager}/user.slice/libpod-{full}.scope"
+        assert user_show(user, f"libpod-{full}.scope", "ActiveState")["ActiveState"] == "active"
+        assert podman("exec", full, "echo", "hi").stdout.strip() == "hi"
+        podman("rm", "-f", "-t", "0", full)
+        assert user_show(user, f"libpod-{full}.scope", "LoadState")["LoadState"] == "not-found"
+        assert not os.path.exists(f"{MOUNT}{manager}/user.slice/libpod-{full}.scope")
+    finally:
+        podman("rm", "--all", "--force", "--time", "0", check=False)
