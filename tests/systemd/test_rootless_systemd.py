@@ -203,6 +203,11 @@ def test_run_in_a_slice_of_the_users_choosing_with_the_bus_address_given(user: U
     user.run(["systemctl", "--user", "stop", "pyrunctest.slice"], check=True)
 
 
+def test_features_report_the_user_driver(user: User) -> None:
+    features = json.loads(user.pyrunc("features", check=True).stdout)
+    assert features["linux"]["cgroup"]["systemdUser"] is True
+
+
 def test_no_user_bus_is_one_line_and_leaves_nothing(user: User) -> None:
     cid = f"rls-{secrets.token_hex(4)}"
     path = bundle(user, ["true"])
