@@ -18,8 +18,9 @@ def _host_capabilities() -> list[str]:
 
 def _cgroup_features() -> dict:
     v2_only = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-    # The systemd driver (cgroups/systemd.py) works on cgroup v2 only, and only as root.
-    return {"v1": not v2_only, "v2": True, "systemd": v2_only, "systemdUser": False, "rdma": False}
+    # The systemd driver (cgroups/systemd.py) works on cgroup v2 only; rootless, through the
+    # user's own systemd instance.
+    return {"v1": not v2_only, "v2": True, "systemd": v2_only, "systemdUser": v2_only, "rdma": False}
 
 
 def features() -> dict:

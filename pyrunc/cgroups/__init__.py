@@ -214,15 +214,19 @@ def open_manager(
     root: str = CGROUP_ROOT,
     systemd: bool = False,
     annotations: dict | None = None,
+    rootless: bool = False,
 ) -> Manager:
     """Work out where the container's cgroup goes on this host (reads mountinfo
     and /proc/self/cgroup, creates nothing). With `systemd` (--systemd-cgroup) it is a
     systemd scope unit named by cgroupsPath in runc's "slice:prefix:name" form, with the
-    config's org.systemd.property.* `annotations` among its properties."""
+    config's org.systemd.property.* `annotations` among its properties, asked of the caller's
+    own systemd instance when `rootless` (as runc)."""
     if systemd:
         from pyrunc.cgroups.systemd import SystemdManager
 
-        return SystemdManager.for_config(cgroups_path, container_id, mount=root, annotations=annotations)
+        return SystemdManager.for_config(
+            cgroups_path, container_id, mount=root, annotations=annotations, user=rootless
+        )
     inner = inner_path(cgroups_path, container_id)
     if cgroup_mode(root) == "unified":
         from pyrunc.cgroups.v2 import V2Manager

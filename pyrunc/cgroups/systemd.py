@@ -9,8 +9,15 @@ Everything, those included, is then written to cgroupfs in the scope as the cgro
 others. Delete stops the unit and resets it if it failed.
 
 cgroupsPath is runc's "slice:prefix:name": the scope is "prefix-name.scope" in "slice" (default
-system.slice); an empty cgroupsPath is ":runc:<id>". A name ending in ".slice" makes the
-container's unit that slice, a child of "slice" (see SystemdManager._placement).
+system.slice, user.slice when rootless); an empty cgroupsPath is ":runc:<id>". A name ending in
+".slice" makes the container's unit that slice, a child of "slice" (see SystemdManager._placement).
+
+Rootless (as runc's --systemd-cgroup without root): the unit is asked of the caller's own systemd
+instance (user@UID.service) over the user's bus (DBUS_SESSION_BUS_ADDRESS, else
+$XDG_RUNTIME_DIR/bus), so its cgroup is below that manager's (Delegate=yes makes it the user's):
+/user.slice/user-UID.slice/user@UID.service/user.slice/runc-ID.scope. Only the controllers
+systemd delegated to user@.service (memory, pids, cpu by default) can hold limits; no device
+properties (a user manager has no device control, and a user namespace makes no device nodes).
 
 The unit cannot start before the init exists (a scope needs a pid), so create() only checks the
 host and apply() only keeps the resources: the unit is started by add(pid) when the init reaches
@@ -25,6 +32,7 @@ deadline on every wait.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -35,6 +43,7 @@ SYSTEMD = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
 MANAGER = "org.freedesktop.systemd1.Manager"
 DEFAULT_SLICE = "system.slice"
+DEFAULT_USER_SLICE = "user.slice"  # runc's default slice for a rootless container
 DEFAULT_PREFIX = "runc"  # runc's unit name for an empty cgroupsPath: runc-<id>.scope
 JOB_TIMEOUT = 30.0  # runc waits as long for a unit's job
 CALL_TIMEOUT = 10.0
@@ -77,7 +86,9 @@ def check_child_slice(name: str, parent: str, where: str) -> None:
         )
 
 
-def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str, str, str]:
+def parse_cgroups_path(
+    cgroups_path: str | None, container_id: str, default_slice: str = DEFAULT_SLICE
+) -> tuple[str, str, str]:
     """runc's "slice:prefix:name" -> (slice, unit, name): the unit is "prefix-name.scope" in that
     slice, or the slice "name" itself when name ends in ".slice"."""
     where = "linux.cgroupsPath"
@@ -86,7 +97,7 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
     if len(parts) != 3:
         raise CgroupError(f'{where}: expected "slice:prefix:name" for systemd cgroups, got {text!r}')
     slice_name, prefix, name = parts
-    slice_name = slice_name or DEFAULT_SLICE
+    slice_name = slice_name or default_slice
     expand_slice(slice_name, where)
     if not name:
         raise CgroupError(f'{where}: "slice:prefix:name" with an empty name: {text!r}')
@@ -105,10 +116,14 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
 class SystemdManager(V2Manager):
     """The container's scope (or slice) unit; its cgroup is handled as the cgroupfs v2 driver does."""
 
-    def __init__(self, unit: str, slice_name: str, path: str, mount: str = CGROUP_ROOT) -> None:
+    def __init__(
+        self, unit: str, slice_name: str, path: str, mount: str = CGROUP_ROOT, user_manager: str = ""
+    ) -> None:
         super().__init__(path, mount)
         self.unit = unit
         self.slice = slice_name
+        # Rootless: the user manager's own cgroup (delegated to the user), else "" (the system's).
+        self.user_manager = user_manager
         self.pending: dict | None = None  # resources to apply once the unit runs (see add)
         self.starting = False  # True from create() until add() has started the unit
         self.requested = False  # StartTransientUnit was sent: the unit may exist from then on
@@ -125,10 +140,19 @@ class SystemdManager(V2Manager):
         container_id: str,
         mount: str = CGROUP_ROOT,
         annotations: dict | None = None,
+        user: bool = False,
     ) -> SystemdManager:
-        slice_name, unit, name = parse_cgroups_path(cgroups_path, container_id)
-        path = os.path.join(mount, expand_slice(slice_name).lstrip("/"), unit)
-        manager = cls(unit, slice_name, path, mount)
+        """`user`: rootless, the unit is the caller's own systemd instance's (see the module's doc)."""
+        default_slice = DEFAULT_USER_SLICE if user else DEFAULT_SLICE
+        slice_name, unit, name = parse_cgroups_path(cgroups_path, container_id, default_slice)
+        base = mount
+        user_manager = ""
+        if user:
+            with _Bus("find the user manager's cgroup", user=True) as bus:
+                user_manager = os.path.join(mount, bus.manager_cgroup().lstrip("/"))
+            base = user_manager
+        path = os.path.join(base, expand_slice(slice_name).lstrip("/"), unit)
+        manager = cls(unit, slice_name, path, mount, user_manager)
         manager.owned = False
         manager.description = f"libcontainer container {name}"  # runc's
         manager.annotated = annotation_properties(annotations or {})
@@ -136,10 +160,10 @@ class SystemdManager(V2Manager):
 
     @classmethod
     def from_state(cls, d: dict) -> SystemdManager:
-        return cls(d["unit"], d["slice"], d["path"], d.get("mount", CGROUP_ROOT))
+        return cls(d["unit"], d["slice"], d["path"], d.get("mount", CGROUP_ROOT), d.get("userManager") or "")
 
     def to_state(self) -> dict:
-        return {
+        state = {
             "version": 2,
             "driver": "systemd",
             "unit": self.unit,
@@ -147,6 +171,12 @@ class SystemdManager(V2Manager):
             "path": self.dir,
             "mount": self.mount,
         }
+        if self.user_manager:
+            state["userManager"] = self.user_manager
+        return state
+
+    def _bus(self, purpose: str) -> _Bus:
+        return _Bus(purpose, user=bool(self.user_manager))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -166,7 +196,7 @@ class SystemdManager(V2Manager):
         if not self.starting:
             super().apply(resources, default_devices=default_devices, where=where)
             return
-        unit_properties(resources, where, default_devices=default_devices)  # bad input: refused now
+        unit_properties(resources, where, default_devices=self._devices(default_devices))  # refused now
         self.pending = {"resources": resources, "default_devices": default_devices, "where": where}
 
     def open_for_clone(self) -> int:
@@ -174,7 +204,7 @@ class SystemdManager(V2Manager):
 
     def add(self, pid: int) -> None:
         if not self.starting:
-            super().add(pid)  # exec: join the running unit's cgroup
+            self._join(pid)  # exec: join the running unit's cgroup
             return
         pending = self.pending or {}
         resources = pending.get("resources") or {}
@@ -188,10 +218,10 @@ class SystemdManager(V2Manager):
             ("IOAccounting", ("b", True)),
             ("TasksAccounting", ("b", True)),
             ("DefaultDependencies", ("b", False)),
-            *unit_properties(resources, where, default_devices=default_devices),
+            *unit_properties(resources, where, default_devices=self._devices(default_devices)),
             *self.annotated,  # last: the user's word wins, as in runc
         ]
-        with _Bus(f"start unit {self.unit}") as bus:
+        with self._bus(f"start unit {self.unit}") as bus:
             self.requested = True
             bus.start_transient_unit(self.unit, properties)
         self.starting = False
@@ -204,6 +234,47 @@ class SystemdManager(V2Manager):
         if self.is_slice:
             super().add(pid)  # systemd puts no pid in a slice (see _placement)
         super().apply(resources, default_devices=default_devices, where=where)
+
+    def _join(self, pid: int) -> None:
+        """A cgroup v2 move needs write access to the common ancestor's cgroup.procs: a user's
+        exec from outside its manager (a login session's scope, a system service) is refused
+        it, and then asks the manager to move the process (AttachProcessesToUnit, as runc)."""
+        if not self.user_manager:
+            super().add(pid)
+            return
+        from pyrunc.cgroups._fs import write_pid
+
+        try:
+            write_pid(self._file("cgroup.procs"), pid)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM):
+                raise CgroupError(f"cannot add pid {pid} to cgroup {self.dir}: {e.strerror}") from None
+        with self._bus(f"attach pid {pid} to unit {self.unit}") as bus:
+            bus.attach_processes(self.unit, [pid])
+
+    def _devices(self, default_devices: bool) -> bool | None:
+        """Device properties only for the system's manager: a user manager has no device control."""
+        return None if self.user_manager else default_devices
+
+    def _make_path(self, made: list[str]) -> None:
+        if not self.user_manager:
+            super()._make_path(made)
+            return
+        # Rootless: only the user manager's cgroup and below are ours; the controllers systemd
+        # delegated to it are enabled from there down (above it, the user may write nothing).
+        from pyrunc.cgroups.v2 import _enable_controllers
+
+        probe, ancestors = os.path.dirname(self.dir), []
+        while len(probe) >= len(self.user_manager):
+            ancestors.append(probe)
+            probe = os.path.dirname(probe)
+        for directory in reversed(ancestors):
+            if not os.path.isdir(directory):
+                self._mkdir(directory, made)
+            _enable_controllers(directory)
+        if not os.path.isdir(self.dir):
+            self._mkdir(self.dir, made)
 
     @property
     def is_slice(self) -> bool:
@@ -230,7 +301,7 @@ class SystemdManager(V2Manager):
             self.starting = False  # a create that failed before asking systemd for the unit
         else:
             self.starting = False
-            with _Bus(f"stop unit {self.unit}") as bus:
+            with self._bus(f"stop unit {self.unit}") as bus:
                 bus.stop_unit(self.unit)
         super().destroy()  # whatever systemd left (sub-cgroups the container made)
 
@@ -242,7 +313,7 @@ class SystemdManager(V2Manager):
     def update(self, resources: dict, *, where: str = "resources") -> None:
         properties = unit_properties(resources, where)
         if properties:
-            with _Bus(f"update unit {self.unit}") as bus:
+            with self._bus(f"update unit {self.unit}") as bus:
                 bus.set_unit_properties(self.unit, properties)
         super().update(resources, where=where)
 
@@ -583,10 +654,21 @@ class _GVariantText:
 # ---------------------------------------------------------------- D-Bus
 
 
-class _Bus:
-    """One connection to the system bus for a few calls to systemd's manager, every wait bounded."""
+def user_bus_address() -> str:
+    """The caller's own bus, where its systemd instance is, as runc (and sd-bus) find it:
+    DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus (logind's /run/user/UID when unset)."""
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return address
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.geteuid()}"
+    return f"unix:path={runtime_dir}/bus"
 
-    def __init__(self, purpose: str, timeout: float = CALL_TIMEOUT) -> None:
+
+class _Bus:
+    """One connection to the system bus (or, with `user`, the caller's own bus) for a few calls to
+    systemd's manager, every wait bounded."""
+
+    def __init__(self, purpose: str, timeout: float = CALL_TIMEOUT, user: bool = False) -> None:
         try:
             from jeepney import DBusAddress
             from jeepney.bus import get_bus
@@ -604,11 +686,13 @@ class _Bus:
         self.serial = 0
         self.signals: list = []  # signals received while waiting for a reply
         address = "?"
+        which = "the user's bus" if user else "the system bus"
         try:
-            address = get_bus("SYSTEM")
-            self.sock = prep_socket(address, timeout=timeout)  # connect and authenticate, bounded
-        except (OSError, ValueError, RuntimeError) as e:
-            raise CgroupError(f"systemd: cannot reach the system bus ({address}) to {purpose}: {e}") from None
+            address = get_bus(user_bus_address() if user else "SYSTEM")
+            # connect and authenticate, bounded
+            self.sock = _connect_as_peer(address, timeout) if user else prep_socket(address, timeout=timeout)
+        except (OSError, ValueError, RuntimeError, TimeoutError) as e:
+            raise CgroupError(f"systemd: cannot reach {which} ({address}) to {purpose}: {e}") from None
         try:
             self.call(message_bus.Hello())
         except BaseException:
@@ -716,6 +800,26 @@ class _Bus:
             self.reset_failed_unit(unit)
             raise CgroupError(f"systemd: starting unit {unit} ended with {result!r}")
 
+    def attach_processes(self, unit: str, pids: list[int]) -> None:
+        from jeepney.wrappers import DBusErrorResponse
+
+        try:
+            what = f"AttachProcessesToUnit {unit}"
+            self._manager_call("AttachProcessesToUnit", "ssau", (unit, "", pids), what)
+        except DBusErrorResponse as e:
+            raise CgroupError(f"systemd: cannot attach {pids} to unit {unit}: {_dbus_error(e)}") from None
+
+    def manager_cgroup(self) -> str:
+        """The manager's own cgroup ("/" for PID 1; /user.slice/user-UID.slice/user@UID.service
+        for a user's instance): its units' cgroups are below it."""
+        from jeepney.wrappers import DBusErrorResponse, Properties
+
+        try:
+            ((_, value),) = self.call(Properties(self.manager).get("ControlGroup"), "Get ControlGroup")
+        except DBusErrorResponse as e:
+            raise CgroupError(f"systemd: cannot read the manager's ControlGroup: {_dbus_error(e)}") from None
+        return value
+
     def stop_unit(self, unit: str) -> None:
         """Stop the unit and wait for it; a unit that is gone already is fine. A failed unit is
         reset so that systemd forgets it."""
@@ -752,6 +856,37 @@ class _Bus:
             )
         except DBusErrorResponse as e:
             raise CgroupError(f"systemd: cannot set properties of unit {unit}: {_dbus_error(e)}") from None
+
+
+def _connect_as_peer(path: str, timeout: float):
+    """Connect to a bus and authenticate with EXTERNAL without naming a uid, as sd-bus does: the
+    bus takes the socket's peer credentials. jeepney names our euid, which root in a user
+    namespace (rootless podman's runtime) has as 0, and the bus (seeing the host uid) refuses."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    deadline = time.monotonic() + timeout
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+        sock.sendall(b"\0AUTH EXTERNAL\r\nDATA\r\n")
+        reply = b""
+        while b"OK " not in reply:
+            if b"REJECTED" in reply or b"ERROR" in reply:
+                raise ConnectionError(f"the bus refused EXTERNAL authentication: {reply!r}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no authentication within {timeout:g}s")
+            sock.settimeout(left)
+            data = sock.recv(1024)
+            if not data:
+                raise ConnectionError("the bus closed the connection while authenticating")
+            reply += data
+        sock.sendall(b"BEGIN\r\n")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _dbus_error(e) -> str:

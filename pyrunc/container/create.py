@@ -187,6 +187,7 @@ class Creation(Handlers):
             self.cid,
             systemd=self.request.systemd_cgroup,
             annotations=self.config.get("annotations"),
+            rootless=self.request.rootless,
         )
         if self.request.rootless and not self.rootless_cgroup(manager, linux.get("resources")):
             return

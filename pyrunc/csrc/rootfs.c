@@ -403,6 +403,12 @@ static void open_bind_sources(struct child *c)
         read_mount_rec(&r, &m);
         if (m.kind == MOUNT_BIND && !m.idmap) {
             c->bind_sources[index] = open(m.source, O_PATH | O_CLOEXEC);
+            if (c->bind_sources[index] < 0 && errno == ENOENT && c->setup_pending) {
+                /* The container's cgroup bound without a cgroup namespace: under the systemd
+                 * driver it appears only when the parent, placing us, starts the unit. */
+                finish_setup(c);
+                c->bind_sources[index] = open(m.source, O_PATH | O_CLOEXEC);
+            }
             if (c->bind_sources[index] < 0)
                 die(errno, "open the bind source %s", m.source);
         }
