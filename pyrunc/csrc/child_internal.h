@@ -65,6 +65,7 @@ void chroot_into_rootfs(struct child *c);
 
 /* terminal.c: process.terminal */
 void setup_console(struct child *c);
+int console_socket_fd(const struct child *c); /* -1: no terminal */
 
 #pragma GCC visibility pop
 #endif

@@ -13,7 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-static int console_socket_fd(const struct child *c)
+int console_socket_fd(const struct child *c)
 {
     struct rec r;
     struct cur cu;
