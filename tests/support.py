@@ -17,12 +17,13 @@ PYRUNC = os.environ.get("PYRUNC_BIN") or os.path.join(os.path.dirname(sys.execut
 HELLO_CONFIG = os.path.join(REPO, "oci-bundles", "hello", "config.json")
 
 
-def reap_orphans() -> list[int]:
-    """Reap dead children that nobody waits for (containers' inits reparented to us)."""
+def reap_orphans(keep: int | None = None) -> list[int]:
+    """Reap dead children that nobody waits for (containers' inits reparented to us), leaving
+    alone `keep`: a child of our own whose status its Popen must collect."""
     reaped = []
     me = str(os.getpid())
     for name in os.listdir("/proc"):
-        if not name.isdigit():
+        if not name.isdigit() or int(name) == keep:
             continue
         try:
             with open(f"/proc/{name}/stat") as f:
@@ -36,6 +37,20 @@ def reap_orphans() -> list[int]:
             except ChildProcessError:
                 pass
     return reaped
+
+
+def reap_until(done, seconds: float = 4.0) -> bool:
+    """Reap orphans (every 20 ms) until done() holds, for at most `seconds`: whether it held."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        reap_orphans()
+        if done():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def base_config() -> dict:

@@ -94,11 +94,15 @@ class Manager:
         written; a failed write is rolled back as far as the kernel allows and
         reported with the field and file. As in runc, DEFAULT_ALLOWED_DEVICES are
         appended to resources["devices"] unless `default_devices` is False."""
-        raise NotImplementedError
+        self._map_resources(resources, where=where, default_devices=default_devices, update=False)
 
     def update(self, resources: dict, *, where: str = "resources") -> None:
         """Live update (runc update / docker update). Device rules are not
         touched, as in runc."""
+        self._map_resources(resources, where=where, default_devices=False, update=True)
+
+    def _map_resources(self, resources: dict, *, where: str, default_devices: bool, update: bool) -> None:
+        """The version's mapping (cgroups/resources/): resources -> checked writes, committed."""
         raise NotImplementedError
 
     def add(self, pid: int) -> None:

@@ -258,23 +258,9 @@ class SystemdManager(V2Manager):
         return None if self.user_manager else default_devices
 
     def _make_path(self, made: list[str]) -> None:
-        if not self.user_manager:
-            super()._make_path(made)
-            return
         # Rootless: only the user manager's cgroup and below are ours; the controllers systemd
-        # delegated to it are enabled from there down (above it, the user may write nothing).
-        from pyrunc.cgroups.v2 import _enable_controllers
-
-        probe, ancestors = os.path.dirname(self.dir), []
-        while len(probe) >= len(self.user_manager):
-            ancestors.append(probe)
-            probe = os.path.dirname(probe)
-        for directory in reversed(ancestors):
-            if not os.path.isdir(directory):
-                self._mkdir(directory, made)
-            _enable_controllers(directory)
-        if not os.path.isdir(self.dir):
-            self._mkdir(self.dir, made)
+        # delegated to it are enabled from there down.
+        self._make_path_below(self.user_manager or self.mount, made)
 
     @property
     def is_slice(self) -> bool:

@@ -224,15 +224,10 @@ class V1Manager(Manager):
 
     # ------------------------------------------------------------ heavier operations
 
-    def apply(self, resources: dict, *, default_devices: bool = True, where: str = "linux.resources") -> None:
+    def _map_resources(self, resources: dict, *, where: str, default_devices: bool, update: bool) -> None:
         from pyrunc.cgroups.resources import apply_v1
 
-        apply_v1(self, resources, where=where, default_devices=default_devices, update=False)
-
-    def update(self, resources: dict, *, where: str = "resources") -> None:
-        from pyrunc.cgroups.resources import apply_v1
-
-        apply_v1(self, resources, where=where, default_devices=False, update=True)
+        apply_v1(self, resources, where=where, default_devices=default_devices, update=update)
 
     def stats(self) -> dict:
         from pyrunc.cgroups.stats import stats_v1

@@ -91,11 +91,16 @@ class V2Manager(Manager):
         return None
 
     def _make_path(self, made: list[str]) -> None:
-        # Controllers must be enabled in every ancestor's subtree_control, from
-        # the mount point down, for the controllers' files to appear in the leaf.
+        self._make_path_below(self.mount, made)
+
+    def _make_path_below(self, top: str, made: list[str]) -> None:
+        """Make self.dir and its missing ancestors below `top`, enabling the controllers in every
+        directory from `top` down (subtree_control), so that their files appear in the leaf.
+        `top`: the mount point, or (rootless systemd) the user manager's cgroup, above which the
+        user may write nothing."""
         ancestors = []
         probe = os.path.dirname(self.dir)
-        while len(probe) >= len(self.mount):
+        while len(probe) >= len(top):
             ancestors.append(probe)
             probe = os.path.dirname(probe)
         for directory in reversed(ancestors):
@@ -211,15 +216,10 @@ class V2Manager(Manager):
         except FileNotFoundError:
             return set()
 
-    def apply(self, resources: dict, *, default_devices: bool = True, where: str = "linux.resources") -> None:
+    def _map_resources(self, resources: dict, *, where: str, default_devices: bool, update: bool) -> None:
         from pyrunc.cgroups.resources import apply_v2
 
-        apply_v2(self, resources, where=where, default_devices=default_devices, update=False)
-
-    def update(self, resources: dict, *, where: str = "resources") -> None:
-        from pyrunc.cgroups.resources import apply_v2
-
-        apply_v2(self, resources, where=where, default_devices=False, update=True)
+        apply_v2(self, resources, where=where, default_devices=default_devices, update=update)
 
     def stats(self) -> dict:
         from pyrunc.cgroups.stats import stats_v2

@@ -112,6 +112,12 @@ def fails(runtime, *args: str, message: str | tuple[str, ...], **kw):
     return result
 
 
+def create_fails(runtime, bundle, cid: str, *message: str, **kw):
+    """`create` of `bundle` (its config written first) fails as `fails` says."""
+    bundle.write()
+    return fails(runtime, "create", "--bundle", bundle.path, cid, message=message, **kw)
+
+
 def assert_nothing_left(runtime) -> None:
     leftovers = os.listdir(runtime.root) if os.path.isdir(runtime.root) else []
     assert leftovers == [], f"state left in --root: {leftovers}"

@@ -11,13 +11,9 @@ import pytest
 
 from tests.mountinfo import mounts
 
-from .helpers import fails
+from .helpers import create_fails
 
 CAPABILITY_SETS = ("bounding", "effective", "permitted", "inheritable", "ambient")
-
-
-def create_fails(runtime, bundle, cid, *message: str):
-    return fails(runtime, "create", "--bundle", bundle.path, cid, message=message)
 
 
 @pytest.mark.parametrize("capability_set", CAPABILITY_SETS)

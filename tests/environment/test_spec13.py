@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from .helpers import exec_inside, fails, long_running, proc_status, run_inside, running, userns
+from .helpers import create_fails, exec_inside, long_running, proc_status, run_inside, running, userns
 
 
 def first_mapping(pid: int | str) -> str:
@@ -65,15 +65,7 @@ def test_a_memory_policy_the_kernel_refuses_is_named(runtime, make_bundle, cid):
     """Node 5 does not exist here: the kernel's EINVAL comes back naming the field and the nodes."""
     bundle = make_bundle()
     bundle.config["linux"]["memoryPolicy"] = {"mode": "MPOL_BIND", "nodes": "5"}
-    bundle.write()
-    fails(
-        runtime,
-        "create",
-        "--bundle",
-        bundle.path,
-        cid,
-        message=("linux.memoryPolicy (MPOL_BIND, nodes 5)", "invalid argument"),
-    )
+    create_fails(runtime, bundle, cid, "linux.memoryPolicy (MPOL_BIND, nodes 5)", "invalid argument")
 
 
 @pytest.mark.parametrize(
@@ -89,8 +81,7 @@ def test_a_memory_policy_the_kernel_refuses_is_named(runtime, make_bundle, cid):
 def test_a_bad_memory_policy_is_refused_in_one_line(runtime, make_bundle, cid, policy, where, problem):
     bundle = make_bundle()
     bundle.config["linux"]["memoryPolicy"] = policy
-    bundle.write()
-    fails(runtime, "create", "--bundle", bundle.path, cid, message=(where, problem))
+    create_fails(runtime, bundle, cid, where, problem)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -198,14 +189,12 @@ def test_net_device_name_taken_in_the_container_fails_and_moves_nothing(runtime,
     second, _ = veth()
     bundle = make_bundle()
     bundle.config["linux"]["netDevices"] = {first: {"name": "eth0"}, second: {"name": "lo"}}
-    bundle.write()
-    fails(
+    create_fails(
         runtime,
-        "create",
-        "--bundle",
-        bundle.path,
+        bundle,
         cid,
-        message=(f"linux.netDevices['{second}']", "'lo' already exists in the container's network namespace"),
+        f"linux.netDevices['{second}']",
+        "'lo' already exists in the container's network namespace",
     )
     assert link_exists(first) and link_exists(second)
     assert "10.213.8.1/24" in ip("-br", "address", "show", "dev", first).stdout
@@ -215,10 +204,7 @@ def test_a_missing_host_interface_is_named(runtime, make_bundle, cid):
     bundle = make_bundle()
     missing = f"pr{uuid.uuid4().hex[:8]}x"
     bundle.config["linux"]["netDevices"] = {missing: {}}
-    bundle.write()
-    fails(
-        runtime, "create", "--bundle", bundle.path, cid, message=(f"linux.netDevices['{missing}']", missing)
-    )
+    create_fails(runtime, bundle, cid, f"linux.netDevices['{missing}']", missing)
 
 
 def test_net_devices_need_a_network_namespace(runtime, make_bundle, cid, veth):
@@ -228,8 +214,7 @@ def test_net_devices_need_a_network_namespace(runtime, make_bundle, cid, veth):
         ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "network"
     ]
     bundle.config["linux"]["netDevices"] = {name: {}}
-    bundle.write()
-    fails(runtime, "create", "--bundle", bundle.path, cid, message=("linux.netDevices", "network namespace"))
+    create_fails(runtime, bundle, cid, "linux.netDevices", "network namespace")
     assert link_exists(name)
 
 
@@ -275,10 +260,7 @@ def test_intel_rdt_is_refused_naming_the_field(runtime, make_bundle, cid, rdt, w
         pytest.skip("this host has resctrl")
     bundle = make_bundle()
     bundle.config["linux"]["intelRdt"] = rdt
-    bundle.write()
-    fails(
-        runtime, "create", "--bundle", bundle.path, cid, message=(where, "Intel RDT (resctrl) is not enabled")
-    )
+    create_fails(runtime, bundle, cid, where, "Intel RDT (resctrl) is not enabled")
 
 
 def test_state_says_the_runtimes_spec_version(runtime, make_bundle, cid):

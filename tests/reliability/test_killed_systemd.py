@@ -5,13 +5,12 @@ everything), no scope unit of these containers may be left loaded: runc has leak
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from tests.reliability import harness
 from tests.reliability.test_killed import SCENARIOS, sweep
 from tests.support import systemd_host_problem
+from tests.systemd.units import units_named
 
 _PROBLEM = systemd_host_problem()
 # slow: about 9 minutes under the guest's emulation (57 kills); tests/vm/run-systemd -- -m systemd
@@ -22,17 +21,6 @@ pytestmark = [
 ]
 
 
-def our_units() -> list[str]:
-    out = subprocess.run(
-        ["systemctl", "list-units", "--all", "--plain", "--no-legend", f"runc-{harness.SESSION}-*"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
 @pytest.mark.parametrize(
     "scenario", [s for s in SCENARIOS if s.tag in ("create", "run-d", "delete-f")], ids=lambda s: s.tag
 )
@@ -41,5 +29,5 @@ def test_killed_at_each_kind_of_step_under_systemd(rig, figures, scenario):
     try:
         sweep(rig, figures, scenario, every_step=False)
     finally:
-        left = our_units()
+        left = units_named(f"runc-{harness.SESSION}-*")
     assert not left, f"units left behind: {left}"

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.support import reap_orphans
+from tests.support import reap_orphans, reap_until
 
 from .conftest import User, _user_processes
 
@@ -34,7 +34,7 @@ SCENARIOS = {
 }
 
 
-def _spawn(user: User, argv: list[str]) -> subprocess.Popen:
+def _spawn(user: User, argv: list[str], stderr=subprocess.DEVNULL) -> subprocess.Popen:
     return subprocess.Popen(
         argv,
         user=user.uid,
@@ -44,7 +44,7 @@ def _spawn(user: User, argv: list[str]) -> subprocess.Popen:
         cwd=user.home,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
 
 
@@ -55,12 +55,10 @@ def _prepare(user: User, bundle: str, cid: str, setup: str) -> None:
         user.pyrunc("start", cid, check=True)
     if setup == "stopped":
         user.pyrunc("kill", cid, "KILL", check=True)
-        for _ in range(200):
-            reap_orphans()
-            if json.loads(user.pyrunc("state", cid, check=True).stdout)["status"] == "stopped":
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"{cid} never stopped after SIGKILL")
+        stopped = reap_until(
+            lambda: json.loads(user.pyrunc("state", cid, check=True).stdout)["status"] == "stopped"
+        )
+        assert stopped, f"{cid} never stopped after SIGKILL"
 
 
 def _duration(user: User, bundle: str, setup: str, command: list[str]) -> float:
@@ -83,42 +81,14 @@ def _delete_reaping(user: User, cid: str) -> tuple[int, str]:
     import tempfile
 
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [user.binary, "delete", "--force", cid],
-            user=user.uid,
-            group=user.gid,
-            extra_groups=[],
-            env=user.env(),
-            cwd=user.home,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
+        proc = _spawn(user, [user.binary, "delete", "--force", cid], stderr=err)
         deadline = time.monotonic() + 60
         while proc.poll() is None:
             assert time.monotonic() < deadline, f"delete --force {cid} still running after 60s"
-            _reap_orphans_but(proc.pid)
+            reap_orphans(keep=proc.pid)
             time.sleep(0.02)
         err.seek(0)
         return proc.returncode, err.read().decode(errors="replace")
-
-
-def _reap_orphans_but(keep: int) -> None:
-    """reap_orphans, leaving alone our own child `keep` (Popen must collect its status)."""
-    me = str(os.getpid())
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == keep:
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] == "Z" and fields[1] == me:
-            try:
-                os.waitpid(int(name), os.WNOHANG)
-            except ChildProcessError:
-                pass
 
 
 def _settled(user: User, cid: str) -> list[str]:
@@ -134,12 +104,7 @@ def _settled(user: User, cid: str) -> list[str]:
     deleted, err = _delete_reaping(user, cid)
     if deleted != 0 and "does not exist" not in err:
         problems.append(f"delete --force failed: {err.strip()}")
-    for _ in range(200):
-        reap_orphans()
-        if not _user_processes(user.uid):
-            break
-        time.sleep(0.02)
-    else:
+    if not reap_until(lambda: not _user_processes(user.uid)):
         problems.append(f"processes of the user left: {_user_processes(user.uid)}")
     left = [n for n in os.listdir(user.state_root) if not n.startswith("#")]
     if left:

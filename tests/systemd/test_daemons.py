@@ -27,41 +27,13 @@ import pytest
 
 from tests.daemons.daemons import Containerd, Dockerd, Podman
 from tests.support import REPO
+from tests.systemd.units import MOUNT, cgroup_of, show, units_named
 
 pytestmark = pytest.mark.systemd
 
 RUNTIME = os.path.join(REPO, ".venv", "bin", "pyrunc")
 IMAGE_REF = "localhost/pyrunc-busybox:latest"
 PAUSE_REF = "localhost/pyrunc-pause:latest"  # a sandbox image whose command blocks, as pause does
-MOUNT = "/sys/fs/cgroup"
-
-
-def show(unit: str, *names: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["systemctl", "show", unit, *(f"--property={n}" for n in names)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def units_named(fragment: str) -> list[str]:
-    """Every unit systemd has loaded (any state) whose name contains fragment."""
-    out = subprocess.run(
-        ["systemctl", "list-units", "--all", "--no-legend", "--plain", f"*{fragment}*"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
-def cgroup_of(pid: int) -> str:
-    with open(f"/proc/{pid}/cgroup") as f:
-        return f.read().strip().split("::", 1)[1]
 
 
 def assert_scope_runs(unit: str, slice_name: str, pid: int) -> str:
@@ -75,7 +47,7 @@ def assert_scope_runs(unit: str, slice_name: str, pid: int) -> str:
 
 
 def assert_nothing_left(fragment: str, cgroup: str) -> None:
-    assert units_named(fragment) == [], f"units left for {fragment}"
+    assert units_named(f"*{fragment}*") == [], f"units left for {fragment}"
     assert not os.path.exists(MOUNT + cgroup), f"cgroup left: {cgroup}"
 
 

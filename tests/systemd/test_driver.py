@@ -10,33 +10,14 @@ import time
 
 import pytest
 
+from tests.systemd.units import MOUNT, cgroup_of, show, unit_gone
+
 pytestmark = pytest.mark.systemd
-
-MOUNT = "/sys/fs/cgroup"
-
-
-def show(unit: str, *names: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["systemctl", "show", unit, *(f"--property={n}" for n in names)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def unit_gone(unit: str) -> bool:
-    return show(unit, "LoadState")["LoadState"] == "not-found"
 
 
 def read(path: str) -> str:
     with open(path) as f:
         return f.read().strip()
-
-
-def cgroup_of(pid: int) -> str:
-    return read(f"/proc/{pid}/cgroup").split("::", 1)[1]
 
 
 def stored_cgroup(runtime, cid: str) -> dict:
