@@ -29,9 +29,10 @@ HARDENING = ["-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"]  # FORTIFY needs
 WARNINGS = ["-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"]
 CFLAGS = ["-O2", "-D_GNU_SOURCE", *WARNINGS, *HARDENING]
 LDFLAGS = ["-Wl,-z,relro,-z,now"]
+# Build-time generators (tools/gen/, not installed) and the modules they write (installed).
 GENERATORS = [
-    ("pyrunc.config.gen_fastcheck", os.path.join(PKG, "config", "_fastcheck.py")),
-    ("pyrunc.gen_cli_table", os.path.join(PKG, "_cli_table.py")),
+    ("tools.gen.fastcheck", os.path.join(PKG, "config", "_fastcheck.py")),
+    ("tools.gen.cli_table", os.path.join(PKG, "_cli_table.py")),
 ]
 
 
@@ -48,6 +49,7 @@ def run_generators() -> None:
     # on this process's sys.path, not in the interpreter the generators run with.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, *filter(None, sys.path)]))
     require([os.path.join(HERE, *module.split(".")) + ".py" for module, _out in GENERATORS])
+    require([os.path.join(HERE, "tools", "gen", "regex_dfa.py")])  # fastcheck's pattern compiler
     for module, out in GENERATORS:
         subprocess.check_call([sys.executable, "-m", module, out], env=env)
 

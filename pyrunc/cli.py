@@ -1,6 +1,6 @@
 """The command line, defined with click: runc's global flags and one command per verb.
 
-This is the definition of record. At build time pyrunc/gen_cli_table.py turns it into the table
+This is the definition of record. At build time tools/gen/cli_table.py turns it into the table
 that pyrunc/main.py parses hot invocations with (without importing click); anything that table
 does not handle (help, a malformed option) comes here, so click's messages stay the errors.
 Each command only forwards its options to pyrunc.commands.

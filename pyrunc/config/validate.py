@@ -5,7 +5,7 @@
     validate_resources(resources)  # `update --resources FILE`: the schema's linux.resources only
 
 Three stages:
-1. the generated validator pyrunc.config._fastcheck (built from schema/*.json by gen_fastcheck):
+1. the generated validator pyrunc.config._fastcheck (built from schema/*.json by tools/gen/fastcheck.py):
    pure Python, imports nothing, answers valid / invalid in microseconds;
 2. only when it says invalid: jsonschema, the validator of record, on the same schema files; its
    most relevant error becomes the ConfigError (JSON path + plain words);

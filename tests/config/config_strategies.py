@@ -12,7 +12,7 @@ import copy
 
 from hypothesis import strategies as st
 
-from pyrunc.config.gen_fastcheck import ANNOTATIONS, SchemaSet
+from tools.gen.fastcheck import ANNOTATIONS, SchemaSet
 
 MAX_LIST = 2
 INTERESTING_INTS = [

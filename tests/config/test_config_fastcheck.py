@@ -15,8 +15,9 @@ from config_strategies import mutated_documents, valid_documents
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pyrunc.config import gen_fastcheck
 from pyrunc.config.validate import schema_validator
+from tools.gen import fastcheck as gen_fastcheck
+from tools.gen import regex_dfa
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -174,7 +175,7 @@ ALL_PATTERNS = _schema_patterns() + EXTRA_PATTERNS
 
 def _compiled(pattern: str):
     namespace: dict = {}
-    exec(gen_fastcheck.compile_pattern(pattern, "_matches"), namespace)
+    exec(regex_dfa.compile_pattern(pattern, "_matches"), namespace)
     return namespace["_matches"]
 
 
@@ -209,8 +210,8 @@ def test_schema_patterns_need_no_re_at_run_time():
 
 @pytest.mark.parametrize("pattern", ["\\d+", "(?i)ab", "a\\b", "(a)\\1", "a(?=b)", "a{100}"])
 def test_unsupported_patterns_fall_back_to_re(pattern):
-    with pytest.raises(gen_fastcheck.UnsupportedPattern):
-        gen_fastcheck.compile_pattern(pattern, "_m")
+    with pytest.raises(regex_dfa.UnsupportedPattern):
+        regex_dfa.compile_pattern(pattern, "_m")
     gen = gen_fastcheck._Generator(gen_fastcheck.SchemaSet())
     name = gen.pattern(pattern)
     assert gen.fallback_patterns == [pattern]
@@ -237,12 +238,10 @@ def test_generated_header_and_entry_points(fast):
 
 def test_in_tree_fastcheck_is_current():
     """setup.py regenerates it at build time; a stale copy would disagree with jsonschema."""
-    assert IN_TREE.exists(), (
-        "run: .venv/bin/python -m pyrunc.config.gen_fastcheck pyrunc/config/_fastcheck.py"
-    )
+    assert IN_TREE.exists(), "run: .venv/bin/python -m tools.gen.fastcheck pyrunc/config/_fastcheck.py"
     assert IN_TREE.read_text() == gen_fastcheck.generate(), (
         "pyrunc/config/_fastcheck.py is stale: "
-        "run .venv/bin/python -m pyrunc.config.gen_fastcheck pyrunc/config/_fastcheck.py"
+        "run .venv/bin/python -m tools.gen.fastcheck pyrunc/config/_fastcheck.py"
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pyrunc.config import semantic
-from pyrunc.config.gen_fastcheck import SCHEMA_DIR, SCHEMA_FILES
+from tools.gen.fastcheck import SCHEMA_DIR, SCHEMA_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 CAPABILITY_H = Path("/usr/include/linux/capability.h")
@@ -102,9 +102,7 @@ print(" ".join(sorted(m for m in loaded if m.startswith("pyrunc"))))
 @pytest.mark.parametrize("flags", [["-S"], []], ids=["no-site", "site"])
 def test_validating_a_good_config_imports_nothing_heavy(flags):
     fast = REPO / "pyrunc" / "config" / "_fastcheck.py"
-    assert fast.exists(), (
-        "generate it: .venv/bin/python -m pyrunc.config.gen_fastcheck pyrunc/config/_fastcheck.py"
-    )
+    assert fast.exists(), "generate it: .venv/bin/python -m tools.gen.fastcheck pyrunc/config/_fastcheck.py"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     config = REPO / "oci-bundles" / "hello" / "config.json"
     result = subprocess.run(

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrunc.config import semantic, validate
-from pyrunc.config.gen_fastcheck import SchemaSet
 from pyrunc.config.validate import schema_validator, validate_config, validate_process, validate_resources
 from pyrunc.errors import ConfigError
+from tools.gen.fastcheck import SchemaSet
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -18,9 +18,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_generated_cli_table_is_current():
     from pyrunc import _cli_table
-    from pyrunc.gen_cli_table import build_table
+    from tools.gen.cli_table import build_table
 
-    assert build_table() == _cli_table.TABLE, "run: python -m pyrunc.gen_cli_table pyrunc/_cli_table.py"
+    assert build_table() == _cli_table.TABLE, "run: python -m tools.gen.cli_table pyrunc/_cli_table.py"
 
 
 @pytest.mark.parametrize(
