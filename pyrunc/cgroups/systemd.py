@@ -310,21 +310,23 @@ class SystemdManager(V2Manager):
 def unit_properties(
     resources: dict, where: str, *, default_devices: bool | None = None
 ) -> list[tuple[str, tuple[str, object]]]:
-    """The linux.resources that systemd knows as unit properties (runc's choice), validated with
-    the cgroupfs driver's own checks and messages. Device rules only when `default_devices` is
-    given (create: runc's default devices are added when True); update leaves them alone."""
+    """The linux.resources that systemd knows as unit properties (runc's choice), from values
+    checked before (config/: the schema and semantic.check_resources). Device rules only when
+    `default_devices` is given (create: runc's default devices are added when True); update
+    leaves them alone."""
     from pyrunc.cgroups import resources as res
+    from pyrunc.cgroups.resources import common, values
 
-    top = res._check_top(resources, where)
+    top = values.top_level(resources, where)
     props: list[tuple[str, tuple[str, object]]] = []
     if default_devices is not None:
-        state = res._device_state(top, where, default_devices)
+        state = common.device_state(top, where, default_devices)
         if state is not None:
             props += device_properties(state)
-    memory = res._object(top.get("memory"), f"{where}.memory", res.MEMORY_FIELDS)
-    limit = res._limit(memory, "limit", f"{where}.memory")
-    swap = res._limit(memory, "swap", f"{where}.memory")
-    reservation = res._limit(memory, "reservation", f"{where}.memory")
+    memory = values.section(top.get("memory"), f"{where}.memory", values.MEMORY_FIELDS)
+    limit = values.limit(memory, "limit")
+    swap = values.limit(memory, "swap")
+    reservation = values.limit(memory, "reservation")
     if limit:
         props.append(("MemoryMax", ("t", _max(limit))))
     if reservation:
@@ -338,21 +340,21 @@ def unit_properties(
             props.append(("MemorySwapMax", ("t", _max(swap_only))))
     cpu_section = top.get("cpu")
     if cpu_section:
-        cpu = res._cpu_common(cpu_section, f"{where}.cpu")
+        cpu = values.cpu_common(cpu_section, f"{where}.cpu")
         if cpu["shares"]:
             props.append(("CPUWeight", ("t", res.convert_shares_to_weight(cpu["shares"]))))
         props += _cpu_quota(cpu["quota"] or 0, cpu["period"] or 0)
         for field, name in (("cpus", "AllowedCPUs"), ("mems", "AllowedMemoryNodes")):
             text = cpu_section.get(field)
             if text:
-                props.append((name, ("ay", _bitmask(res.parse_id_list(text, f"{where}.cpu.{field}")))))
-    pids = res._object(top.get("pids"), f"{where}.pids", {"limit"})
-    tasks = res._limit(pids, "limit", f"{where}.pids")
+                props.append((name, ("ay", _bitmask(values.parse_id_list(text, f"{where}.cpu.{field}")))))
+    pids = values.section(top.get("pids"), f"{where}.pids", {"limit"})
+    tasks = values.limit(pids, "limit")
     if tasks:
         props.append(("TasksMax", ("t", _max(tasks))))
-    blkio = res._object(top.get("blockIO"), f"{where}.blockIO", res.BLOCKIO_FIELDS)
+    blkio = values.section(top.get("blockIO"), f"{where}.blockIO", values.BLOCKIO_FIELDS)
     # 0 is "not set", as for the cgroupfs driver: dockerd sends blockIO.weight 0 with every container.
-    weight = res._unsigned(blkio, "weight", f"{where}.blockIO", 10, 1000) if blkio.get("weight") else None
+    weight = blkio.get("weight") or None
     if weight:
         props.append(("IOWeight", ("t", res.convert_blkio_weight(weight))))
     props += _unified_properties(top.get("unified"), f"{where}.unified")

@@ -508,54 +508,118 @@ def _check_syscall_rule(ctx: _Config, seccomp: dict, rule: dict, path: tuple) ->
 
 def _check_resources(ctx: _Config) -> None:
     resources = ctx.linux.get("resources")
-    if resources is None:
-        return
-    path = ("linux", "resources")
+    if resources is not None:
+        check_resources(resources, path=("linux", "resources"), document=ctx.document)
+
+
+# The one check of linux.resources' values beyond the schema, for `create` (above) and for
+# `update --resources` and update's flags (config/validate.py validate_resources). The cgroup
+# mapping (cgroups/resources/) only maps values; what it still refuses is what the target cgroup
+# cannot take (a CPU the parent does not offer, a block device, a controller or file missing,
+# a v1-only field on v2, a limit below the current usage).
+MAX_SHARES = 262144  # kernel MAX_SHARES (1 << 18); cpu.shares 0 is "not set"
+MIN_SHARES = 2
+CFS_PERIOD_RANGE = (1000, 1000000)  # microseconds
+MIN_CFS_QUOTA = 1000  # microseconds
+BLKIO_WEIGHT_RANGE = (10, 1000)
+
+
+def check_resources(
+    resources: dict, *, path: tuple = (), document: str = "resources", update: bool = False
+) -> None:
+    """Raise ConfigError on the first problem of a schema-valid LinuxResources object.
+
+    `update`: the document is a change to a running container's resources (`update`): a field
+    may then lean on what the cgroup already has (memory.swap without memory.limit)."""
+    check = _Checker(document)
     for i, rule in enumerate(resources.get("devices", ())):
-        _check_device_rule(ctx, rule, (*path, "devices", i))
+        _check_device_rule(check, rule, (*path, "devices", i))
     if "memory" in resources:
-        _check_memory(ctx, resources["memory"], (*path, "memory"))
+        _check_memory(check, resources["memory"], (*path, "memory"), update)
     if "cpu" in resources:
-        _check_cpu(ctx, resources["cpu"], (*path, "cpu"))
+        _check_cpu(check, resources["cpu"], (*path, "cpu"))
+    if "pids" in resources:
+        _check_limit(check, resources["pids"], "limit", (*path, "pids"), "a number of processes")
+    if "blockIO" in resources:
+        _check_block_io(check, resources["blockIO"], (*path, "blockIO"))
+    for i, priority in enumerate(resources.get("network", {}).get("priorities", ())):
+        problem = interface_name_problem(priority["name"], template=False)
+        if problem:
+            check.fail((*path, "network", "priorities", i, "name"), f"{priority['name']!r} {problem}")
     for key, value in resources.get("unified", {}).items():
-        _check_unified(ctx, key, value, (*path, "unified", key))
+        _check_unified(check, key, value, (*path, "unified", key))
 
 
-def _check_device_rule(ctx: _Config, rule: dict, path: tuple) -> None:
+def _check_device_rule(check: _Checker, rule: dict, path: tuple) -> None:
     access = rule.get("access", "")
     if not access:
-        ctx.fail((*path, "access"), "must be set (r, w and/or m); runc refuses a rule without it")
+        check.fail((*path, "access"), "must be set (r, w and/or m); runc refuses a rule without it")
     if not set(access) <= {"r", "w", "m"}:
-        ctx.fail((*path, "access"), f"expected a combination of r, w and m, got {access!r}")
+        check.fail((*path, "access"), f"expected a combination of r, w and m, got {access!r}")
 
 
-def _check_memory(ctx: _Config, memory: dict, path: tuple) -> None:
+def _check_limit(check: _Checker, section: dict, key: str, path: tuple, unit: str) -> None:
+    """A limit: -1 is unlimited, 0 leaves it as it is."""
+    value = section.get(key, 0)
+    if value < -1:
+        check.fail((*path, key), f"must be -1 (unlimited) or {unit}, got {value}")
+
+
+def _check_memory(check: _Checker, memory: dict, path: tuple, update: bool) -> None:
     for key in MEMORY_FIELDS:
-        if memory.get(key, 0) < -1:
-            ctx.fail((*path, key), f"must be -1 (unlimited) or a number of bytes, got {memory[key]}")
+        _check_limit(check, memory, key, path, "a number of bytes")
     limit, swap = memory.get("limit", 0), memory.get("swap", 0)
-    if swap > 0 and limit <= 0:
-        ctx.fail((*path, "swap"), "a memory+swap limit needs memory.limit")
+    if swap > 0 and limit <= 0 and not update:  # an update may keep the container's memory limit
+        check.fail((*path, "swap"), "a memory+swap limit needs memory.limit")
     if swap > 0 and swap < limit:
-        ctx.fail((*path, "swap"), f"memory+swap limit {swap} is below memory.limit {limit}")
+        check.fail((*path, "swap"), f"memory+swap limit {swap} is below memory.limit {limit}")
     swappiness = memory.get("swappiness")
     if swappiness is not None and swappiness > 100 and swappiness != SWAPPINESS_UNSET:
-        ctx.fail((*path, "swappiness"), f"must be between 0 and 100, got {swappiness}")
+        check.fail((*path, "swappiness"), f"must be between 0 and 100, got {swappiness}")
 
 
-def _check_cpu(ctx: _Config, cpu: dict, path: tuple) -> None:
+def _check_cpu(check: _Checker, cpu: dict, path: tuple) -> None:
     for key in ("cpus", "mems"):
         if key in cpu:
-            _check_cpu_list(ctx, cpu[key], (*path, key))
+            _check_cpu_list(check, cpu[key], (*path, key))
+    shares = cpu.get("shares", 0)
+    if shares and not MIN_SHARES <= shares <= MAX_SHARES:
+        check.fail((*path, "shares"), f"must be between {MIN_SHARES} and {MAX_SHARES}, got {shares}")
+    period = cpu.get("period", 0)
+    low, high = CFS_PERIOD_RANGE
+    if period and not low <= period <= high:
+        check.fail((*path, "period"), f"must be between {low} and {high} microseconds, got {period}")
     quota, burst = cpu.get("quota", 0), cpu.get("burst")
+    if quota < -1 or 0 < quota < MIN_CFS_QUOTA:
+        check.fail((*path, "quota"), f"must be -1 or at least {MIN_CFS_QUOTA} microseconds, got {quota}")
     if burst is not None and quota > 0 and burst > quota:
-        ctx.fail((*path, "burst"), f"must not be larger than quota ({burst} > {quota})")
+        check.fail((*path, "burst"), f"must not be larger than quota ({burst} > {quota})")
+    _check_limit(check, cpu, "realtimeRuntime", path, "a number of microseconds")
     if cpu.get("idle", 0) not in (0, 1):
-        ctx.fail((*path, "idle"), f"must be 0 or 1 (SCHED_IDLE), got {cpu['idle']}")
+        check.fail((*path, "idle"), f"must be 0 or 1 (SCHED_IDLE), got {cpu['idle']}")
+
+
+def _check_block_io(check: _Checker, blkio: dict, path: tuple) -> None:
+    low, high = BLKIO_WEIGHT_RANGE
+    for key in ("weight", "leafWeight"):  # 0 is "not set" (dockerd sends weight 0)
+        if blkio.get(key, 0) and not low <= blkio[key] <= high:
+            check.fail((*path, key), f"must be between {low} and {high}, got {blkio[key]}")
+    for i, device in enumerate(blkio.get("weightDevice", ())):
+        for key in ("weight", "leafWeight"):
+            if key in device and not low <= device[key] <= high:
+                check.fail(
+                    (*path, "weightDevice", i, key), f"must be between {low} and {high}, got {device[key]}"
+                )
 
 
 def _check_cpu_list(check: _Checker, text: str, path: tuple) -> None:
-    if text and not is_cpu_list(text):
+    if not text:
+        return
+    try:
+        cpulist.ranges(text)
+    except cpulist.BackwardsRange as e:
+        check.fail(path, str(e))
+    except ValueError:
         check.fail(path, f"expected a list such as 0-3,7, got {text!r}")
 
 
@@ -564,12 +628,21 @@ def is_cpu_list(text: str) -> bool:
     return cpulist.is_valid(text)
 
 
-def _check_unified(ctx: _Config, key: str, value: str, path: tuple) -> None:
+# Files of the cgroup core that hold no resource setting: writing them moves or kills processes.
+CGROUP_CORE_FILES = frozenset({"cgroup.procs", "cgroup.threads", "cgroup.kill", "cgroup.subtree_control"})
+
+
+def _check_unified(check: _Checker, key: str, value: str, path: tuple) -> None:
     # The key names a file in the container's cgroup directory: no path may lead out of it.
     if not key or "/" in key or key in (".", ".."):
-        ctx.fail(path, f"{key!r} is not a cgroup file name")
-    ctx.text(key, path)
-    ctx.text(value, path)
+        check.fail(path, f"{key!r} is not a cgroup file name")
+    check.text(key, path)
+    controller, dot, _ = key.partition(".")
+    if not dot or not controller:
+        check.fail(path, f"{key!r} must be of the form CONTROLLER.PARAMETER")
+    if key in CGROUP_CORE_FILES:
+        check.fail(path, f"{key} is not a resource setting")
+    check.text(value, path)
 
 
 def _check_intel_rdt(ctx: _Config) -> None:

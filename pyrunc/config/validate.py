@@ -2,7 +2,7 @@
 
     validate_config(config)    # raises pyrunc.errors.ConfigError(where, problem)
     validate_process(process)  # the same, for `exec --process FILE` (document "process.json")
-    validate_resources(resources)  # `update --resources FILE`: the schema's linux.resources only
+    validate_resources(resources)  # `update`: a LinuxResources document, as create checks linux.resources
 
 Three stages:
 1. the generated validator pyrunc.config._fastcheck (built from schema/*.json by tools/gen/fastcheck.py):
@@ -52,19 +52,20 @@ def validate_process(process: object, *, config: dict | None = None) -> None:
 def validate_resources(resources: object, document: str = "resources") -> None:
     """Raise ConfigError unless `resources` is a LinuxResources object (`update --resources`).
 
-    It is checked against linux.resources of the config schema, as `create` checks it: the
-    document is wrapped in the smallest valid config, so the generated validator answers first.
-    Only the schema: the values' ranges and the host's limits are the cgroup mapping's to check.
+    It is checked as `create` checks linux.resources: against the config schema (the document is
+    wrapped in the smallest valid config, so the generated validator answers first), then by
+    semantic.check_resources (ranges, cross-field rules) as a change to a running container.
+    The cgroup mapping checks no values: what it refuses is what the cgroup cannot take.
     """
     from pyrunc import OCI_VERSION
 
     wrapper = {"ociVersion": OCI_VERSION, "root": {"path": "rootfs"}, "linux": {"resources": resources}}
-    if _fastcheck is not None and _fastcheck.check_config(wrapper):
-        return
-    error = best_error(schema_validator(CONFIG_SCHEMA), wrapper)
-    if error is not None:
-        where = list(error.absolute_path)[2:]  # below linux.resources
-        raise ConfigError(semantic.json_path(where), describe(error), document)
+    if _fastcheck is None or not _fastcheck.check_config(wrapper):
+        error = best_error(schema_validator(CONFIG_SCHEMA), wrapper)
+        if error is not None:
+            where = list(error.absolute_path)[2:]  # below linux.resources
+            raise ConfigError(semantic.json_path(where), describe(error), document)
+    semantic.check_resources(resources, document=document, update=True)  # type: ignore[arg-type]  # the schema held
 
 
 def raise_schema_error(document: object, schema_name: str, document_name: str) -> None:

@@ -52,7 +52,11 @@ def update(store: Store, container_id: str, resources_source: str | None, flags:
         from_flags, intel_rdt = update_flags_to_resources(flags)
         if intel_rdt:
             raise PyruncError("Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported on this host")
-        resources = merge(resources, from_flags)
+        if from_flags:
+            from pyrunc.config.validate import validate_resources
+
+            resources = merge(resources, from_flags)
+            validate_resources(resources)  # the flags' values, with the document's they join
         cgroup = container.cgroup()
         if cgroup is None:
             raise PyruncError(f"container {container_id} has no cgroup to update")

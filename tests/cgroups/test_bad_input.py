@@ -26,50 +26,28 @@ def memory_max(mgr) -> str:
     return read(os.path.join(mgr.paths["memory"], "memory.limit_in_bytes"))
 
 
+# The values themselves (types, ranges, lists, device rules...) are checked before the mapping, by
+# the schema and config/semantic.py, for create and update alike: tests/integration/test_cgroups.py
+# asserts those refusals at the command level. Here: what only the target cgroup can answer.
 @pytest.mark.parametrize(
     ("resources", "message"),
     [
         ({"cpu": {"cpus": "0-511"}}, r"linux\.resources\.cpu\.cpus: CPU \d+ is not available \(available: "),
         ({"cpu": {"mems": "7"}}, r"linux\.resources\.cpu\.mems: node 7 is not available"),
-        ({"cpu": {"cpus": "1-0"}}, r"linux\.resources\.cpu\.cpus: range '1-0' goes backwards"),
-        ({"cpu": {"cpus": "one"}}, r"linux\.resources\.cpu\.cpus: 'one' is not a list"),
-        (
-            {"memory": {"limit": -2}},
-            r"linux\.resources\.memory\.limit: must be -1 \(unlimited\) or a positive",
-        ),
-        ({"memory": {"reservation": -100}}, r"linux\.resources\.memory\.reservation: must be -1"),
-        ({"memory": {"limit": "100m"}}, r"linux\.resources\.memory\.limit: must be an integer"),
-        ({"memory": {"limit": 100 * MiB, "swap": 50 * MiB}}, r"linux\.resources\.memory\.swap: .*below"),
-        ({"pids": {"limit": -7}}, r"linux\.resources\.pids\.limit: must be -1"),
-        ({"cpu": {"shares": -1}}, r"linux\.resources\.cpu\.shares: must be at least 0, got -1"),
-        ({"cpu": {"shares": 1}}, r"linux\.resources\.cpu\.shares: must be between 2 and 262144"),
-        ({"cpu": {"quota": -5}}, r"linux\.resources\.cpu\.quota: must be -1"),
-        ({"cpu": {"period": 10}}, r"linux\.resources\.cpu\.period: must be between 1000 and 1000000"),
-        ({"cpu": {"idle": 3}}, r"linux\.resources\.cpu\.idle: must be 0 or 1"),
-        ({"blockIO": {"weight": 5}}, r"linux\.resources\.blockIO\.weight: must be between 10 and 1000"),
         (
             {"blockIO": {"throttleReadBpsDevice": [{"major": 250, "minor": 99, "rate": 1}]}},
             r"throttleReadBpsDevice\[0\]: there is no block device 250:99",
         ),
         (
-            {"hugepageLimits": [{"pageSize": "3XB", "limit": 1}]},
-            r"hugepageLimits\[0\]\.pageSize: '3XB' is not",
+            {"hugepageLimits": [{"pageSize": "3MB", "limit": 1}]},
+            r"hugepageLimits\[0\]\.pageSize: huge page size 3MB is not supported here",
         ),
-        ({"devices": [{"allow": True, "type": "x", "access": "r"}]}, r"devices\[0\]\.type: 'x' is not"),
-        ({"devices": [{"allow": True, "access": "rwx"}]}, r"devices\[0\]\.access: 'rwx' must be made of"),
-        (
-            {"devices": [{"allow": "yes", "access": "r"}]},
-            r"devices\[0\]\.allow: required, must be true or false",
-        ),
-        ({"devices": [{"allow": False, "type": "c"}]}, r"devices\[0\]\.access: required"),
-        ({"rdma": {"mlx5_0": {}}}, r"linux\.resources\.rdma\.mlx5_0: give hcaHandles and/or hcaObjects"),
     ],
 )
-def test_invalid_values_are_refused_before_any_write(cgroups, resources, message):
+def test_what_the_cgroup_cannot_take_is_refused_before_any_write(cgroups, resources, message):
     mgr = cgroups.open()
-    combined = {"pids": {"limit": 10}, **resources} if "pids" not in resources else resources
     with pytest.raises(CgroupError, match=message):
-        mgr.apply(combined)
+        mgr.apply({"pids": {"limit": 10}, **resources})
     assert pids_max(mgr) == "max"  # the valid pids limit beside it was not written either
 
 
@@ -102,8 +80,6 @@ def test_unavailable_controllers_are_named(cgroups):
                 {"unified": {"nosuch.max": "1"}},
                 r"unified\.nosuch\.max: the nosuch controller is not available",
             ),
-            ({"unified": {"memory": "1"}}, r"unified\.memory: must be of the form CONTROLLER\.PARAMETER"),
-            ({"unified": {"../memory.max": "1"}}, r"must be a file name \(no slashes\)"),
             ({"network": {"classID": 1}}, r"network: net_cls/net_prio do not exist on cgroup v2"),
         ]
     else:

@@ -982,7 +982,11 @@ SEMANTIC_BAD = {
         "between 0 and 100",
     ),
     "cpus-open-range": (_set("linux/resources/cpu", {"cpus": "0-"}), "linux.resources.cpu.cpus", "0-3,7"),
-    "mems-descending": (_set("linux/resources/cpu", {"mems": "3-1"}), "linux.resources.cpu.mems", "0-3,7"),
+    "mems-descending": (
+        _set("linux/resources/cpu", {"mems": "3-1"}),
+        "linux.resources.cpu.mems",
+        "goes backwards",
+    ),
     "cpus-with-spaces": (_set("linux/resources/cpu", {"cpus": "0, 1"}), "linux.resources.cpu.cpus", "0-3,7"),
     "cpu-burst-above-quota": (
         _set("linux/resources/cpu", {"quota": 1000, "burst": 2000}),

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyrunc.config import semantic, validate
+from pyrunc.config.spec import default_spec
 from pyrunc.config.validate import schema_validator, validate_config, validate_process, validate_resources
 from pyrunc.errors import ConfigError
 from tools.gen.fastcheck import SchemaSet
@@ -363,3 +364,29 @@ def test_update_resources_are_checked_against_the_schema(resources, message):
 
 def test_update_resources_may_carry_unknown_properties():
     validate_resources({"pids": {"limit": 4, "futureKnob": 1}, "futureController": {}, "memory": {}})
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"cpu": {"shares": 1}}, "invalid resources: cpu.shares: must be between 2 and 262144, got 1"),
+        ({"memory": {"limit": 2, "swap": 1}}, "invalid resources: memory.swap: memory+swap limit 1 is below"),
+        ({"unified": {"cgroup.kill": "1"}}, 'invalid resources: unified["cgroup.kill"]: cgroup.kill is not'),
+    ],
+)
+def test_update_resources_get_the_semantic_checks_of_create(resources, message):
+    """After the schema, the checks create gives linux.resources (semantic.check_resources): the
+    cgroup mapping checks no values."""
+    with pytest.raises(ConfigError) as caught:
+        validate_resources(resources)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_an_update_may_change_swap_alone_a_config_may_not():
+    """An update's memory.swap leans on the container's current memory limit (the mapping reads
+    it); a config's memory+swap limit needs its memory.limit."""
+    validate_resources({"memory": {"swap": 1 << 30}})
+    config = default_spec()
+    config["linux"]["resources"] = {"memory": {"swap": 1 << 30}}
+    with pytest.raises(ConfigError, match=r"linux\.resources\.memory\.swap: a memory\+swap limit needs"):
+        validate_config(config)

@@ -357,6 +357,110 @@ def test_update_resources_are_checked_against_the_schema(runtime, make_bundle, c
     runtime("delete", "--force", cid)
 
 
+MiB = 1 << 20
+# Bad values in linux.resources, refused by the one validation (the schema, then
+# config/semantic.py's check_resources) for create and update alike, before any cgroup is touched:
+# (resources, the field below linux.resources, the problem as the user reads it).
+BAD_RESOURCE_VALUES = [
+    ({"cpu": {"cpus": "1-0"}}, "cpu.cpus", "range '1-0' goes backwards"),
+    ({"cpu": {"cpus": "one"}}, "cpu.cpus", "expected a list such as 0-3,7, got 'one'"),
+    ({"memory": {"limit": -2}}, "memory.limit", "must be -1 (unlimited) or a number of bytes, got -2"),
+    ({"memory": {"reservation": -100}}, "memory.reservation", "must be -1 (unlimited) or a number of bytes"),
+    ({"memory": {"limit": "100m"}}, "memory.limit", "expected an integer, got a string"),
+    (
+        {"memory": {"limit": 100 * MiB, "swap": 50 * MiB}},
+        "memory.swap",
+        f"memory+swap limit {50 * MiB} is below memory.limit {100 * MiB}",
+    ),
+    ({"memory": {"swappiness": 101}}, "memory.swappiness", "must be between 0 and 100, got 101"),
+    ({"pids": {"limit": -7}}, "pids.limit", "must be -1 (unlimited) or a number of processes, got -7"),
+    ({"cpu": {"shares": -1}}, "cpu.shares", "must be at least 0, got -1"),
+    ({"cpu": {"shares": 1}}, "cpu.shares", "must be between 2 and 262144, got 1"),
+    ({"cpu": {"quota": -5}}, "cpu.quota", "must be -1 or at least 1000 microseconds, got -5"),
+    ({"cpu": {"quota": 500}}, "cpu.quota", "must be -1 or at least 1000 microseconds, got 500"),
+    ({"cpu": {"period": 10}}, "cpu.period", "must be between 1000 and 1000000 microseconds, got 10"),
+    ({"cpu": {"idle": 3}}, "cpu.idle", "must be 0 or 1"),
+    ({"cpu": {"realtimeRuntime": -3}}, "cpu.realtimeRuntime", "must be -1 (unlimited) or a number of"),
+    ({"blockIO": {"weight": 5}}, "blockIO.weight", "must be between 10 and 1000, got 5"),
+    (
+        {"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 2000}]}},
+        "blockIO.weightDevice[0].weight",
+        "must be between 10 and 1000, got 2000",
+    ),
+    (
+        {"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0}]}},
+        "blockIO.throttleReadBpsDevice[0]",
+        "required property 'rate' is missing",
+    ),
+    (
+        {"hugepageLimits": [{"pageSize": "3XB", "limit": 1}]},
+        "hugepageLimits[0].pageSize",
+        "expected a page size such as 2MB or 1GB, got '3XB'",
+    ),
+    ({"devices": [{"allow": True, "type": "x", "access": "r"}]}, "devices[0].type", "'x' is not one of"),
+    (
+        {"devices": [{"allow": True, "access": "rwx"}]},
+        "devices[0].access",
+        "expected a combination of r, w and m, got 'rwx'",
+    ),
+    ({"devices": [{"allow": "yes", "access": "r"}]}, "devices[0].allow", "expected a boolean, got a string"),
+    ({"devices": [{"allow": False, "type": "c"}]}, "devices[0].access", "must be set (r, w and/or m)"),
+    ({"rdma": {"mlx5_0": {}}}, "rdma.mlx5_0", "at least one of 'hcaHandles', 'hcaObjects' is required"),
+    (
+        {"network": {"priorities": [{"name": "eth 0", "priority": 1}]}},
+        "network.priorities[0].name",
+        "'eth 0' must not contain '/', ':' or white space",
+    ),
+    ({"unified": {"memory": "1"}}, "unified.memory", "'memory' must be of the form CONTROLLER.PARAMETER"),
+    ({"unified": {"../memory.max": "1"}}, 'unified["../memory.max"]', "'../memory.max' is not a cgroup file"),
+    ({"unified": {"cgroup.procs": "1"}}, 'unified["cgroup.procs"]', "cgroup.procs is not a resource setting"),
+]
+
+
+def one_line_refusal(result, expected: str) -> None:
+    """Exit status 1 (runc's) and one line on stderr holding `expected`."""
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    stderr = result.stderr.replace('\\"', '"')  # text log lines escape quotes as logrus does
+    assert expected in stderr, f"expected {expected!r} in: {result.stderr}"
+    assert len(stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(("resources", "field", "problem"), BAD_RESOURCE_VALUES, ids=lambda v: str(v)[:40])
+def test_bad_resource_values_are_refused_by_create(runtime, make_bundle, cid, resources, field, problem):
+    bundle = make_bundle(args=["true"])
+    bundle.config["linux"]["resources"] = {"pids": {"limit": 10}, **resources}
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, cid, check=False)
+    one_line_refusal(result, f"invalid config.json: linux.resources.{field}: {problem}")
+    assert not os.path.exists(runtime.root) or os.listdir(runtime.root) == []
+
+
+def test_bad_resource_values_are_refused_by_update(runtime, make_bundle, cid):
+    """The same values in `update --resources` (and one through update's flags): refused in one
+    line naming the field below the document, and nothing written (not even the valid pids limit
+    beside them)."""
+    runtime("run", "-d", "--bundle", make_bundle(args=["sleep", "infinity"]).path, cid)
+    pids_max = controller_file(os.path.join(runtime.root, cid), "pids", "pids.max", "pids.max")
+    before = read(pids_max)
+    failures = []
+    for resources, field, problem in BAD_RESOURCE_VALUES:
+        document = json.dumps({"pids": {"limit": 10}, **resources})
+        result = runtime("update", "--resources", "-", cid, input=document, check=False)
+        try:
+            one_line_refusal(result, f"invalid resources: {field}: {problem}")
+            assert read(pids_max) == before, f"pids.max written: {read(pids_max)}"
+        except AssertionError as e:
+            failures.append(f"{resources}: {e}")
+    result = runtime("update", "--pids-limit", "10", "--cpu-share", "1", cid, check=False)
+    try:
+        one_line_refusal(result, "invalid resources: cpu.shares: must be between 2 and 262144, got 1")
+        assert read(pids_max) == before, f"pids.max written: {read(pids_max)}"
+    except AssertionError as e:
+        failures.append(f"--cpu-share 1: {e}")
+    runtime("delete", "--force", cid)
+    assert not failures, "\n".join(failures)
+
+
 def _watch_modifications(path: str) -> int:
     """An inotify fd reporting writes to `path` (cgroupfs files report them as any file does)."""
     import ctypes

@@ -1,5 +1,5 @@
-"""Mapping shared by cgroup v1 and v2: pids, hugetlb, rdma, the device rules, and the checks
-made on a list of operations before the first write."""
+"""Mapping shared by cgroup v1 and v2: pids, hugetlb, rdma, cpuset, the device rules, and the
+checks made on a list of operations before the first write (that the target files exist)."""
 
 import errno
 import os
@@ -51,25 +51,23 @@ def ensure_files_exist(ops: list) -> None:
             raise CgroupError(f"{op.field}: {op.path} does not exist (not supported by this kernel)")
 
 
-def pids(section, directory: str | None, where: str) -> list:
-    pids = val.checked_object(section, where, {"limit"})
-    limit = val.limit(pids, "limit", where)
+def pids(values, directory: str | None, where: str) -> list:
+    limit = val.limit(val.section(values, where, {"limit"}), "limit")
     if limit is None:
         return []
     d = require(directory, "pids", where)
     return [Write(f"{where}.limit", d, "pids.max", "max" if limit == -1 else str(limit))]
 
 
-def hugetlb(section, directory: str | None, where: str, *, v2: bool) -> list:
-    entries = val.array(section, where)
+def hugetlb(entries, directory: str | None, where: str, *, v2: bool) -> list:
     if not entries:
         return []
-    parsed = [val.page_size(entry, f"{where}[{i}]") for i, entry in enumerate(entries)]
     d = require(directory, "hugetlb", where)
     suffix, rsvd_suffix = ("max", "rsvd.max") if v2 else ("limit_in_bytes", "rsvd.limit_in_bytes")
     ops = []
-    for i, (size, limit) in enumerate(parsed):
+    for i, entry in enumerate(entries):
         here = f"{where}[{i}]"
+        size, limit = entry["pageSize"], entry["limit"]
         filename = f"hugetlb.{size}.{suffix}"
         if not os.path.exists(os.path.join(d, filename)):
             raise CgroupError(f"{here}.pageSize: huge page size {size} is not supported here (no {filename})")
@@ -81,16 +79,38 @@ def hugetlb(section, directory: str | None, where: str, *, v2: bool) -> list:
     return ops
 
 
-def rdma(section, directory: str | None, where: str) -> list:
-    if section is None:
-        return []
-    if not isinstance(section, dict):
-        raise CgroupError(f"{where}: must be an object keyed by RDMA device name")
-    lines = [(name, val.rdma_line(name, limits, where)) for name, limits in section.items()]
-    if not lines:
+def rdma(devices, directory: str | None, where: str) -> list:
+    if not devices:
         return []
     d = require(directory, "rdma", where)
-    return [
-        Write(f"{where}.{name}", d, "rdma.max", line, key=name, reset=f"{name} hca_handle=max hca_object=max")
-        for name, line in lines
-    ]
+    ops = []
+    for name, limits in devices.items():
+        val.section(limits, f"{where}.{name}", {"hcaHandles", "hcaObjects"})
+        line = val.rdma_line(name, limits)
+        reset = f"{name} hca_handle=max hca_object=max"
+        ops.append(Write(f"{where}.{name}", d, "rdma.max", line, key=name, reset=reset))
+    return ops
+
+
+# cpu.cpus / cpu.mems: the field, the host's file of what is online, the word for one id.
+CPUSET_LISTS = (
+    ("cpus", "/sys/devices/system/cpu/online", "CPU"),
+    ("mems", "/sys/devices/system/node/online", "node"),
+)
+
+
+def cpuset(values, directory: str | None, where: str, effective: tuple[str, str]) -> list:
+    """cpu.cpus and cpu.mems -> cpuset.cpus and cpuset.mems, each within what the parent cgroup
+    offers: `effective` names the parent's files of that (v1: cpuset.effective_cpus and
+    cpuset.effective_mems; v2: cpuset.cpus.effective and cpuset.mems.effective)."""
+    cpu = val.section(values, where, val.CPU_FIELDS)
+    if not cpu.get("cpus") and not cpu.get("mems"):
+        return []
+    d = require(directory, "cpuset", where)
+    parent = os.path.dirname(d)
+    ops = []
+    for (field, host_file, what), parent_file in zip(CPUSET_LISTS, effective, strict=True):
+        text = val.check_ids(cpu.get(field), f"{where}.{field}", f"{parent}/{parent_file}", host_file, what)
+        if text:
+            ops.append(Write(f"{where}.{field}", d, f"cpuset.{field}", text))
+    return ops

@@ -7,7 +7,10 @@ from pyrunc.cgroups.resources import common
 from pyrunc.cgroups.resources import values as val
 from pyrunc.cgroups.resources.common import THROTTLES
 from pyrunc.cgroups.resources.transaction import CfsPeriodQuota, V1Devices, Write, commit
-from pyrunc.cgroups.resources.values import BLOCKIO_FIELDS, CPU_FIELDS, MEMORY_FIELDS
+from pyrunc.cgroups.resources.values import BLOCKIO_FIELDS, MEMORY_FIELDS
+from pyrunc.config.semantic import SWAPPINESS_UNSET
+
+V1_EFFECTIVE = ("cpuset.effective_cpus", "cpuset.effective_mems")  # the parent's, for cpuset
 
 
 def apply_v1(mgr, resources: dict, *, where: str, default_devices: bool, update: bool) -> None:
@@ -16,7 +19,7 @@ def apply_v1(mgr, resources: dict, *, where: str, default_devices: bool, update:
         raise CgroupError(f"{where}.unified: holds cgroup v2 settings, but this host uses cgroup v1")
     paths = mgr.paths
     ops: list = []
-    ops += _v1_cpuset(res.get("cpu"), paths.get("cpuset"), f"{where}.cpu")
+    ops += common.cpuset(res.get("cpu"), paths.get("cpuset"), f"{where}.cpu", V1_EFFECTIVE)
     if not update:
         state = common.device_state(res, where, default_devices)
         if state is not None:
@@ -35,22 +38,21 @@ def apply_v1(mgr, resources: dict, *, where: str, default_devices: bool, update:
     commit(ops)
 
 
-def _v1_memory(section, directory: str | None, where: str) -> list:
-    mem = val.checked_object(section, where, MEMORY_FIELDS)
+def _v1_memory(values, directory: str | None, where: str) -> list:
+    mem = val.section(values, where, MEMORY_FIELDS)
     if not mem:
         return []
-    limit = val.limit(mem, "limit", where)
-    swap = val.limit(mem, "swap", where)
-    reservation = val.limit(mem, "reservation", where)
-    kernel = val.limit(mem, "kernel", where)
-    kernel_tcp = val.limit(mem, "kernelTCP", where)
+    limit = val.limit(mem, "limit")
+    swap = val.limit(mem, "swap")
+    reservation = val.limit(mem, "reservation")
+    kernel = val.limit(mem, "kernel")
+    kernel_tcp = val.limit(mem, "kernelTCP")
     swappiness = mem.get("swappiness")
-    if swappiness == -1:  # runc: -1 means "leave it"
+    if swappiness == -1 or swappiness == SWAPPINESS_UNSET:  # runc: "leave it"
         swappiness = None
-    swappiness = val.unsigned({"swappiness": swappiness}, "swappiness", where, 0, 100)
-    disable_oom = val.boolean(mem, "disableOOMKiller", where)
-    hierarchy = val.boolean(mem, "useHierarchy", where)
-    check = val.boolean(mem, "checkBeforeUpdate", where)
+    disable_oom = mem.get("disableOOMKiller")
+    hierarchy = mem.get("useHierarchy")
+    check = mem.get("checkBeforeUpdate")
     wanted = [limit, swap, reservation, kernel, kernel_tcp, swappiness, disable_oom, hierarchy]
     if all(v is None for v in wanted):
         return []
@@ -58,8 +60,6 @@ def _v1_memory(section, directory: str | None, where: str) -> list:
     memsw = os.path.exists(os.path.join(d, "memory.memsw.limit_in_bytes"))
     if limit == -1 and swap is None and memsw:
         swap = -1  # runc: unlimited memory without a swap value means unlimited swap too
-    if limit and swap and limit > 0 and swap > 0 and swap < limit:
-        raise CgroupError(f"{where}.swap: memory+swap ({swap}) must not be below memory.limit ({limit})")
     if check and limit and limit > 0:
         usage = int(val.first_readable(os.path.join(d, "memory.usage_in_bytes")) or 0)
         if usage >= limit:
@@ -143,40 +143,12 @@ def _v1_realtime(cpu: dict, d: str, where: str) -> list:
     return [op for op in (period, runtime) if op]
 
 
-def _v1_cpuset(section, directory: str | None, where: str) -> list:
-    cpu = val.checked_object(section, where, CPU_FIELDS)
-    if not cpu.get("cpus") and not cpu.get("mems"):
-        return []
-    d = common.require(directory, "cpuset", where)
-    parent = os.path.dirname(d)
-    ops = []
-    cpus = val.check_ids(
-        cpu.get("cpus"),
-        f"{where}.cpus",
-        f"{parent}/cpuset.effective_cpus",
-        "/sys/devices/system/cpu/online",
-        "CPU",
-    )
-    mems = val.check_ids(
-        cpu.get("mems"),
-        f"{where}.mems",
-        f"{parent}/cpuset.effective_mems",
-        "/sys/devices/system/node/online",
-        "node",
-    )
-    if cpus:
-        ops.append(Write(f"{where}.cpus", d, "cpuset.cpus", cpus))
-    if mems:
-        ops.append(Write(f"{where}.mems", d, "cpuset.mems", mems))
-    return ops
-
-
-def _v1_blkio(section, directory: str | None, where: str) -> list:
-    blkio = val.checked_object(section, where, BLOCKIO_FIELDS)
-    weight = val.unsigned(blkio, "weight", where, 10, 1000) if blkio.get("weight") else None
-    leaf = val.unsigned(blkio, "leafWeight", where, 10, 1000) if blkio.get("leafWeight") else None
-    devices = val.array(blkio.get("weightDevice"), f"{where}.weightDevice")
-    throttles = [(name, f, val.array(blkio.get(name), f"{where}.{name}")) for name, f, _ in THROTTLES]
+def _v1_blkio(values, directory: str | None, where: str) -> list:
+    blkio = val.section(values, where, BLOCKIO_FIELDS)
+    weight = blkio.get("weight") or None  # 0 is "not set" (dockerd sends it)
+    leaf = blkio.get("leafWeight") or None
+    devices = blkio.get("weightDevice") or []
+    throttles = [(name, f, blkio.get(name) or []) for name, f, _ in THROTTLES]
     if weight is None and leaf is None and not devices and not any(t for _, _, t in throttles):
         return []
     d = common.require(directory, "blkio", where)
@@ -189,57 +161,44 @@ def _v1_blkio(section, directory: str | None, where: str) -> list:
 
     ops: list = []
     if weight is not None:
-        ops.append(
-            Write(
-                f"{where}.weight", d, pick(f"{where}.weight", "blkio.weight", "blkio.bfq.weight"), str(weight)
-            )
-        )
+        name = pick(f"{where}.weight", "blkio.weight", "blkio.bfq.weight")
+        ops.append(Write(f"{where}.weight", d, name, str(weight)))
     if leaf is not None:
-        ops.append(
-            Write(f"{where}.leafWeight", d, pick(f"{where}.leafWeight", "blkio.leaf_weight"), str(leaf))
-        )
+        name = pick(f"{where}.leafWeight", "blkio.leaf_weight")
+        ops.append(Write(f"{where}.leafWeight", d, name, str(leaf)))
     for i, entry in enumerate(devices):
         here = f"{where}.weightDevice[{i}]"
-        major, minor = val.block_device(entry, here)
-        val.checked_object(entry, here, {"major", "minor", "weight", "leafWeight"})
-        key = f"{major}:{minor}"
+        key = val.block_device(entry, here)
+        val.section(entry, here, {"major", "minor", "weight", "leafWeight"})
         if entry.get("weight") is not None:
-            w = val.unsigned(entry, "weight", here, 10, 1000)
             name = pick(f"{here}.weight", "blkio.weight_device", "blkio.bfq.weight_device")
-            ops.append(Write(f"{here}.weight", d, name, f"{key} {w}", key=key, reset=f"{key} 0"))
+            line = f"{key} {entry['weight']}"
+            ops.append(Write(f"{here}.weight", d, name, line, key=key, reset=f"{key} 0"))
         if entry.get("leafWeight") is not None:
-            w = val.unsigned(entry, "leafWeight", here, 10, 1000)
             name = pick(f"{here}.leafWeight", "blkio.leaf_weight_device")
-            ops.append(Write(f"{here}.leafWeight", d, name, f"{key} {w}", key=key, reset=f"{key} 0"))
+            line = f"{key} {entry['leafWeight']}"
+            ops.append(Write(f"{here}.leafWeight", d, name, line, key=key, reset=f"{key} 0"))
     for name, filename, entries in throttles:
         for i, entry in enumerate(entries):
             here = f"{where}.{name}[{i}]"
-            major, minor = val.block_device(entry, here)
-            val.checked_object(entry, here, {"major", "minor", "rate"})
-            rate = val.unsigned(entry, "rate", here)
-            if rate is None:
-                raise CgroupError(f"{here}.rate: required")
-            key = f"{major}:{minor}"
-            ops.append(Write(here, d, filename, f"{key} {rate}", key=key, reset=f"{key} 0"))
+            key = val.block_device(entry, here)
+            val.section(entry, here, {"major", "minor", "rate"})
+            ops.append(Write(here, d, filename, f"{key} {entry['rate']}", key=key, reset=f"{key} 0"))
     return ops
 
 
-def _v1_network(section, paths: dict, where: str) -> list:
-    net = val.checked_object(section, where, {"classID", "priorities"})
+def _v1_network(values, paths: dict, where: str) -> list:
+    net = val.section(values, where, {"classID", "priorities"})
     ops: list = []
-    class_id = val.unsigned(net, "classID", where, 0, 0xFFFFFFFF)
+    class_id = net.get("classID")
     if class_id is not None:
         d = common.require(paths.get("net_cls"), "net_cls", f"{where}.classID")
         ops.append(Write(f"{where}.classID", d, "net_cls.classid", str(class_id)))
-    for i, entry in enumerate(val.array(net.get("priorities"), f"{where}.priorities")):
+    for i, entry in enumerate(net.get("priorities") or []):
         here = f"{where}.priorities[{i}]"
         d = common.require(paths.get("net_prio"), "net_prio", here)
-        entry = val.checked_object(entry, here, {"name", "priority"})
-        name = entry.get("name")
-        if not isinstance(name, str) or not name or " " in name:
-            raise CgroupError(f"{here}.name: must be a network interface name")
-        priority = val.unsigned(entry, "priority", here, 0, 0xFFFFFFFF)
-        if priority is None:
-            raise CgroupError(f"{here}.priority: required")
-        ops.append(Write(here, d, "net_prio.ifpriomap", f"{name} {priority}", key=name, reset=f"{name} 0"))
+        val.section(entry, here, {"name", "priority"})
+        name = entry["name"]
+        line = f"{name} {entry['priority']}"
+        ops.append(Write(here, d, "net_prio.ifpriomap", line, key=name, reset=f"{name} 0"))
     return ops

@@ -7,7 +7,8 @@ from pyrunc.cgroups.resources import common
 from pyrunc.cgroups.resources import values as val
 from pyrunc.cgroups.resources.common import THROTTLES
 from pyrunc.cgroups.resources.transaction import BpfDevices, Write, commit
-from pyrunc.cgroups.resources.values import BLOCKIO_FIELDS, CPU_FIELDS, MEMORY_FIELDS
+from pyrunc.cgroups.resources.values import BLOCKIO_FIELDS, MEMORY_FIELDS
+from pyrunc.config.semantic import SWAPPINESS_UNSET
 
 
 def convert_shares_to_weight(shares: int) -> int:
@@ -42,6 +43,9 @@ def _v2_number(value: int) -> str:
     return "max" if value == -1 else str(value)
 
 
+V2_EFFECTIVE = ("cpuset.cpus.effective", "cpuset.mems.effective")  # the parent's, for cpuset
+
+
 def apply_v2(mgr, resources: dict, *, where: str, default_devices: bool, update: bool) -> None:
     res = val.top_level(resources, where)
     d = mgr.dir
@@ -56,7 +60,7 @@ def apply_v2(mgr, resources: dict, *, where: str, default_devices: bool, update:
         state = common.device_state(res, where, default_devices)
         if state is not None:
             ops.append(BpfDevices(f"{where}.devices", d, state))
-    ops += _v2_cpuset(res.get("cpu"), d, f"{where}.cpu")
+    ops += common.cpuset(res.get("cpu"), d, f"{where}.cpu", V2_EFFECTIVE)
     ops += common.hugetlb(res.get("hugepageLimits"), d, f"{where}.hugepageLimits", v2=True)
     ops += common.rdma(res.get("rdma"), d, f"{where}.rdma")
     ops += _unified(res.get("unified"), d, f"{where}.unified")
@@ -80,21 +84,21 @@ def _check_v2_controllers(mgr, ops: list) -> None:
         )
 
 
-def _v2_memory(section, d: str, where: str) -> list:
-    mem = val.checked_object(section, where, MEMORY_FIELDS)
+def _v2_memory(values, d: str, where: str) -> list:
+    mem = val.section(values, where, MEMORY_FIELDS)
     if not mem:
         return []
     for name in ("kernel", "kernelTCP", "useHierarchy"):
         if mem.get(name) is not None:
             raise CgroupError(f"{where}.{name}: cgroup v1 only; this host uses cgroup v2")
-    if mem.get("swappiness") not in (None, -1):
+    if mem.get("swappiness") not in (None, -1, SWAPPINESS_UNSET):
         raise CgroupError(f"{where}.swappiness: cgroup v1 only; this host uses cgroup v2")
-    if val.boolean(mem, "disableOOMKiller", where):
+    if mem.get("disableOOMKiller"):
         raise CgroupError(f"{where}.disableOOMKiller: the OOM killer cannot be disabled on cgroup v2")
-    limit = val.limit(mem, "limit", where)
-    swap = val.limit(mem, "swap", where)
-    reservation = val.limit(mem, "reservation", where)
-    check = val.boolean(mem, "checkBeforeUpdate", where)
+    limit = val.limit(mem, "limit")
+    swap = val.limit(mem, "swap")
+    reservation = val.limit(mem, "reservation")
+    check = mem.get("checkBeforeUpdate")
     if limit is None and swap is None and reservation is None:
         return []
     effective_limit = limit
@@ -152,95 +156,41 @@ def _v2_cpu(section, d: str, where: str) -> list:
     return ops
 
 
-def _v2_cpuset(section, d: str, where: str) -> list:
-    cpu = val.checked_object(section, where, CPU_FIELDS)
-    parent = os.path.dirname(d)
-    ops = []
-    cpus = val.check_ids(
-        cpu.get("cpus"),
-        f"{where}.cpus",
-        f"{parent}/cpuset.cpus.effective",
-        "/sys/devices/system/cpu/online",
-        "CPU",
-    )
-    mems = val.check_ids(
-        cpu.get("mems"),
-        f"{where}.mems",
-        f"{parent}/cpuset.mems.effective",
-        "/sys/devices/system/node/online",
-        "node",
-    )
-    if cpus:
-        ops.append(Write(f"{where}.cpus", d, "cpuset.cpus", cpus))
-    if mems:
-        ops.append(Write(f"{where}.mems", d, "cpuset.mems", mems))
-    return ops
-
-
-def _v2_io(section, d: str, where: str) -> list:
-    blkio = val.checked_object(section, where, BLOCKIO_FIELDS)
+def _v2_io(values, d: str, where: str) -> list:
+    blkio = val.section(values, where, BLOCKIO_FIELDS)
     if blkio.get("leafWeight"):
         raise CgroupError(f"{where}.leafWeight: cgroup v1 only (no leaf weights on cgroup v2)")
     bfq = os.path.exists(os.path.join(d, "io.bfq.weight"))
     ops: list = []
-    weight = val.unsigned(blkio, "weight", where, 10, 1000) if blkio.get("weight") else None
+    weight = blkio.get("weight") or None  # 0 is "not set" (dockerd sends it)
     if weight is not None:
         if bfq:  # BFQ takes the v1 range as is
             ops.append(Write(f"{where}.weight", d, "io.bfq.weight", str(weight)))
         else:
             ops.append(Write(f"{where}.weight", d, "io.weight", str(convert_blkio_weight(weight))))
-    for i, entry in enumerate(val.array(blkio.get("weightDevice"), f"{where}.weightDevice")):
+    for i, entry in enumerate(blkio.get("weightDevice") or []):
         here = f"{where}.weightDevice[{i}]"
-        major, minor = val.block_device(entry, here)
-        val.checked_object(entry, here, {"major", "minor", "weight", "leafWeight"})
+        key = val.block_device(entry, here)
+        val.section(entry, here, {"major", "minor", "weight", "leafWeight"})
         if entry.get("leafWeight") is not None:
             raise CgroupError(f"{here}.leafWeight: cgroup v1 only (no leaf weights on cgroup v2)")
-        w = val.unsigned(entry, "weight", here, 10, 1000)
+        w = entry.get("weight")
         if w is None:
             continue
-        key = f"{major}:{minor}"
         filename, value = ("io.bfq.weight", w) if bfq else ("io.weight", convert_blkio_weight(w))
         ops.append(Write(f"{here}.weight", d, filename, f"{key} {value}", key=key, reset=f"{key} default"))
     for name, _, io_key in THROTTLES:
-        for i, entry in enumerate(val.array(blkio.get(name), f"{where}.{name}")):
+        for i, entry in enumerate(blkio.get(name) or []):
             here = f"{where}.{name}[{i}]"
-            major, minor = val.block_device(entry, here)
-            val.checked_object(entry, here, {"major", "minor", "rate"})
-            rate = val.unsigned(entry, "rate", here)
-            if rate is None:
-                raise CgroupError(f"{here}.rate: required")
-            key = f"{major}:{minor}"
+            key = val.block_device(entry, here)
+            val.section(entry, here, {"major", "minor", "rate"})
             # v1 uses 0 for "no limit"; v2 spells it max.
-            line = f"{key} {io_key}={rate or 'max'}"
-            ops.append(
-                Write(here, d, "io.max", line, key=key, reset=f"{key} rbps=max wbps=max riops=max wiops=max")
-            )
+            line = f"{key} {io_key}={entry['rate'] or 'max'}"
+            reset = f"{key} rbps=max wbps=max riops=max wiops=max"
+            ops.append(Write(here, d, "io.max", line, key=key, reset=reset))
     return ops
 
 
-def _unified(section, d: str, where: str) -> list:
-    if section is None:
-        return []
-    if not isinstance(section, dict):
-        raise CgroupError(f"{where}: must be an object of cgroup v2 file names to values")
-    ops = []
-    for key, value in section.items():
-        here = f"{where}.{key}"
-        if not isinstance(value, str):
-            raise CgroupError(f"{here}: value must be a string, got {value!r}")
-        if "/" in key or key in (".", "..") or not key:
-            raise CgroupError(f"{here}: must be a file name (no slashes)")
-        controller, dot, _ = key.partition(".")
-        if not dot or not controller:
-            raise CgroupError(f"{here}: must be of the form CONTROLLER.PARAMETER")
-        if controller == "cgroup" and key in (
-            "cgroup.procs",
-            "cgroup.threads",
-            "cgroup.kill",
-            "cgroup.subtree_control",
-        ):
-            raise CgroupError(f"{here}: not a resource setting")
-        if value.strip() == "":
-            continue
-        ops.append(Write(here, d, key, value))
-    return ops
+def _unified(files, d: str, where: str) -> list:
+    """unified: file name -> value, written as given (the names were checked: config/semantic.py)."""
+    return [Write(f"{where}.{key}", d, key, value) for key, value in (files or {}).items() if value.strip()]

@@ -1,16 +1,12 @@
-"""Value checks of linux.resources: each field's type and range, CPU/node lists against what the
-host offers, block devices, page sizes. Errors are one line naming the field."""
+"""Reading linux.resources for the mapping: the known fields of each section (unknown ones are
+ignored, with a note), limits with their "0 leaves it" rule, and what only the host can answer:
+the CPUs and nodes the parent cgroup offers, the block devices there are. The values themselves
+were checked before (config/: the schema and semantic.check_resources, for create and update)."""
 
 import os
 
 from pyrunc import cpulist
 from pyrunc.cgroups._fs import CgroupError, ignore_unknown_fields, read_first_line
-
-MAX_SHARES = 262144  # kernel MAX_SHARES (1 << 18)
-
-
-MIN_SHARES = 2
-
 
 TOP_LEVEL = {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"}
 
@@ -52,62 +48,22 @@ BLOCKIO_FIELDS = {
 }
 
 
-def checked_object(value, where: str, allowed: set[str]) -> dict:
-    if value is None:
+def section(value, where: str, known: set[str]) -> dict:
+    """A section of linux.resources ({} when absent), its unknown fields noted and ignored."""
+    if not value:
         return {}
-    if not isinstance(value, dict):
-        raise CgroupError(f"{where}: must be an object")
-    ignore_unknown_fields(value, where, allowed)
+    ignore_unknown_fields(value, where, known)
     return value
 
 
-def integer(value, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise CgroupError(f"{where}: must be an integer, got {value!r}")
-    return value
-
-
-def limit(section: dict, name: str, where: str) -> int | None:
-    """A byte/count limit: -1 is unlimited, 0 or absent leaves it unchanged (runc)."""
-    value = section.get(name)
-    if value is None:
-        return None
-    value = integer(value, f"{where}.{name}")
-    if value < -1:
-        raise CgroupError(f"{where}.{name}: must be -1 (unlimited) or a positive number, got {value}")
-    return value or None
-
-
-def unsigned(section: dict, name: str, where: str, low: int = 0, high: int | None = None) -> int | None:
-    value = section.get(name)
-    if value is None:
-        return None
-    value = integer(value, f"{where}.{name}")
-    if value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise CgroupError(f"{where}.{name}: must be {bound}, got {value}")
-    return value
-
-
-def boolean(section: dict, name: str, where: str) -> bool | None:
-    value = section.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise CgroupError(f"{where}.{name}: must be true or false, got {value!r}")
-    return value
-
-
-def array(value, where: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise CgroupError(f"{where}: must be an array")
-    return value
+def limit(values: dict, name: str) -> int | None:
+    """A byte/count/time limit: -1 is unlimited, 0 or absent leaves it unchanged (runc)."""
+    return values.get(name) or None
 
 
 def parse_id_list(text, where: str) -> set[int]:
-    """A kernel CPU/node list ("0-3,6") -> set of ids; spaces around the items are forgiven."""
+    """A kernel CPU/node list ("0-3,6") -> set of ids; spaces around the items are forgiven
+    (the kernel's own files, cpuset.cpus.effective and the like, are read with it too)."""
     if not isinstance(text, str):
         raise CgroupError(f'{where}: must be a string such as "0-2,4", got {text!r}')
     try:
@@ -119,6 +75,8 @@ def parse_id_list(text, where: str) -> set[int]:
 
 
 def check_ids(text, where: str, available_file: str, fallback: str, what: str) -> str | None:
+    """A CPU or node list, refused when it names one the parent cgroup (or, failing that, the
+    host) does not offer."""
     if text is None or text == "":
         return None
     wanted = parse_id_list(text, where)
@@ -141,74 +99,37 @@ def first_readable(*paths: str) -> str:
     return ""
 
 
-def block_device(entry, where: str) -> tuple[int, int]:
-    if not isinstance(entry, dict):
-        raise CgroupError(f"{where}: must be an object with major and minor")
-    major = unsigned(entry, "major", where)
-    minor = unsigned(entry, "minor", where)
-    if major is None or minor is None:
-        raise CgroupError(f"{where}: major and minor are required")
+def block_device(entry: dict, where: str) -> str:
+    """ "MAJOR:MINOR" of a weightDevice/throttle entry, refused when the host has no such device."""
+    major, minor = entry["major"], entry["minor"]
     if not os.path.exists(f"/sys/dev/block/{major}:{minor}"):
         raise CgroupError(f"{where}: there is no block device {major}:{minor} on this host")
-    return major, minor
+    return f"{major}:{minor}"
 
 
-def page_size(entry, where: str) -> tuple[str, int]:
-    if not isinstance(entry, dict):
-        raise CgroupError(f"{where}: must be an object with pageSize and limit")
-    size = entry.get("pageSize")
-    if not isinstance(size, str) or not size[:-2].isdigit() or size[-2:] not in ("KB", "MB", "GB"):
-        raise CgroupError(f'{where}.pageSize: {size!r} is not a page size such as "2MB" or "1GB"')
-    limit = unsigned(entry, "limit", where)
-    if limit is None:
-        raise CgroupError(f"{where}.limit: required")
-    return size, limit
-
-
-def rdma_line(name, limits, where: str) -> str:
-    here = f"{where}.{name}"
-    if not isinstance(limits, dict):
-        raise CgroupError(f"{here}: must be an object with hcaHandles and/or hcaObjects")
-    checked_object(limits, here, {"hcaHandles", "hcaObjects"})
-    handles = unsigned(limits, "hcaHandles", here)
-    objects = unsigned(limits, "hcaObjects", here)
-    if handles is None and objects is None:
-        raise CgroupError(f"{here}: give hcaHandles and/or hcaObjects")
+def rdma_line(name: str, limits: dict) -> str:
+    """An rdma.max line: "mlx5_0 hca_handle=2 hca_object=10" (either may be absent)."""
     parts = [name]
-    if handles is not None:
-        parts.append(f"hca_handle={handles}")
-    if objects is not None:
-        parts.append(f"hca_object={objects}")
+    if limits.get("hcaHandles") is not None:
+        parts.append(f"hca_handle={limits['hcaHandles']}")
+    if limits.get("hcaObjects") is not None:
+        parts.append(f"hca_object={limits['hcaObjects']}")
     return " ".join(parts)
 
 
 def top_level(resources, where: str) -> dict:
-    if resources is None:
-        return {}
-    return checked_object(resources, where, TOP_LEVEL)
+    return section(resources, where, TOP_LEVEL)
 
 
-def cpu_common(section, where: str) -> dict:
-    cpu = checked_object(section, where, CPU_FIELDS)
-    out = {
-        "shares": unsigned(cpu, "shares", where),
-        "quota": limit(cpu, "quota", where),
-        "period": unsigned(cpu, "period", where),
-        "burst": unsigned(cpu, "burst", where),
-        "rt_runtime": limit(cpu, "realtimeRuntime", where),
-        "rt_period": unsigned(cpu, "realtimePeriod", where),
+def cpu_common(values, where: str) -> dict:
+    """The cpu settings both versions (and systemd's properties) map; None for "not set"."""
+    cpu = section(values, where, CPU_FIELDS)
+    return {
+        "shares": cpu.get("shares") or None,
+        "quota": limit(cpu, "quota"),
+        "period": cpu.get("period") or None,
+        "burst": cpu.get("burst"),
+        "rt_runtime": limit(cpu, "realtimeRuntime"),
+        "rt_period": cpu.get("realtimePeriod") or None,
         "idle": cpu.get("idle"),
     }
-    if out["shares"] and not MIN_SHARES <= out["shares"] <= MAX_SHARES:
-        raise CgroupError(
-            f"{where}.shares: must be between {MIN_SHARES} and {MAX_SHARES}, got {out['shares']}"
-        )
-    if out["period"] and not 1000 <= out["period"] <= 1000000:
-        raise CgroupError(
-            f"{where}.period: must be between 1000 and 1000000 microseconds, got {out['period']}"
-        )
-    if out["quota"] and 0 < out["quota"] < 1000:
-        raise CgroupError(f"{where}.quota: must be -1 or at least 1000 microseconds, got {out['quota']}")
-    if out["idle"] is not None and integer(out["idle"], f"{where}.idle") not in (0, 1):
-        raise CgroupError(f"{where}.idle: must be 0 or 1, got {out['idle']}")
-    return out
