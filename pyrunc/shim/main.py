@@ -294,6 +294,19 @@ def serve(opts: Options, listener=None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.set_wakeup_fd(wake_write)
     service.wake = lambda: os.write(wake_write, b"\0")
+    path = listener_path(listener)
+
+    def remove_files() -> None:
+        import shutil
+
+        if path:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    service.before_exit = remove_files
     server.serve_in_thread()
     # Imported now rather than at the first Create, which containerd sends right after start.
     import pyrunc.container.create
@@ -310,17 +323,9 @@ def serve(opts: Options, listener=None) -> int:
         if signal.SIGTERM in signals or signal.SIGINT in signals:
             break
         service.reap()
-    path = listener_path(listener)
+    remove_files()
     server.close_after_calls(5.0)
     publisher.close(5.0)
-    if path:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-    import shutil
-
-    shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

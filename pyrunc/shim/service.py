@@ -93,6 +93,9 @@ class TaskService:
         self.by_pid: dict[int, Process] = {}
         self.shutdown_requested = threading.Event()
         self.wake: Callable[[], object] = lambda: None  # wakes the main loop (set by main.serve)
+        # What goes before Shutdown is answered (main.serve: the socket file, the work dir), so that
+        # nothing of the shim is left once containerd has its answer.
+        self.before_exit: Callable[[], object] = lambda: None
 
     def register(self, server: ttrpc.Server) -> None:
         for name, request_type in (
@@ -530,5 +533,6 @@ class TaskService:
             if self.tasks and not req.now:
                 return None
             self.shutdown_requested.set()
+        self.before_exit()
         self.wake()
         return None

@@ -15,9 +15,17 @@ COPY_SIZE = 32768
 
 
 def _open_output(path: str) -> int:
-    return (
-        os.open(path, os.O_RDWR | os.O_CLOEXEC) if path else os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-    )
+    """A fifo, a file:// URI (ctr --log-uri: appended to), or nothing (/dev/null)."""
+    if not path:
+        return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    if "://" in path:
+        scheme, _, rest = path.partition("://")
+        if scheme != "file":
+            from pyrunc.errors import PyruncError
+
+            raise PyruncError(f"stdio {path}: only fifos and file:// URIs are supported by this shim")
+        return os.open(rest, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
 
 
 class ProcessIO:
