@@ -141,7 +141,7 @@ def action_start(opts: Options) -> int:
                 return 0
             os.unlink(path)  # a dead shim's socket
     listener.listen(128)
-    _write_address(address)
+    # The shim is this process, forked: it starts importing while we answer containerd.
     pid = os.fork()
     if pid == 0:
         try:
@@ -155,34 +155,63 @@ def action_start(opts: Options) -> int:
             code = 1
         os._exit(code)
     listener.close()
+    _write_address(address)
     sys.stdout.write(address)
     return 0
 
 
 def action_delete(opts: Options) -> int:
-    """containerd cleans up after a shim that exited or was killed: the container goes (killed if it
-    still runs), its rootfs is unmounted; the answer is what the runc shim answers (SIGKILL's status)."""
+    """containerd cleans up after a shim that exited or was killed -- and 1.6 runs this after every
+    shim's exit, on the path of each `ctr run --rm`: the container goes (killed if it still runs),
+    its rootfs is unmounted; the answer is what the runc shim answers (SIGKILL's status). What is
+    already gone costs nothing: no pyrunc operation, no mount call, no protobuf import."""
     import time
-
-    from pyrunc.container.delete import delete
-    from pyrunc.errors import PyruncError
-    from pyrunc.shim import rootfs
-    from pyrunc.shim.proto import shim_pb2
-    from pyrunc.store import Store
 
     container_id = opts.get("id")
     bundle = opts.get("bundle") or os.getcwd()
-    store = Store(os.path.join(root_dir(), opts.get("namespace")))
-    try:
-        delete(store, container_id, force=True)
-    except PyruncError as err:
-        sys.stderr.write(f"containerd-shim-pyrunc-v1: delete {container_id}: {err}\n")
-    rootfs.unmount_all(os.path.join(bundle, "rootfs"))
-    response = shim_pb2.DeleteResponse(exit_status=128 + 9)
-    response.exited_at.FromNanoseconds(time.time_ns())
-    sys.stdout.buffer.write(response.SerializeToString())
+    state_dir = os.path.join(root_dir(), opts.get("namespace"))
+    if container_id and os.path.lexists(os.path.join(state_dir, container_id)):
+        from pyrunc.container.delete import delete
+        from pyrunc.errors import PyruncError
+        from pyrunc.store import Store
+
+        try:
+            delete(Store(state_dir), container_id, force=True)
+        except PyruncError as err:
+            sys.stderr.write(f"containerd-shim-pyrunc-v1: delete {container_id}: {err}\n")
+    target = os.path.join(bundle, "rootfs")
+    if os.path.ismount(target):
+        from pyrunc.shim import rootfs
+
+        rootfs.unmount_all(target)
+    sys.stdout.buffer.write(delete_response(128 + 9, time.time_ns()))
     sys.stdout.flush()
     return 0
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def delete_response(exit_status: int, exited_ns: int) -> bytes:
+    """containerd.task.v2.DeleteResponse{exit_status, exited_at} in protobuf's wire format, written
+    here so that the clean-up command does not pay for importing protobuf (tests/unit pin it to the
+    protobuf encoding of shim.proto's message)."""
+    seconds, nanos = divmod(exited_ns, 1_000_000_000)
+    # proto3 leaves zero fields out.
+    timestamp = (b"\x08" + _varint(seconds) if seconds else b"") + (
+        b"\x10" + _varint(nanos) if nanos else b""
+    )
+    status = b"\x10" + _varint(exit_status) if exit_status else b""
+    return status + b"\x1a" + _varint(len(timestamp)) + timestamp
 
 
 class Log:
@@ -196,13 +225,15 @@ class Log:
         except OSError:
             self.fd = -1
 
-    def __call__(self, msg: str) -> None:
-        if self.fd < 0:
+    def __call__(self, msg: str, debug: bool = False) -> None:
+        if self.fd < 0 or (debug and not self.debug_on):
             return
         import time
 
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        line = f'time="{stamp}" level=info msg="{msg.replace(chr(34), chr(39))}" runtime=pyrunc\n'
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+        level = "debug" if debug else "info"
+        line = f'time="{stamp}" level={level} msg="{msg.replace(chr(34), chr(39))}" runtime=pyrunc\n'
         try:
             os.write(self.fd, line.encode())
         except OSError:
@@ -267,7 +298,6 @@ def serve(opts: Options, listener=None) -> int:
     import select
     import signal
     import socket
-    import tempfile
 
     from pyrunc import _core
     from pyrunc import log as pyrunc_log
@@ -283,7 +313,8 @@ def serve(opts: Options, listener=None) -> int:
         listener = socket.socket(fileno=3)
     namespace = opts.get("namespace")
     publisher = Publisher(os.environ.get("TTRPC_ADDRESS", ""), namespace, log)
-    workdir = tempfile.mkdtemp(prefix="pyrunc-shim-", dir="/run")
+    workdir = f"/run/pyrunc-shim-{os.getpid()}"  # short paths for console sockets and pid files
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
     service = TaskService(namespace, root_dir(), workdir, publisher.publish, log)
     server = ttrpc.Server(listener, log)
     service.register(server)
@@ -297,14 +328,16 @@ def serve(opts: Options, listener=None) -> int:
     path = listener_path(listener)
 
     def remove_files() -> None:
-        import shutil
-
-        if path:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            left = [os.path.join(workdir, n) for n in os.listdir(workdir)]
+        except OSError:
+            left = []
+        for name in [path, *left, workdir]:
+            if name:
+                try:
+                    os.rmdir(name) if name == workdir else os.unlink(name)
+                except OSError:
+                    pass
 
     service.before_exit = remove_files
     server.serve_in_thread()

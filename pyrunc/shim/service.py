@@ -78,9 +78,7 @@ class Task:
 
 
 class TaskService:
-    def __init__(
-        self, namespace: str, root: str, workdir: str, publish: Callable, log: Callable[[str], None]
-    ):
+    def __init__(self, namespace: str, root: str, workdir: str, publish: Callable, log: Callable[..., None]):
         from pyrunc.store import Store
 
         self.namespace = namespace
@@ -117,13 +115,15 @@ class TaskService:
             ("Connect", shim_pb2.ConnectRequest),
             ("Shutdown", shim_pb2.ShutdownRequest),
         ):
-            server.register(SERVICE, name, self._handler(getattr(self, name.lower()), request_type))
+            server.register(SERVICE, name, self._handler(name, getattr(self, name.lower()), request_type))
 
-    def _handler(self, method: Callable, request_type) -> ttrpc.Handler:
+    def _handler(self, name: str, method: Callable, request_type) -> ttrpc.Handler:
         def handle(payload: bytes) -> bytes:
             request = request_type.FromString(payload)
+            started = time.monotonic()
             try:
                 response = method(request)
+                self.log(f"{name} {request.id}: {(time.monotonic() - started) * 1000:.1f} ms", debug=True)
             except NotFound as err:
                 raise ttrpc.RpcError(ttrpc.NOT_FOUND, str(err)) from None
             except PyruncError as err:

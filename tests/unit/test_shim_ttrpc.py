@@ -1,4 +1,5 @@
-"""ttrpc framing (pyrunc/shim/ttrpc.py): pure, plus calls through a Server and a Client on a unix socket."""
+"""ttrpc framing (pyrunc/shim/ttrpc.py): pure, plus calls through a Server and a Client on a unix socket;
+the shim's hand-written DeleteResponse."""
 
 from __future__ import annotations
 
@@ -89,3 +90,15 @@ def test_call_reaches_the_handler_and_errors_come_back_as_status(tmp_path) -> No
     finally:
         release.set()
         server.close()
+
+
+@pytest.mark.parametrize("exit_status", [0, 1, 137, 255, 300])
+@pytest.mark.parametrize("exited_ns", [0, 1, 1_700_000_000_000_000_000, 1_700_000_000_999_999_999])
+def test_the_hand_written_delete_response_is_protobufs_encoding(exit_status: int, exited_ns: int) -> None:
+    from pyrunc.shim.main import delete_response
+    from pyrunc.shim.proto import shim_pb2
+
+    expected = shim_pb2.DeleteResponse(exit_status=exit_status)
+    expected.exited_at.FromNanoseconds(exited_ns)
+    assert delete_response(exit_status, exited_ns) == expected.SerializeToString()
+    assert shim_pb2.DeleteResponse.FromString(delete_response(exit_status, exited_ns)) == expected
