@@ -275,3 +275,38 @@ def _proc_state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "gone"
+
+
+def _shim_of(ctr: Ctr, cid: str) -> int:
+    init_pid = int(ctr("task", "ps", cid).stdout.split()[2])
+    return int(Path(f"/proc/{init_pid}/status").read_text().split("PPid:")[1].split()[0])
+
+
+def test_one_shim_per_pod(ctr: Ctr) -> None:
+    """Containers with the same io.kubernetes.cri.sandbox-id annotation share one shim, which stays
+    until the last of them is deleted; another pod gets its own."""
+    pod = f"pod-{ctr.daemon.token}"
+    first, second, other = ctr.new_id("a"), ctr.new_id("b"), ctr.new_id("other")
+    for cid, sandbox in ((first, pod), (second, pod), (other, f"other-{pod}")):
+        ctr.start_detached(
+            cid, "sleep", "1000", extra=("--annotation", f"io.kubernetes.cri.sandbox-id={sandbox}")
+        )
+        ctr.wait_status(cid, "RUNNING")
+    shim = _shim_of(ctr, first)
+    assert _shim_of(ctr, second) == shim
+    assert _shim_of(ctr, other) != shim
+    ctr("task", "kill", "--signal", "SIGKILL", first)
+    ctr.wait_status(first, "STOPPED")
+    assert ctr.delete_task(first) == 137
+    # The pod's shim serves the second container still.
+    assert _shim_of(ctr, second) == shim
+    joined = ctr("task", "exec", "--exec-id", "e", second, "sh", "-c", "exit 9", check=False)
+    assert joined.returncode == 9, joined
+    for cid in (second, other):
+        ctr("task", "kill", "--signal", "SIGKILL", cid)
+        ctr.wait_status(cid, "STOPPED")
+        assert ctr.delete_task(cid) == 137
+    deadline = time.monotonic() + 30
+    while _proc_state(shim) not in ("gone", "Z"):
+        assert time.monotonic() < deadline, f"the pod's shim {shim} did not exit after its last task"
+        time.sleep(0.05)
