@@ -310,3 +310,22 @@ def test_one_shim_per_pod(ctr: Ctr) -> None:
     while _proc_state(shim) not in ("gone", "Z"):
         assert time.monotonic() < deadline, f"the pod's shim {shim} did not exit after its last task"
         time.sleep(0.05)
+
+
+def test_containerd_restarted_while_a_task_runs(ctr: Ctr, containerd: ShimContainerd) -> None:
+    """containerd finds the running task's shim again through the bundle's address file (and the
+    shim serves the new connection): exec, kill and delete work after the restart. Last in the
+    module: it restarts the module's containerd."""
+    cid = ctr.new_id()
+    ctr.start_detached(cid, "sleep", "1000")
+    ctr.wait_status(cid, "RUNNING")
+    shim = _shim_of(ctr, cid)
+    assert containerd.stop_daemon() == []
+    containerd.start()
+    ctr.wait_status(cid, "RUNNING")
+    assert _shim_of(ctr, cid) == shim
+    joined = ctr("task", "exec", "--exec-id", "after", cid, "sh", "-c", "exit 5", check=False)
+    assert joined.returncode == 5, joined
+    ctr("task", "kill", "--signal", "SIGKILL", cid)
+    ctr.wait_status(cid, "STOPPED")
+    assert ctr.delete_task(cid) == 137
