@@ -312,6 +312,53 @@ def test_one_shim_per_pod(ctr: Ctr) -> None:
         time.sleep(0.05)
 
 
+def test_update_through_the_task_api(ctr: Ctr, containerd: ShimContainerd) -> None:
+    """ctr 1.6 has no `task update`: the Update call (the CRI plugin's UpdateContainerResources) is
+    made on the shim's own socket, as containerd makes it, with a LinuxResources JSON document."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto import shim_pb2
+
+    cid = ctr.new_id()
+    ctr.start_detached(cid, "sleep", "1000")
+    ctr.wait_status(cid, "RUNNING")
+    bundle = containerd.dir / "state" / "io.containerd.runtime.v2.task" / containerd.namespace / cid
+    client = ttrpc.Client((bundle / "address").read_text())
+    try:
+        request = shim_pb2.UpdateTaskRequest(id=cid)
+        request.resources.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+        request.resources.value = json.dumps({"memory": {"limit": 48 << 20}}).encode()
+        client.call("containerd.task.v2.Task", "Update", request.SerializeToString())
+        assert ContainerCgroup(ctr.cgroups_path(cid)).memory_limit() == 48 << 20
+        state = shim_pb2.StateResponse.FromString(
+            client.call("containerd.task.v2.Task", "State", shim_pb2.StateRequest(id=cid).SerializeToString())
+        )
+        assert (state.id, state.status, state.bundle) == (cid, 2, str(bundle))  # RUNNING
+        with pytest.raises(ttrpc.RpcError) as missing:
+            client.call(
+                "containerd.task.v2.Task", "State", shim_pb2.StateRequest(id="nosuch").SerializeToString()
+            )
+        assert missing.value.code == ttrpc.NOT_FOUND
+    finally:
+        client.close()
+    ctr("task", "kill", "--signal", "SIGKILL", cid)
+    ctr.wait_status(cid, "STOPPED")
+    assert ctr.delete_task(cid) == 137
+
+
+def test_an_exec_that_never_exits_goes_with_its_container(ctr: Ctr) -> None:
+    cid = ctr.new_id()
+    ctr.start_detached(cid, "sleep", "1000")
+    ctr.wait_status(cid, "RUNNING")
+    ctr("task", "exec", "--detach", "--exec-id", "forever", cid, "sleep", "1000")
+    pids = ctr("task", "ps", cid).stdout.split()[2::2]
+    assert len(pids) == 2, pids
+    ctr("task", "delete", "--force", cid)
+    assert ctr.task_status(cid) == "absent"
+    for pid in pids:
+        assert _proc_state(int(pid)) in ("gone", "Z"), pid
+    ctr("container", "delete", cid)
+
+
 def test_containerd_restarted_while_a_task_runs(ctr: Ctr, containerd: ShimContainerd) -> None:
     """containerd finds the running task's shim again through the bundle's address file (and the
     shim serves the new connection): exec, kill and delete work after the restart. Last in the
