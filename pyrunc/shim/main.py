@@ -350,6 +350,7 @@ def serve(opts: Options, listener=None) -> int:
     import select
     import signal
     import socket
+    import time
 
     from pyrunc import _core
     from pyrunc import log as pyrunc_log
@@ -392,7 +393,7 @@ def serve(opts: Options, listener=None) -> int:
     import pyrunc.container.create
     import pyrunc.container.start  # noqa: F401
 
-    log("serving", debug=True)
+    log(f"serving ({time.process_time() * 1000:.0f} ms of CPU since start)", debug=True)
     while not service.shutdown_requested.is_set():
         # Rebuilt each time: tasks come and go with their OOM watchers (a change wakes us).
         poller = select.poll()
@@ -418,6 +419,7 @@ def serve(opts: Options, listener=None) -> int:
     remove_files()
     server.close_after_calls(5.0)
     publisher.close(5.0)
+    log(f"exiting ({time.process_time() * 1000:.0f} ms of CPU since start)", debug=True)
     return 0
 
 
