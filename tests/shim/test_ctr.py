@@ -359,6 +359,40 @@ def test_an_exec_that_never_exits_goes_with_its_container(ctr: Ctr) -> None:
     ctr("container", "delete", cid)
 
 
+def test_exec_pause_and_resume_events(ctr: Ctr, containerd: ShimContainerd) -> None:
+    cid = ctr.new_id()
+    events = subprocess.Popen(
+        containerd.ctr_argv("events"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        time.sleep(0.5)  # let ctr subscribe first (not a timing assertion)
+        ctr.start_detached(cid, "sleep", "1000")
+        ctr.wait_status(cid, "RUNNING")
+        assert ctr("task", "exec", "--exec-id", "ev", cid, "true", check=False).returncode == 0
+        ctr("task", "pause", cid)
+        ctr.wait_status(cid, "PAUSED")
+        ctr("task", "resume", cid)
+        ctr.wait_status(cid, "RUNNING")
+        ctr("task", "kill", "--signal", "SIGKILL", cid)
+        ctr.wait_status(cid, "STOPPED")
+        assert ctr.delete_task(cid) == 137
+    finally:
+        events.terminate()
+        output, _ = events.communicate(timeout=30)
+    topics = [word for line in output.splitlines() if cid in line for word in line.split()[4:6]]
+    assert [t for t in topics if t.startswith("/tasks/")] == [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",  # the exec's
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ], output
+
+
 def test_containerd_restarted_while_a_task_runs(ctr: Ctr, containerd: ShimContainerd) -> None:
     """containerd finds the running task's shim again through the bundle's address file (and the
     shim serves the new connection): exec, kill and delete work after the restart. Last in the
