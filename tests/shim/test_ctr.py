@@ -393,6 +393,22 @@ def test_exec_pause_and_resume_events(ctr: Ctr, containerd: ShimContainerd) -> N
     ], output
 
 
+def test_no_fd_of_the_shim_reaches_the_container(ctr: Ctr) -> None:
+    """The shim holds sockets, fifos, eventfds and other containers' stdio: a container's process
+    and an exec'd one get their stdio and nothing else (ls's own directory fd is the 4th)."""
+    cid = ctr.new_id()
+    run = ctr.run("--rm", IMAGE_REF, cid, "ls", "/proc/self/fd")
+    assert run.stdout.split() == ["0", "1", "2", "3"], run
+    other = ctr.new_id("exec")
+    ctr.start_detached(other, "sleep", "1000")
+    ctr.wait_status(other, "RUNNING")
+    joined = ctr("task", "exec", "--exec-id", "fds", other, "ls", "/proc/self/fd")
+    assert joined.stdout.split() == ["0", "1", "2", "3"], joined
+    ctr("task", "kill", "--signal", "SIGKILL", other)
+    ctr.wait_status(other, "STOPPED")
+    assert ctr.delete_task(other) == 137
+
+
 def test_containerd_restarted_while_a_task_runs(ctr: Ctr, containerd: ShimContainerd) -> None:
     """containerd finds the running task's shim again through the bundle's address file (and the
     shim serves the new connection): exec, kill and delete work after the restart. Last in the
