@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import termios
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,6 +165,15 @@ def test_tty_run_is_interactive(ctr: Ctr) -> None:
         session.type("tty; echo sum=$((6*7))\r")
         session.expect(r"/dev/pts/\d+")
         session.expect(r"sum=42")
+        # ResizePty: ctr passes its terminal's size on, at start and on SIGWINCH.
+        session.type("echo size=$(stty size)\r")
+        session.expect(r"size=24 80")
+        termios.tcsetwinsize(session.master, (33, 101))
+        deadline = time.monotonic() + 30
+        while "size=33 101" not in session.output:
+            assert time.monotonic() < deadline, session.output
+            session.type("echo size=$(stty size)\r")
+            time.sleep(0.2)
         session.type("exit 5\r")
         assert session.wait() == 5, session.output
     finally:
