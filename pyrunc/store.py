@@ -4,16 +4,12 @@ state.json is written atomically (temp file + rename) and only ever read whole. 
 files; what a container's status is (from /proc, exec.fifo and the freezer) is the container's
 business: pyrunc/container/base.py.
 
-The hot verbs' modules (this one, pyrunc/container/{base,query,start,kill,delete}.py, log.py,
-errors.py, commands.py) call `posix`, the C module `os` re-exports, and join paths as strings:
-`import os` (with _collections_abc and posixpath) costs 1.1-1.4 ms here, more than `state` or
-`kill` does itself (issue 15). Paths here are absolute and normalised (Store.root) and names
-are single components, so a join is "a/b".
+Without `import os`, as every module of the hot verbs: see pyrunc/__init__.py.
 """
 
 import posix
 
-from pyrunc import jsonio
+from pyrunc import absolute, is_dir, join, jsonio, lexists, path_exists
 from pyrunc.errors import NotFound, PyruncError, errno_text
 
 DEFAULT_ROOT = "/run/pyrunc"  # root's; see pyrunc/rootless.py default_root() for everyone
@@ -51,49 +47,6 @@ def rfc3339_now() -> str:
     secs, frac = divmod(ns, 1_000_000_000)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
     return f"{stamp}.{frac:09d}Z"
-
-
-def join(directory: str, name: str) -> str:
-    """os.path.join of a directory and a relative name, without posixpath."""
-    return directory + name if directory.endswith("/") else f"{directory}/{name}"
-
-
-def absolute(path: str) -> str:
-    """os.path.abspath; posixpath is imported only for a path that is not already absolute
-    and normalised (the common --root /run/pyrunc is returned as it is)."""
-    if path.startswith("/") and all(part not in ("", ".", "..") for part in path[1:].split("/")):
-        return path
-    import posixpath
-
-    return posixpath.abspath(path)
-
-
-def path_exists(path: str) -> bool:
-    """os.path.exists."""
-    try:
-        posix.stat(path)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def lexists(path: str) -> bool:
-    """os.path.lexists."""
-    try:
-        posix.lstat(path)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def is_dir(path: str) -> bool:
-    """os.path.isdir."""
-    from _stat import S_ISDIR
-
-    try:
-        return S_ISDIR(posix.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
 
 
 class Store:

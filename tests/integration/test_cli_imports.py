@@ -103,7 +103,8 @@ def test_delete_of_a_stopped_container_imports_only_what_it_needs(runtime, make_
         time.sleep(0.02)
     loaded = modules_of(runtime, tmp_path, "delete", cid)
     assert "pyrunc.container.delete" in loaded  # it did run the verb
-    assert_light(loaded)
+    assert "pyrunc.cgroups" in loaded  # and removed the cgroup, without os either
+    assert_light(loaded, NOT_OS)
     assert runtime("state", cid, check=False).returncode != 0
 
 
