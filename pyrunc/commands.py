@@ -1,7 +1,6 @@
 """One function per verb, called with the parsed options as plain dicts, by both the click CLI
 (pyrunc/cli.py) and the fast dispatcher (pyrunc/main.py). Each imports only what its verb needs."""
 
-import os
 import sys
 
 from pyrunc import log, version_text  # noqa: F401 (version_text: for pyrunc/cli.py)
@@ -293,4 +292,6 @@ def dispatch(name: str, g: dict, opts: dict) -> int:
         try:
             sys.stdout.flush()
         except BrokenPipeError:
+            import os
+
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -37,8 +37,8 @@ class ChildError(PyruncError):
 def errno_text(err: int | OSError) -> str:
     """strerror as Go (and so runc) spells it: "no such file or directory". Managers match on
     these texts: dockerd maps "no such file or directory" to exit status 127."""
-    import os
+    import posix  # os.strerror, without importing os (see pyrunc/__init__.py)
 
     number = err.errno if isinstance(err, OSError) else err
-    text = os.strerror(number or 0)
+    text = posix.strerror(number or 0)
     return text[0].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text

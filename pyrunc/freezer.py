@@ -22,7 +22,9 @@ def is_frozen(cgroup_state: dict) -> bool:
         return False
     path, frozen_value = found
     try:
-        with open(path) as f:
+        # UTF-8 named, not the locale's: the file is ASCII, and finding the locale's codec is the
+        # dearest part of this read (cgroups/_fs.py reads cgroup files the same way).
+        with open(path, encoding="utf-8") as f:
             return f.readline().strip() == frozen_value
     except OSError:
         return False  # gone, or going (ENODEV while a delete removes the cgroup): not frozen

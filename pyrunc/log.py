@@ -5,7 +5,7 @@ the msg of the last error line from the bundle's log.json and shows it to its us
 When the log goes to a file, errors are also printed plainly on stderr, as runc does.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/__init__.py
 import sys
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -44,15 +44,15 @@ def _emit(level: str, msg: str) -> None:
         sys.stderr.flush()
         return
     try:
-        fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = posix.open(_path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o644)
     except OSError as err:
         sys.stderr.write(f"cannot open log file {_path}: {err.strerror}\n")
         sys.stderr.write(line)
         return
     try:
-        os.write(fd, line.encode())
+        posix.write(fd, line.encode())
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def debug(msg: str) -> None:

@@ -3,12 +3,13 @@
 state.json is written atomically (temp file + rename) and only ever read whole. The store keeps
 files; what a container's status is (from /proc, exec.fifo and the freezer) is the container's
 business: pyrunc/container/base.py.
+
+Without `import os`, as every module of the hot verbs: see pyrunc/__init__.py.
 """
 
-import errno
-import os
+import posix
 
-from pyrunc import jsonio
+from pyrunc import absolute, is_dir, join, jsonio, lexists, path_exists
 from pyrunc.errors import NotFound, PyruncError, errno_text
 
 DEFAULT_ROOT = "/run/pyrunc"  # root's; see pyrunc/rootless.py default_root() for everyone
@@ -52,30 +53,32 @@ class Store:
     """Container directories under an absolute root."""
 
     def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(root)
+        self.root = absolute(root)
 
     @property
     def seccomp_cache(self) -> str:
         """Where compiled seccomp programs are cached: a path prefix, one file per program."""
-        return os.path.join(self.root, SECCOMP_CACHE_PREFIX)
+        return join(self.root, SECCOMP_CACHE_PREFIX)
 
     def path(self, container_id: str, name: str = "") -> str:
         check_id(container_id)
-        base = os.path.join(self.root, container_id)
-        return os.path.join(base, name) if name else base
+        base = join(self.root, container_id)
+        return join(base, name) if name else base
 
     def ensure_root(self) -> None:
         try:
             # A rootless caller's root is its own alone: other users cannot even list it.
+            import os
+
             from pyrunc.rootless import rootless
 
             os.makedirs(self.root, mode=0o700 if rootless() else 0o711, exist_ok=True)
         except OSError as err:
             raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
-        if not os.access(self.root, os.W_OK | os.X_OK):
+        if not posix.access(self.root, posix.W_OK | posix.X_OK):
             raise PyruncError(f"root directory {self.root} is not writable")
-        legacy = os.path.join(self.root, LEGACY_SECCOMP_CACHE)
-        if os.path.isdir(legacy):
+        legacy = join(self.root, LEGACY_SECCOMP_CACHE)
+        if is_dir(legacy):
             _remove_tree_quietly(legacy)
 
     def claim(self, container_id: str) -> int:
@@ -90,32 +93,34 @@ class Store:
         from pyrunc import _core
 
         path = self.path(container_id)
-        if os.path.lexists(path):
+        if lexists(path):
             raise PyruncError(f"container with id {container_id!r} already exists")
-        tmp = os.path.join(self.root, f"#claim-{os.getpid()}-{container_id}")
+        tmp = join(self.root, f"#claim-{posix.getpid()}-{container_id}")
         fd = -1
         try:
-            os.mkdir(tmp, 0o711)
-            fd = os.open(
-                os.path.join(tmp, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600
+            posix.mkdir(tmp, 0o711)
+            fd = posix.open(
+                join(tmp, LOCK_FILE), posix.O_RDWR | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, 0o600
             )
             fcntl.flock(fd, fcntl.LOCK_EX)
             _core.rename_noreplace(tmp, path)
         except OSError as err:
             if fd >= 0:
-                os.close(fd)
+                posix.close(fd)
             _remove_tree_quietly(tmp)
+            import errno
+
             if err.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
                 raise PyruncError(f"container with id {container_id!r} already exists") from None
             raise PyruncError(f"cannot create state directory {path}: {errno_text(err)}") from None
         return fd
 
     def exists(self, container_id: str) -> bool:
-        import stat
+        from _stat import S_ISDIR
 
         path = self.path(container_id)
         try:
-            return stat.S_ISDIR(os.stat(path).st_mode)
+            return S_ISDIR(posix.stat(path).st_mode)
         except PermissionError:
             # Another user's root (rootless: 0700): say so, rather than "does not exist".
             raise PyruncError(f"cannot read {path}: permission denied") from None
@@ -125,7 +130,7 @@ class Store:
     def owner_uid(self, container_id: str) -> int:
         """The uid owning the container's directory (NotFound once it is gone)."""
         try:
-            return os.stat(self.path(container_id)).st_uid
+            return posix.stat(self.path(container_id)).st_uid
         except FileNotFoundError:
             raise NotFound(container_id) from None
 
@@ -151,7 +156,7 @@ class Store:
         mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         for _ in range(5):
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+                fd = posix.open(path, posix.O_RDWR | posix.O_CLOEXEC)
             except FileNotFoundError:
                 self._refuse_foreign(container_id)  # runc and crun keep no lock file
                 raise NotFound(container_id) from None
@@ -160,22 +165,22 @@ class Store:
             try:
                 if not self._flock(fd, mode, wait, timeout):
                     if not wait:
-                        os.close(fd)
+                        posix.close(fd)
                         return None
                     holder = _lock_holder(fd)
                     raise PyruncError(f"container {container_id!r} is busy: {holder} holds its lock")
-                locked, now = os.fstat(fd), os.stat(path)
+                locked, now = posix.fstat(fd), posix.stat(path)
             except FileNotFoundError:
-                os.close(fd)
+                posix.close(fd)
                 raise NotFound(container_id) from None  # removed by the delete we waited for
             except PyruncError:
-                os.close(fd)
+                posix.close(fd)
                 raise
             if (locked.st_dev, locked.st_ino) == (now.st_dev, now.st_ino):
                 return fd
             # The container we waited for was deleted and a new one of the same id claimed its
             # place meanwhile: lock that one (never take its directory for a damaged leftover).
-            os.close(fd)
+            posix.close(fd)
         raise PyruncError(f"container {container_id!r} keeps being replaced while it is locked")
 
     @staticmethod
@@ -237,23 +242,25 @@ class Store:
 
     def list_ids(self) -> list[str]:
         try:
-            names = os.listdir(self.root)
+            names = posix.listdir(self.root)
         except FileNotFoundError:
             return []
         # Only directories with valid ids: the root also holds the seccomp cache's files.
-        return sorted(n for n in names if _is_valid_id(n) and os.path.isdir(os.path.join(self.root, n)))
+        return sorted(n for n in names if _is_valid_id(n) and is_dir(join(self.root, n)))
 
     def remove(self, container_id: str) -> None:
         path = self.path(container_id)
         for _ in range(3):  # a command racing us may still add a file (e.g. a state.json temp)
             try:
-                for leftover in os.listdir(path):
-                    os.unlink(os.path.join(path, leftover))
-                os.rmdir(path)
+                for leftover in posix.listdir(path):
+                    posix.unlink(join(path, leftover))
+                posix.rmdir(path)
                 return
             except FileNotFoundError:
                 return
             except OSError as err:
+                import errno
+
                 if err.errno != errno.ENOTEMPTY:
                     raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
         raise PyruncError(f"cannot remove {path}: something keeps writing into it")
@@ -265,7 +272,7 @@ class ForeignContainer(PyruncError):
 
     def __init__(self, container_id: str, directory: str, runtime: str) -> None:
         owner = runtime or "another runtime"
-        hint = f" (use {runtime} --root {os.path.dirname(directory)})" if runtime else ""
+        hint = f" (use {runtime} --root {directory.rpartition('/')[0] or '/'})" if runtime else ""
         super().__init__(
             f"container {container_id!r} is not pyrunc's: {directory} holds {owner}'s state{hint}"
         )
@@ -277,7 +284,7 @@ def foreign_runtime(path: str, state: object) -> str | None:
     container's directory, which has none). Every state.json pyrunc writes has init_start;
     runc's (libcontainer's) has init_process_pid; crun keeps a `status` file instead."""
     if state is None:
-        return "crun" if os.path.exists(os.path.join(path, "status")) else None
+        return "crun" if path_exists(join(path, "status")) else None
     if not isinstance(state, dict) or "init_start" in state:
         return None  # ours, or too damaged to say: CorruptState then
     return "runc" if "init_process_pid" in state else ""
@@ -340,9 +347,9 @@ def _cgroup_shape_problem(cgroup: dict | None) -> str:
 
 def _remove_tree_quietly(path: str) -> None:
     try:
-        for name in os.listdir(path):
-            os.unlink(os.path.join(path, name))
-        os.rmdir(path)
+        for name in posix.listdir(path):
+            posix.unlink(join(path, name))
+        posix.rmdir(path)
     except OSError:
         pass
 
@@ -350,7 +357,7 @@ def _remove_tree_quietly(path: str) -> None:
 def _lock_holder(fd: int) -> str:
     """Who holds the flock on this file, from /proc/locks ("pid N"), for the busy message."""
     try:
-        st = os.fstat(fd)
+        st = posix.fstat(fd)
         needle = f":{st.st_ino} "
         with open("/proc/locks") as f:
             for line in f:
@@ -364,23 +371,25 @@ def _lock_holder(fd: int) -> str:
 
 def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
     """Write a whole file in one write; a short write (a full filesystem) is ENOSPC."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
     try:
-        if os.write(fd, data) != len(data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if posix.write(fd, data) != len(data):
+            import errno
+
+            raise OSError(errno.ENOSPC, posix.strerror(errno.ENOSPC))
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """Write a file so readers see the old content or the new, never a part."""
-    tmp = f"{path}.tmp{os.getpid()}"
+    tmp = f"{path}.tmp{posix.getpid()}"
     try:
         write_file(tmp, data, mode)
-        os.rename(tmp, path)
+        posix.rename(tmp, path)
     except OSError:
         try:
-            os.unlink(tmp)
+            posix.unlink(tmp)
         except OSError:
             pass
         raise

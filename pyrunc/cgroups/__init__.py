@@ -15,13 +15,12 @@ Placement follows runc's cgroupfs driver:
   and so cannot enable controllers for a child);
 - without cgroupsPath the container id is used as a relative path.
 
-Hot-path rule: this module, v1.py, v2.py and _fs.py import nothing heavier than
-os/errno/signal/time. Resource validation, devices, BPF, stats and events are
-imported on first use.
+Hot-path rule: this module, v1.py, v2.py and _fs.py import nothing heavier than posix, errno
+and time (not os: see pyrunc/__init__.py; not signal, which imports enum). Resource validation,
+devices, BPF, stats and events are imported on first use.
 """
 
-import os
-
+from pyrunc import join, path_exists
 from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path, signal_quietly, walk_pids
 
 SIGKILL = 9  # not signal.SIGKILL: the signal module imports enum, and this is the hot path
@@ -194,9 +193,9 @@ class Manager:
 
 def cgroup_mode(root: str = CGROUP_ROOT) -> str:
     """'unified' (v2 only), 'hybrid' (v1 controllers + cgroup2 at root/unified) or 'legacy'."""
-    if os.path.exists(os.path.join(root, "cgroup.controllers")):
+    if path_exists(join(root, "cgroup.controllers")):
         return "unified"
-    if os.path.exists(os.path.join(root, "unified", "cgroup.controllers")):
+    if path_exists(join(root, "unified", "cgroup.controllers")):
         return "hybrid"
     return "legacy"
 

@@ -1,12 +1,14 @@
 """Small cgroupfs file helpers shared by the v1 and v2 managers.
 
-On the hot path of `state`, `kill` and `delete`: imports only os, errno and time.
+On the hot path of `state`, `kill` and `delete`: imports only posix, errno and time (not os:
+see pyrunc/__init__.py).
 """
 
 import errno
-import os
+import posix  # os without its import cost: see pyrunc/__init__.py
 import time
 
+from pyrunc import join
 from pyrunc.errors import PyruncError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -66,13 +68,13 @@ def write_text(path: str, value: str) -> None:
     cgroupfs reports a rejected value as the errno of that single write, so the
     whole value must go out in one call.
     """
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     try:
         data = value.encode()
-        if os.write(fd, data) != len(data):
+        if posix.write(fd, data) != len(data):
             raise OSError(errno.EIO, "short write", path)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def read_keyed(path: str) -> dict[str, str]:
@@ -112,9 +114,9 @@ def read_pids(procs_file: str) -> list[int]:
 
 def walk_pids(directory: str) -> list[int]:
     """Every pid in `directory` and its descendants (cgroup.procs of each)."""
-    pids = read_pids(os.path.join(directory, "cgroup.procs"))
+    pids = read_pids(join(directory, "cgroup.procs"))
     try:
-        entries = list(os.scandir(directory))
+        entries = list(posix.scandir(directory))
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENODEV):
             return pids
@@ -128,7 +130,7 @@ def walk_pids(directory: str) -> list[int]:
 def signal_quietly(pid: int, signal: int) -> None:
     """kill(2) that ignores a process which has already gone."""
     try:
-        os.kill(pid, signal)
+        posix.kill(pid, signal)
     except ProcessLookupError:
         return
 
@@ -139,12 +141,12 @@ def _rmdir_retrying(path: str) -> None:
     delay = 0.01
     for attempt in range(8):
         try:
-            os.rmdir(path)
+            posix.rmdir(path)
             return
         except FileNotFoundError:
             return
         except OSError as e:
-            if e.errno != errno.EBUSY or attempt == 7 or read_pids(os.path.join(path, "cgroup.procs")):
+            if e.errno != errno.EBUSY or attempt == 7 or read_pids(join(path, "cgroup.procs")):
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
@@ -153,7 +155,7 @@ def _rmdir_retrying(path: str) -> None:
 def remove_tree(directory: str) -> None:
     """rmdir a cgroup and all its sub-cgroups, leaves first. Missing (or being removed) is fine."""
     try:
-        entries = list(os.scandir(directory))
+        entries = list(posix.scandir(directory))
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENODEV):
             return
@@ -167,7 +169,7 @@ def remove_tree(directory: str) -> None:
 def remove_if_empty(directory: str) -> None:
     """rmdir a parent cgroup we created, unless someone else now uses it."""
     try:
-        os.rmdir(directory)
+        posix.rmdir(directory)
     except OSError as e:
         if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
             raise
@@ -182,7 +184,9 @@ def clean_path(path: str) -> str:
     if not path:
         return ""
     # normpath keeps a leading "//" (POSIX allows it a meaning); cgroupfs does not.
-    cleaned = os.path.normpath("/" + path).lstrip("/")
+    import posixpath  # create's path only
+
+    cleaned = posixpath.normpath("/" + path).lstrip("/")
     return "/" + cleaned if path.startswith("/") else cleaned
 
 
@@ -200,7 +204,7 @@ def retry_if_a_parent_vanishes(make, directory: str, attempts: int = 5) -> None:
 
 
 def oserror_text(e: OSError) -> str:
-    return os.strerror(e.errno) if e.errno else str(e)
+    return posix.strerror(e.errno) if e.errno else str(e)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.002) -> bool:

@@ -4,8 +4,9 @@ Hot path (`from_state`, `pids`, `kill_all`, `destroy`, `is_frozen`): os, errno,
 signal and time only.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/__init__.py
 
+from pyrunc import dirname, is_dir, join, path_exists
 from pyrunc.cgroups import Manager
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
@@ -57,8 +58,8 @@ class V1Manager(Manager):
                 mine = own.get(name, "/")
                 if mount_root != "/" and mine.startswith(mount_root):
                     mine = mine[len(mount_root) :] or "/"
-                base = os.path.join(mount_point, mine.lstrip("/"))
-            paths[name] = os.path.join(base, inner.lstrip("/")).rstrip("/")
+                base = join(mount_point, mine.lstrip("/"))
+            paths[name] = join(base, inner.lstrip("/")).rstrip("/")
         return cls(paths)
 
     @classmethod
@@ -85,7 +86,7 @@ class V1Manager(Manager):
         made_parents: list[str] = []
         try:
             for directory in self.directories():
-                if directory in made_leaves or os.path.isdir(directory):
+                if directory in made_leaves or is_dir(directory):
                     continue
                 retry_if_a_parent_vanishes(
                     lambda d=directory: self._make_chain(d, made_leaves, made_parents), directory
@@ -115,7 +116,7 @@ class V1Manager(Manager):
         missing = _missing_chain(directory)
         for index, new_dir in enumerate(reversed(missing)):
             try:
-                os.mkdir(new_dir, 0o755)
+                posix.mkdir(new_dir, 0o755)
             except FileExistsError:
                 continue  # created concurrently by another container: not ours
             except FileNotFoundError:
@@ -129,7 +130,7 @@ class V1Manager(Manager):
         if not freezer:
             return None
         # freezer.state is the effective state: FROZEN below a frozen parent too.
-        path = os.path.join(freezer, "freezer.state")
+        path = join(freezer, "freezer.state")
         try:
             state = read_first_line(path)
         except OSError:
@@ -139,12 +140,12 @@ class V1Manager(Manager):
     def add(self, pid: int) -> None:
         for directory in self.directories():
             try:
-                write_pid(os.path.join(directory, "cgroup.procs"), pid)
+                write_pid(join(directory, "cgroup.procs"), pid)
             except OSError as e:
                 raise CgroupError(f"cannot add pid {pid} to cgroup {directory}: {oserror_text(e)}") from None
 
     def exists(self) -> bool:
-        return any(os.path.isdir(d) for d in self.directories())
+        return any(is_dir(d) for d in self.directories())
 
     def destroy(self) -> None:
         self._remove(self.directories(), self.created)
@@ -187,7 +188,7 @@ class V1Manager(Manager):
         freezer = self.paths.get("freezer")
         if not freezer:
             raise CgroupError("the freezer cgroup controller is not mounted on this host")
-        return os.path.join(freezer, "freezer.state")
+        return join(freezer, "freezer.state")
 
     def freeze(self, timeout: float = 10.0) -> None:
         state_file = self._freezer_state_file()
@@ -246,9 +247,9 @@ class V1Manager(Manager):
 def _missing_chain(directory: str) -> list[str]:
     """`directory` and those of its parents that do not exist, deepest first."""
     missing = []
-    while not os.path.isdir(directory):
+    while not is_dir(directory):
         missing.append(directory)
-        directory = os.path.dirname(directory)
+        directory = dirname(directory)
     return missing
 
 
@@ -260,20 +261,20 @@ def _fill_cpusets(leaf: str) -> None:
     e.g. a pod's parent made by a manager that does not use cpuset)."""
     chain = []
     directory = leaf
-    while not all(read_first_line(os.path.join(directory, name)) for name in _CPUSET_FILES):
+    while not all(read_first_line(join(directory, name)) for name in _CPUSET_FILES):
         chain.append(directory)
-        parent = os.path.dirname(directory)
-        if parent == directory or not os.path.exists(os.path.join(parent, "cpuset.cpus")):
+        parent = dirname(directory)
+        if parent == directory or not path_exists(join(parent, "cpuset.cpus")):
             break  # the hierarchy's root (always set) was passed: nothing to copy from
         directory = parent
     for directory in reversed(chain):
-        parent = os.path.dirname(directory)
+        parent = dirname(directory)
         for name in _CPUSET_FILES:
-            if read_first_line(os.path.join(directory, name)):
+            if read_first_line(join(directory, name)):
                 continue
-            value = read_first_line(os.path.join(parent, name))
+            value = read_first_line(join(parent, name))
             try:
-                write_text(os.path.join(directory, name), value)
+                write_text(join(directory, name), value)
             except OSError as e:
                 raise CgroupError(
                     f"cannot initialise {directory}/{name} from its parent: {oserror_text(e)}"

@@ -5,8 +5,9 @@ and time only.
 """
 
 import errno
-import os
+import posix  # os without its import cost: see pyrunc/__init__.py
 
+from pyrunc import dirname, is_dir, join, path_exists
 from pyrunc.cgroups import Manager
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
@@ -41,15 +42,15 @@ class V2Manager(Manager):
     @classmethod
     def for_path(cls, inner: str, mount: str = CGROUP_ROOT) -> "V2Manager":
         if inner.startswith("/"):
-            return cls(os.path.join(mount, inner.lstrip("/")).rstrip("/"), mount)
+            return cls(join(mount, inner.lstrip("/")).rstrip("/"), mount)
         # Relative: below the *parent* of our own cgroup, like runc's fs2 driver;
         # our own cgroup has processes, so it cannot enable controllers for a child.
         own = "/"
         for line in read_text("/proc/self/cgroup").splitlines():
             if line.startswith("0::"):
                 own = line[3:]
-        parent = os.path.dirname(own.rstrip("/")) or "/"
-        return cls(os.path.join(mount, parent.lstrip("/"), inner).rstrip("/"), mount)
+        parent = dirname(own.rstrip("/")) or "/"
+        return cls(join(mount, parent.lstrip("/"), inner).rstrip("/"), mount)
 
     @classmethod
     def from_state(cls, d: dict) -> "V2Manager":
@@ -59,7 +60,7 @@ class V2Manager(Manager):
         return {"version": 2, "path": self.dir, "mount": self.mount, "created": list(self.created)}
 
     def _file(self, name: str) -> str:
-        return os.path.join(self.dir, name)
+        return join(self.dir, name)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -99,21 +100,21 @@ class V2Manager(Manager):
         `top`: the mount point, or (rootless systemd) the user manager's cgroup, above which the
         user may write nothing."""
         ancestors = []
-        probe = os.path.dirname(self.dir)
+        probe = dirname(self.dir)
         while len(probe) >= len(top):
             ancestors.append(probe)
-            probe = os.path.dirname(probe)
+            probe = dirname(probe)
         for directory in reversed(ancestors):
-            if not os.path.isdir(directory):
+            if not is_dir(directory):
                 self._mkdir(directory, made)
             _enable_controllers(directory)
-        if not os.path.isdir(self.dir):
+        if not is_dir(self.dir):
             self._mkdir(self.dir, made)
 
     @staticmethod
     def _mkdir(directory: str, made: list[str]) -> None:
         try:
-            os.mkdir(directory, 0o755)
+            posix.mkdir(directory, 0o755)
         except FileExistsError:
             return
         except FileNotFoundError:
@@ -126,7 +127,7 @@ class V2Manager(Manager):
         # The first cgroup.procs write of a migration waits for an RCU grace period (5-26 ms
         # here); a process born in the cgroup is never migrated (runc 1.4 does it for exec).
         try:
-            return os.open(self.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            return posix.open(self.dir, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except OSError:
             return -1  # add() reports what is wrong with it
 
@@ -139,7 +140,7 @@ class V2Manager(Manager):
             raise CgroupError(f"cannot add pid {pid} to cgroup {self.dir}: {oserror_text(e)}") from None
 
     def exists(self) -> bool:
-        return os.path.isdir(self.dir)
+        return is_dir(self.dir)
 
     def destroy(self) -> None:
         self._remove([self.dir], self.created)
@@ -167,7 +168,7 @@ class V2Manager(Manager):
         return sorted(set(walk_pids(self.dir)))
 
     def kill_all(self, signal: int) -> None:
-        if signal == SIGKILL and os.path.exists(self._file("cgroup.kill")):
+        if signal == SIGKILL and path_exists(self._file("cgroup.kill")):
             # Linux 5.14+: the kernel kills the whole subtree, forks included.
             try:
                 write_text(self._file("cgroup.kill"), "1")
@@ -237,8 +238,8 @@ def _enable_controllers(directory: str) -> None:
     time, skipping those the kernel refuses (e.g. a non-root cgroup that still
     has processes): apply() then reports a missing controller by name."""
     try:
-        available = read_text(os.path.join(directory, "cgroup.controllers")).split()
-        enabled = set(read_text(os.path.join(directory, "cgroup.subtree_control")).split())
+        available = read_text(join(directory, "cgroup.controllers")).split()
+        enabled = set(read_text(join(directory, "cgroup.subtree_control")).split())
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENODEV):
             # Removed under us (ENODEV: the cgroup died while its file was open).
@@ -248,7 +249,7 @@ def _enable_controllers(directory: str) -> None:
         if controller in enabled:
             continue
         try:
-            write_text(os.path.join(directory, "cgroup.subtree_control"), "+" + controller)
+            write_text(join(directory, "cgroup.subtree_control"), "+" + controller)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.ENODEV):
                 raise FileNotFoundError(e.errno, e.strerror, directory) from None

@@ -4,8 +4,9 @@ The status is derived, never trusted: the init pid must be alive with the start 
 (a reused pid is another process), exec.fifo present means created, a frozen cgroup means paused.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/__init__.py
 
+from pyrunc import path_exists
 from pyrunc.errors import NotFound, PyruncError, errno_text
 from pyrunc.store import FIFO, Store
 
@@ -33,12 +34,12 @@ class Container:
 
     def signal_init(self, sig: int) -> None:
         """Signal the init through a pidfd, after checking the pid is still ours (not reused)."""
-        # _signal, not signal (which imports enum), and os.pidfd_open, not pyrunc._core: kill and
+        # _signal, not signal (which imports enum), and posix.pidfd_open, not pyrunc._core: kill and
         # delete need nothing else of either, and loading them costs more than the verb's work.
         from _signal import pidfd_send_signal
 
         try:
-            pidfd = os.pidfd_open(self.pid)
+            pidfd = posix.pidfd_open(self.pid)
         except OSError:
             raise PyruncError("container not running") from None
         try:
@@ -49,14 +50,14 @@ class Container:
         except OSError as err:
             raise PyruncError(f"signal {sig} to the container's init: {errno_text(err)}") from None
         finally:
-            os.close(pidfd)
+            posix.close(pidfd)
 
     def wait_init_gone(self, timeout: float = 10.0) -> bool:
         """Wait until the init has exited (it may stay a zombie of someone else)."""
         import select
 
         try:
-            pidfd = os.pidfd_open(self.pid)
+            pidfd = posix.pidfd_open(self.pid)
         except OSError:
             return True
         try:
@@ -64,7 +65,7 @@ class Container:
             poller.register(pidfd, select.POLLIN)
             return bool(poller.poll(int(timeout * 1000)))
         finally:
-            os.close(pidfd)
+            posix.close(pidfd)
 
 
 def load(store: Store, container_id: str, locked: bool = False) -> Container:
@@ -99,7 +100,7 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
             return "stopped"  # no lock file: what a killed delete left, only to be removed
         if fd is None:
             return "creating"
-        os.close(fd)
+        posix.close(fd)
         return "stopped"
     pid = state.get("pid") or 0
     if pid <= 0:
@@ -107,7 +108,7 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
     stat = proc_stat(pid)
     if stat is None or stat[1] != state.get("init_start") or stat[0] in ("Z", "X", "x"):
         return "stopped"
-    if os.path.exists(store.path(container_id, FIFO)) and _is_init_helper(pid):
+    if path_exists(store.path(container_id, FIFO)) and _is_init_helper(pid):
         return "created"
     if state.get("cgroup") and _is_frozen(state["cgroup"]):
         return "paused"
@@ -117,7 +118,7 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
 def _is_init_helper(pid: int) -> bool:
     """Is the init still pyrunc's helper (waiting for start), not yet the user's process?"""
     try:
-        return os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-init")
+        return posix.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-init")
     except OSError:
         return False
 

@@ -4,7 +4,7 @@ Order: kill and wait for the processes, remove the cgroup, run poststop hooks (a
 warning, as the spec says), remove the state directory.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/__init__.py
 
 from pyrunc import log
 from pyrunc.container.base import Container, load
@@ -40,7 +40,7 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
         stop_processes(container)
         destroy(container)
     finally:
-        os.close(lock)
+        posix.close(lock)
 
 
 def remove_damaged(store: Store, container_id: str) -> None:
@@ -109,7 +109,7 @@ def _in_namespace(pids: list[int], pid_ns: int) -> list[int]:
     found = []
     for pid in pids:
         try:
-            if os.stat(f"/proc/{pid}/ns/pid").st_ino == pid_ns:
+            if posix.stat(f"/proc/{pid}/ns/pid").st_ino == pid_ns:
                 found.append(pid)
         except OSError:
             pass  # gone

@@ -5,7 +5,7 @@ end-of-file (success). If anything fails between the fifo and execve, the init w
 into the fifo instead. If the init dies before reaching the fifo, its pidfd says so.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/__init__.py
 
 from pyrunc import log
 from pyrunc.container.base import Container, load, proc_stat
@@ -33,7 +33,7 @@ def start(store: Store, container_id: str) -> None:
         log.debug(f"start {container_id}: pid {container.pid} runs the container's process")
         run_poststart(container)
     finally:
-        os.close(lock)
+        posix.close(lock)
 
 
 def _why_stopped(container: Container) -> str:
@@ -55,13 +55,13 @@ def release_init(container: Container) -> None:
     # The pidfd first: opening the fifo releases the init, and a short-lived process can exec,
     # exit and be reaped by its parent (containerd's shim) before we would get to it.
     try:
-        pidfd = os.pidfd_open(container.pid)
+        pidfd = posix.pidfd_open(container.pid)
     except OSError:
         raise PyruncError(f"cannot start a container that has stopped ({_why_stopped(container)})") from None
-    fifo = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    fifo = posix.open(path, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
     # Unlinked at once: should this start be killed now, the container is no longer "created",
     # and a second start cannot wait on a fifo nobody will write.
-    os.unlink(path)
+    posix.unlink(path)
     message = bytearray()
     try:
         poller = select.poll()
@@ -82,15 +82,15 @@ def release_init(container: Container) -> None:
                     raise PyruncError("container init exited before it could be started")
                 break
     finally:
-        os.close(pidfd)
-        os.close(fifo)
+        posix.close(pidfd)
+        posix.close(fifo)
     if message:
         raise PyruncError(f"unable to start container process: {message.decode(errors='replace')}")
 
 
 def _read_nonblocking(fd: int) -> bytes:
     try:
-        return os.read(fd, 65536)
+        return posix.read(fd, 65536)
     except BlockingIOError:
         return b""
 

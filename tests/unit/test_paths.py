@@ -1,0 +1,46 @@
+"""pyrunc's os.path stand-ins (pyrunc/__init__.py): the hot verbs join and test paths without
+importing os, and must get exactly what os.path gives."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pyrunc import absolute, dirname, is_dir, join, lexists, path_exists
+
+paths = st.text(alphabet="/a.", max_size=8)
+
+
+@given(paths, st.lists(paths, max_size=3))
+def test_join_is_posixpath_join(first: str, rest: list[str]) -> None:
+    assert join(first, *rest) == posixpath.join(first, *rest)
+
+
+@given(paths)
+def test_dirname_is_posixpath_dirname(path: str) -> None:
+    assert dirname(path) == posixpath.dirname(path)
+
+
+@given(paths.filter(bool))
+def test_absolute_is_posixpath_abspath(path: str) -> None:
+    assert absolute(path) == posixpath.abspath(path)
+
+
+def test_absolute_keeps_a_normalised_path_as_it_is() -> None:
+    assert absolute("/run/pyrunc") == "/run/pyrunc"
+    assert absolute("/run/pyrunc/") == "/run/pyrunc"
+    assert absolute("/run/./pyrunc/../x") == "/run/x"
+
+
+def test_existence_tests_are_os_path_s(tmp_path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for name in ("dir", "file", "dangling", "nowhere", "file/below", "with\0nul"):
+        path = str(tmp_path / name) if "\0" not in name else str(tmp_path) + "/" + name
+        assert path_exists(path) == os.path.exists(path), name
+        assert lexists(path) == os.path.lexists(path), name
+        assert is_dir(path) == os.path.isdir(path), name
