@@ -37,7 +37,7 @@ class ChildError(PyruncError):
 def errno_text(err: int | OSError) -> str:
     """strerror as Go (and so runc) spells it: "no such file or directory". Managers match on
     these texts: dockerd maps "no such file or directory" to exit status 127."""
-    import posix  # os.strerror, without importing os (see pyrunc/__init__.py)
+    import posix  # os.strerror, without importing os (see pyrunc/paths.py)
 
     number = err.errno if isinstance(err, OSError) else err
     text = posix.strerror(number or 0)

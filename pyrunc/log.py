@@ -5,7 +5,7 @@ the msg of the last error line from the bundle's log.json and shows it to its us
 When the log goes to a file, errors are also printed plainly on stderr, as runc does.
 """
 
-import posix  # os without its import cost: see pyrunc/__init__.py
+import posix  # os without its import cost: see pyrunc/paths.py
 import sys
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}

@@ -4,13 +4,14 @@ state.json is written atomically (temp file + rename) and only ever read whole. 
 files; what a container's status is (from /proc, exec.fifo and the freezer) is the container's
 business: pyrunc/container/base.py.
 
-Without `import os`, as every module of the hot verbs: see pyrunc/__init__.py.
+Without `import os`, as every module of the hot verbs: see pyrunc/paths.py.
 """
 
 import posix
 
-from pyrunc import absolute, is_dir, join, jsonio, lexists, path_exists
+from pyrunc import jsonio
 from pyrunc.errors import NotFound, PyruncError, errno_text
+from pyrunc.paths import absolute, is_dir, join, lexists, path_exists
 
 DEFAULT_ROOT = "/run/pyrunc"  # root's; see pyrunc/rootless.py default_root() for everyone
 STATE_FILE = "state.json"

@@ -16,12 +16,12 @@ Placement follows runc's cgroupfs driver:
 - without cgroupsPath the container id is used as a relative path.
 
 Hot-path rule: this module, v1.py, v2.py and _fs.py import nothing heavier than posix, errno
-and time (not os: see pyrunc/__init__.py; not signal, which imports enum). Resource validation,
+and time (not os: see pyrunc/paths.py; not signal, which imports enum). Resource validation,
 devices, BPF, stats and events are imported on first use.
 """
 
-from pyrunc import join, path_exists
 from pyrunc.cgroups._fs import CGROUP_ROOT, CgroupError, clean_path, signal_quietly, walk_pids
+from pyrunc.paths import join, path_exists
 
 SIGKILL = 9  # not signal.SIGKILL: the signal module imports enum, and this is the hot path
 

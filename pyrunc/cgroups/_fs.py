@@ -1,15 +1,15 @@
 """Small cgroupfs file helpers shared by the v1 and v2 managers.
 
 On the hot path of `state`, `kill` and `delete`: imports only posix, errno and time (not os:
-see pyrunc/__init__.py).
+see pyrunc/paths.py).
 """
 
 import errno
-import posix  # os without its import cost: see pyrunc/__init__.py
+import posix  # os without its import cost: see pyrunc/paths.py
 import time
 
-from pyrunc import join
 from pyrunc.errors import PyruncError
+from pyrunc.paths import join
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 # The key of the cgroup2 hierarchy wherever hierarchies are keyed by controller (discovery.py, the

@@ -4,9 +4,8 @@ Hot path (`from_state`, `pids`, `kill_all`, `destroy`, `is_frozen`): os, errno,
 signal and time only.
 """
 
-import posix  # os without its import cost: see pyrunc/__init__.py
+import posix  # os without its import cost: see pyrunc/paths.py
 
-from pyrunc import dirname, is_dir, join, path_exists
 from pyrunc.cgroups import Manager
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
@@ -22,6 +21,7 @@ from pyrunc.cgroups._fs import (
     write_pid,
     write_text,
 )
+from pyrunc.paths import dirname, is_dir, join, path_exists
 
 # Where to look for the container's processes, best first.
 _PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)

@@ -5,9 +5,8 @@ and time only.
 """
 
 import errno
-import posix  # os without its import cost: see pyrunc/__init__.py
+import posix  # os without its import cost: see pyrunc/paths.py
 
-from pyrunc import dirname, is_dir, join, path_exists
 from pyrunc.cgroups import Manager
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
@@ -23,6 +22,7 @@ from pyrunc.cgroups._fs import (
     write_pid,
     write_text,
 )
+from pyrunc.paths import dirname, is_dir, join, path_exists
 
 SIGKILL = 9
 

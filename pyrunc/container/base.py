@@ -4,10 +4,10 @@ The status is derived, never trusted: the init pid must be alive with the start 
 (a reused pid is another process), exec.fifo present means created, a frozen cgroup means paused.
 """
 
-import posix  # os without its import cost: see pyrunc/__init__.py
+import posix  # os without its import cost: see pyrunc/paths.py
 
-from pyrunc import path_exists
 from pyrunc.errors import NotFound, PyruncError, errno_text
+from pyrunc.paths import path_exists
 from pyrunc.store import FIFO, Store
 
 

@@ -4,7 +4,7 @@ Order: kill and wait for the processes, remove the cgroup, run poststop hooks (a
 warning, as the spec says), remove the state directory.
 """
 
-import posix  # os without its import cost: see pyrunc/__init__.py
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import log
 from pyrunc.container.base import Container, load

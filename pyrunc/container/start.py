@@ -5,7 +5,7 @@ end-of-file (success). If anything fails between the fifo and execve, the init w
 into the fifo instead. If the init dies before reaching the fifo, its pidfd says so.
 """
 
-import posix  # os without its import cost: see pyrunc/__init__.py
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import log
 from pyrunc.container.base import Container, load, proc_stat

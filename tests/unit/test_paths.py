@@ -1,4 +1,4 @@
-"""pyrunc's os.path stand-ins (pyrunc/__init__.py): the hot verbs join and test paths without
+"""pyrunc's os.path stand-ins (pyrunc/paths.py): the hot verbs join and test paths without
 importing os, and must get exactly what os.path gives."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import posixpath
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyrunc import absolute, dirname, is_dir, join, lexists, path_exists
+from pyrunc.paths import absolute, dirname, is_dir, join, lexists, path_exists
 
 paths = st.text(alphabet="/a.", max_size=8)
 
