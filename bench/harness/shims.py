@@ -170,6 +170,7 @@ class Node:
             )
         self.log_path = os.path.join(self.dir, "containerd.log")
         self.process: subprocess.Popen | None = None
+        self.run_before = set(os.listdir("/run"))  # the pyrunc shim's work directories go there
 
     def config_toml(self) -> str:
         d = self.dir
@@ -195,8 +196,9 @@ disabled_plugins = {json.dumps(plugins)}
     def start(self) -> None:
         env = dict(os.environ)
         shim = self.handlers.get("pyrunc-shim")
-        if shim:  # containerd looks shims up on its PATH
+        if shim:  # containerd looks shims up on its PATH; the shim keeps its state in PYRUNC_SHIM_ROOT
             env["PATH"] = os.path.dirname(shim) + ":" + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            env["PYRUNC_SHIM_ROOT"] = self.ws.root("pyrunc-shim")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [CONTAINERD, "--config", self.config],
@@ -260,6 +262,14 @@ disabled_plugins = {json.dumps(plugins)}
             left.append(f"shim {pid} still running after containerd stopped (killed)")
         procs.reap_until_childless(timeout=10)
         left += [f"could not unmount {point}" for point in unmount_below(self.dir)]
+        for handler in self.handlers:
+            root = self.ws.root(handler)
+            for namespace in os.scandir(root):  # <root>/<namespace>/<id>/: a container's state
+                if namespace.is_dir():
+                    states = [entry.name for entry in os.scandir(namespace.path) if entry.is_dir()]
+                    left += [f"{handler} state left in {namespace.path}: {state}" for state in states]
+        added = sorted(set(os.listdir("/run")) - self.run_before)
+        left += [f"shim work dir left: /run/{name}" for name in added if name.startswith("pyrunc-shim-")]
         return left
 
 

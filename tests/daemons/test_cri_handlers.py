@@ -63,6 +63,7 @@ class HandlersContainerd(Containerd):
     def __init__(self, workdir: Path, runtime_bin: str, token: str, shim: str | None) -> None:
         super().__init__(workdir, runtime_bin, token, cri={"sandbox_image": PAUSE_REF})
         self.shim = shim
+        self.run_before = set(os.listdir("/run"))
         self.wrappers = {
             "runc": install_runtime(workdir / "bin-runc", "runc", RUNC, self.handler_log("runc")),
             "pyrunc": install_runtime(
@@ -81,8 +82,8 @@ class HandlersContainerd(Containerd):
             Handler(name, RUNC_SHIM, str(wrapper), str(self.handler_root(name)))
             for name, wrapper in self.wrappers.items()
         ]
-        if self.shim:
-            found.append(Handler("pyrunc-shim", PYRUNC_SHIM, root=str(self.handler_root("pyrunc-shim"))))
+        if self.shim:  # its state root comes from the environment (PYRUNC_SHIM_ROOT), not options
+            found.append(Handler("pyrunc-shim", PYRUNC_SHIM))
         return found
 
     def cri_toml(self) -> str:
@@ -92,7 +93,7 @@ class HandlersContainerd(Containerd):
         if not self.shim:
             return None
         path = os.path.dirname(self.shim) + ":" + os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        return {**os.environ, "PATH": path}
+        return {**os.environ, "PATH": path, "PYRUNC_SHIM_ROOT": str(self.handler_root("pyrunc-shim"))}
 
     def calls_of(self, handler: str) -> list[str]:
         log = self.handler_log(handler)
@@ -105,11 +106,13 @@ class HandlersContainerd(Containerd):
 
     def extra_leaks(self) -> list[str]:
         problems = [p for p in super().extra_leaks() if not p.startswith("runtime state left")]
-        for handler in self.handlers():
-            root = Path(handler.root or "")
+        for handler in HANDLERS:
+            root = self.handler_root(handler)
             states = [str(p) for p in root.glob("*/*")] if root.is_dir() else []
             if states:
-                problems.append(f"runtime state of handler {handler.name} left: {states}")
+                problems.append(f"runtime state of handler {handler} left: {states}")
+        left = sorted(set(os.listdir("/run")) - self.run_before)
+        problems += [f"shim work dir left: /run/{p}" for p in left if p.startswith("pyrunc-shim-")]
         return problems
 
 
@@ -288,12 +291,6 @@ def test_pod_and_container_lifecycle(
     assert (result.stdout, result.stderr, result.exit_code) == ("42\n", "oops\n", 3)
     assert cri.exec_sync(container_id, ["true"]).exit_code == 0
 
-    # Stats come from the container's cgroup: it has run sh and sleep, so both are non-zero.
-    stats = cri.container_stats(container_id)
-    assert stats.container_id == container_id
-    assert stats.cpu_nanoseconds and stats.cpu_nanoseconds > 0, stats
-    assert stats.working_set_bytes and stats.working_set_bytes > 0, stats
-
     log = Path(config.log_directory) / "work.log"
     deadline = time.monotonic() + BOUND
     while "from-cri" not in (log.read_text() if log.exists() else ""):
@@ -315,6 +312,21 @@ def test_pod_and_container_lifecycle(
     cri.remove_pod_sandbox(sandbox_id)
     assert sandbox_id not in cri.list_pod_sandbox_ids()
     wait_gone(shims, "the pod's shim")
+
+
+def test_container_stats(cri: CriClient, pods: Pods, handler: str) -> None:
+    config = pods.config()
+    sandbox_id = pods.run(config)
+    container_id = pods.container(sandbox_id, config, "measured", ["sh", "-c", "echo busy; exec sleep 1000"])
+    assert (
+        cri.exec_sync(container_id, ["sh", "-c", "i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done"]).exit_code
+        == 0
+    )
+    # From the container's cgroup: sh, the loop exec'd into it and sleep ran there, so both are non-zero.
+    stats = cri.container_stats(container_id)
+    assert stats.container_id == container_id
+    assert stats.cpu_nanoseconds and stats.cpu_nanoseconds > 0, stats
+    assert stats.working_set_bytes and stats.working_set_bytes > 0, stats
 
 
 def namespace_of(cri: CriClient, container_id: str, kind: str) -> str:
