@@ -112,11 +112,33 @@ def kernel_headers_for_musl() -> str:
     return top
 
 
+PROTO_DIR = os.path.join(PKG, "shim", "proto")
+
+
+def generate_protos() -> None:
+    """The shim's protobuf modules (pyrunc/shim/proto/*_pb2.py) from our .proto files, with the
+    protoc of grpcio-tools (a build requirement); only the shim imports them, never the CLI."""
+    protos = sorted(os.path.join(PROTO_DIR, n) for n in os.listdir(PROTO_DIR) if n.endswith(".proto"))
+    outputs = [p[: -len(".proto")] + "_pb2.py" for p in protos]
+    newest = max(os.path.getmtime(p) for p in protos)
+    if all(os.path.exists(o) and os.path.getmtime(o) >= newest for o in outputs):
+        return
+    import importlib.resources
+
+    from grpc_tools import protoc
+
+    include = str(importlib.resources.files("grpc_tools") / "_proto")
+    args = ["protoc", f"-I{HERE}", f"-I{include}", f"--python_out={HERE}", *protos]
+    if protoc.main(args) != 0:
+        sys.exit(f"setup.py: protoc failed on {', '.join(os.path.relpath(p, HERE) for p in protos)}")
+
+
 def prepare() -> None:
     """What both build_py and build_ext need first (pip runs either, or both, in any order)."""
     write_build_info()
     run_generators()
     build_init_helper()
+    generate_protos()
 
 
 class BuildPy(build_py):
@@ -155,21 +177,22 @@ def extensions() -> list:
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False})
 
 
-def command_script() -> str:
+def command_script(name: str = "pyrunc", entry: str = "pyrunc.main") -> str:
     """The `pyrunc` command a wheel installs: pyrunc/launcher.py's script (the interpreter with -I -S,
-    not pip's console-script wrapper, which pays for `site` and `re` on every command)."""
+    not pip's console-script wrapper, which pays for `site` and `re` on every command). The same
+    for containerd's shim, `containerd-shim-pyrunc-v1` (entry pyrunc.shim.main)."""
     spec = importlib.util.spec_from_file_location("pyrunc_launcher", os.path.join(PKG, "launcher.py"))
     launcher = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(launcher)
     out_dir = os.path.join(HERE, "build", "scripts-src")
     os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, "pyrunc")
-    launcher.write(out, launcher.script_text())
+    out = os.path.join(out_dir, name)
+    launcher.write(out, launcher.script_text(entry))
     return os.path.relpath(out, HERE)
 
 
 setup(
     ext_modules=extensions(),
-    scripts=[command_script()],
+    scripts=[command_script(), command_script("containerd-shim-pyrunc-v1", "pyrunc.shim.main")],
     cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
 )

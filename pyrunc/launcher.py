@@ -21,7 +21,7 @@ import sys
 import sysconfig
 
 
-def launcher_text() -> str:
+def launcher_text(entry: str = "pyrunc.main") -> str:
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     site_packages = sysconfig.get_paths()["purelib"]
     paths = [package_root] + ([site_packages] if site_packages != package_root else [])
@@ -32,7 +32,7 @@ def launcher_text() -> str:
         # After the standard library, as `site` would place them: stdlib imports then never
         # search these directories first.
         f"sys.path += {paths!r}\n"
-        "from pyrunc.main import main\n"
+        f"from {entry} import main\n"
         "main()\n"
     )
 
@@ -77,17 +77,21 @@ main()
 """
 
 
-def script_text() -> str:
-    return SCRIPT
+def script_text(entry: str = "pyrunc.main") -> str:
+    if entry == "pyrunc.main":
+        return SCRIPT
+    return SCRIPT.replace("from pyrunc.main import", f"from {entry} import")
 
 
-def write(path: str, text: str | None = None) -> None:
+def write(path: str, text: str | None = None, entry: str = "pyrunc.main") -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
-        f.write(launcher_text() if text is None else text)
+        f.write(launcher_text(entry) if text is None else text)
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
 
 
 if __name__ == "__main__":
-    write(sys.argv[1])
+    # python -m pyrunc.launcher PATH [MODULE]: MODULE's main() (default pyrunc.main), e.g.
+    # pyrunc.shim.main for containerd-shim-pyrunc-v1.
+    write(sys.argv[1], entry=sys.argv[2] if len(sys.argv) > 2 else "pyrunc.main")

@@ -51,6 +51,10 @@ HEAVY = {
     "pyrunc.plan",
     "pyrunc.hooks",
     "pyrunc.cgroups.resources",
+    # The containerd shim and its protobuf messages: the shim's, never the CLI's.
+    "pyrunc.shim",
+    "google",
+    "google.protobuf",
 }
 
 

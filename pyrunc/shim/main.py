@@ -1,0 +1,407 @@
+"""`containerd-shim-pyrunc-v1`: containerd's runtime v2 shim for pyrunc (runtime io.containerd.pyrunc.v1).
+
+containerd runs it with its flags (-namespace, -address, -publish-binary, -id, -bundle, -debug; Go's
+flag syntax: one or two dashes, `-f v` or `-f=v`), TTRPC_ADDRESS in the environment and the bundle as
+the working directory, and an action:
+- `start`: find or start the shim for this task -- one per CRI sandbox (the annotation
+  io.kubernetes.cri.sandbox-id groups a pod's containers), else one per task -- write the bundle's
+  `address` file and print the address. The shim is this process, forked (no second interpreter
+  start) into its own session with the listening socket.
+- `delete`: clean up after a shim that is gone: force-delete the container with pyrunc's own delete,
+  unmount its rootfs, print a protobuf DeleteResponse.
+- no action: serve (what `start` forks into, given the socket as fd 3).
+
+Containers' state lives under $PYRUNC_SHIM_ROOT/<namespace> (default /run/containerd/pyrunc).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+SOCKET_DIR = "/run/containerd/s"
+DEFAULT_ROOT = "/run/containerd/pyrunc"
+FLAGS_WITH_VALUE = {"namespace", "address", "publish-binary", "id", "bundle", "socket"}
+BOOL_FLAGS = {"debug", "v"}
+PUBLISH_SERVICE = "containerd.services.events.ttrpc.v1.Events"
+
+
+class Options:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.debug = False
+        self.version = False
+        self.action = ""
+
+    def get(self, name: str) -> str:
+        return self.values.get(name, "")
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse(argv: list[str]) -> Options:
+    opts = Options()
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("-") or arg in ("-", "--"):
+            if arg == "--":
+                arg = args.pop(0) if args else ""
+            opts.action = arg
+            break
+        name, eq, value = arg.lstrip("-").partition("=")
+        if name in BOOL_FLAGS:
+            flag = value.lower() not in ("false", "0") if eq else True
+            if name == "debug":
+                opts.debug = flag
+            else:
+                opts.version = flag
+        elif name in FLAGS_WITH_VALUE:
+            if not eq:
+                if not args:
+                    raise UsageError(f"flag needs an argument: -{name}")
+                value = args.pop(0)
+            opts.values[name] = value
+        else:
+            raise UsageError(f"flag provided but not defined: -{name}")
+    return opts
+
+
+def root_dir() -> str:
+    return os.environ.get("PYRUNC_SHIM_ROOT") or DEFAULT_ROOT
+
+
+def socket_path(containerd_address: str, namespace: str, grouping: str) -> str:
+    """As containerd's own shims name theirs: a hash of containerd's address, the namespace and
+    the grouping id, under /run/containerd/s (short enough for a unix socket address)."""
+    import hashlib
+
+    digest = hashlib.sha256(os.path.join(containerd_address, namespace, grouping).encode()).hexdigest()
+    return os.path.join(SOCKET_DIR, digest)
+
+
+def _grouping(container_id: str) -> str:
+    from pyrunc import jsonio
+
+    try:
+        with open("config.json", "rb") as f:
+            config = jsonio.loads(f.read())
+    except (OSError, ValueError):
+        return container_id
+    annotations = config.get("annotations") if isinstance(config, dict) else None
+    if isinstance(annotations, dict) and annotations.get("io.kubernetes.cri.sandbox-id"):
+        return str(annotations["io.kubernetes.cri.sandbox-id"])
+    return container_id
+
+
+def _write_address(address: str) -> None:
+    from pyrunc.store import write_atomic
+
+    write_atomic(os.path.join(os.getcwd(), "address"), address.encode(), 0o644)
+
+
+def _can_connect(path: str) -> bool:
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2)
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def action_start(opts: Options) -> int:
+    import socket
+
+    namespace = opts.get("namespace")
+    path = socket_path(opts.get("address"), namespace, _grouping(opts.get("id")))
+    address = f"unix://{path}"
+    os.makedirs(SOCKET_DIR, mode=0o711, exist_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    for _attempt in range(2):
+        try:
+            listener.bind(path)
+            break
+        except OSError as err:
+            import errno
+
+            if err.errno != errno.EADDRINUSE:
+                raise
+            if _can_connect(path):
+                # The pod's shim is running: this task is served by it too.
+                listener.close()
+                _write_address(address)
+                sys.stdout.write(address)
+                return 0
+            os.unlink(path)  # a dead shim's socket
+    listener.listen(128)
+    # The shim is this process, forked: it starts importing while we answer containerd.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
+            code = serve(opts, listener)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    listener.close()
+    _write_address(address)
+    sys.stdout.write(address)
+    return 0
+
+
+def action_delete(opts: Options) -> int:
+    """containerd cleans up after a shim that exited or was killed -- and 1.6 runs this after every
+    shim's exit, on the path of each `ctr run --rm`: the container goes (killed if it still runs),
+    its rootfs is unmounted; the answer is what the runc shim answers (SIGKILL's status). What is
+    already gone costs nothing: no pyrunc operation, no mount call, no protobuf import."""
+    import time
+
+    container_id = opts.get("id")
+    bundle = opts.get("bundle") or os.getcwd()
+    state_dir = os.path.join(root_dir(), opts.get("namespace"))
+    if container_id and os.path.lexists(os.path.join(state_dir, container_id)):
+        from pyrunc.container.delete import delete
+        from pyrunc.errors import PyruncError
+        from pyrunc.store import Store
+
+        try:
+            delete(Store(state_dir), container_id, force=True)
+        except PyruncError as err:
+            sys.stderr.write(f"containerd-shim-pyrunc-v1: delete {container_id}: {err}\n")
+    target = os.path.join(bundle, "rootfs")
+    if os.path.ismount(target):
+        from pyrunc.shim import rootfs
+
+        rootfs.unmount_all(target)
+    sys.stdout.buffer.write(delete_response(128 + 9, time.time_ns()))
+    sys.stdout.flush()
+    return 0
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def delete_response(exit_status: int, exited_ns: int) -> bytes:
+    """containerd.task.v2.DeleteResponse{exit_status, exited_at} in protobuf's wire format, written
+    here so that the clean-up command does not pay for importing protobuf (tests/unit pin it to the
+    protobuf encoding of shim.proto's message)."""
+    seconds, nanos = divmod(exited_ns, 1_000_000_000)
+    # proto3 leaves zero fields out.
+    timestamp = (b"\x08" + _varint(seconds) if seconds else b"") + (
+        b"\x10" + _varint(nanos) if nanos else b""
+    )
+    status = b"\x10" + _varint(exit_status) if exit_status else b""
+    return status + b"\x1a" + _varint(len(timestamp)) + timestamp
+
+
+class Log:
+    """The shim's log: the bundle's `log` fifo, which containerd copies into its own log (lines are
+    dropped, never waited for, when nobody reads)."""
+
+    def __init__(self, debug: bool) -> None:
+        self.debug_on = debug
+        try:
+            self.fd = os.open("log", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self.fd = -1
+
+    def __call__(self, msg: str, debug: bool = False) -> None:
+        if self.fd < 0 or (debug and not self.debug_on):
+            return
+        import time
+
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
+        level = "debug" if debug else "info"
+        line = f'time="{stamp}" level={level} msg="{msg.replace(chr(34), chr(39))}" runtime=pyrunc\n'
+        try:
+            os.write(self.fd, line.encode())
+        except OSError:
+            pass
+
+
+class Publisher:
+    """Events to containerd, in the order they were published, through its ttrpc Events/Forward
+    (TTRPC_ADDRESS), from one thread; a lost connection is dialled again."""
+
+    def __init__(self, address: str, namespace: str, log: Log) -> None:
+        import queue
+        import threading
+
+        self.address = address
+        self.namespace = namespace
+        self.log = log
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="shim-events", daemon=True)
+        self.thread.start()
+
+    def publish(self, topic: str, event) -> None:
+        import time
+
+        self.queue.put((time.time_ns(), topic, event))
+
+    def close(self, timeout: float) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        from pyrunc.shim import ttrpc
+        from pyrunc.shim.proto import events_service_pb2, types_pb2
+
+        client = None
+        while True:
+            item = self.queue.get()
+            if item is None:
+                break
+            stamp, topic, event = item
+            envelope = types_pb2.Envelope(namespace=self.namespace, topic=topic)
+            envelope.timestamp.FromNanoseconds(stamp)
+            envelope.event.type_url = event.DESCRIPTOR.full_name  # containerd's typeurl: the bare name
+            envelope.event.value = event.SerializeToString()
+            payload = events_service_pb2.ForwardRequest(envelope=envelope).SerializeToString()
+            for attempt in range(3):
+                try:
+                    if client is None:
+                        client = ttrpc.Client(self.address)
+                    client.call(PUBLISH_SERVICE, "Forward", payload, timeout=10)
+                    break
+                except (OSError, ttrpc.RpcError) as err:
+                    self.log(f"publish {topic} (attempt {attempt + 1}): {err}")
+                    if client is not None:
+                        client.close()
+                        client = None
+        if client is not None:
+            client.close()
+
+
+def serve(opts: Options, listener=None) -> int:
+    import select
+    import signal
+    import socket
+
+    from pyrunc import _core
+    from pyrunc import log as pyrunc_log
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.service import TaskService
+
+    _core.set_child_subreaper()
+    log = Log(opts.debug)
+    # pyrunc's own warnings (a poststop hook that failed, ...) go to the shim's log, never to the
+    # fds 0-2 that containers' stdio passes through.
+    pyrunc_log._emit = lambda level, msg: log(f"pyrunc {level}: {msg}")
+    if listener is None:
+        listener = socket.socket(fileno=3)
+    namespace = opts.get("namespace")
+    publisher = Publisher(os.environ.get("TTRPC_ADDRESS", ""), namespace, log)
+    workdir = f"/run/pyrunc-shim-{os.getpid()}"  # short paths for console sockets and pid files
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
+    service = TaskService(namespace, root_dir(), workdir, publisher.publish, log)
+    server = ttrpc.Server(listener, log)
+    service.register(server)
+
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.set_wakeup_fd(wake_write)
+    service.wake = lambda: os.write(wake_write, b"\0")
+    path = listener_path(listener)
+
+    def remove_files() -> None:
+        try:
+            left = [os.path.join(workdir, n) for n in os.listdir(workdir)]
+        except OSError:
+            left = []
+        for name in [path, *left, workdir]:
+            if name:
+                try:
+                    os.rmdir(name) if name == workdir else os.unlink(name)
+                except OSError:
+                    pass
+
+    service.before_exit = remove_files
+    server.serve_in_thread()
+    # Imported now rather than at the first Create, which containerd sends right after start.
+    import pyrunc.container.create
+    import pyrunc.container.start  # noqa: F401
+
+    poller = select.poll()
+    poller.register(wake_read, select.POLLIN)
+    while not service.shutdown_requested.is_set():
+        poller.poll()
+        try:
+            signals = os.read(wake_read, 4096)
+        except BlockingIOError:
+            signals = b""
+        if signal.SIGTERM in signals or signal.SIGINT in signals:
+            break
+        service.reap()
+    remove_files()
+    server.close_after_calls(5.0)
+    publisher.close(5.0)
+    return 0
+
+
+def listener_path(listener) -> str:
+    try:
+        name = listener.getsockname()
+    except OSError:
+        return ""
+    return name if isinstance(name, str) else ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        opts = parse(sys.argv[1:] if argv is None else argv)
+    except UsageError as err:
+        sys.stderr.write(f"containerd-shim-pyrunc-v1: {err}\n")
+        sys.exit(2)
+    if opts.version:
+        from pyrunc import version_text
+
+        sys.stdout.write("containerd-shim-pyrunc-v1:\n" + version_text())
+        sys.exit(0)
+    if not opts.get("namespace"):
+        sys.stderr.write("containerd-shim-pyrunc-v1: shim namespace cannot be empty\n")
+        sys.exit(1)
+    try:
+        if opts.action == "start":
+            code = action_start(opts)
+        elif opts.action == "delete":
+            code = action_delete(opts)
+        elif opts.action == "":
+            code = serve(opts)
+        else:
+            sys.stderr.write(f"containerd-shim-pyrunc-v1: unknown action {opts.action!r}\n")
+            code = 1
+    except Exception as err:
+        sys.stderr.write(
+            f"containerd-shim-pyrunc-v1: {opts.action or 'serve'}: {type(err).__name__}: {err}\n"
+        )
+        code = 1
+    sys.stdout.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,538 @@
+"""containerd.task.v2.Task, served by calling pyrunc's own operations in this process.
+
+Every container operation runs under one lock (`ops`), and so does reaping: an operation that waits
+for a process of its own (create's first stage, a hook) never has it reaped from under it, and a
+process is registered before its exit can be seen. The shim is the subreaper of the containers'
+inits and exec'd processes; SIGCHLD (see main.py) calls reap().
+
+A process's stdio goes to it as fds 0, 1 and 2 of the clone (pyrunc's child inherits them, as when
+a shim runs `pyrunc create`): they are put in place for the duration of the create or exec, under
+`ops`; the shim's own output never uses them (its log is the bundle's `log` fifo).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from pyrunc.errors import NotFound, PyruncError
+from pyrunc.shim import ttrpc
+from pyrunc.shim.proto import events_pb2, shim_pb2, task_types_pb2
+from pyrunc.shim.stdio import ProcessIO
+
+SERVICE = "containerd.task.v2.Task"
+SANDBOX_ID = "io.kubernetes.cri.sandbox-id"
+Status = task_types_pb2.Status
+EXIT_WAIT_FOR_OUTPUT = 5.0  # how long an exit waits for a terminal's output to be copied out
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+def _timestamp(ns: int):
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    ts = Timestamp()
+    ts.FromNanoseconds(ns)
+    return ts
+
+
+class Process:
+    """The init ("" exec id) or an exec'd process of a task."""
+
+    def __init__(
+        self, task: Task, exec_id: str, stdin: str, stdout: str, stderr: str, terminal: bool
+    ) -> None:
+        self.task = task
+        self.exec_id = exec_id
+        self.stdin, self.stdout, self.stderr, self.terminal = stdin, stdout, stderr, terminal
+        self.pid = 0
+        self.started = False
+        self.exit_status = 0
+        self.exited_ns = 0
+        self.exited = threading.Event()
+        self.io: ProcessIO | None = None
+        self.spec: bytes = b""  # an exec's process JSON
+
+    def status(self) -> int:
+        if self.exited.is_set():
+            return Status.STOPPED
+        if not self.started:
+            return Status.CREATED
+        if not self.exec_id and self.task.paused:
+            return Status.PAUSED
+        return Status.RUNNING
+
+
+class Task:
+    def __init__(self, container_id: str, bundle: str) -> None:
+        self.id = container_id
+        self.bundle = bundle
+        self.rootfs_mounted = False
+        self.paused = False
+        self.init: Process | None = None
+        self.execs: dict[str, Process] = {}
+
+
+class TaskService:
+    def __init__(self, namespace: str, root: str, workdir: str, publish: Callable, log: Callable[..., None]):
+        from pyrunc.store import Store
+
+        self.namespace = namespace
+        self.store = Store(os.path.join(root, namespace))
+        self.workdir = workdir  # short private paths (console sockets, pid files)
+        self.publish = publish
+        self.log = log
+        self.ops = threading.RLock()
+        self.tasks: dict[str, Task] = {}
+        self.by_pid: dict[int, Process] = {}
+        self.shutdown_requested = threading.Event()
+        self.wake: Callable[[], object] = lambda: None  # wakes the main loop (set by main.serve)
+        # What goes before Shutdown is answered (main.serve: the socket file, the work dir), so that
+        # nothing of the shim is left once containerd has its answer.
+        self.before_exit: Callable[[], object] = lambda: None
+
+    def register(self, server: ttrpc.Server) -> None:
+        for name, request_type in (
+            ("State", shim_pb2.StateRequest),
+            ("Create", shim_pb2.CreateTaskRequest),
+            ("Start", shim_pb2.StartRequest),
+            ("Delete", shim_pb2.DeleteRequest),
+            ("Pids", shim_pb2.PidsRequest),
+            ("Pause", shim_pb2.PauseRequest),
+            ("Resume", shim_pb2.ResumeRequest),
+            ("Checkpoint", shim_pb2.CheckpointTaskRequest),
+            ("Kill", shim_pb2.KillRequest),
+            ("Exec", shim_pb2.ExecProcessRequest),
+            ("ResizePty", shim_pb2.ResizePtyRequest),
+            ("CloseIO", shim_pb2.CloseIORequest),
+            ("Update", shim_pb2.UpdateTaskRequest),
+            ("Wait", shim_pb2.WaitRequest),
+            ("Stats", shim_pb2.StatsRequest),
+            ("Connect", shim_pb2.ConnectRequest),
+            ("Shutdown", shim_pb2.ShutdownRequest),
+        ):
+            server.register(SERVICE, name, self._handler(name, getattr(self, name.lower()), request_type))
+
+    def _handler(self, name: str, method: Callable, request_type) -> ttrpc.Handler:
+        def handle(payload: bytes) -> bytes:
+            request = request_type.FromString(payload)
+            started = time.monotonic()
+            try:
+                response = method(request)
+                self.log(f"{name} {request.id}: {(time.monotonic() - started) * 1000:.1f} ms", debug=True)
+            except NotFound as err:
+                raise ttrpc.RpcError(ttrpc.NOT_FOUND, str(err)) from None
+            except PyruncError as err:
+                raise ttrpc.RpcError(ttrpc.UNKNOWN, str(err)) from None
+            return b"" if response is None else response.SerializeToString()
+
+        return handle
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def _task(self, container_id: str) -> Task:
+        task = self.tasks.get(container_id)
+        if task is None:
+            raise ttrpc.RpcError(ttrpc.NOT_FOUND, f"container {container_id} not found")
+        return task
+
+    def _process(self, container_id: str, exec_id: str) -> Process:
+        task = self._task(container_id)
+        proc = task.init if not exec_id else task.execs.get(exec_id)
+        if proc is None:
+            raise ttrpc.RpcError(ttrpc.NOT_FOUND, f"process {exec_id} of {container_id} not found")
+        return proc
+
+    # -- processes and exits ----------------------------------------------------------------
+
+    def _spawn_with_stdio(self, fds: tuple[int, int, int], operation: Callable):
+        """Run a pyrunc operation whose child inherits `fds` as 0, 1, 2 (the caller holds ops)."""
+        saved = [os.dup(fd) for fd in (0, 1, 2)]
+        try:
+            for target, fd in enumerate(fds):
+                os.dup2(fd, target)
+            return operation()
+        finally:
+            for target, fd in enumerate(saved):
+                os.dup2(fd, target)
+                os.close(fd)
+
+    def reap(self) -> None:
+        """Collect every exited child (we are the subreaper of the containers' processes)."""
+        exited = []
+        with self.ops:
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                proc = self.by_pid.pop(pid, None)
+                if proc is not None:
+                    code = os.waitstatus_to_exitcode(status)
+                    proc.exit_status = 128 - code if code < 0 else code
+                    proc.exited_ns = _now_ns()
+                    exited.append(proc)
+        for proc in exited:
+            self._exited(proc)
+
+    def _exited(self, proc: Process) -> None:
+        if proc.io is not None and proc.terminal:
+            proc.io.wait_output(EXIT_WAIT_FOR_OUTPUT)
+        task = proc.task
+        if not proc.exec_id:
+            self._kill_leftovers(task)
+        self.publish(
+            "/tasks/exit",
+            events_pb2.TaskExit(
+                container_id=task.id,
+                id=proc.exec_id or task.id,
+                pid=proc.pid,
+                exit_status=proc.exit_status,
+                exited_at=_timestamp(proc.exited_ns),
+            ),
+        )
+        proc.exited.set()
+
+    def _kill_leftovers(self, task: Task) -> None:
+        """The init is gone: without a pid namespace of its own, what it left in the container's
+        cgroup is killed, as the runc shim does (with one, the kernel has killed them)."""
+        try:
+            state = self.store.read(task.id)
+        except PyruncError:
+            return
+        if state.get("cgroup") and not state.get("pid_ns"):
+            from pyrunc.container.kill import kill
+
+            with self.ops:
+                try:
+                    kill(self.store, task.id, 9, all_processes=True)
+                except PyruncError as err:
+                    self.log(f"kill the processes {task.id}'s init left: {err}")
+
+    # -- the Task service -------------------------------------------------------------------
+
+    def create(self, req):
+        from pyrunc.container.create import CreateRequest, create
+        from pyrunc.container.stdio import console_pair, receive_master
+        from pyrunc.shim import rootfs
+
+        if req.checkpoint:
+            raise ttrpc.RpcError(
+                ttrpc.UNIMPLEMENTED, "restore from a checkpoint is not supported by this shim"
+            )
+        with self.ops:
+            if req.id in self.tasks:
+                raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
+            task = Task(req.id, req.bundle)
+            rootfs_dir = os.path.join(req.bundle, "rootfs")
+            if req.rootfs:
+                rootfs.mount_all(list(req.rootfs), rootfs_dir)
+                task.rootfs_mounted = True
+            proc = Process(task, "", req.stdin, req.stdout, req.stderr, req.terminal)
+            console = theirs = -1
+            try:
+                proc.io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+                request = CreateRequest(req.id, req.bundle)
+                if req.terminal:
+                    console, theirs = console_pair()
+                    request.console_fd = theirs
+                creation = self._spawn_with_stdio(proc.io.child_fds(), lambda: create(self.store, request))
+                proc.pid = creation.state["pid"]
+                creation.release()
+                proc.io.started()
+                if console >= 0:
+                    proc.io.attach_console(receive_master(console))
+            except BaseException:
+                if proc.io is not None:
+                    proc.io.close()
+                if task.rootfs_mounted:
+                    rootfs.unmount_all(rootfs_dir)
+                raise
+            finally:
+                for fd in (console, theirs):
+                    if fd >= 0:
+                        os.close(fd)
+            task.init = proc
+            self.tasks[req.id] = task
+            self.by_pid[proc.pid] = proc
+            self.publish(
+                "/tasks/create",
+                events_pb2.TaskCreate(
+                    container_id=req.id,
+                    bundle=req.bundle,
+                    rootfs=list(req.rootfs),
+                    io=events_pb2.TaskIO(
+                        stdin=req.stdin, stdout=req.stdout, stderr=req.stderr, terminal=req.terminal
+                    ),
+                    pid=proc.pid,
+                ),
+            )
+        return shim_pb2.CreateTaskResponse(pid=proc.pid)
+
+    def start(self, req):
+        proc = self._process(req.id, req.exec_id)
+        if req.exec_id:
+            return self._start_exec(proc)
+        from pyrunc.container.start import start
+
+        with self.ops:
+            if proc.started:
+                raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"task {req.id} is already started")
+            start(self.store, req.id)
+            proc.started = True
+            self.publish("/tasks/start", events_pb2.TaskStart(container_id=req.id, pid=proc.pid))
+        return shim_pb2.StartResponse(pid=proc.pid)
+
+    def exec(self, req):
+        with self.ops:
+            task = self._task(req.id)
+            if req.exec_id in task.execs:
+                raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"exec {req.exec_id} of {req.id} already exists")
+            if task.init is None or task.init.exited.is_set():
+                raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"container {req.id} is not running")
+            proc = Process(task, req.exec_id, req.stdin, req.stdout, req.stderr, req.terminal)
+            proc.spec = req.spec.value
+            task.execs[req.exec_id] = proc
+            self.publish(
+                "/tasks/exec-added", events_pb2.TaskExecAdded(container_id=req.id, exec_id=req.exec_id)
+            )
+
+    def _start_exec(self, proc: Process):
+        import socket
+
+        from pyrunc.container.exec import ExecRequest, execute
+        from pyrunc.container.stdio import receive_master
+
+        task = proc.task
+        with self.ops:
+            if proc.started:
+                raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {proc.exec_id} is already started")
+            spec = os.memfd_create("pyrunc-shim-process")
+            tag = f"{os.getpid()}-{id(proc):x}"
+            pid_file = os.path.join(self.workdir, f"{tag}.pid")
+            listener = None
+            console_path = None
+            try:
+                os.write(spec, proc.spec)
+                proc.io = ProcessIO(proc.stdin, proc.stdout, proc.stderr, proc.terminal)
+                if proc.terminal:
+                    console_path = os.path.join(self.workdir, f"{tag}.sock")
+                    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    listener.bind(console_path)
+                    listener.listen(1)
+                request = ExecRequest(
+                    task.id,
+                    process_file=f"/proc/self/fd/{spec}",
+                    detach=True,
+                    pid_file=pid_file,
+                    console_socket=console_path,
+                )
+                self._spawn_with_stdio(proc.io.child_fds(), lambda: execute(self.store, request))
+                with open(pid_file) as f:
+                    proc.pid = int(f.read())
+                proc.io.started()
+                if listener is not None:
+                    listener.settimeout(10)
+                    conn, _ = listener.accept()
+                    with conn:
+                        proc.io.attach_console(receive_master(conn.fileno()))
+            except BaseException:
+                if proc.io is not None:
+                    proc.io.close()
+                raise
+            finally:
+                os.close(spec)
+                if listener is not None:
+                    listener.close()
+                for path in (pid_file, console_path):
+                    if path:
+                        try:
+                            os.unlink(path)
+                        except FileNotFoundError:
+                            pass
+            proc.started = True
+            self.by_pid[proc.pid] = proc
+            self.publish(
+                "/tasks/exec-started",
+                events_pb2.TaskExecStarted(container_id=task.id, exec_id=proc.exec_id, pid=proc.pid),
+            )
+        return shim_pb2.StartResponse(pid=proc.pid)
+
+    def state(self, req):
+        proc = self._process(req.id, req.exec_id)
+        response = shim_pb2.StateResponse(
+            id=proc.exec_id or req.id,
+            bundle=proc.task.bundle,
+            pid=proc.pid,
+            status=proc.status(),
+            stdin=proc.stdin,
+            stdout=proc.stdout,
+            stderr=proc.stderr,
+            terminal=proc.terminal,
+            exit_status=proc.exit_status,
+            exec_id=proc.exec_id,
+        )
+        if proc.exited.is_set():
+            response.exited_at.CopyFrom(_timestamp(proc.exited_ns))
+        return response
+
+    def kill(self, req):
+        proc = self._process(req.id, req.exec_id)
+        if proc.exited.is_set() and not req.all:
+            raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found")
+        if req.exec_id:
+            if not proc.started:
+                raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {req.exec_id} is not started")
+            try:
+                os.kill(proc.pid, req.signal)
+            except ProcessLookupError:
+                raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found") from None
+            return None
+        from pyrunc.container.kill import kill
+
+        try:
+            kill(self.store, req.id, req.signal, all_processes=req.all)
+        except PyruncError as err:
+            if "not running" in str(err):
+                raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found") from None
+            raise
+        return None
+
+    def delete(self, req):
+        from pyrunc.shim import rootfs
+
+        task = self._task(req.id)
+        if req.exec_id:
+            proc = self._process(req.id, req.exec_id)
+            if proc.started and not proc.exited.is_set():
+                raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {req.exec_id} is still running")
+            with self.ops:
+                task.execs.pop(req.exec_id, None)
+                if proc.io is not None:
+                    proc.io.close()
+            return self._delete_response(proc)
+        proc = task.init
+        assert proc is not None
+        if proc.started and not proc.exited.is_set():
+            raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"task {req.id} is still running")
+        from pyrunc.container.delete import delete
+
+        with self.ops:
+            delete(self.store, req.id, force=True)
+        if not proc.exited.is_set():
+            # A created task's init was killed by delete: collect its exit like any other.
+            self.reap()
+            if not proc.exited.wait(10):
+                raise PyruncError(f"the init of {req.id} (pid {proc.pid}) did not exit after delete")
+        with self.ops:
+            for other in list(task.execs.values()):
+                if other.io is not None:
+                    other.io.close()
+            if proc.io is not None:
+                proc.io.close()
+            if task.rootfs_mounted:
+                rootfs.unmount_all(os.path.join(task.bundle, "rootfs"))
+                task.rootfs_mounted = False
+            self.tasks.pop(req.id, None)
+            self.publish(
+                "/tasks/delete",
+                events_pb2.TaskDelete(
+                    container_id=req.id,
+                    pid=proc.pid,
+                    exit_status=proc.exit_status,
+                    exited_at=_timestamp(proc.exited_ns),
+                ),
+            )
+        return self._delete_response(proc)
+
+    @staticmethod
+    def _delete_response(proc: Process):
+        response = shim_pb2.DeleteResponse(pid=proc.pid, exit_status=proc.exit_status)
+        if proc.exited_ns:
+            response.exited_at.CopyFrom(_timestamp(proc.exited_ns))
+        return response
+
+    def pids(self, req):
+        from pyrunc.container.ps import container_pids
+
+        self._task(req.id)
+        return shim_pb2.PidsResponse(
+            processes=[task_types_pb2.ProcessInfo(pid=pid) for pid in container_pids(self.store, req.id)]
+        )
+
+    def pause(self, req):
+        from pyrunc.container.pause import pause
+
+        task = self._task(req.id)
+        with self.ops:
+            pause(self.store, req.id)
+            task.paused = True
+            self.publish("/tasks/paused", events_pb2.TaskPaused(container_id=req.id))
+
+    def resume(self, req):
+        from pyrunc.container.pause import resume
+
+        task = self._task(req.id)
+        with self.ops:
+            resume(self.store, req.id)
+            task.paused = False
+            self.publish("/tasks/resumed", events_pb2.TaskResumed(container_id=req.id))
+
+    def checkpoint(self, req):
+        raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "checkpoint is not supported by this shim yet")
+
+    def resizepty(self, req):
+        import fcntl
+        import struct
+        import termios
+
+        proc = self._process(req.id, req.exec_id)
+        if proc.io is None or proc.io.master < 0:
+            raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, "the process has no terminal")
+        fcntl.ioctl(proc.io.master, termios.TIOCSWINSZ, struct.pack("HHHH", req.height, req.width, 0, 0))
+
+    def closeio(self, req):
+        proc = self._process(req.id, req.exec_id)
+        if req.stdin and proc.io is not None:
+            proc.io.close_stdin()
+
+    def update(self, req):
+        from pyrunc.container.update import update
+
+        self._task(req.id)
+        with self.ops:
+            resources = os.memfd_create("pyrunc-shim-resources")
+            try:
+                os.write(resources, req.resources.value)
+                update(self.store, req.id, f"/proc/self/fd/{resources}", {})
+            finally:
+                os.close(resources)
+
+    def wait(self, req):
+        proc = self._process(req.id, req.exec_id)
+        proc.exited.wait()
+        return shim_pb2.WaitResponse(exit_status=proc.exit_status, exited_at=_timestamp(proc.exited_ns))
+
+    def stats(self, req):
+        raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "stats are not supported by this shim yet")
+
+    def connect(self, req):
+        task = self.tasks.get(req.id)
+        pid = task.init.pid if task is not None and task.init is not None else 0
+        return shim_pb2.ConnectResponse(shim_pid=os.getpid(), task_pid=pid)
+
+    def shutdown(self, req):
+        """Exit once no task is left (containerd asks after each Delete)."""
+        with self.ops:
+            if self.tasks and not req.now:
+                return None
+            self.shutdown_requested.set()
+        self.before_exit()
+        self.wake()
+        return None

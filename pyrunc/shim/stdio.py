@@ -1,0 +1,157 @@
+"""A container process's stdio, from the fifos containerd names in Create and Exec.
+
+Without a terminal the process gets the stdout/stderr fifos themselves (opened read-write, so the open
+never blocks and the process never sees EPIPE while no client reads, as with the runc shim's spare
+reader), and a pipe for stdin that a thread fills from the stdin fifo until the client closes it.
+With a terminal, threads copy between the pty master and the fifos. Paths left empty mean /dev/null.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+COPY_SIZE = 32768
+
+
+def _open_output(path: str) -> int:
+    """A fifo, a file:// URI (ctr --log-uri: appended to), or nothing (/dev/null)."""
+    if not path:
+        return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    if "://" in path:
+        scheme, _, rest = path.partition("://")
+        if scheme != "file":
+            from pyrunc.errors import PyruncError
+
+            raise PyruncError(f"stdio {path}: only fifos and file:// URIs are supported by this shim")
+        return os.open(rest, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+
+
+class ProcessIO:
+    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool) -> None:
+        self.stdin_path = stdin
+        self.stdout_path = stdout
+        self.stderr_path = stderr
+        self.terminal = terminal
+        self.child: list[int] = []  # what the process gets as 0, 1, 2 (closed here once it has them)
+        self.stdin_write = -1  # our end of the stdin pipe (no terminal)
+        self.stdout_fd = -1  # the stdout fifo (terminal)
+        self.master = -1
+        self.threads: list[threading.Thread] = []
+        self.output_done = threading.Event()
+        self.stdin_closed = False
+        if terminal:
+            self.stdout_fd = _open_output(stdout)
+            return
+        if stdin:
+            read_end, self.stdin_write = os.pipe2(os.O_CLOEXEC)
+            self.child.append(read_end)
+            self._thread(self._copy_stdin, self.stdin_write)
+        else:
+            self.child.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        self.child.append(_open_output(stdout))
+        self.child.append(_open_output(stderr))
+        self.output_done.set()  # the process writes into the fifos itself
+
+    def _thread(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True, name="shim-io")
+        thread.start()
+        self.threads.append(thread)
+
+    def child_fds(self) -> tuple[int, int, int]:
+        """0, 1, 2 for a process without a terminal (the terminal's are its pty)."""
+        if self.terminal:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            self.child = [null]
+            return null, null, null
+        return self.child[0], self.child[1], self.child[2]
+
+    def started(self) -> None:
+        """The process holds its ends: ours go."""
+        for fd in self.child:
+            os.close(fd)
+        self.child = []
+
+    def attach_console(self, master: int) -> None:
+        self.master = master
+        if self.stdin_path:
+            self._thread(self._copy_stdin, master)
+        self._thread(self._copy_output)
+
+    def _copy_stdin(self, target: int) -> None:
+        """The client's stdin into the process: blocks in open until the client's end is open
+        (close_stdin unblocks it), ends at the client's EOF."""
+        try:
+            fifo = os.open(self.stdin_path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._close_stdin_target(target)
+            return
+        try:
+            while True:
+                data = os.read(fifo, COPY_SIZE)
+                if not data or (self.stdin_closed and target == self.stdin_write):
+                    break
+                os.write(target, data)
+        except OSError:
+            pass
+        finally:
+            os.close(fifo)
+            self._close_stdin_target(target)
+
+    def _close_stdin_target(self, target: int) -> None:
+        if target == self.stdin_write and self.stdin_write >= 0:
+            self.stdin_write = -1
+            os.close(target)
+        elif target == self.master and self.master >= 0:
+            # EOF to a terminal's reader: ^D at the start of a line, as a user would type it.
+            try:
+                os.write(target, b"\x04")
+            except OSError:
+                pass
+
+    def _copy_output(self) -> None:
+        try:
+            while True:
+                try:
+                    data = os.read(self.master, COPY_SIZE)
+                except OSError:  # EIO: every slave end is closed, the process and its children gone
+                    break
+                if not data:
+                    break
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self.stdout_fd, view) :]
+        except OSError:
+            pass
+        finally:
+            self.output_done.set()
+
+    def close_stdin(self) -> None:
+        """CloseIO: the client closed its stdin. A copy still waiting in open() gets a writer that
+        closes at once (EOF); one reading sees EOF from the client's close."""
+        self.stdin_closed = True
+        if not self.stdin_path:
+            return
+        try:
+            fd = os.open(self.stdin_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            os.close(fd)
+        except OSError:
+            pass
+
+    def wait_output(self, timeout: float) -> None:
+        self.output_done.wait(timeout)
+
+    def close(self) -> None:
+        self.close_stdin()
+        for fd in self.child:
+            os.close(fd)
+        self.child = []
+        for name in ("stdin_write", "stdout_fd", "master"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass

@@ -1,0 +1,100 @@
+"""A private containerd that runs tasks with containerd-shim-pyrunc-v1 (runtime io.containerd.pyrunc.v1).
+
+It is tests/daemons' Containerd (own root, state, sockets, namespace, reaper, leak checks), started
+with the project's .venv/bin first on its PATH -- where containerd looks the shim up -- and the
+shim's state root (PYRUNC_SHIM_ROOT) inside its directory, which the teardown checks too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyrunc.shim.main import socket_path
+from tests.daemons import conftest as daemons
+from tests.daemons.conftest import private_dir, require_root_and, stopped_cleanly
+from tests.daemons.daemons import CONTAINERD, CTR, Containerd
+
+# tests/daemons' session fixtures, shared as they are (one image build per session).
+runtime_bin = daemons.runtime_bin
+token = daemons.token
+image_tar = daemons.image_tar
+
+REPO = Path(__file__).resolve().parents[2]
+SHIM = REPO / ".venv" / "bin" / "containerd-shim-pyrunc-v1"
+RUNTIME = "io.containerd.pyrunc.v1"
+
+
+class ShimContainerd(Containerd):
+    """containerd whose `ctr run --runtime io.containerd.pyrunc.v1` finds our shim."""
+
+    def __init__(self, workdir: Path, runtime_bin: str, token: str) -> None:
+        super().__init__(workdir, runtime_bin, token)
+        self.shim_root = workdir / "pyrunc-root"
+        self.run_before = set(os.listdir("/run"))
+        self.task_ids: set[str] = set()  # every id a test used (its shim socket is named after it)
+        # The shim hands out its sockets in /run/containerd/s, as containerd's own shims do.
+        self.env = dict(
+            os.environ,
+            PATH=f"{SHIM.parent}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}",
+            PYRUNC_SHIM_ROOT=str(self.shim_root),
+        )
+
+    def start(self) -> None:
+        self.config_path.write_text(self.config_toml())
+        argv = [CONTAINERD, "--config", str(self.config_path), "--log-level", "debug"]
+        log_fd = os.open(self.daemon_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        null_fd = os.open(os.devnull, os.O_RDONLY)
+        try:
+            self.daemon = self.reaper.spawn(argv, stdin=null_fd, stdout=log_fd, stderr=log_fd, env=self.env)
+        finally:
+            os.close(log_fd)
+            os.close(null_fd)
+        import time
+
+        from tests.daemons.daemons import DAEMON_START_TIMEOUT, DaemonError
+
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT
+        while not self.is_ready():
+            if self.daemon.poll() is not None:
+                raise DaemonError(f"containerd exited {self.daemon.returncode}: {self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise DaemonError(f"containerd not ready in {DAEMON_START_TIMEOUT}s: {self.log_tail()}")
+            time.sleep(0.1)
+
+    def run_flags(self) -> list[str]:
+        return ["--runtime", RUNTIME]
+
+    def extra_leaks(self) -> list[str]:
+        # Other sessions on this machine make shim sockets in /run/containerd/s meanwhile: of the
+        # new ones, only those named after our tasks are ours.
+        ours = {os.path.basename(socket_path(str(self.address), self.namespace, i)) for i in self.task_ids}
+        problems = [
+            p
+            for p in super().extra_leaks()
+            if not p.startswith("shim socket left: ") or p.removeprefix("shim socket left: ") in ours
+        ]
+        if self.shim_root.exists():
+            states = [str(p) for p in self.shim_root.glob("*/*")]
+            if states:
+                problems.append(f"shim state left in {self.shim_root}: {states}")
+        left = sorted(set(os.listdir("/run")) - self.run_before)
+        problems += [f"shim work dir left: /run/{p}" for p in left if p.startswith("pyrunc-shim-")]
+        return problems
+
+
+@pytest.fixture(scope="module")
+def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[ShimContainerd]:
+    require_root_and(CONTAINERD, CTR)
+    if not os.access(SHIM, os.X_OK):
+        pytest.fail(f"{SHIM} is missing: run tools/install")
+    daemon = ShimContainerd(private_dir("shim-"), runtime_bin, token)
+    try:
+        daemon.start()
+        daemon.ctr("image", "import", str(image_tar))
+        yield daemon
+    finally:
+        stopped_cleanly(daemon)

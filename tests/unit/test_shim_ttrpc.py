@@ -1,0 +1,104 @@
+"""ttrpc framing (pyrunc/shim/ttrpc.py): pure, plus calls through a Server and a Client on a unix socket;
+the shim's hand-written DeleteResponse."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+import pytest
+
+from pyrunc.shim import ttrpc
+
+
+def test_header_is_ten_big_endian_bytes() -> None:
+    frame = ttrpc.encode_frame(7, ttrpc.TYPE_REQUEST, b"abc", flags=ttrpc.FLAG_REMOTE_CLOSED)
+    assert frame[:10] == struct.pack(">IIBB", 3, 7, 1, 1)
+    assert frame[10:] == b"abc"
+    assert len(frame) == ttrpc.HEADER_SIZE + 3
+
+
+def test_decoder_takes_any_split_and_several_frames() -> None:
+    wire = b"".join(
+        [
+            ttrpc.encode_frame(1, ttrpc.TYPE_REQUEST, b"first"),
+            ttrpc.encode_frame(3, ttrpc.TYPE_RESPONSE, b""),
+            ttrpc.encode_frame(5, ttrpc.TYPE_DATA, b"x" * 70000, flags=1),
+        ]
+    )
+    expected = [
+        ttrpc.Frame(1, ttrpc.TYPE_REQUEST, 0, b"first"),
+        ttrpc.Frame(3, ttrpc.TYPE_RESPONSE, 0, b""),
+        ttrpc.Frame(5, ttrpc.TYPE_DATA, 1, b"x" * 70000),
+    ]
+    for step in (1, 7, 10, 11, 4096, len(wire)):
+        decoder = ttrpc.FrameDecoder()
+        frames = []
+        for start in range(0, len(wire), step):
+            frames += decoder.feed(wire[start : start + step])
+        assert frames == expected, step
+        assert not decoder.buffer
+
+
+def test_oversized_frames_are_refused_both_ways() -> None:
+    with pytest.raises(ttrpc.ProtocolError):
+        ttrpc.encode_frame(1, ttrpc.TYPE_REQUEST, b"\0" * (ttrpc.MAX_DATA + 1))
+    header = struct.pack(">IIBB", ttrpc.MAX_DATA + 1, 1, 1, 0)
+    with pytest.raises(ttrpc.ProtocolError, match="4 MiB"):
+        ttrpc.FrameDecoder().feed(header)
+
+
+def test_call_reaches_the_handler_and_errors_come_back_as_status(tmp_path) -> None:
+    path = str(tmp_path / "s")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(4)
+    server = ttrpc.Server(listener)
+    release = threading.Event()
+
+    def blocking(payload: bytes) -> bytes:
+        release.wait(10)
+        return b"late"
+
+    def failing(payload: bytes) -> bytes:
+        raise ttrpc.RpcError(ttrpc.NOT_FOUND, "no such thing")
+
+    server.register("svc", "Echo", lambda payload: payload[::-1])
+    server.register("svc", "Block", blocking)
+    server.register("svc", "Fail", failing)
+    server.serve_in_thread()
+    try:
+        # A call that blocks does not hold up the others (as a task's Wait must not).
+        slow = ttrpc.Client(path)
+        result: list[bytes] = []
+        waiter = threading.Thread(target=lambda: result.append(slow.call("svc", "Block", b"")))
+        waiter.start()
+        client = ttrpc.Client(path)
+        assert client.call("svc", "Echo", b"abc") == b"cba"
+        with pytest.raises(ttrpc.RpcError) as failed:
+            client.call("svc", "Fail", b"")
+        assert (failed.value.code, failed.value.message) == (ttrpc.NOT_FOUND, "no such thing")
+        with pytest.raises(ttrpc.RpcError) as missing:
+            client.call("svc", "Nope", b"")
+        assert missing.value.code == ttrpc.UNIMPLEMENTED
+        release.set()
+        waiter.join(10)
+        assert result == [b"late"]
+        client.close()
+        slow.close()
+    finally:
+        release.set()
+        server.close()
+
+
+@pytest.mark.parametrize("exit_status", [0, 1, 137, 255, 300])
+@pytest.mark.parametrize("exited_ns", [0, 1, 1_700_000_000_000_000_000, 1_700_000_000_999_999_999])
+def test_the_hand_written_delete_response_is_protobufs_encoding(exit_status: int, exited_ns: int) -> None:
+    from pyrunc.shim.main import delete_response
+    from pyrunc.shim.proto import shim_pb2
+
+    expected = shim_pb2.DeleteResponse(exit_status=exit_status)
+    expected.exited_at.FromNanoseconds(exited_ns)
+    assert delete_response(exit_status, exited_ns) == expected.SerializeToString()
+    assert shim_pb2.DeleteResponse.FromString(delete_response(exit_status, exited_ns)) == expected
