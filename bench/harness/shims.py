@@ -256,6 +256,8 @@ disabled_plugins = {json.dumps(plugins)}
                 self.process.kill()
                 self.process.wait()
                 left.append("containerd ignored SIGTERM for 30 s")
+        from tests.daemons.cri import shim_processes
+
         for pid in shim_processes(self.address):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -271,28 +273,6 @@ disabled_plugins = {json.dumps(plugins)}
         added = sorted(set(os.listdir("/run")) - self.run_before)
         left += [f"shim work dir left: /run/{name}" for name in added if name.startswith("pyrunc-shim-")]
         return left
-
-
-def cmdline(pid: int) -> list[str]:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def shim_processes(address: str, object_id: str | None = None) -> list[int]:
-    """Shims started by the containerd at `address` (for the pod or container `object_id`)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        argv = cmdline(int(entry))
-        if not argv or not os.path.basename(argv[0]).startswith("containerd-shim"):
-            continue
-        if address in argv and (object_id is None or object_id in argv):
-            found.append(int(entry))
-    return found
 
 
 def unmount_below(path: str) -> list[str]:
@@ -543,6 +523,8 @@ class Bench:
         return results
 
     def pod_memory(self, sandbox: str) -> dict:
+        from tests.daemons.cri import shim_processes as shim_processes
+
         assert self.node is not None
         shims = shim_processes(self.node.address, sandbox)
         if not shims:

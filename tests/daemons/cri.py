@@ -8,6 +8,7 @@ by tests/daemons and bench/shims so both describe a handler the same way.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -301,3 +302,23 @@ def wait_for_cri(client: CriClient, log_tail: Callable[[], str], timeout: float 
         if time.monotonic() > deadline:
             raise TimeoutError(f"containerd's CRI plugin not serving after {timeout}s:\n{log}")
         time.sleep(0.1)
+
+
+def shim_processes(containerd_address: str, object_id: str | None = None) -> list[int]:
+    """Pids of the shims the containerd at `containerd_address` started (for the pod or container
+    `object_id`: containerd starts a pod's shim with `-id <sandbox id>`). A shim is a program named
+    containerd-shim-*, or an interpreter running one (the pyrunc shim is `python -IS <script> ...`)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if not any(os.path.basename(arg).startswith("containerd-shim-") for arg in argv[:3]):
+            continue
+        if containerd_address in argv and (object_id is None or object_id in argv):
+            found.append(int(entry))
+    return found

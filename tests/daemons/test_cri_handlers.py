@@ -38,6 +38,7 @@ from .cri import (  # noqa: E402 (after the grpc skip)
     Handler,
     PodConfig,
     cri_plugin_toml,
+    shim_processes,
     wait_for_cri,
 )
 from .daemons import CONTAINERD, CTR, Containerd, install_runtime  # noqa: E402 (after the grpc skip)
@@ -240,20 +241,8 @@ def host_processes_with(argv: list[str]) -> list[int]:
     return found
 
 
-def shim_pids(sandbox_id: str) -> list[int]:
-    """The shim process(es) containerd started for a pod: `containerd-shim-* ... -id <sandbox>`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                argv = f.read().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if os.path.basename(argv[0]).startswith("containerd-shim") and sandbox_id in argv:
-            found.append(int(entry))
-    return found
+def shim_pids(node: HandlersContainerd, sandbox_id: str) -> list[int]:
+    return shim_processes(str(node.address), sandbox_id)
 
 
 def wait_gone(pids: list[int], what: str) -> None:
@@ -305,7 +294,7 @@ def test_pod_and_container_lifecycle(
         cri.container_status(container_id)
     assert gone.value.code() == grpc.StatusCode.NOT_FOUND
 
-    shims = shim_pids(sandbox_id)
+    shims = shim_pids(node, sandbox_id)
     assert shims, f"no shim process for pod {sandbox_id}"
     cri.stop_pod_sandbox(sandbox_id)
     assert cri.pod_sandbox_state(sandbox_id) == SANDBOX_NOTREADY
@@ -314,7 +303,11 @@ def test_pod_and_container_lifecycle(
     wait_gone(shims, "the pod's shim")
 
 
-def test_container_stats(cri: CriClient, pods: Pods, handler: str) -> None:
+def test_container_stats(cri: CriClient, pods: Pods, handler: str, request: pytest.FixtureRequest) -> None:
+    if handler == "pyrunc-shim":
+        # Strict: this turns into a failure the day the shim answers Stats, so the mark goes then.
+        why = "the pyrunc shim's Stats answers Unimplemented yet (containerd: unexpected metrics response)"
+        request.applymarker(pytest.mark.xfail(strict=True, raises=grpc.RpcError, reason=why))
     config = pods.config()
     sandbox_id = pods.run(config)
     container_id = pods.container(sandbox_id, config, "measured", ["sh", "-c", "echo busy; exec sleep 1000"])
@@ -381,13 +374,13 @@ def test_containerd_restart_recovers_running_pods(
     config = pods.config()
     sandbox_id = pods.run(config)
     container_id = pods.container(sandbox_id, config, "survivor", ["sleep", "1000"])
-    shims = shim_pids(sandbox_id)
+    shims = shim_pids(node, sandbox_id)
     assert shims, f"no shim process for pod {sandbox_id}"
 
     node.restart()
     wait_for_cri(cri, lambda: node.log_tail(200))
 
-    assert shim_pids(sandbox_id) == shims, "the pod's shim was replaced, not reconnected"
+    assert shim_pids(node, sandbox_id) == shims, "the pod's shim was replaced, not reconnected"
     assert cri.pod_sandbox_state(sandbox_id) == SANDBOX_READY
     assert cri.container_status(container_id).state == CONTAINER_RUNNING
     assert cri.exec_sync(container_id, ["echo", "reconnected"]).stdout == "reconnected\n"
