@@ -170,7 +170,6 @@ class Node:
             )
         self.log_path = os.path.join(self.dir, "containerd.log")
         self.process: subprocess.Popen | None = None
-        self.run_before = set(os.listdir("/run"))  # the pyrunc shim's work directories go there
 
     def config_toml(self) -> str:
         d = self.dir
@@ -270,8 +269,6 @@ disabled_plugins = {json.dumps(plugins)}
                 if namespace.is_dir():
                     states = [entry.name for entry in os.scandir(namespace.path) if entry.is_dir()]
                     left += [f"{handler} state left in {namespace.path}: {state}" for state in states]
-        added = sorted(set(os.listdir("/run")) - self.run_before)
-        left += [f"shim work dir left: /run/{name}" for name in added if name.startswith("pyrunc-shim-")]
         return left
 
 
