@@ -184,9 +184,45 @@ def action_delete(opts: Options) -> int:
         from pyrunc.shim import rootfs
 
         rootfs.unmount_all(target)
+    _remove_dead_shims_files(bundle)
     sys.stdout.buffer.write(delete_response(128 + 9, time.time_ns()))
     sys.stdout.flush()
     return 0
+
+
+def work_dir(socket: str) -> str:
+    """The shim's private directory (console sockets, pid files): short, and named after its socket
+    so that `delete` finds it after the shim was killed."""
+    return f"/run/pyrunc-shim-{os.path.basename(socket)[:20]}"
+
+
+def _remove_dead_shims_files(bundle: str) -> None:
+    """A shim that was killed left its socket and work dir: gone once nothing answers on the socket
+    (a pod's shim still serving its other containers keeps them)."""
+    try:
+        with open(os.path.join(bundle, "address")) as f:
+            path = f.read().strip().removeprefix("unix://")
+    except OSError:
+        return
+    if not path.startswith(SOCKET_DIR + "/") or not os.path.exists(path) or _can_connect(path):
+        return
+    workdir = work_dir(path)
+    for name in [path, *(os.path.join(workdir, n) for n in _listdir(workdir))]:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+    try:
+        os.rmdir(workdir)
+    except OSError:
+        pass
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def _varint(value: int) -> bytes:
@@ -313,7 +349,8 @@ def serve(opts: Options, listener=None) -> int:
         listener = socket.socket(fileno=3)
     namespace = opts.get("namespace")
     publisher = Publisher(os.environ.get("TTRPC_ADDRESS", ""), namespace, log)
-    workdir = f"/run/pyrunc-shim-{os.getpid()}"  # short paths for console sockets and pid files
+    path = listener_path(listener)
+    workdir = work_dir(path or f"pid-{os.getpid()}")
     os.makedirs(workdir, mode=0o700, exist_ok=True)
     service = TaskService(namespace, root_dir(), workdir, publisher.publish, log)
     server = ttrpc.Server(listener, log)
@@ -325,14 +362,9 @@ def serve(opts: Options, listener=None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.set_wakeup_fd(wake_write)
     service.wake = lambda: os.write(wake_write, b"\0")
-    path = listener_path(listener)
 
     def remove_files() -> None:
-        try:
-            left = [os.path.join(workdir, n) for n in os.listdir(workdir)]
-        except OSError:
-            left = []
-        for name in [path, *left, workdir]:
+        for name in [path, *(os.path.join(workdir, n) for n in _listdir(workdir)), workdir]:
             if name:
                 try:
                     os.rmdir(name) if name == workdir else os.unlink(name)
@@ -345,17 +377,29 @@ def serve(opts: Options, listener=None) -> int:
     import pyrunc.container.create
     import pyrunc.container.start  # noqa: F401
 
-    poller = select.poll()
-    poller.register(wake_read, select.POLLIN)
+    log("serving", debug=True)
     while not service.shutdown_requested.is_set():
-        poller.poll()
-        try:
-            signals = os.read(wake_read, 4096)
-        except BlockingIOError:
-            signals = b""
+        # Rebuilt each time: tasks come and go with their OOM watchers (a change wakes us).
+        poller = select.poll()
+        poller.register(wake_read, select.POLLIN)
+        watched = dict(service.oom_watchers)
+        for fd, task in watched.items():
+            if task.oom is not None:
+                poller.register(fd, task.oom.poll_events)
+        ready = [fd for fd, _events in poller.poll()]
+        signals = b""
+        if wake_read in ready:
+            try:
+                signals = os.read(wake_read, 4096)
+            except BlockingIOError:
+                pass
         if signal.SIGTERM in signals or signal.SIGINT in signals:
             break
-        service.reap()
+        for fd in ready:
+            if fd in watched:
+                service.oom_ready(fd)
+        if signal.SIGCHLD in signals:
+            service.reap()
     remove_files()
     server.close_after_calls(5.0)
     publisher.close(5.0)

@@ -75,6 +75,7 @@ class Task:
         self.paused = False
         self.init: Process | None = None
         self.execs: dict[str, Process] = {}
+        self.oom = None  # the cgroup's OOM watcher (pyrunc.cgroups.events), polled by main.serve
 
 
 class TaskService:
@@ -89,6 +90,7 @@ class TaskService:
         self.ops = threading.RLock()
         self.tasks: dict[str, Task] = {}
         self.by_pid: dict[int, Process] = {}
+        self.oom_watchers: dict[int, Task] = {}  # watcher fd -> task, polled by main.serve
         self.shutdown_requested = threading.Event()
         self.wake: Callable[[], object] = lambda: None  # wakes the main loop (set by main.serve)
         # What goes before Shutdown is answered (main.serve: the socket file, the work dir), so that
@@ -121,13 +123,24 @@ class TaskService:
         def handle(payload: bytes) -> bytes:
             request = request_type.FromString(payload)
             started = time.monotonic()
+            outcome = "ok"
             try:
                 response = method(request)
-                self.log(f"{name} {request.id}: {(time.monotonic() - started) * 1000:.1f} ms", debug=True)
             except NotFound as err:
+                outcome = str(err)
                 raise ttrpc.RpcError(ttrpc.NOT_FOUND, str(err)) from None
             except PyruncError as err:
+                outcome = str(err)
                 raise ttrpc.RpcError(ttrpc.UNKNOWN, str(err)) from None
+            except ttrpc.RpcError as err:
+                outcome = err.message
+                raise
+            except BaseException as err:
+                outcome = f"{type(err).__name__}: {err}"
+                raise
+            finally:
+                elapsed = (time.monotonic() - started) * 1000
+                self.log(f"{name} {request.id}: {elapsed:.1f} ms: {outcome}", debug=True)
             return b"" if response is None else response.SerializeToString()
 
         return handle
@@ -215,6 +228,41 @@ class TaskService:
                 except PyruncError as err:
                     self.log(f"kill the processes {task.id}'s init left: {err}")
 
+    # -- OOM events ---------------------------------------------------------------------------
+
+    def _watch_oom(self, task: Task) -> None:
+        """Watch the container's cgroup for OOM kills (an eventfd on cgroup v1, memory.events on
+        v2): the main loop polls it with the signals, no thread, no timer."""
+        from pyrunc.container.base import load
+
+        try:
+            cgroup = load(self.store, task.id).cgroup()
+            task.oom = cgroup.oom_events() if cgroup is not None else None
+        except PyruncError as err:
+            self.log(f"no OOM events for {task.id}: {err}")
+            return
+        if task.oom is not None:
+            self.oom_watchers[task.oom.fileno()] = task
+            self.wake()
+
+    def _unwatch_oom(self, task: Task) -> None:
+        if task.oom is not None:
+            self.oom_watchers.pop(task.oom.fileno(), None)
+            task.oom.close()
+            task.oom = None
+            self.wake()
+
+    def oom_ready(self, fd: int) -> None:
+        with self.ops:
+            task = self.oom_watchers.get(fd)
+            if task is None or task.oom is None:
+                return
+            count = task.oom.wait(0)
+            if count is None:  # the cgroup is gone
+                self._unwatch_oom(task)
+            elif count:
+                self.publish("/tasks/oom", events_pb2.TaskOOM(container_id=task.id))
+
     # -- the Task service -------------------------------------------------------------------
 
     def create(self, req):
@@ -261,6 +309,7 @@ class TaskService:
             task.init = proc
             self.tasks[req.id] = task
             self.by_pid[proc.pid] = proc
+            self._watch_oom(task)
             self.publish(
                 "/tasks/create",
                 events_pb2.TaskCreate(
@@ -424,6 +473,7 @@ class TaskService:
         from pyrunc.container.delete import delete
 
         with self.ops:
+            self._unwatch_oom(task)
             delete(self.store, req.id, force=True)
         if not proc.exited.is_set():
             # A created task's init was killed by delete: collect its exit like any other.
@@ -520,7 +570,28 @@ class TaskService:
         return shim_pb2.WaitResponse(exit_status=proc.exit_status, exited_at=_timestamp(proc.exited_ns))
 
     def stats(self, req):
-        raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "stats are not supported by this shim yet")
+        """cgroup v1 only (this host's); a cgroup v2 container's answer is Unimplemented."""
+        from pyrunc.container.base import load
+        from pyrunc.shim.metrics import TYPE_URL_V1, v1_metrics
+
+        self._task(req.id)
+        cgroup = load(self.store, req.id).cgroup()
+        if cgroup is None:
+            raise ttrpc.RpcError(ttrpc.NOT_FOUND, f"container {req.id} has no cgroup")
+        paths = getattr(cgroup, "paths", None)
+        if paths is None:
+            raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "cgroup v2 metrics are not reported by this shim yet")
+        oom_control: dict[str, int] = {}
+        if paths.get("memory"):
+            try:
+                with open(os.path.join(paths["memory"], "memory.oom_control")) as f:
+                    oom_control = {k: int(v) for k, v in (line.split() for line in f if line.strip())}
+            except (OSError, ValueError):
+                pass
+        response = shim_pb2.StatsResponse()
+        response.stats.type_url = TYPE_URL_V1
+        response.stats.value = v1_metrics(cgroup.stats(), oom_control).SerializeToString()
+        return response
 
     def connect(self, req):
         task = self.tasks.get(req.id)

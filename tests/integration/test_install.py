@@ -90,3 +90,18 @@ def test_the_c_parts_are_built_hardened():
     symbols = readelf("--dyn-syms", core)
     assert "__stack_chk_fail" in symbols and "__snprintf_chk" in symbols
     assert "GNU_RELRO" in readelf("-l", os.path.join(pkg, "pyrunc-init"))
+
+
+def test_the_wheel_installs_the_containerd_shim_with_its_protobuf_modules(installed, tmp_path):
+    """containerd-shim-pyrunc-v1 comes with the wheel, starts as fast as pyrunc, and the protobuf
+    modules setup.py generated at build time are in the package (they are not in git)."""
+    shim = os.path.join(os.path.dirname(installed), "containerd-shim-pyrunc-v1")
+    done, trace = traced([shim, "-v"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("containerd-shim-pyrunc-v1:\npyrunc version "), done.stdout
+    assert_fast_start(trace, os.path.join(os.path.dirname(installed), "python3"))
+    python = os.path.join(os.path.dirname(installed), "python3")
+    check = "from pyrunc.shim.proto import shim_pb2; print(shim_pb2.__file__)"
+    done = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "site-packages/pyrunc/shim/proto/shim_pb2.py" in done.stdout

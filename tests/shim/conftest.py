@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyrunc.shim.main import socket_path
+from pyrunc.shim.main import socket_path, work_dir
 from tests.daemons import conftest as daemons
 from tests.daemons.conftest import private_dir, require_root_and, stopped_cleanly
 from tests.daemons.daemons import CONTAINERD, CTR, Containerd
@@ -34,7 +34,6 @@ class ShimContainerd(Containerd):
     def __init__(self, workdir: Path, runtime_bin: str, token: str) -> None:
         super().__init__(workdir, runtime_bin, token)
         self.shim_root = workdir / "pyrunc-root"
-        self.run_before = set(os.listdir("/run"))
         self.task_ids: set[str] = set()  # every id a test used (its shim socket is named after it)
         # The shim hands out its sockets in /run/containerd/s, as containerd's own shims do.
         self.env = dict(
@@ -81,8 +80,10 @@ class ShimContainerd(Containerd):
             states = [str(p) for p in self.shim_root.glob("*/*")]
             if states:
                 problems.append(f"shim state left in {self.shim_root}: {states}")
-        left = sorted(set(os.listdir("/run")) - self.run_before)
-        problems += [f"shim work dir left: /run/{p}" for p in left if p.startswith("pyrunc-shim-")]
+        for cid in sorted(self.task_ids):
+            workdir = work_dir(socket_path(str(self.address), self.namespace, cid))
+            if os.path.exists(workdir):
+                problems.append(f"shim work dir left: {workdir}")
         return problems
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -111,6 +114,13 @@ def test_detached_task_ps_exec_pause_resume_kill_delete(ctr: Ctr) -> None:
     assert cgroup.freezer_state() == "THAWED"
     assert cgroup.pids_current() == 1
 
+    # Stats: the shim reads the cgroup and answers in containerd's cgroup v1 Metrics message.
+    metrics = ctr("task", "metrics", cid).stdout
+    table = dict(line.split(None, 1) for line in metrics.splitlines()[2:] if line.strip())
+    assert table.get("pids.current", "").strip() == "1", metrics
+    assert int(table["memory.usage_in_bytes"]) > 0, metrics
+    assert int(table["cpuacct.usage"]) > 0, metrics
+
     ctr("task", "kill", "--signal", "SIGKILL", cid)
     ctr.wait_status(cid, "STOPPED")
     assert ctr.delete_task(cid) == 137
@@ -213,3 +223,156 @@ def test_containers_in_parallel(ctr: Ctr) -> None:
         )
     assert [(r.returncode, r.stdout) for r in results] == [(i, f"{i}\n") for i in range(len(ids))]
     assert all(ctr.task_status(cid) == "absent" for cid in ids)
+
+
+def test_events_in_order_and_an_oom_kill(ctr: Ctr, containerd: ShimContainerd) -> None:
+    """The shim's events reach containerd in order; a memory limit's OOM kill is one of them."""
+    cid = ctr.new_id()
+    events = subprocess.Popen(
+        containerd.ctr_argv("events"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        time.sleep(0.5)  # let ctr subscribe before the container starts (not a timing assertion)
+        # 100 MB held in a shell variable, under a 32 MiB limit without swap.
+        result = ctr.run(
+            "--rm", "--memory-limit", str(32 << 20), IMAGE_REF, cid,
+            "sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived",
+            check=False,
+        )  # fmt: skip
+        assert result.returncode == 137, result
+    finally:
+        events.terminate()
+        output, _ = events.communicate(timeout=30)
+    # Lines: DATE TIME ZONE UTC NAMESPACE TOPIC JSON
+    topics = [word for line in output.splitlines() if cid in line for word in line.split()[4:6]]
+    task_topics = [t for t in topics if t.startswith("/tasks/")]
+    assert "/tasks/oom" in task_topics, output
+    ordered = [t for t in task_topics if t != "/tasks/oom"]
+    assert ordered == ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"], output
+
+
+def test_a_killed_shim_is_cleaned_up_by_containerd(ctr: Ctr, containerd: ShimContainerd) -> None:
+    """SIGKILL of the shim: containerd notices, runs `containerd-shim-pyrunc-v1 delete`, which kills
+    the container and removes its state and rootfs mount; the leak checks at teardown confirm it."""
+    cid = ctr.new_id()
+    ctr.start_detached(cid, "sleep", "1000")
+    ctr.wait_status(cid, "RUNNING")
+    init_pid = int(ctr("task", "ps", cid).stdout.split()[2])
+    shim_pid = int(Path(f"/proc/{init_pid}/status").read_text().split("PPid:")[1].split()[0])
+    os.kill(shim_pid, signal.SIGKILL)
+    ctr.wait_status(cid, "absent")
+    # containerd's clean-up runs beside what ctr sees: wait for its effects, bounded.
+    state = containerd.shim_root / containerd.namespace / cid
+    deadline = time.monotonic() + 30
+    while state.exists() or _proc_state(init_pid) not in ("gone", "Z"):
+        assert time.monotonic() < deadline, f"{state} or the init {init_pid} survived the shim's clean-up"
+        time.sleep(0.05)
+    ctr("container", "delete", cid)
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def _shim_of(ctr: Ctr, cid: str) -> int:
+    init_pid = int(ctr("task", "ps", cid).stdout.split()[2])
+    return int(Path(f"/proc/{init_pid}/status").read_text().split("PPid:")[1].split()[0])
+
+
+def test_one_shim_per_pod(ctr: Ctr) -> None:
+    """Containers with the same io.kubernetes.cri.sandbox-id annotation share one shim, which stays
+    until the last of them is deleted; another pod gets its own."""
+    pod = f"pod-{ctr.daemon.token}"
+    first, second, other = ctr.new_id("a"), ctr.new_id("b"), ctr.new_id("other")
+    for cid, sandbox in ((first, pod), (second, pod), (other, f"other-{pod}")):
+        ctr.start_detached(
+            cid, "sleep", "1000", extra=("--annotation", f"io.kubernetes.cri.sandbox-id={sandbox}")
+        )
+        ctr.wait_status(cid, "RUNNING")
+    shim = _shim_of(ctr, first)
+    assert _shim_of(ctr, second) == shim
+    assert _shim_of(ctr, other) != shim
+    ctr("task", "kill", "--signal", "SIGKILL", first)
+    ctr.wait_status(first, "STOPPED")
+    assert ctr.delete_task(first) == 137
+    # The pod's shim serves the second container still.
+    assert _shim_of(ctr, second) == shim
+    joined = ctr("task", "exec", "--exec-id", "e", second, "sh", "-c", "exit 9", check=False)
+    assert joined.returncode == 9, joined
+    for cid in (second, other):
+        ctr("task", "kill", "--signal", "SIGKILL", cid)
+        ctr.wait_status(cid, "STOPPED")
+        assert ctr.delete_task(cid) == 137
+    deadline = time.monotonic() + 30
+    while _proc_state(shim) not in ("gone", "Z"):
+        assert time.monotonic() < deadline, f"the pod's shim {shim} did not exit after its last task"
+        time.sleep(0.05)
+
+
+def test_update_through_the_task_api(ctr: Ctr, containerd: ShimContainerd) -> None:
+    """ctr 1.6 has no `task update`: the Update call (the CRI plugin's UpdateContainerResources) is
+    made on the shim's own socket, as containerd makes it, with a LinuxResources JSON document."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto import shim_pb2
+
+    cid = ctr.new_id()
+    ctr.start_detached(cid, "sleep", "1000")
+    ctr.wait_status(cid, "RUNNING")
+    bundle = containerd.dir / "state" / "io.containerd.runtime.v2.task" / containerd.namespace / cid
+    client = ttrpc.Client((bundle / "address").read_text())
+    try:
+        request = shim_pb2.UpdateTaskRequest(id=cid)
+        request.resources.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+        request.resources.value = json.dumps({"memory": {"limit": 48 << 20}}).encode()
+        client.call("containerd.task.v2.Task", "Update", request.SerializeToString())
+        assert ContainerCgroup(ctr.cgroups_path(cid)).memory_limit() == 48 << 20
+        state = shim_pb2.StateResponse.FromString(
+            client.call("containerd.task.v2.Task", "State", shim_pb2.StateRequest(id=cid).SerializeToString())
+        )
+        assert (state.id, state.status, state.bundle) == (cid, 2, str(bundle))  # RUNNING
+        with pytest.raises(ttrpc.RpcError) as missing:
+            client.call(
+                "containerd.task.v2.Task", "State", shim_pb2.StateRequest(id="nosuch").SerializeToString()
+            )
+        assert missing.value.code == ttrpc.NOT_FOUND
+    finally:
+        client.close()
+    ctr("task", "kill", "--signal", "SIGKILL", cid)
+    ctr.wait_status(cid, "STOPPED")
+    assert ctr.delete_task(cid) == 137
+
+
+def test_an_exec_that_never_exits_goes_with_its_container(ctr: Ctr) -> None:
+    cid = ctr.new_id()
+    ctr.start_detached(cid, "sleep", "1000")
+    ctr.wait_status(cid, "RUNNING")
+    ctr("task", "exec", "--detach", "--exec-id", "forever", cid, "sleep", "1000")
+    pids = ctr("task", "ps", cid).stdout.split()[2::2]
+    assert len(pids) == 2, pids
+    ctr("task", "delete", "--force", cid)
+    assert ctr.task_status(cid) == "absent"
+    for pid in pids:
+        assert _proc_state(int(pid)) in ("gone", "Z"), pid
+    ctr("container", "delete", cid)
+
+
+def test_containerd_restarted_while_a_task_runs(ctr: Ctr, containerd: ShimContainerd) -> None:
+    """containerd finds the running task's shim again through the bundle's address file (and the
+    shim serves the new connection): exec, kill and delete work after the restart. Last in the
+    module: it restarts the module's containerd."""
+    cid = ctr.new_id()
+    ctr.start_detached(cid, "sleep", "1000")
+    ctr.wait_status(cid, "RUNNING")
+    shim = _shim_of(ctr, cid)
+    assert containerd.stop_daemon() == []
+    containerd.start()
+    ctr.wait_status(cid, "RUNNING")
+    assert _shim_of(ctr, cid) == shim
+    joined = ctr("task", "exec", "--exec-id", "after", cid, "sh", "-c", "exit 5", check=False)
+    assert joined.returncode == 5, joined
+    ctr("task", "kill", "--signal", "SIGKILL", cid)
+    ctr.wait_status(cid, "STOPPED")
+    assert ctr.delete_task(cid) == 137

@@ -102,3 +102,39 @@ def test_the_hand_written_delete_response_is_protobufs_encoding(exit_status: int
     expected.exited_at.FromNanoseconds(exited_ns)
     assert delete_response(exit_status, exited_ns) == expected.SerializeToString()
     assert shim_pb2.DeleteResponse.FromString(delete_response(exit_status, exited_ns)) == expected
+
+
+def test_stats_map_onto_containerds_v1_metrics() -> None:
+    from pyrunc.shim.metrics import v1_metrics
+
+    stats = {
+        "pids": {"current": 3, "limit": 10},
+        "cpu": {"usage": {"total": 900, "kernel": 300, "user": 600, "percpu": [400, 500]}, "throttling": {}},
+        "memory": {
+            "cache": 4096,
+            "usage": {"limit": 1 << 30, "usage": 8192, "max": 9000, "failcnt": 0},
+            "swap": {"limit": 0, "failcnt": 0},
+            "kernel": {"limit": 0, "failcnt": 0},
+            "kernelTCP": {"limit": 0, "failcnt": 0},
+            "raw": {
+                "rss": 123,
+                "pgfault": 7,
+                "total_pgmajfault": 2,
+                "hierarchical_memsw_limit": 5,
+                "bogus": 1,
+            },
+        },
+        "hugetlb": {"2MB": {"usage": 0, "max": 0, "failcnt": 1}},
+        "blkio": {"ioServiceBytesRecursive": [{"major": 8, "minor": 0, "op": "Read", "value": 512}]},
+    }
+    m = v1_metrics(stats, {"oom_kill_disable": 0, "under_oom": 0, "oom_kill": 2})
+    assert (m.pids.current, m.pids.limit) == (3, 10)
+    assert (m.cpu.usage.total, m.cpu.usage.kernel, m.cpu.usage.user) == (900, 300, 600)
+    assert list(m.cpu.usage.per_cpu) == [400, 500]
+    assert (m.memory.cache, m.memory.rss, m.memory.pg_fault, m.memory.total_pg_maj_fault) == (4096, 123, 7, 2)
+    assert m.memory.hierarchical_swap_limit == 5
+    assert (m.memory.usage.limit, m.memory.usage.usage, m.memory.usage.max) == (1 << 30, 8192, 9000)
+    assert m.memory_oom_control.oom_kill == 2
+    assert [(h.pagesize, h.failcnt) for h in m.hugetlb] == [("2MB", 1)]
+    entry = m.blkio.io_service_bytes_recursive[0]
+    assert (entry.major, entry.minor, entry.op, entry.value) == (8, 0, "Read", 512)

@@ -1,0 +1,80 @@
+"""A container's cgroup statistics (pyrunc.cgroups.stats, runc's `events --stats` shape) as containerd's
+cgroup v1 Metrics message, the answer to the Task service's Stats."""
+
+from __future__ import annotations
+
+from pyrunc.shim.proto import cgroups_v1_pb2 as pb
+
+TYPE_URL_V1 = "io.containerd.cgroups.v1.Metrics"
+
+# memory.stat keys (the kernel's names) -> MemoryStat fields, where they differ by more than `_`.
+_MEMORY_RENAMES = {
+    "pgpgin": "pg_pg_in",
+    "pgpgout": "pg_pg_out",
+    "pgfault": "pg_fault",
+    "pgmajfault": "pg_maj_fault",
+    "hierarchical_memsw_limit": "hierarchical_swap_limit",
+}
+# Its counters only: memory.stat's `swap` is a number, MemoryStat's `swap` a MemoryEntry.
+_MEMORY_FIELDS = {f.name for f in pb.MemoryStat.DESCRIPTOR.fields if f.message_type is None}
+
+
+def _entry(target, source: dict) -> None:
+    target.limit = source.get("limit", 0)
+    target.usage = source.get("usage", 0)
+    target.max = source.get("max", 0)
+    target.failcnt = source.get("failcnt", 0)
+
+
+def v1_metrics(stats: dict, oom_control: dict[str, int] | None = None):
+    metrics = pb.Metrics()
+    pids = stats.get("pids") or {}
+    metrics.pids.current = pids.get("current", 0)
+    metrics.pids.limit = pids.get("limit", 0)
+    cpu = stats.get("cpu") or {}
+    usage = cpu.get("usage") or {}
+    metrics.cpu.usage.total = usage.get("total", 0)
+    metrics.cpu.usage.kernel = usage.get("kernel", 0)
+    metrics.cpu.usage.user = usage.get("user", 0)
+    metrics.cpu.usage.per_cpu.extend(usage.get("percpu") or [])
+    throttling = cpu.get("throttling") or {}
+    metrics.cpu.throttling.periods = throttling.get("periods", 0)
+    metrics.cpu.throttling.throttled_periods = throttling.get("throttledPeriods", 0)
+    metrics.cpu.throttling.throttled_time = throttling.get("throttledTime", 0)
+    memory = stats.get("memory") or {}
+    for key, value in (memory.get("raw") or {}).items():
+        total = key.startswith("total_")
+        base = key.removeprefix("total_")
+        name = ("total_" if total else "") + _MEMORY_RENAMES.get(base, base)
+        if name in _MEMORY_FIELDS and isinstance(value, int) and value >= 0:
+            setattr(metrics.memory, name, value)
+    metrics.memory.cache = memory.get("cache", metrics.memory.cache)
+    for field, key in (
+        ("usage", "usage"),
+        ("swap", "swap"),
+        ("kernel", "kernel"),
+        ("kernel_tcp", "kernelTCP"),
+    ):
+        _entry(getattr(metrics.memory, field), memory.get(key) or {})
+    if oom_control:
+        metrics.memory_oom_control.oom_kill_disable = oom_control.get("oom_kill_disable", 0)
+        metrics.memory_oom_control.under_oom = oom_control.get("under_oom", 0)
+        metrics.memory_oom_control.oom_kill = oom_control.get("oom_kill", 0)
+    for size, entry in sorted((stats.get("hugetlb") or {}).items()):
+        metrics.hugetlb.add(
+            pagesize=size,
+            usage=entry.get("usage", 0),
+            max=entry.get("max", 0),
+            failcnt=entry.get("failcnt", 0),
+        )
+    blkio = stats.get("blkio") or {}
+    for field, key in (
+        ("io_service_bytes_recursive", "ioServiceBytesRecursive"),
+        ("io_serviced_recursive", "ioServicedRecursive"),
+    ):
+        for entry in blkio.get(key) or []:
+            getattr(metrics.blkio, field).add(
+                op=entry.get("op", ""), major=entry.get("major", 0), minor=entry.get("minor", 0),
+                value=entry.get("value", 0),
+            )  # fmt: skip
+    return metrics
