@@ -314,11 +314,7 @@ def test_pod_and_container_lifecycle(
     wait_gone(shims, "the pod's shim")
 
 
-def test_container_stats(cri: CriClient, pods: Pods, handler: str, request: pytest.FixtureRequest) -> None:
-    if handler == "pyrunc-shim":
-        # Strict: this turns into a failure the day the shim answers Stats, so the mark goes then.
-        why = "the pyrunc shim's Stats answers Unimplemented yet (containerd: unexpected metrics response)"
-        request.applymarker(pytest.mark.xfail(strict=True, raises=grpc.RpcError, reason=why))
+def test_container_stats(cri: CriClient, pods: Pods, handler: str) -> None:
     config = pods.config()
     sandbox_id = pods.run(config)
     container_id = pods.container(sandbox_id, config, "measured", ["sh", "-c", "echo busy; exec sleep 1000"])
@@ -403,10 +399,6 @@ def test_containerd_restart_recovers_running_pods(
     wait_gone(shims, "the pod's shim")
 
 
-class ShimWorkDirLeft(AssertionError):
-    """The pyrunc shim's /run/pyrunc-shim-<pid> outlived it."""
-
-
 def shim_socket(node: HandlersContainerd, sandbox_id: str) -> Path:
     """Where containerd 1.6 (and the pyrunc shim, alike) puts a pod's shim socket."""
     digest = hashlib.sha256(os.path.join(str(node.address), "k8s.io", sandbox_id).encode()).hexdigest()
@@ -414,14 +406,11 @@ def shim_socket(node: HandlersContainerd, sandbox_id: str) -> Path:
 
 
 def test_killed_shim_is_cleaned_up_after(
-    cri: CriClient, pods: Pods, node: HandlersContainerd, handler: str, request: pytest.FixtureRequest
+    cri: CriClient, pods: Pods, node: HandlersContainerd, handler: str
 ) -> None:
     """SIGKILL of a pod's shim: containerd sees the connection drop, runs the shim binary's
     `delete` (which kills what the dead shim ran and unmounts its rootfs) and reports the pod's
     tasks exited; the kubelet's stop and remove then go through, and nothing is left."""
-    if handler == "pyrunc-shim":
-        why = "the pyrunc shim's work dir /run/pyrunc-shim-<pid> outlives a SIGKILLed shim"
-        request.applymarker(pytest.mark.xfail(strict=True, raises=ShimWorkDirLeft, reason=why))
     config = pods.config()
     sandbox_id = pods.run(config)
     container_id = pods.container(sandbox_id, config, "orphan", ["sleep", "1003"])
@@ -459,5 +448,4 @@ def test_killed_shim_is_cleaned_up_after(
         left = [Path("/run", name) for name in names if Path("/run", name).exists()]
         for path in left:
             shutil.rmtree(path)
-        if left:
-            raise ShimWorkDirLeft(f"left by the killed shim: {left}")
+        assert not left, "the pyrunc shim's work dir outlived it (its delete must remove it)"
