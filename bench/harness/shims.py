@@ -185,7 +185,7 @@ disabled_plugins = {json.dumps(plugins)}
 [ttrpc]
   address = "{self.address}.ttrpc"
 [debug]
-  level = "warn"
+  level = "info"
 [metrics]
   address = ""
 [plugins."io.containerd.internal.v1.opt"]
@@ -553,7 +553,8 @@ class Bench:
 
     # ---- teardown
 
-    def tear_down(self) -> None:
+    def tear_down(self, keep_log: str | None = None) -> None:
+        """Everything undone; containerd's log (the shims' logs are in it) copied to `keep_log`."""
         if self.cri is not None:
             for sandbox in list(self.sandboxes):
                 try:
@@ -575,6 +576,9 @@ class Bench:
             if why:
                 note(why)
         self.leftovers += [f"could not unmount {point}" for point in unmount_below(self.ws.dir)]
+        if keep_log and self.node is not None and os.path.exists(self.node.log_path):
+            shutil.copyfile(self.node.log_path, keep_log)
+            note(f"containerd's log kept as {keep_log}")
         self.ws.remove()
         if self.leftovers:
             loud("cleanup left: " + "; ".join(self.leftovers))
@@ -838,7 +842,7 @@ def main(argv: list[str]) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abort the cleanup
         if bench is not None:
-            bench.tear_down()
+            bench.tear_down(keep_log=out.removesuffix(".json") + ".containerd.log")
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if bench is not None and bench.leftovers and status == 0:
         status = 1
