@@ -76,19 +76,28 @@ def root_dir() -> str:
 def socket_path(containerd_address: str, namespace: str, grouping: str) -> str:
     """As containerd's own shims name theirs: a hash of containerd's address, the namespace and
     the grouping id, under /run/containerd/s (short enough for a unix socket address)."""
-    import hashlib
+    try:
+        from _sha256 import sha256  # what hashlib would give, without its OpenSSL start-up
+    except ImportError:
+        from hashlib import sha256
 
-    digest = hashlib.sha256(os.path.join(containerd_address, namespace, grouping).encode()).hexdigest()
+    digest = sha256(os.path.join(containerd_address, namespace, grouping).encode()).hexdigest()
     return os.path.join(SOCKET_DIR, digest)
 
 
 def _grouping(container_id: str) -> str:
+    try:
+        with open("config.json", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return container_id
+    if b"io.kubernetes.cri.sandbox-id" not in raw:
+        return container_id  # no need to parse it
     from pyrunc import jsonio
 
     try:
-        with open("config.json", "rb") as f:
-            config = jsonio.loads(f.read())
-    except (OSError, ValueError):
+        config = jsonio.loads(raw)
+    except ValueError:
         return container_id
     annotations = config.get("annotations") if isinstance(config, dict) else None
     if isinstance(annotations, dict) and annotations.get("io.kubernetes.cri.sandbox-id"):
@@ -97,15 +106,22 @@ def _grouping(container_id: str) -> str:
 
 
 def _write_address(address: str) -> None:
-    from pyrunc.store import write_atomic
+    """The bundle's `address` file, where containerd finds the shim again after a restart."""
+    tmp = f"address.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, address.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, "address")
 
-    write_atomic(os.path.join(os.getcwd(), "address"), address.encode(), 0o644)
 
-
+# `start` and `delete` use _socket, the C module: `socket` costs an `enum` import (a few ms per
+# container); the shim proper wraps the listener in a socket.socket.
 def _can_connect(path: str) -> bool:
-    import socket
+    import _socket
 
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         probe.settimeout(2)
         probe.connect(path)
@@ -117,13 +133,13 @@ def _can_connect(path: str) -> bool:
 
 
 def action_start(opts: Options) -> int:
-    import socket
+    import _socket
 
     namespace = opts.get("namespace")
     path = socket_path(opts.get("address"), namespace, _grouping(opts.get("id")))
     address = f"unix://{path}"
     os.makedirs(SOCKET_DIR, mode=0o711, exist_ok=True)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     for _attempt in range(2):
         try:
             listener.bind(path)
@@ -334,6 +350,7 @@ def serve(opts: Options, listener=None) -> int:
     import select
     import signal
     import socket
+    import time
 
     from pyrunc import _core
     from pyrunc import log as pyrunc_log
@@ -345,8 +362,7 @@ def serve(opts: Options, listener=None) -> int:
     # pyrunc's own warnings (a poststop hook that failed, ...) go to the shim's log, never to the
     # fds 0-2 that containers' stdio passes through.
     pyrunc_log._emit = lambda level, msg: log(f"pyrunc {level}: {msg}")
-    if listener is None:
-        listener = socket.socket(fileno=3)
+    listener = socket.socket(fileno=3 if listener is None else listener.detach())
     namespace = opts.get("namespace")
     publisher = Publisher(os.environ.get("TTRPC_ADDRESS", ""), namespace, log)
     path = listener_path(listener)
@@ -377,7 +393,7 @@ def serve(opts: Options, listener=None) -> int:
     import pyrunc.container.create
     import pyrunc.container.start  # noqa: F401
 
-    log("serving", debug=True)
+    log(f"serving ({time.process_time() * 1000:.0f} ms of CPU since start)", debug=True)
     while not service.shutdown_requested.is_set():
         # Rebuilt each time: tasks come and go with their OOM watchers (a change wakes us).
         poller = select.poll()
@@ -403,6 +419,7 @@ def serve(opts: Options, listener=None) -> int:
     remove_files()
     server.close_after_calls(5.0)
     publisher.close(5.0)
+    log(f"exiting ({time.process_time() * 1000:.0f} ms of CPU since start)", debug=True)
     return 0
 
 

@@ -4,7 +4,6 @@ one), mounted at BUNDLE/rootfs before the container is made, and unmounted at De
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -13,7 +12,8 @@ from pyrunc.errors import PyruncError, errno_text
 
 MNT_DETACH = 2
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The interpreter's own libc (ctypes.util.find_library would run ldconfig in a subprocess).
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 

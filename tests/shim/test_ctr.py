@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import termios
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,6 +165,15 @@ def test_tty_run_is_interactive(ctr: Ctr) -> None:
         session.type("tty; echo sum=$((6*7))\r")
         session.expect(r"/dev/pts/\d+")
         session.expect(r"sum=42")
+        # ResizePty: ctr passes its terminal's size on, at start and on SIGWINCH.
+        session.type("echo size=$(stty size)\r")
+        session.expect(r"size=24 80")
+        termios.tcsetwinsize(session.master, (33, 101))
+        deadline = time.monotonic() + 30
+        while "size=33 101" not in session.output:
+            assert time.monotonic() < deadline, session.output
+            session.type("echo size=$(stty size)\r")
+            time.sleep(0.2)
         session.type("exit 5\r")
         assert session.wait() == 5, session.output
     finally:
@@ -357,6 +367,56 @@ def test_an_exec_that_never_exits_goes_with_its_container(ctr: Ctr) -> None:
     for pid in pids:
         assert _proc_state(int(pid)) in ("gone", "Z"), pid
     ctr("container", "delete", cid)
+
+
+def test_exec_pause_and_resume_events(ctr: Ctr, containerd: ShimContainerd) -> None:
+    cid = ctr.new_id()
+    events = subprocess.Popen(
+        containerd.ctr_argv("events"), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        time.sleep(0.5)  # let ctr subscribe first (not a timing assertion)
+        ctr.start_detached(cid, "sleep", "1000")
+        ctr.wait_status(cid, "RUNNING")
+        assert ctr("task", "exec", "--exec-id", "ev", cid, "true", check=False).returncode == 0
+        ctr("task", "pause", cid)
+        ctr.wait_status(cid, "PAUSED")
+        ctr("task", "resume", cid)
+        ctr.wait_status(cid, "RUNNING")
+        ctr("task", "kill", "--signal", "SIGKILL", cid)
+        ctr.wait_status(cid, "STOPPED")
+        assert ctr.delete_task(cid) == 137
+    finally:
+        events.terminate()
+        output, _ = events.communicate(timeout=30)
+    topics = [word for line in output.splitlines() if cid in line for word in line.split()[4:6]]
+    assert [t for t in topics if t.startswith("/tasks/")] == [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/exit",  # the exec's
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ], output
+
+
+def test_no_fd_of_the_shim_reaches_the_container(ctr: Ctr) -> None:
+    """The shim holds sockets, fifos, eventfds and other containers' stdio: a container's process
+    and an exec'd one get their stdio and nothing else (ls's own directory fd is the 4th)."""
+    cid = ctr.new_id()
+    run = ctr.run("--rm", IMAGE_REF, cid, "ls", "/proc/self/fd")
+    assert run.stdout.split() == ["0", "1", "2", "3"], run
+    other = ctr.new_id("exec")
+    ctr.start_detached(other, "sleep", "1000")
+    ctr.wait_status(other, "RUNNING")
+    joined = ctr("task", "exec", "--exec-id", "fds", other, "ls", "/proc/self/fd")
+    assert joined.stdout.split() == ["0", "1", "2", "3"], joined
+    ctr("task", "kill", "--signal", "SIGKILL", other)
+    ctr.wait_status(other, "STOPPED")
+    assert ctr.delete_task(other) == 137
 
 
 def test_containerd_restarted_while_a_task_runs(ctr: Ctr, containerd: ShimContainerd) -> None:
