@@ -17,6 +17,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -373,6 +374,28 @@ def test_exec_that_never_exits_is_killed_at_its_timeout(cri: CriClient, pods: Po
     # The container lives on and takes probes as before.
     assert cri.container_status(container_id).state == CONTAINER_RUNNING
     assert cri.exec_sync(container_id, ["echo", "alive"]).stdout == "alive\n"
+
+
+def test_exec_probes_from_several_clients_at_once(cri: CriClient, pods: Pods, handler: str) -> None:
+    """Probes of many pods land on a node at once: 4 clients, 12 ExecSync each, into one container.
+    Every call answers with its own output and exit code (bench/shims once saw one never answer)."""
+    config = pods.config()
+    sandbox_id = pods.run(config)
+    container_id = pods.container(sandbox_id, config, "probed", ["sleep", "1000"])
+
+    def probe(client: int) -> list[tuple[str, int]]:
+        return [
+            (r.stdout, r.exit_code)
+            for r in (
+                cri.exec_sync(container_id, ["sh", "-c", f"echo {client}-{n}; exit {n % 3}"], timeout=20)
+                for n in range(12)
+            )
+        ]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(probe, range(4)))
+    assert answers == [[(f"{c}-{n}\n", n % 3) for n in range(12)] for c in range(4)]
+    assert cri.container_status(container_id).state == CONTAINER_RUNNING
 
 
 def test_containerd_restart_recovers_running_pods(
