@@ -119,7 +119,8 @@ def generate_protos() -> None:
     """The shim's protobuf modules (pyrunc/shim/proto/*_pb2.py) from our .proto files, with the
     protoc of grpcio-tools (a build requirement); only the shim imports them, never the CLI."""
     protos = sorted(os.path.join(PROTO_DIR, n) for n in os.listdir(PROTO_DIR) if n.endswith(".proto"))
-    outputs = [p[: -len(".proto")] + "_pb2.py" for p in protos]
+    descriptor_set = os.path.join(PROTO_DIR, "messages.desc")  # what pyrunc/shim/messages.py loads
+    outputs = [p[: -len(".proto")] + "_pb2.py" for p in protos] + [descriptor_set]
     newest = max(os.path.getmtime(p) for p in protos)
     if all(os.path.exists(o) and os.path.getmtime(o) >= newest for o in outputs):
         return
@@ -128,7 +129,15 @@ def generate_protos() -> None:
     from grpc_tools import protoc
 
     include = str(importlib.resources.files("grpc_tools") / "_proto")
-    args = ["protoc", f"-I{HERE}", f"-I{include}", f"--python_out={HERE}", *protos]
+    args = [
+        "protoc",
+        f"-I{HERE}",
+        f"-I{include}",
+        f"--python_out={HERE}",
+        "--include_imports",
+        f"--descriptor_set_out={descriptor_set}",
+        *protos,
+    ]
     if protoc.main(args) != 0:
         sys.exit(f"setup.py: protoc failed on {', '.join(os.path.relpath(p, HERE) for p in protos)}")
 

@@ -91,7 +91,14 @@ def write(path: str, text: str | None = None, entry: str = "pyrunc.main") -> Non
     os.replace(tmp, path)
 
 
+SHIM = "containerd-shim-pyrunc-v1"
+
+
 if __name__ == "__main__":
-    # python -m pyrunc.launcher PATH [MODULE]: MODULE's main() (default pyrunc.main), e.g.
-    # pyrunc.shim.main for containerd-shim-pyrunc-v1.
+    # python -m pyrunc.launcher PATH [MODULE]: MODULE's main() (default pyrunc.main). Writing the
+    # `pyrunc` command also writes containerd's shim beside it (entry pyrunc.shim.main): an editable
+    # install's `pip install -e` leaves both as the wheel's scripts, which find no package in
+    # site-packages and start again with `site`.
     write(sys.argv[1], entry=sys.argv[2] if len(sys.argv) > 2 else "pyrunc.main")
+    if len(sys.argv) == 2:
+        write(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), SHIM), entry="pyrunc.shim.main")

@@ -318,7 +318,8 @@ class Publisher:
 
     def _run(self) -> None:
         from pyrunc.shim import ttrpc
-        from pyrunc.shim.proto import events_service_pb2, types_pb2
+        from pyrunc.shim.messages import events_service as events_service_pb2
+        from pyrunc.shim.messages import types as types_pb2
 
         client = None
         while True:
@@ -327,7 +328,7 @@ class Publisher:
                 break
             stamp, topic, event = item
             envelope = types_pb2.Envelope(namespace=self.namespace, topic=topic)
-            envelope.timestamp.FromNanoseconds(stamp)
+            envelope.timestamp.seconds, envelope.timestamp.nanos = divmod(stamp, 1_000_000_000)
             envelope.event.type_url = event.DESCRIPTOR.full_name  # containerd's typeurl: the bare name
             envelope.event.value = event.SerializeToString()
             payload = events_service_pb2.ForwardRequest(envelope=envelope).SerializeToString()

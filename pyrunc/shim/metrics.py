@@ -3,7 +3,7 @@ cgroup v1 Metrics message, the answer to the Task service's Stats."""
 
 from __future__ import annotations
 
-from pyrunc.shim.proto import cgroups_v1_pb2 as pb
+from pyrunc.shim.messages import cgroups_v1 as pb
 
 TYPE_URL_V1 = "io.containerd.cgroups.v1.Metrics"
 

@@ -19,7 +19,9 @@ from collections.abc import Callable
 
 from pyrunc.errors import NotFound, PyruncError
 from pyrunc.shim import ttrpc
-from pyrunc.shim.proto import events_pb2, shim_pb2, task_types_pb2
+from pyrunc.shim.messages import events as events_pb2
+from pyrunc.shim.messages import shim as shim_pb2
+from pyrunc.shim.messages import task_types as task_types_pb2
 from pyrunc.shim.stdio import ProcessIO
 
 SERVICE = "containerd.task.v2.Task"
@@ -32,12 +34,10 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
-def _timestamp(ns: int):
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    ts = Timestamp()
-    ts.FromNanoseconds(ns)
-    return ts
+def _stamp(field, ns: int):
+    """Set a google.protobuf.Timestamp field; returns the message it belongs to's field."""
+    field.seconds, field.nanos = divmod(ns, 1_000_000_000)
+    return field
 
 
 class Process:
@@ -200,16 +200,11 @@ class TaskService:
         task = proc.task
         if not proc.exec_id:
             self._kill_leftovers(task)
-        self.publish(
-            "/tasks/exit",
-            events_pb2.TaskExit(
-                container_id=task.id,
-                id=proc.exec_id or task.id,
-                pid=proc.pid,
-                exit_status=proc.exit_status,
-                exited_at=_timestamp(proc.exited_ns),
-            ),
+        event = events_pb2.TaskExit(
+            container_id=task.id, id=proc.exec_id or task.id, pid=proc.pid, exit_status=proc.exit_status
         )
+        _stamp(event.exited_at, proc.exited_ns)
+        self.publish("/tasks/exit", event)
         proc.exited.set()
 
     def _kill_leftovers(self, task: Task) -> None:
@@ -428,7 +423,7 @@ class TaskService:
             exec_id=proc.exec_id,
         )
         if proc.exited.is_set():
-            response.exited_at.CopyFrom(_timestamp(proc.exited_ns))
+            _stamp(response.exited_at, proc.exited_ns)
         return response
 
     def kill(self, req):
@@ -490,22 +485,16 @@ class TaskService:
                 rootfs.unmount_all(os.path.join(task.bundle, "rootfs"))
                 task.rootfs_mounted = False
             self.tasks.pop(req.id, None)
-            self.publish(
-                "/tasks/delete",
-                events_pb2.TaskDelete(
-                    container_id=req.id,
-                    pid=proc.pid,
-                    exit_status=proc.exit_status,
-                    exited_at=_timestamp(proc.exited_ns),
-                ),
-            )
+            event = events_pb2.TaskDelete(container_id=req.id, pid=proc.pid, exit_status=proc.exit_status)
+            _stamp(event.exited_at, proc.exited_ns)
+            self.publish("/tasks/delete", event)
         return self._delete_response(proc)
 
     @staticmethod
     def _delete_response(proc: Process):
         response = shim_pb2.DeleteResponse(pid=proc.pid, exit_status=proc.exit_status)
         if proc.exited_ns:
-            response.exited_at.CopyFrom(_timestamp(proc.exited_ns))
+            _stamp(response.exited_at, proc.exited_ns)
         return response
 
     def pids(self, req):
@@ -567,7 +556,9 @@ class TaskService:
     def wait(self, req):
         proc = self._process(req.id, req.exec_id)
         proc.exited.wait()
-        return shim_pb2.WaitResponse(exit_status=proc.exit_status, exited_at=_timestamp(proc.exited_ns))
+        response = shim_pb2.WaitResponse(exit_status=proc.exit_status)
+        _stamp(response.exited_at, proc.exited_ns)
+        return response
 
     def stats(self, req):
         """cgroup v1 only (this host's); a cgroup v2 container's answer is Unimplemented."""

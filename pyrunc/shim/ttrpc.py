@@ -105,9 +105,9 @@ class FrameDecoder:
 
 
 def _pb():
-    from pyrunc.shim.proto import ttrpc_pb2
+    from pyrunc.shim import messages
 
-    return ttrpc_pb2
+    return messages.ttrpc
 
 
 # A handler takes the request's payload bytes and returns the response's payload bytes (or raises

@@ -64,6 +64,33 @@ class ShimContainerd(Containerd):
                 raise DaemonError(f"containerd not ready in {DAEMON_START_TIMEOUT}s: {self.log_tail()}")
             time.sleep(0.1)
 
+    def shim_pids(self) -> list[int]:
+        """Our shims: their command line names this containerd's namespace."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            ours = self.namespace.encode() in argv
+            if ours and any(a.endswith(b"containerd-shim-pyrunc-v1") for a in argv[:3]):
+                pids.append(int(entry))
+        return pids
+
+    def cleanup_objects(self) -> list[str]:
+        """After the tasks: a shim answers its last Shutdown, then sends its last events and exits
+        (bounded by 5 s each); give it that time before containerd goes."""
+        import time
+
+        problems = super().cleanup_objects()
+        deadline = time.monotonic() + 15
+        while (left := self.shim_pids()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        problems += [f"shim {pid} still running 15 s after its last task" for pid in left]
+        return problems
+
     def run_flags(self) -> list[str]:
         return ["--runtime", RUNTIME]
 

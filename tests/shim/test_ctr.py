@@ -82,6 +82,7 @@ def test_the_shim_runs_the_task_not_the_runc_shim(ctr: Ctr, containerd: ShimCont
     shim_pid = int(Path(f"/proc/{init_pid}/status").read_text().split("PPid:")[1].split()[0])
     shim_cmdline = Path(f"/proc/{shim_pid}/cmdline").read_bytes().split(b"\0")
     assert any(arg.endswith(b"containerd-shim-pyrunc-v1") for arg in shim_cmdline), shim_cmdline
+    assert containerd.shim_pids() == [shim_pid]  # what the teardown waits for
     # The container's state is pyrunc's, in the shim's root: no pyrunc process was started for it.
     assert (containerd.shim_root / containerd.namespace / cid / "state.json").exists()
     assert containerd.runtime_calls() == []

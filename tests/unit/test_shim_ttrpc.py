@@ -138,3 +138,32 @@ def test_stats_map_onto_containerds_v1_metrics() -> None:
     assert [(h.pagesize, h.failcnt) for h in m.hugetlb] == [("2MB", 1)]
     entry = m.blkio.io_service_bytes_recursive[0]
     assert (entry.major, entry.minor, entry.op, entry.value) == (8, 0, "Read", 512)
+
+
+def test_the_upb_messages_are_the_generated_modules_messages() -> None:
+    """pyrunc/shim/messages.py loads the descriptor set into upb when it can, else the *_pb2 modules:
+    both give the same classes' encodings, for every message of every file."""
+    from pyrunc.shim import messages
+
+    fast, modules = messages.from_upb(), messages.from_modules()
+    assert set(fast) == set(modules) == set(messages.FILES)
+    for name in messages.FILES:
+        names = [n for n in vars(modules[name]) if not n.startswith("_")]
+        assert names == [n for n in vars(fast[name]) if not n.startswith("_")], name
+        for message_name in names:
+            a, b = getattr(fast[name], message_name), getattr(modules[name], message_name)
+            if isinstance(a, type) and hasattr(a, "DESCRIPTOR"):
+                assert a.DESCRIPTOR.full_name == b.DESCRIPTOR.full_name
+                assert [f.number for f in a.DESCRIPTOR.fields] == [f.number for f in b.DESCRIPTOR.fields]
+            else:  # an enum: a class of its values
+                assert _values(a) == _values(b), message_name
+    request = fast["shim"].CreateTaskRequest(id="c", bundle="/b", terminal=True, stdout="/o")
+    request.rootfs.add(type="overlay", source="overlay", options=["lowerdir=/l"])
+    request.options.type_url = "x"
+    same = modules["shim"].CreateTaskRequest.FromString(request.SerializeToString())
+    assert same.SerializeToString() == request.SerializeToString()
+    assert same.rootfs[0].options == ["lowerdir=/l"]
+
+
+def _values(enum: type) -> dict:
+    return {k: v for k, v in vars(enum).items() if not k.startswith("_")}
