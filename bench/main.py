@@ -1,4 +1,4 @@
-"""Entry point behind bench/run, bench/table and bench/selftest (the first argument says which)."""
+"""Entry point behind bench/run, bench/shims, bench/table and bench/selftest (first argument: which)."""
 
 import sys
 
@@ -9,6 +9,10 @@ def main() -> int:
     command, args = sys.argv[1], sys.argv[2:]
     if command == "run":
         return cli.run_main(args)
+    if command == "shims":
+        from harness import shims
+
+        return shims.main(args)
     if command == "table":
         return cli.table_main(args)
     if command == "selftest":

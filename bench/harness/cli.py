@@ -365,5 +365,10 @@ def table_main(argv: list[str]) -> int:
     if not isinstance(doc, dict) or "measurements" not in doc:
         print(f"bench/table: {argv[0]}: not a bench/run results file (no 'measurements')", file=sys.stderr)
         return 1
+    if str(doc.get("format", "")).startswith("pyrunc-bench-shims/"):
+        from . import shims
+
+        print(shims.render(doc), end="")
+        return 0
     print(report.render(doc), end="")
     return 0

@@ -13,7 +13,13 @@ grpc = pytest.importorskip("grpc", reason="the CRI tests talk gRPC: pip install 
 
 from . import leaks  # noqa: E402 (after the grpc skip)
 from .conftest import IMAGE_REF  # noqa: E402 (after the grpc skip)
-from .cri import CONTAINER_EXITED, CONTAINER_RUNNING, CriClient, PodConfig  # noqa: E402 (after the grpc skip)
+from .cri import (  # noqa: E402 (after the grpc skip)
+    CONTAINER_EXITED,
+    CONTAINER_RUNNING,
+    CriClient,
+    PodConfig,
+    wait_for_cri,
+)
 from .daemons import Containerd  # noqa: E402 (after the grpc skip)
 
 pytestmark = pytest.mark.daemons
@@ -23,16 +29,7 @@ pytestmark = pytest.mark.daemons
 def cri(cri_containerd: Containerd) -> Iterator[CriClient]:
     client = CriClient(str(cri_containerd.address))
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the CRI plugin finishes starting after containerd answers ctr
-            try:
-                assert client.version() == "containerd"
-                break
-            except grpc.RpcError:
-                log = cri_containerd.log_tail(200)
-                assert "failed to load plugin io.containerd.grpc.v1.cri" not in log, log
-                assert time.monotonic() < deadline, log
-                time.sleep(0.2)
+        wait_for_cri(client, lambda: cri_containerd.log_tail(200))
         yield client
     finally:
         client.close()
