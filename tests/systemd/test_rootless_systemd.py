@@ -53,7 +53,7 @@ def _user_manager_up(uid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def sd_user() -> Iterator[User]:
+def sd_user(rootfs_template: str) -> Iterator[User]:
     """An ordinary user whose systemd instance and bus run, with a busybox rootfs."""
     name = f"prs{secrets.token_hex(4)}"
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True)
@@ -70,8 +70,8 @@ def sd_user() -> Iterator[User]:
         subprocess.run(start_unit, check=True, capture_output=True, timeout=300)
         _wait_for(f"user@{uid}.service with its bus /run/user/{uid}/bus", lambda: _user_manager_up(uid))
         user = User(name, uid, entry.pw_gid, entry.pw_dir, start, f"/run/user/{uid}")
-        rootfs = os.path.join(entry.pw_dir, "rootfs-template")
-        subprocess.run([os.path.join(REPO, "oci-bundles", "build"), rootfs], check=True, capture_output=True)
+        # A copy of the session's rootfs (building one forks a process per applet: slow here).
+        shutil.copytree(rootfs_template, os.path.join(entry.pw_dir, "rootfs-template"), symlinks=True)
         yield user
     finally:
         units = [f"user@{uid}.service", f"user-runtime-dir@{uid}.service", f"user-{uid}.slice"]
