@@ -116,6 +116,7 @@ class MountRecord:
         "data",
         "dest",
         "dest_kind",
+        "fallback",
         "flags",
         "fstype",
         "id_mappings",
@@ -144,6 +145,9 @@ class MountRecord:
         self.idmap = 0  # 1: idmap, 2: ridmap (recursive)
         self.id_mappings: tuple | None = None  # (uidMappings, gidMappings) for the idmapped mount
         self.tree_fd = -1  # an idmapped bind: the detached tree the parent prepared
+        # A fresh cgroup2 mount the kernel may refuse (EPERM/EBUSY): the directory to bind
+        # instead ('' for none; cgroups/mount_plan.py)
+        self.fallback = ""
 
 
 def clean_dest(dest: str) -> str:

@@ -260,6 +260,7 @@ def mount_record(m: mounts.MountRecord) -> bytes:
         + cstr(m.dest, "mounts.destination")
         + cstr(m.fstype, "mounts.type")
         + cstr(m.data, "mounts.options")
+        + cstr(m.fallback, "mounts.source")
     )
     return record(T_MOUNT, payload)
 

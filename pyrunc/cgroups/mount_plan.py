@@ -35,16 +35,25 @@ def cgroup_hierarchies() -> list[tuple[str, str, str]]:
 
 
 def cgroup_mounts(
-    mount: dict, index: int, *, private_cgroupns: bool, userns: bool, cgroup_dirs: list[str]
+    mount: dict,
+    index: int,
+    *,
+    private_cgroupns: bool,
+    userns: bool,
+    cgroup_dirs: list[str],
+    hierarchies: list[tuple[str, str, str]] | None = None,
 ) -> list[MountRecord]:
     """A `cgroup` mount, expanded: on v2 one cgroup2 mount; on v1 a tmpfs with one mount per
     hierarchy. In a private cgroup namespace the hierarchies are mounted afresh (the namespace
     makes the container's cgroup their root); otherwise the container's own cgroup directories
     (`cgroup_dirs`, on the host) are bound, so it never sees their parents. cgroup v1 cannot be
-    mounted from a user namespace: there, binds too."""
+    mounted from a user namespace: there, binds too. A fresh cgroup2 carries that directory as
+    its fallback, bound if the kernel refuses the mount. `hierarchies`: cgroup_hierarchies()'s,
+    read from the host unless given."""
     flags, propagation, _ = parse_options(mount.get("options") or [])
     dest = clean_dest(mount["destination"])
-    hierarchies = cgroup_hierarchies()
+    if hierarchies is None:
+        hierarchies = cgroup_hierarchies()
     if len(hierarchies) == 1 and hierarchies[0][1] == "cgroup2" and hierarchies[0][0] == "/sys/fs/cgroup":
         source = _container_dir("/sys/fs/cgroup", "cgroup2", "", cgroup_dirs)
         return [_hierarchy_mount("cgroup2", "", dest, flags, private_cgroupns, source)]
@@ -82,6 +91,12 @@ def _hierarchy_mount(fstype: str, opts: str, dest: str, flags: int, fresh: bool,
         record = MountRecord("cgroup", dest, fstype, MOUNT_REGULAR)
         record.flags = flags
         record.data = opts
+        if fstype == "cgroup2":
+            # The kernel refuses a fresh cgroup2 with EBUSY where the same hierarchy is mounted
+            # already (the host's, under a /sys bound from it: rootless), and with EPERM from a
+            # user namespace that does not own the cgroup namespace. As runc and crun, the child
+            # then binds the container's own cgroup directory: the same view, cgroup.procs and all.
+            record.fallback = source
         return record
     record = MountRecord(source, dest, "", MOUNT_BIND)
     record.flags = L.MS_BIND | L.MS_REC

@@ -36,7 +36,7 @@ struct mount_rec {
     uint64_t flags, propagation, remount, rec_set, rec_clear;
     uint32_t kind, dest_kind, idmap;
     int32_t tree_fd;
-    const char *source, *dest, *fstype, *data;
+    const char *source, *dest, *fstype, *data, *fallback;
 };
 
 /* child.c: the plan, the stages and the parent handshake */

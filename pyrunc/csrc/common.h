@@ -27,8 +27,10 @@ enum plan_tag {
     T_ROOT_READONLY = 7,      /* - */
     T_MOUNT = 8,              /* u64 flags, u64 propagation, u64 remount, u32 kind, u32 dest_kind,
                                  u64 rec_set, u64 rec_clear, u32 idmap, i32 tree_fd, str source,
-                                 str dest, str fstype, str data -- tree_fd: an idmapped tree to
-                                 attach (-1: none); rec_*: mount_setattr's attr_set/attr_clr */
+                                 str dest, str fstype, str data, str fallback -- tree_fd: an
+                                 idmapped tree to attach (-1: none); rec_*: mount_setattr's
+                                 attr_set/attr_clr; fallback: a fresh cgroup2 the kernel refuses
+                                 (EPERM/EBUSY) binds this host directory instead ('': none) */
     T_DEVICE = 9,             /* u32 mode, u32 major, u32 minor, u32 uid, u32 gid, u32 bind,
                                  str path -- mode is type|perm; path relative to the rootfs */
     T_SYMLINK = 10,           /* str target, str path -- path relative to the rootfs */

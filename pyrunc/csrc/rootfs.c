@@ -4,7 +4,8 @@
  * and entered with chroot. Every path is resolved inside the rootfs (rootpath.c).
  *
  * Remounts keep the flags the kernel locked: in a user namespace (rootless) a bind of a more
- * privileged mount keeps its nosuid, nodev, noexec, ro and atime flags (remount_locked).
+ * privileged mount keeps its nosuid, nodev, noexec, ro and atime flags (remount_locked). A fresh
+ * cgroup2 the kernel refuses becomes a bind of the container's cgroup (bind_cgroup_fallback).
  */
 #include "child_internal.h"
 #include "sysapi.h"
@@ -105,6 +106,7 @@ void read_mount_rec(const struct rec *r, struct mount_rec *m)
     m->dest = cur_str(&cu);
     m->fstype = cur_str(&cu);
     m->data = cur_str(&cu);
+    m->fallback = cur_str(&cu);
     if (cu.bad)
         die_msg("malformed mount record");
 }
@@ -137,6 +139,27 @@ static void remount_late(struct child *c)
         if (m.kind == MOUNT_REMOUNT_LATE)
             remount(c, &m);
     }
+}
+
+/* A fresh cgroup2 the kernel refused with EPERM (a cgroup namespace our user namespace does not
+ * own) or EBUSY (the same hierarchy mounted right there already: the host's, under the /sys that
+ * a rootless config binds from the host). As runc and crun: bind the container's own cgroup
+ * directory instead (m->fallback, on the host, reached before pivot_root), recursively, and have
+ * the caller remount it with the mount's flags (nosuid, nodev, noexec, ro, ...), keeping what the
+ * kernel locked. The container sees the same thing: its cgroup as /sys/fs/cgroup. */
+static void bind_cgroup_fallback(struct mount_rec *m, const char *target, int refused)
+{
+    char src_path[64];
+    int src = open(m->fallback, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (src < 0)
+        die(errno, "mount cgroup2 onto /%s refused (%s); open %s to bind instead", m->dest, errtext(refused),
+            m->fallback);
+    fd_path(src_path, sizeof(src_path), src);
+    if (mount(src_path, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+        die(errno, "mount cgroup2 onto /%s refused (%s); bind %s instead", m->dest, errtext(refused),
+            m->fallback);
+    close(src);
+    m->remount = m->flags & ~(uint64_t)(MS_BIND | MS_REC | MS_REMOUNT);
 }
 
 static void do_mount(struct child *c, const struct rec *r, int index)
@@ -176,8 +199,11 @@ static void do_mount(struct child *c, const struct rec *r, int index)
         if (mount(src >= 0 ? src_path : m.source, target, NULL, MS_BIND | (m.flags & MS_REC), NULL) < 0)
             die(errno, "mount %s onto /%s (bind)", m.source, m.dest);
     } else if (mount(m.source, target, m.fstype, (unsigned long)m.flags, m.data[0] ? m.data : NULL) < 0) {
-        die(errno, "mount %s onto /%s (type %s%s%s)", m.source, m.dest, m.fstype,
-            m.data[0] ? ", options " : "", m.data);
+        if (m.fallback[0] && (errno == EPERM || errno == EBUSY))
+            bind_cgroup_fallback(&m, target, errno);
+        else
+            die(errno, "mount %s onto /%s (type %s%s%s)", m.source, m.dest, m.fstype,
+                m.data[0] ? ", options " : "", m.data);
     }
     close(fd);
 

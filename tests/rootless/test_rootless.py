@@ -1,7 +1,10 @@
 """Issue 13: pyrunc run by an ordinary user, with no privilege at all (a test user made for the
 session), as runc allows: lifecycle, exec, kill, delete, maps of its own ids and of its
 /etc/subuid ranges, mounts in a user namespace, cgroups only where delegated, and what such a
-container must never reach."""
+container must never reach.
+
+Those marked `vm` also run on the cgroup v2-only guest (tests/vm/run-v2): the ones whose cgroup
+side differs there (the cgroup mount, a delegated cgroupfs cgroup, no writable cgroup)."""
 
 from __future__ import annotations
 
@@ -252,6 +255,7 @@ def test_a_root_container_is_out_of_the_users_reach(user: User, make_bundle, cid
         os.rmdir(runtime.root)
 
 
+@pytest.mark.vm
 def test_limits_without_a_delegated_cgroup_are_refused_naming_the_field(user: User, rootless_bundle) -> None:
     def edit(config):
         config["linux"]["resources"] = {"pids": {"limit": 100}}
@@ -355,6 +359,7 @@ def test_a_refused_mount_is_one_line_naming_it(user: User, rootless_bundle) -> N
     assert not os.path.exists(os.path.join(user.state_root, cid))
 
 
+@pytest.mark.vm
 def test_root_in_another_users_namespace_is_detected(user: User, rootless_bundle) -> None:
     """Root of a user namespace the user made (as podman does): euid 0, yet rootless. The state
     goes under $XDG_RUNTIME_DIR (USER is not root), no cgroup is tried, and the container's own
@@ -388,26 +393,52 @@ def _hierarchies() -> list[str]:
     return out
 
 
+def _enable_root_controllers(mount: str) -> list[str]:
+    """A cgroup2 root's controllers enabled for its children, as systemd does at boot (a v2 host
+    without systemd, e.g. the v2 guest, may have none): those this enabled, to undo after."""
+    with open(os.path.join(mount, "cgroup.controllers")) as f:
+        available = f.read().split()
+    with open(os.path.join(mount, "cgroup.subtree_control")) as f:
+        enabled = set(f.read().split())
+    added = []
+    for controller in available:
+        if controller not in enabled:
+            with open(os.path.join(mount, "cgroup.subtree_control"), "w") as f:
+                f.write(f"+{controller}")
+            added.append(controller)
+    return added
+
+
 @pytest.fixture
 def delegated_cgroup(user: User):
     """What a privileged manager (systemd's Delegate=yes) gives a user: a cgroup of its own in
-    every hierarchy, which its commands start in. Returns (cgroupsPath parent, runner)."""
+    every hierarchy, which its commands start in (on cgroup2, in a leaf of it, `runner`: a cgroup
+    with processes cannot enable controllers for its children). Returns (cgroupsPath parent,
+    runner)."""
     name = f"pyrunc-rootless-{secrets.token_hex(3)}"
     made = []
+    places = []
+    root_controllers: list[tuple[str, list[str]]] = []
     try:
         for mount in _hierarchies():
             path = os.path.join(mount, name)
+            v2 = os.path.exists(os.path.join(mount, "cgroup.subtree_control"))
+            if mount == "/sys/fs/cgroup" and v2:  # not a hybrid host's: its controllers are v1's
+                root_controllers.append((mount, _enable_root_controllers(mount)))
             os.mkdir(path)
             made.append(path)
+            places.append(os.path.join(path, "runner") if v2 else path)
+            if v2:
+                os.mkdir(places[-1])
             for knob in ("cpuset.cpus", "cpuset.mems"):  # a v1 cpuset starts empty
-                if os.path.exists(os.path.join(path, knob)):
+                if not v2 and os.path.exists(os.path.join(path, knob)):
                     with open(os.path.join(mount, knob)) as src, open(os.path.join(path, knob), "w") as dst:
                         dst.write(src.read())
             subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", path], check=True)
 
         def run_placed(*args: str) -> subprocess.CompletedProcess:
             """pyrunc as the user, started inside the delegated cgroup (placed there by root)."""
-            place = " ".join(f"echo $$ > {path}/cgroup.procs;" for path in made)
+            place = " ".join(f"echo $$ > {path}/cgroup.procs;" for path in places)
             script = f'{place} exec setpriv --reuid={user.uid} --regid={user.gid} --clear-groups "$@"'
             return user_as_root_run(["sh", "-c", script, "sh", user.binary, *args], user)
 
@@ -418,6 +449,13 @@ def delegated_cgroup(user: User):
                 if os.path.isdir(os.path.join(path, child)):
                     os.rmdir(os.path.join(path, child))
             os.rmdir(path)
+        for mount, added in root_controllers:
+            for controller in reversed(added):
+                try:  # best effort: another cgroup may use it by now
+                    with open(os.path.join(mount, "cgroup.subtree_control"), "w") as f:
+                        f.write(f"-{controller}")
+                except OSError:
+                    pass
 
 
 def _pids_max(relative: str) -> str:
@@ -442,6 +480,7 @@ def user_as_root_run(argv: list[str], user: User) -> subprocess.CompletedProcess
         return subprocess.CompletedProcess(argv, done.returncode, out.read().decode(), err.read().decode())
 
 
+@pytest.mark.vm
 def test_a_delegated_cgroup_gives_limits_pause_resume_ps_and_update(
     user: User, rootless_bundle, delegated_cgroup
 ) -> None:
@@ -497,3 +536,42 @@ def test_sys_bound_only_onto_a_real_directory(user: User, rootless_bundle, mount
     assert result.returncode == 1
     assert "/sys" in _one_error_line(result)
     assert not os.path.exists(os.path.join(user.state_root, cid))
+
+
+def _cgroup2_mount_inside() -> str:
+    """Where the container's cgroup2 is: /sys/fs/cgroup on a v2 host, its `unified` on a hybrid
+    one (the host's own layout, which the cgroup mount repeats)."""
+    return "/sys/fs/cgroup" if "/sys/fs/cgroup" in _cgroup2_points() else "/sys/fs/cgroup/unified"
+
+
+def _cgroup2_points() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if " - cgroup2 " in line]
+
+
+@pytest.mark.vm
+def test_the_cgroup_mount_is_the_containers_own_cgroup(user: User, rootless_bundle, delegated_cgroup) -> None:
+    """runc's whole `spec --rootless` config, its /sys/fs/cgroup mount included. On a cgroup v2
+    host the kernel refuses a fresh cgroup2 there (EBUSY: the host's is already mounted on that
+    spot, under the /sys bound from the host), and the container's own cgroup is bound instead, as
+    runc does; on a hybrid host the fresh cgroup2 goes on the cgroup tmpfs. Either way it is a
+    cgroup2 whose root is the container's cgroup: its cgroup.procs lists the container's init
+    (pid 1 there, read by the shell's builtins: no other process) and nothing else."""
+    parent, run = delegated_cgroup
+    inside = _cgroup2_mount_inside()
+
+    def edit(config):
+        config["linux"]["cgroupsPath"] = f"{parent}/c1"
+
+    procs = f"while read p; do echo pid $p; done < {inside}/cgroup.procs"
+    script = f"grep ' {inside} ' /proc/self/mountinfo; {procs}"
+    bundle = rootless_bundle(["sh", "-c", script], edit)
+    result = run("run", "--bundle", bundle, _id())
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    # The last mount on that spot is the one seen (the /sys bound from the host brings the host's
+    # hierarchies in beneath it).
+    mount = [line for line in lines if not line.startswith("pid ")][-1].split()
+    assert mount[3] == "/" and mount[mount.index("-") + 1] == "cgroup2", result.stdout
+    assert {"ro", "nosuid", "nodev", "noexec"} <= set(mount[5].split(",")), result.stdout
+    assert [line for line in lines if line.startswith("pid ")] == ["pid 1"], result.stdout

@@ -53,7 +53,7 @@ def _user_manager_up(uid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def sd_user() -> Iterator[User]:
+def sd_user(rootfs_template: str) -> Iterator[User]:
     """An ordinary user whose systemd instance and bus run, with a busybox rootfs."""
     name = f"prs{secrets.token_hex(4)}"
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, capture_output=True)
@@ -70,8 +70,8 @@ def sd_user() -> Iterator[User]:
         subprocess.run(start_unit, check=True, capture_output=True, timeout=300)
         _wait_for(f"user@{uid}.service with its bus /run/user/{uid}/bus", lambda: _user_manager_up(uid))
         user = User(name, uid, entry.pw_gid, entry.pw_dir, start, f"/run/user/{uid}")
-        rootfs = os.path.join(entry.pw_dir, "rootfs-template")
-        subprocess.run([os.path.join(REPO, "oci-bundles", "build"), rootfs], check=True, capture_output=True)
+        # A copy of the session's rootfs (building one forks a process per applet: slow here).
+        shutil.copytree(rootfs_template, os.path.join(entry.pw_dir, "rootfs-template"), symlinks=True)
         yield user
     finally:
         units = [f"user@{uid}.service", f"user-runtime-dir@{uid}.service", f"user-{uid}.slice"]
@@ -98,7 +98,7 @@ def user(sd_user: User) -> Iterator[User]:
 
 
 def bundle(user: User, args: list[str], edit=None) -> str:
-    """A rootless bundle (runc's spec --rootless, made as the user, no cgroup mount) in the user's
+    """A rootless bundle (runc's spec --rootless, made as the user, all of it) in the user's
     home."""
     path = os.path.join(user.home, f"bundle-{secrets.token_hex(4)}")
     os.mkdir(path)
@@ -108,9 +108,6 @@ def bundle(user: User, args: list[str], edit=None) -> str:
     with open(os.path.join(path, "config.json")) as f:
         config = json.load(f)
     config["process"].update(terminal=False, args=args)
-    # Without the cgroup mount of runc's rootless spec: mounting cgroup2 over the /sys bound from
-    # the host fails (EBUSY) on a cgroup v2 host, whatever the driver (not this module's subject).
-    config["mounts"] = [m for m in config["mounts"] if m["type"] != "cgroup"]
     if edit is not None:
         edit(config)
     with open(os.path.join(path, "config.json"), "w") as f:
@@ -166,6 +163,19 @@ def test_a_users_container_is_a_scope_of_its_own_systemd_instance(user: User) ->
     # exec joins the scope's cgroup: the container's cgroup namespace root.
     out = user.pyrunc("--systemd-cgroup", "exec", cid, "cat", "/proc/self/cgroup", check=True).stdout
     assert out.strip() == "0::/"
+    # The spec's /sys/fs/cgroup mount: a fresh cgroup2 there is refused (EBUSY, the host's is
+    # mounted on that spot under the /sys bound from the host), so the scope's directory is bound
+    # instead (runc's fallback): the container sees its own cgroup, limits and processes.
+    script = (
+        f"grep ' {MOUNT} ' /proc/self/mountinfo | tail -n 1; cat {MOUNT}/memory.max {MOUNT}/pids.max;"
+        f" while read p; do echo pid $p; done < {MOUNT}/cgroup.procs; echo self $$"
+    )
+    out = user.pyrunc("--systemd-cgroup", "exec", cid, "sh", "-c", script, check=True).stdout.splitlines()
+    mount = out[0].split()
+    assert mount[3] == "/" and mount[mount.index("-") + 1] == "cgroup2", out[0]
+    assert {"ro", "nosuid", "nodev", "noexec"} <= set(mount[5].split(",")), out[0]
+    assert out[1:3] == [str(64 << 20), "32"]
+    assert sorted(out[3:-1]) == sorted(["pid 1", f"pid {out[-1].split()[1]}"]), out
     pids = json.loads(user.pyrunc("--systemd-cgroup", "ps", "--format", "json", cid, check=True).stdout)
     assert pids == [state["pid"]]
 

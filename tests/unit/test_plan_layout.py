@@ -178,3 +178,36 @@ def test_a_layout_mismatch_is_caught():
     with pytest.raises(AssertionError, match="left over"):
         decode(plan.u32(1) + plan.u32(2), ["u32 only"])
     assert decode(plan.u32(2) + b"a\0b\0", ["u32 n", "str s[n]"]) == {"n": 2, "s": ["a", "b"]}
+
+
+def _cgroup_records(hierarchies, *, cgroupns: bool, userns: bool) -> list[mounts.MountRecord]:
+    from pyrunc.cgroups.mount_plan import cgroup_mounts
+
+    mount = {"destination": "/sys/fs/cgroup", "type": "cgroup", "options": ["nosuid", "ro"]}
+    return cgroup_mounts(
+        mount,
+        0,
+        private_cgroupns=cgroupns,
+        userns=userns,
+        cgroup_dirs=["/sys/fs/cgroup/user.slice/c.scope", "/sys/fs/cgroup/unified/user.slice/c.scope"],
+        hierarchies=hierarchies,
+    )
+
+
+def test_a_fresh_cgroup2_mount_carries_the_containers_cgroup_as_its_fallback():
+    """T_MOUNT's `fallback`: what the child binds when the kernel refuses a fresh cgroup2 (EPERM,
+    or EBUSY over the host's hierarchy that a rootless /sys bind brings in), as runc does."""
+    fields = header_layouts()["T_MOUNT"][1]
+    v2 = [("/sys/fs/cgroup", "cgroup2", "nsdelegate")]
+    (fresh,) = _cgroup_records(v2, cgroupns=True, userns=True)
+    decoded = decode(records(plan.mount_record(fresh))[0][1], fields)
+    assert (decoded["fstype"], decoded["kind"]) == ("cgroup2", mounts.MOUNT_REGULAR)
+    assert decoded["fallback"] == "/sys/fs/cgroup/user.slice/c.scope"
+    # Without a cgroup namespace the container's cgroup is bound in the first place.
+    (bound,) = _cgroup_records(v2, cgroupns=False, userns=True)
+    assert bound.kind == mounts.MOUNT_BIND and bound.fallback == ""
+    # Hybrid: the cgroup2 under the tmpfs has its fallback; v1 hierarchies (root, fresh) none.
+    hybrid = [("/sys/fs/cgroup/unified", "cgroup2", "nsdelegate"), ("/sys/fs/cgroup/pids", "cgroup", "pids")]
+    by_dest = {r.dest: r for r in _cgroup_records(hybrid, cgroupns=True, userns=False)}
+    assert by_dest["sys/fs/cgroup/unified"].fallback == "/sys/fs/cgroup/unified/user.slice/c.scope"
+    assert by_dest["sys/fs/cgroup/pids"].fstype == "cgroup" and by_dest["sys/fs/cgroup/pids"].fallback == ""
