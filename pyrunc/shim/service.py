@@ -261,14 +261,25 @@ class TaskService:
     # -- the Task service -------------------------------------------------------------------
 
     def create(self, req):
-        from pyrunc.container.create import CreateRequest, create
-        from pyrunc.container.stdio import console_pair, receive_master
-        from pyrunc.shim import rootfs
-
         if req.checkpoint:
             raise ttrpc.RpcError(
                 ttrpc.UNIMPLEMENTED, "restore from a checkpoint is not supported by this shim"
             )
+        if req.id in self.tasks:
+            raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
+        # Before the lock: the output fifos are opened once the client reads them (stdio.py).
+        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal, self.log)
+        try:
+            return self._create(req, io)
+        except BaseException:
+            io.close()
+            raise
+
+    def _create(self, req, io: ProcessIO):
+        from pyrunc.container.create import CreateRequest, create
+        from pyrunc.container.stdio import console_pair, receive_master
+        from pyrunc.shim import rootfs
+
         with self.ops:
             if req.id in self.tasks:
                 raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
@@ -280,7 +291,7 @@ class TaskService:
             proc = Process(task, "", req.stdin, req.stdout, req.stderr, req.terminal)
             console = theirs = -1
             try:
-                proc.io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+                proc.io = io
                 request = CreateRequest(req.id, req.bundle)
                 if req.terminal:
                     console, theirs = console_pair()
@@ -348,6 +359,17 @@ class TaskService:
             )
 
     def _start_exec(self, proc: Process):
+        if proc.started or proc.io is not None:
+            raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {proc.exec_id} is already started")
+        # Before the lock: the output fifos are opened once the client reads them (stdio.py).
+        io = ProcessIO(proc.stdin, proc.stdout, proc.stderr, proc.terminal, self.log)
+        try:
+            return self._spawn_exec(proc, io)
+        except BaseException:
+            io.close()
+            raise
+
+    def _spawn_exec(self, proc: Process, io: ProcessIO):
         import socket
 
         from pyrunc.container.exec import ExecRequest, execute
@@ -355,7 +377,7 @@ class TaskService:
 
         task = proc.task
         with self.ops:
-            if proc.started:
+            if proc.started or proc.io is not None:
                 raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {proc.exec_id} is already started")
             spec = os.memfd_create("pyrunc-shim-process")
             tag = f"{os.getpid()}-{id(proc):x}"
@@ -364,7 +386,7 @@ class TaskService:
             console_path = None
             try:
                 os.write(spec, proc.spec)
-                proc.io = ProcessIO(proc.stdin, proc.stdout, proc.stderr, proc.terminal)
+                proc.io = io
                 if proc.terminal:
                     console_path = os.path.join(self.workdir, f"{tag}.sock")
                     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -387,8 +409,7 @@ class TaskService:
                     with conn:
                         proc.io.attach_console(receive_master(conn.fileno()))
             except BaseException:
-                if proc.io is not None:
-                    proc.io.close()
+                proc.io = None  # closed by _start_exec
                 raise
             finally:
                 os.close(spec)
