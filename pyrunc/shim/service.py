@@ -192,7 +192,12 @@ class TaskService:
                     proc.exited_ns = _now_ns()
                     exited.append(proc)
         for proc in exited:
-            self._exited(proc)
+            if proc.io is not None and proc.terminal and not proc.io.output_done.is_set():
+                # Its exit is reported once its terminal's output is out (EXIT_WAIT_FOR_OUTPUT at
+                # most): in a thread of its own, so that other exits are reaped meanwhile.
+                threading.Thread(target=self._exited, args=(proc,), name="shim-exit", daemon=True).start()
+            else:
+                self._exited(proc)
 
     def _exited(self, proc: Process) -> None:
         if proc.io is not None and proc.terminal:
@@ -454,10 +459,15 @@ class TaskService:
         if req.exec_id:
             if not proc.started:
                 raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {req.exec_id} is not started")
-            try:
-                os.kill(proc.pid, req.signal)
-            except ProcessLookupError:
-                raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found") from None
+            # By pid, safely: under `ops` its exit cannot be collected (reap() holds it), so while
+            # by_pid still names it the pid is the exec's own -- running or a zombie -- never reused.
+            with self.ops:
+                if self.by_pid.get(proc.pid) is not proc:
+                    raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found")
+                try:
+                    os.kill(proc.pid, req.signal)
+                except ProcessLookupError:
+                    raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found") from None
             return None
         from pyrunc.container.kill import kill
 

@@ -211,3 +211,68 @@ def test_concurrent_short_execs_each_get_their_output_and_exit_code(
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, range(count)))
     assert results == [(i % 100, f"out{i}\n".encode(), f"err{i}\n".encode()) for i in range(count)]
+
+
+def test_an_exit_waiting_for_its_terminal_output_does_not_hold_up_others(
+    ctr: Ctr, containerd: ShimContainerd, tmp_path: Path
+) -> None:
+    """A tty exec whose background child keeps the terminal open: its exit waits (5 s at most) for
+    the terminal's output; another exec's exit, meanwhile, is reported without waiting for it."""
+    task = Task(ctr, containerd)
+    tty_out = tmp_path / "tty.out"
+    os.mkfifo(tty_out)
+    out, err = _fifos(tmp_path, "short")
+    readers = [Reader(tty_out), Reader(out), Reader(err)]
+    for reader in readers:
+        reader.start()
+    try:
+        from pyrunc.shim.proto import shim_pb2
+
+        process = dict(task.process, args=["sh", "-c", "trap '' HUP; sleep 20 & exit 4"], terminal=True)
+        request = shim_pb2.ExecProcessRequest(id=task.cid, exec_id="tty", terminal=True, stdout=str(tty_out))
+        request.spec.type_url = SPEC_TYPE
+        request.spec.value = json.dumps(process).encode()
+        task.call("Exec", request)
+        tty_wait = _call_in_thread(task.wait, "tty")
+        task.start("tty")
+        task.exec("short", ["sh", "-c", "exit 5"], str(out), str(err))
+        short_wait = _call_in_thread(task.wait, "short")
+        task.start("short")
+        assert _joined(*short_wait, "Wait of the short exec") == 5
+        assert tty_wait[0].is_alive(), "the tty exec's exit was reported before the short one's"
+        assert _joined(*tty_wait, "Wait of the tty exec") == 4
+        task.delete("short")
+        task.delete("tty")
+    finally:
+        for reader in readers:
+            reader.release()
+
+
+def test_kill_of_an_exec_reaches_it_and_not_after_its_exit(
+    ctr: Ctr, containerd: ShimContainerd, tmp_path: Path
+) -> None:
+    """Kill of an exec signals its process; once its exit is collected, the pid is no longer its
+    own (it may be reused): a Kill then is NotFound, as the runc shim answers."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto import shim_pb2
+
+    task = Task(ctr, containerd)
+    out, err = _fifos(tmp_path, "victim")
+    readers = [Reader(out), Reader(err)]
+    for reader in readers:
+        reader.start()
+    try:
+        task.exec("victim", ["sleep", "100"], str(out), str(err))
+        waiting = _call_in_thread(task.wait, "victim")
+        task.start("victim")
+        kill = shim_pb2.KillRequest(id=task.cid, exec_id="victim", signal=9)
+        task.call("Kill", kill)
+        assert _joined(*waiting, "Wait of the killed exec") == 137
+        with pytest.raises(ttrpc.RpcError) as gone:
+            task.call("Kill", kill)
+        assert gone.value.code == ttrpc.NOT_FOUND
+        assert [reader.finish() for reader in readers] == [b"", b""]
+        task.delete("victim")
+    finally:
+        for reader in readers:
+            reader.release()
