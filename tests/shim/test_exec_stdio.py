@@ -276,3 +276,30 @@ def test_kill_of_an_exec_reaches_it_and_not_after_its_exit(
     finally:
         for reader in readers:
             reader.release()
+
+
+def test_a_tty_exec_output_ends_at_its_exit_not_at_its_delete(
+    ctr: Ctr, containerd: ShimContainerd, tmp_path: Path
+) -> None:
+    """CRI's exec with a terminal reads the stdout fifo to EOF before it deletes the exec: the
+    shim closes the fifo once the terminal's output is copied, not at Delete."""
+    from pyrunc.shim.proto import shim_pb2
+
+    task = Task(ctr, containerd)
+    tty_out = tmp_path / "tty.out"
+    os.mkfifo(tty_out)
+    reader = Reader(tty_out)
+    reader.start()
+    try:
+        process = dict(task.process, args=["sh", "-c", "echo from-tty; exit 2"], terminal=True)
+        request = shim_pb2.ExecProcessRequest(id=task.cid, exec_id="tty", terminal=True, stdout=str(tty_out))
+        request.spec.type_url = SPEC_TYPE
+        request.spec.value = json.dumps(process).encode()
+        task.call("Exec", request)
+        waiting = _call_in_thread(task.wait, "tty")
+        task.start("tty")
+        assert _joined(*waiting, "Wait of the tty exec") == 2
+        assert reader.finish() == b"from-tty\r\n"
+        task.delete("tty")
+    finally:
+        reader.release()
