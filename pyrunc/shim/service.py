@@ -192,7 +192,12 @@ class TaskService:
                     proc.exited_ns = _now_ns()
                     exited.append(proc)
         for proc in exited:
-            self._exited(proc)
+            if proc.io is not None and proc.terminal and not proc.io.output_done.is_set():
+                # Its exit is reported once its terminal's output is out (EXIT_WAIT_FOR_OUTPUT at
+                # most): in a thread of its own, so that other exits are reaped meanwhile.
+                threading.Thread(target=self._exited, args=(proc,), name="shim-exit", daemon=True).start()
+            else:
+                self._exited(proc)
 
     def _exited(self, proc: Process) -> None:
         if proc.io is not None and proc.terminal:
@@ -261,14 +266,25 @@ class TaskService:
     # -- the Task service -------------------------------------------------------------------
 
     def create(self, req):
-        from pyrunc.container.create import CreateRequest, create
-        from pyrunc.container.stdio import console_pair, receive_master
-        from pyrunc.shim import rootfs
-
         if req.checkpoint:
             raise ttrpc.RpcError(
                 ttrpc.UNIMPLEMENTED, "restore from a checkpoint is not supported by this shim"
             )
+        if req.id in self.tasks:
+            raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
+        # Before the lock: the output fifos are opened once the client reads them (stdio.py).
+        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal, self.log)
+        try:
+            return self._create(req, io)
+        except BaseException:
+            io.close()
+            raise
+
+    def _create(self, req, io: ProcessIO):
+        from pyrunc.container.create import CreateRequest, create
+        from pyrunc.container.stdio import console_pair, receive_master
+        from pyrunc.shim import rootfs
+
         with self.ops:
             if req.id in self.tasks:
                 raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
@@ -280,7 +296,7 @@ class TaskService:
             proc = Process(task, "", req.stdin, req.stdout, req.stderr, req.terminal)
             console = theirs = -1
             try:
-                proc.io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+                proc.io = io
                 request = CreateRequest(req.id, req.bundle)
                 if req.terminal:
                     console, theirs = console_pair()
@@ -348,6 +364,17 @@ class TaskService:
             )
 
     def _start_exec(self, proc: Process):
+        if proc.started or proc.io is not None:
+            raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {proc.exec_id} is already started")
+        # Before the lock: the output fifos are opened once the client reads them (stdio.py).
+        io = ProcessIO(proc.stdin, proc.stdout, proc.stderr, proc.terminal, self.log)
+        try:
+            return self._spawn_exec(proc, io)
+        except BaseException:
+            io.close()
+            raise
+
+    def _spawn_exec(self, proc: Process, io: ProcessIO):
         import socket
 
         from pyrunc.container.exec import ExecRequest, execute
@@ -355,7 +382,7 @@ class TaskService:
 
         task = proc.task
         with self.ops:
-            if proc.started:
+            if proc.started or proc.io is not None:
                 raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {proc.exec_id} is already started")
             spec = os.memfd_create("pyrunc-shim-process")
             tag = f"{os.getpid()}-{id(proc):x}"
@@ -364,7 +391,7 @@ class TaskService:
             console_path = None
             try:
                 os.write(spec, proc.spec)
-                proc.io = ProcessIO(proc.stdin, proc.stdout, proc.stderr, proc.terminal)
+                proc.io = io
                 if proc.terminal:
                     console_path = os.path.join(self.workdir, f"{tag}.sock")
                     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -387,8 +414,7 @@ class TaskService:
                     with conn:
                         proc.io.attach_console(receive_master(conn.fileno()))
             except BaseException:
-                if proc.io is not None:
-                    proc.io.close()
+                proc.io = None  # closed by _start_exec
                 raise
             finally:
                 os.close(spec)
@@ -433,10 +459,15 @@ class TaskService:
         if req.exec_id:
             if not proc.started:
                 raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"exec {req.exec_id} is not started")
-            try:
-                os.kill(proc.pid, req.signal)
-            except ProcessLookupError:
-                raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found") from None
+            # By pid, safely: under `ops` its exit cannot be collected (reap() holds it), so while
+            # by_pid still names it the pid is the exec's own -- running or a zombie -- never reused.
+            with self.ops:
+                if self.by_pid.get(proc.pid) is not proc:
+                    raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found")
+                try:
+                    os.kill(proc.pid, req.signal)
+                except ProcessLookupError:
+                    raise ttrpc.RpcError(ttrpc.NOT_FOUND, "process already finished: not found") from None
             return None
         from pyrunc.container.kill import kill
 

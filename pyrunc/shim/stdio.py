@@ -1,20 +1,30 @@
 """A container process's stdio, from the fifos containerd names in Create and Exec.
 
-Without a terminal the process gets the stdout/stderr fifos themselves (opened read-write, so the open
-never blocks and the process never sees EPIPE while no client reads, as with the runc shim's spare
-reader), and a pipe for stdin that a thread fills from the stdin fifo until the client closes it.
-With a terminal, threads copy between the pty master and the fifos. Paths left empty mean /dev/null.
+Without a terminal the process gets the stdout/stderr fifos themselves (opened read-write, so the
+process never sees EPIPE while no client reads, as with the runc shim's spare reader), and a pipe for
+stdin that a thread fills from the stdin fifo until the client closes it. With a terminal, threads
+copy between the pty master and the fifos, and the stdout fifo is closed when the copy ends (the
+client's copy ends at that EOF). Paths left empty mean /dev/null.
+
+An output fifo is opened only once the client's reader is there. containerd opens its end
+asynchronously (a goroutine's blocking open(2)) and, for ExecSync, reads to EOF with no bound; a
+fifo's reader waits in open() for a writer, so were every writer gone before that open -- a short
+exec that exited, the shim's copies closed -- it would wait for ever and the output would be lost.
+The runc shim's blocking O_WRONLY open waits for the reader the same way.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
+from collections.abc import Callable
 
 COPY_SIZE = 32768
+READER_WAIT = 10.0  # how long an output fifo's open waits for the client's reader
 
 
-def _open_output(path: str) -> int:
+def _open_output(path: str, log: Callable[[str], object]) -> int:
     """A fifo, a file:// URI (ctr --log-uri: appended to), or nothing (/dev/null)."""
     if not path:
         return os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
@@ -25,11 +35,59 @@ def _open_output(path: str) -> int:
 
             raise PyruncError(f"stdio {path}: only fifos and file:// URIs are supported by this shim")
         return os.open(rest, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    # A writer held while the read-write fd is opened: the client's reader, once open, never sees
+    # the fifo without a writer (its read would end at once) before the process has it.
+    writer = _writer_once_read(path, log)
+    try:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    finally:
+        os.close(writer)
+
+
+def _writer_once_read(path: str, log: Callable[[str], object]) -> int:
+    """A write-only fd of the fifo at `path`, opened once it has a reader (at once if it has one),
+    waiting READER_WAIT seconds at most; after that, our own reader ends the wait (the output then
+    waits in the fifo for a client that may never come, as before)."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno != errno.ENXIO:  # ENXIO: no reader yet
+            raise
+    opened: list[int] = []
+    failed: list[OSError] = []
+
+    def open_blocking() -> None:
+        try:
+            opened.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+        except OSError as err:
+            failed.append(err)
+
+    opener = threading.Thread(target=open_blocking, name="shim-fifo-open", daemon=True)
+    opener.start()
+    opener.join(READER_WAIT)
+    if opener.is_alive():
+        log(f"no reader opened {path} within {READER_WAIT:.0f} s: the process starts without one")
+        own = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            opener.join()  # a reader has come (ours): the open returns
+        finally:
+            os.close(own)
+    if failed:
+        raise failed[0]
+    return opened[0]
 
 
 class ProcessIO:
-    def __init__(self, stdin: str, stdout: str, stderr: str, terminal: bool) -> None:
+    def __init__(
+        self,
+        stdin: str,
+        stdout: str,
+        stderr: str,
+        terminal: bool,
+        log: Callable[[str], object] = lambda msg: None,
+    ) -> None:
+        """Opens the output fifos, which may wait for the client's readers (READER_WAIT): call it
+        without holding the service's lock."""
         self.stdin_path = stdin
         self.stdout_path = stdout
         self.stderr_path = stderr
@@ -41,8 +99,9 @@ class ProcessIO:
         self.threads: list[threading.Thread] = []
         self.output_done = threading.Event()
         self.stdin_closed = False
+        self.fd_lock = threading.Lock()  # our fds are closed by the copy threads and by close()
         if terminal:
-            self.stdout_fd = _open_output(stdout)
+            self.stdout_fd = _open_output(stdout, log)
             return
         if stdin:
             read_end, self.stdin_write = os.pipe2(os.O_CLOEXEC)
@@ -50,8 +109,12 @@ class ProcessIO:
             self._thread(self._copy_stdin, self.stdin_write)
         else:
             self.child.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
-        self.child.append(_open_output(stdout))
-        self.child.append(_open_output(stderr))
+        try:
+            self.child.append(_open_output(stdout, log))
+            self.child.append(_open_output(stderr, log))
+        except BaseException:
+            self.close()
+            raise
         self.output_done.set()  # the process writes into the fifos itself
 
     def _thread(self, target, *args) -> None:
@@ -99,10 +162,20 @@ class ProcessIO:
             os.close(fifo)
             self._close_stdin_target(target)
 
+    def _take(self, name: str, expected: int | None = None) -> int:
+        """Our fd `name`, now ours to close (-1 if gone, or no longer `expected`): one closer."""
+        with self.fd_lock:
+            fd = getattr(self, name)
+            if fd < 0 or (expected is not None and fd != expected):
+                return -1
+            setattr(self, name, -1)
+            return fd
+
     def _close_stdin_target(self, target: int) -> None:
-        if target == self.stdin_write and self.stdin_write >= 0:
-            self.stdin_write = -1
-            os.close(target)
+        if target == self.stdin_write:
+            fd = self._take("stdin_write", target)
+            if fd >= 0:
+                os.close(fd)
         elif target == self.master and self.master >= 0:
             # EOF to a terminal's reader: ^D at the start of a line, as a user would type it.
             try:
@@ -125,6 +198,10 @@ class ProcessIO:
         except OSError:
             pass
         finally:
+            # The client's copy ends at this EOF (CRI's exec attach waits for it, unbounded).
+            fd = self._take("stdout_fd")
+            if fd >= 0:
+                os.close(fd)
             self.output_done.set()
 
     def close_stdin(self) -> None:
@@ -148,9 +225,8 @@ class ProcessIO:
             os.close(fd)
         self.child = []
         for name in ("stdin_write", "stdout_fd", "master"):
-            fd = getattr(self, name)
+            fd = self._take(name)
             if fd >= 0:
-                setattr(self, name, -1)
                 try:
                     os.close(fd)
                 except OSError:
