@@ -1,5 +1,6 @@
-"""containerd's runc shim checkpoints and restores through pyrunc (`ctr container checkpoint
---task` / `ctr container restore --live`), in tests/vm/run-v2's guest: Debian 12's criu 3.17 runs
+"""containerd's runc shim and podman checkpoint and restore through pyrunc (`ctr container
+checkpoint --task` / `ctr container restore --live`; `podman container checkpoint` / `restore`
+with `--runtime pyrunc`), in tests/vm/run-v2's guest: Debian 12's criu 3.17 runs
 on its 6.1 kernel only (on this host they skip with `criu check`'s own error).
 
 Marked `slow` as well as `vm`: under the guest's software emulation one round trip (containerd
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,9 +23,12 @@ from tests.daemons.conftest import (  # noqa: F401  (the daemon fixtures, shared
     IMAGE_REF,
     containerd,
     image_tar,
+    private_dir,
     runtime_bin,
+    stopped_cleanly,
     token,
 )
+from tests.daemons.daemons import Podman
 
 from .conftest import criu_problem
 
@@ -144,3 +149,58 @@ def test_ctr_checkpoint_then_restore_live(containerd):  # noqa: F811
             containerd.ctr("task", "delete", "--force", cid, check=False)
             containerd.ctr("container", "delete", cid, check=False)
             containerd.ctr("image", "rm", ref, check=False)
+
+
+class GuestPodman(Podman):
+    """tests/daemons' podman (cgroupfs manager, private storage on overlay, the runtime behind a
+    call-logging wrapper) given the guest's time for its first command: under emulation `podman
+    info` on a fresh storage took 100-200 s (most of it podman's own start and its probes of
+    conmon, the runtime and the network helpers: the same with the vfs driver)."""
+
+    first_call_timeout = 600.0
+
+
+@pytest.fixture(scope="module")
+def podman_engine(daemon_dirs_on_tmpfs, runtime_bin: str, token: str, image_tar: Path) -> Iterator[Podman]:  # noqa: F811
+    engine = GuestPodman(daemons_conftest.private_dir("pdm-"), runtime_bin, token)
+    try:
+        engine.start()
+        engine.podman("load", "-i", str(image_tar), timeout=WAIT)
+        yield engine
+    finally:
+        stopped_cleanly(engine)
+
+
+def podman_count(engine: Podman, name: str) -> int:
+    return int(engine.podman("exec", name, "cat", "/tmp/count", runtime="pyrunc", timeout=WAIT).stdout)
+
+
+def test_podman_checkpoint_then_restore(podman_engine):
+    engine, name = podman_engine, f"ckpt-{podman_engine.token}"
+    try:
+        # Where the kernel has AppArmor on, podman asks for its profile, which pyrunc refuses
+        # (it applies no AppArmor labels). tests/vm/run-v2's guest boots with apparmor=0 anyway.
+        engine.podman(
+            "run", "-d", "--name", name, *engine.run_flags(), "--security-opt", "apparmor=unconfined",
+            IMAGE_REF, "sh", "-c", COUNTER, runtime="pyrunc", timeout=WAIT,
+        )  # fmt: skip
+        before = podman_count(engine, name)
+        engine.podman("exec", name, "sh", "-c", f"echo {SEED} > /tmp/seed", runtime="pyrunc", timeout=WAIT)
+        engine.podman("container", "checkpoint", name, runtime="pyrunc", timeout=600)
+        assert any(" checkpoint " in f" {call} " for call in engine.runtime_calls())
+        status = engine.podman(
+            "inspect", "--format", "{{.State.Status}}", name, runtime="pyrunc"
+        ).stdout.strip()
+        assert status == "exited", f"checkpointed container is {status}"
+
+        engine.podman("container", "restore", name, runtime="pyrunc", timeout=600)
+        assert any(" restore " in f" {call} " for call in engine.runtime_calls())
+        first = podman_count(engine, name)
+        assert before <= first < SEED, f"counted {before} before the checkpoint, {first} after the restore"
+        deadline = time.monotonic() + WAIT
+        while (later := podman_count(engine, name)) == first:
+            assert time.monotonic() < deadline, f"the restored counter stays at {first} for {WAIT}s"
+            time.sleep(0.5)
+        assert first < later < SEED, "the restored counter goes on from its memory"
+    finally:
+        engine.podman("rm", "-f", "-t", "0", name, runtime="pyrunc", check=False, timeout=WAIT)
