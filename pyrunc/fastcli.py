@@ -58,6 +58,42 @@ def _assign_arguments(spec: dict, positionals: list[str], out: dict) -> bool:
     return not positionals
 
 
+def _long_form(word: str, spec: dict) -> str:
+    """`-name` or `-name=value` as `--name...` when --name is a long option of `spec`: runc's
+    parser (Go's flag package) takes every long option with one dash too, and go-runc sends
+    some that way (`restore -no-subreaper`, from containerd's shim)."""
+    if word.startswith("--") or len(word) < 3 or not word.startswith("-"):
+        return word
+    name = word.partition("=")[0]
+    return "-" + word if "-" + name in spec["options"] else word
+
+
+def go_style(argv: list[str], table: dict) -> list[str]:
+    """argv with the one-dash long options of pyrunc and of its command written with two
+    dashes; everything else as it was (short options, option values, the command's arguments
+    after its options)."""
+    out = list(argv)
+    spec, i, command_seen = table[""], 0, False
+    while i < len(out):
+        word = out[i]
+        if word == "--":
+            break
+        if not word.startswith("-") or word == "-":
+            if not command_seen:
+                if word not in table or not word:
+                    break
+                spec, command_seen = table[word], True
+            elif not spec["interspersed"]:
+                break  # exec's and ps's: what follows the first argument is theirs
+            i += 1
+            continue
+        out[i] = word = _long_form(word, spec)
+        entry = spec["options"].get(word.partition("=")[0])
+        # An option's value is never rewritten ("--env -foo=1" stays).
+        i += 2 if entry and entry[1] != "flag" and "=" not in word else 1
+    return out
+
+
 def parse(argv: list[str], table: dict) -> tuple[str, dict, dict] | None:
     top = table[""]
     global_opts = dict(top["defaults"])

@@ -21,8 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # not generated (running from a source tree without a build)
         TABLE = None  # type: ignore[assignment]
     if TABLE is not None:
-        from pyrunc.fastcli import parse
+        from pyrunc.fastcli import go_style, parse
 
+        argv = go_style(argv, TABLE)  # for click too: one spelling of each option from here on
         parsed = parse(argv, TABLE)
     if parsed is None:
         _exit(_run_click(argv))

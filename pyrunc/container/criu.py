@@ -3,9 +3,12 @@ must be told about.
 
 pyrunc drives the `criu` command (dump, pre-dump, restore) rather than `criu swrk` and its RPC
 protocol: every option runc passes over RPC has a command-line twin, no protobuf code is needed,
-and the images are the same. What only the RPC gives is CRIU's notifications during restore
-(runc uses them to run prestart hooks and to receive a terminal's pty master): a restore of a
-container whose process has a terminal is therefore refused, and hooks are not run on restore.
+and the images are the same. runc uses two of the RPC's notifications during restore: at
+`setup-namespaces` it runs the prestart and createRuntime hooks, which pyrunc does from CRIU's
+`--action-script` (restore_hooks.py: the command line's twin of the notifications); and
+`orphan-pts-master` hands it a terminal's pty master, which CRIU sends only over the RPC socket
+(a file descriptor cannot come back from an action script): a restore of a container whose
+process has a terminal is therefore refused.
 """
 
 from __future__ import annotations
@@ -178,7 +181,9 @@ def _is_masked_file(pid: int, dest: str) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
 
 
-def run_criu(argv: list[str], log_path: str, pass_fds: tuple[int, ...] = ()) -> None:
+def run_criu(
+    argv: list[str], log_path: str, pass_fds: tuple[int, ...] = (), env: dict[str, str] | None = None
+) -> None:
     """Run CRIU to completion; its failure is one line naming the action, the last error of its
     log and the log's path."""
     import subprocess
@@ -188,7 +193,14 @@ def run_criu(argv: list[str], log_path: str, pass_fds: tuple[int, ...] = ()) -> 
     log.debug("criu: " + " ".join(argv))
     try:
         # stdio stay ours: at restore CRIU hands them to the container (--inherit-fd).
-        result = subprocess.run(argv, pass_fds=pass_fds, timeout=TIMEOUT, check=False, stdin=None)
+        result = subprocess.run(
+            argv,
+            pass_fds=pass_fds,
+            timeout=TIMEOUT,
+            check=False,
+            stdin=None,
+            env=None if env is None else {**os.environ, **env},
+        )
     except FileNotFoundError:
         raise PyruncError(f"criu binary {argv[0]!r} not found (install criu, or give --criu PATH)") from None
     except subprocess.TimeoutExpired:

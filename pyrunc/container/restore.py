@@ -13,6 +13,7 @@ import os
 
 from pyrunc import jsonio, log
 from pyrunc.config.load import load_bundle
+from pyrunc.container import restore_hooks
 from pyrunc.container.base import proc_stat
 from pyrunc.container.create import CreateRequest, Creation, own_pid_namespace, rootfs_path
 from pyrunc.container.criu import (
@@ -28,6 +29,7 @@ from pyrunc.store import Store, check_id
 
 CRIU_ROOT = "criu-root"  # in the state directory: the rootfs bound where CRIU can pivot into it
 PID_FILE = "criu.pid"
+HOOKS_INPUT = "restore-hooks.json"  # in the state directory: see restore_hooks
 
 MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 0x1000, 0x4000, 0x40000, 2
 
@@ -103,17 +105,32 @@ def _restore_processes(creation: Creation, opts: CriuOptions, criu: str) -> int:
     ).items():
         argv += ["--external", f"mnt[{dest}]:{source}"]
     argv += inherit_stdio_args(opts.image_path)
+    hooks_input = ""
+    script_env: dict[str, str] | None = None
+    if restore_hooks.wanted(creation.config):
+        # prestart and createRuntime, where runc runs them: CRIU's setup-namespaces step.
+        hooks_input = store.path(cid, HOOKS_INPUT)
+        restore_hooks.write_input(hooks_input, creation.config, creation.state)
+        script, script_env = restore_hooks.action_script(hooks_input)
+        argv += ["--action-script", script]
     pass_fds = (opts.status_fd,) if opts.status_fd >= 0 else ()
     _bind_root(rootfs, root)
     try:
-        run_criu(argv, os.path.join(opts.work_path, "restore.log"), pass_fds)
+        run_criu(argv, os.path.join(opts.work_path, "restore.log"), pass_fds, script_env)
         return _read_pid(pid_file)
+    except PyruncError:
+        failed = restore_hooks.failure(hooks_input) if hooks_input else None
+        if failed:
+            raise PyruncError(f"restore: {failed}") from None
+        raise
     finally:
         _unbind_root(root)
-        try:
-            os.unlink(pid_file)
-        except OSError:
-            pass
+        for path in (pid_file, hooks_input, hooks_input + ".failed"):
+            try:
+                if path:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def inherit_stdio_args(image_path: str) -> list[str]:

@@ -98,12 +98,15 @@ def restore_detached(runtime, tmp_path, stdout: int, *args: str) -> None:
         assert result.returncode == 0, f"restore exited {result.returncode}: {err.read()}{criu_log(tmp_path)}"
 
 
-def criu_log(tmp_path) -> str:
-    """The error lines of the restore logs under tmp_path, for a failure's message."""
+def criu_log(tmp_path, everything: bool = False) -> str:
+    """The error lines of the restore logs under tmp_path (and, with `everything`, what action
+    scripts wrote there), for a failure's message."""
     lines = []
     for log in sorted(tmp_path.glob("*-work/restore.log")):
-        lines += [line for line in log.read_text(errors="replace").splitlines() if "Error" in line]
-    return "\n" + "\n".join(lines[-20:])
+        for line in log.read_text(errors="replace").splitlines():
+            if "Error" in line or (everything and ("script" in line or not line.startswith("("))):
+                lines.append(line)
+    return "\n" + "\n".join(lines[-40:])
 
 
 def checkpoint_args(tmp_path, name: str = "images") -> list[str]:
@@ -215,6 +218,66 @@ def test_pre_dump_parent_path_leave_running_then_foreground_restore(
                 restore.kill()
                 restore.wait()
     assert runtime("state", cid, check=False).returncode == 1, "deleted after it exited"
+
+
+def hook_lines(path) -> list[dict]:
+    """The states a recording hook appended, one JSON document a line."""
+    if not os.path.exists(path):
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.vm
+def test_restore_runs_prestart_and_create_runtime_hooks_and_a_failing_one_stops_it(
+    runtime, make_bundle, cid, tmp_path, criu
+):
+    """As runc (at CRIU's setup-namespaces step): prestart, then createRuntime, in the runtime's
+    namespaces, with the restored init's host pid; a failing hook fails the restore, which leaves
+    nothing behind."""
+    record = {point: tmp_path / f"{point}.log" for point in ("prestart", "createRuntime")}
+    bundle, out, _ = start_counter(runtime, make_bundle, cid)
+    bundle.config["hooks"] = {
+        point: [
+            {
+                "path": "/bin/sh",
+                "args": ["sh", "-c", f"cat >> {path}; echo >> {path}; echo {point} >> {tmp_path}/order"],
+            }
+        ]
+        for point, path in record.items()
+    }
+    bundle.write()
+    runtime("checkpoint", *checkpoint_args(tmp_path), cid)
+    os.close(out)
+
+    good = bundle.config["hooks"]
+    bundle.config["hooks"] = {
+        **good,
+        "createRuntime": [*good["createRuntime"], {"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}],
+    }
+    bundle.write()
+    failed = runtime("restore", "-d", *checkpoint_args(tmp_path), "-b", bundle.path, cid, check=False)
+    assert failed.returncode == 1
+    assert "createRuntime hook #1 failed" in failed.stderr, failed.stderr + criu_log(
+        tmp_path, everything=True
+    )
+    assert runtime("state", cid, check=False).returncode == 1, "nothing left of the failed restore"
+    assert not os.path.exists(os.path.join(runtime.root, cid))
+
+    bundle.config["hooks"] = good
+    bundle.write()
+    (tmp_path / "order").unlink()
+    new_out, write_end = os.pipe()
+    restore_detached(runtime, tmp_path, write_end, *checkpoint_args(tmp_path), "-b", bundle.path, cid)
+    os.close(write_end)
+    restored = runtime.state(cid)["pid"]
+    assert (tmp_path / "order").read_text().split() == ["prestart", "createRuntime"]
+    for path in record.values():
+        state = hook_lines(path)[-1]
+        assert state["pid"] == restored and state["id"] == cid and state["status"] == "creating"
+        assert state["bundle"] == bundle.path
+    assert read_lines(new_out, 1, "the restored counter")
+    os.close(new_out)
+    runtime("delete", "--force", cid)
 
 
 # -- on any host: refusals before CRIU runs ---------------------------------------------------

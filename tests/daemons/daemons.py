@@ -366,6 +366,9 @@ class Podman(PrivateDaemon):
     runtime_name = "runc"
     # conmon processes share <cgroup parent>/conmon, which podman never removes.
     expected_cgroup_children = frozenset({"conmon"})
+    # The first command of a fresh storage sets it up (and `info` probes every helper binary):
+    # seconds here, minutes under a guest's software emulation.
+    first_call_timeout = 60.0
 
     def __init__(self, workdir: Path, runtime_bin: str, token: str) -> None:
         super().__init__(workdir, runtime_bin, token)
@@ -425,7 +428,7 @@ runroot = "{d}/runroot"
 """
         )
         (d / "registries.conf").write_text("unqualified-search-registries = []\n")
-        self.podman("info")
+        self.podman("info", timeout=self.first_call_timeout)
 
     def cgroup_names_to_watch(self) -> list[str]:
         return [self.cgroup_parent, "libpod_parent"]

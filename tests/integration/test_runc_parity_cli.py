@@ -340,3 +340,18 @@ def test_update_resources_sets_and_replaces_per_device_limits(runtime, make_bund
     with open(os.path.join(blkio, "blkio.throttle.write_bps_device")) as f:
         assert f.read().split() == [f"{major}:{minor}", "2097152"]
     runtime("delete", "--force", cid)
+
+
+def test_long_options_with_one_dash_as_runc_and_go_runc_spell_them(runtime, make_bundle, cid):
+    """runc parses its command line with Go's flag package, which takes `-name` as `--name`;
+    go-runc (containerd's shim) restores with `-no-subreaper`; scripts write `-bundle`."""
+    bundle = make_bundle(["sleep", "100"])
+    result = runtime(
+        "-log-format", "json", "run", "-detach", "-bundle", bundle.path, "-no-new-keyring", cid, check=False
+    )
+    try:
+        assert result.returncode == 0, result.stderr
+        assert runtime.status(cid) == "running"
+    finally:
+        runtime("delete", "-force", cid, check=False)
+    assert runtime("state", cid, check=False).returncode != 0, "delete -force removed it"

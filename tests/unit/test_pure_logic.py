@@ -85,6 +85,40 @@ def test_fast_parser_leaves_the_unusual_to_click(argv):
 
 
 @pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        # containerd 1.6's shim (go-runc) restores with "-no-subreaper"; runc takes any long option
+        # with one dash (Go's flag package).
+        (
+            ["--root", "/r", "restore", "--detach", "-no-subreaper", "-bundle=/b", "-b", "/b", "c1"],
+            ["--root", "/r", "restore", "--detach", "--no-subreaper", "--bundle=/b", "-b", "/b", "c1"],
+        ),
+        (
+            ["-root", "/r", "-log-format", "json", "state", "c1"],
+            ["--root", "/r", "--log-format", "json", "state", "c1"],
+        ),
+        # Short options, option values, unknown words and a command's own arguments stay as they are.
+        (
+            ["exec", "-detach", "-e", "-env=1", "c1", "sh", "-detach"],
+            ["exec", "--detach", "-e", "-env=1", "c1", "sh", "-detach"],
+        ),
+        (["create", "-d", "-bogus", "c1"], ["create", "-d", "-bogus", "c1"]),
+        (["ps", "c1", "-format"], ["ps", "c1", "-format"]),
+        (["-bogus", "state", "-help"], ["-bogus", "state", "-help"]),
+        (["kill", "c1", "--", "-all"], ["kill", "c1", "--", "-all"]),
+    ],
+)
+def test_one_dash_long_options_are_taken_as_runc_takes_them(argv, expected):
+    from pyrunc import _cli_table
+
+    assert fastcli.go_style(argv, _cli_table.TABLE) == expected
+    if fastcli.parse(expected, _cli_table.TABLE) is not None:
+        assert fastcli.parse(fastcli.go_style(argv, _cli_table.TABLE), _cli_table.TABLE) == fastcli.parse(
+            expected, _cli_table.TABLE
+        )
+
+
+@pytest.mark.parametrize(
     ("dest", "clean"),
     [
         ("/proc", "proc"),
