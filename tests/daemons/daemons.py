@@ -169,9 +169,11 @@ class Containerd(PrivateDaemon):
         super().__init__(workdir, runtime_bin, token)
         self.config_path = workdir / "config.toml"
 
+    log_level = "info"
+
     def start(self) -> None:
         self.config_path.write_text(self.config_toml())
-        argv = [CONTAINERD, "--config", str(self.config_path), "--log-level", "info"]
+        argv = [CONTAINERD, "--config", str(self.config_path), "--log-level", self.log_level]
         self.start_daemon(argv, ready=self.is_ready)
 
     def cgroup_names_to_watch(self) -> list[str]:

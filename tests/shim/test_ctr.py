@@ -17,7 +17,13 @@ import pytest
 from tests.daemons.cgroupfiles import ContainerCgroup
 from tests.daemons.conftest import IMAGE_REF
 from tests.daemons.procs import PtySession
-from tests.daemons.test_containerd import Ctr
+from tests.daemons.test_containerd import (  # noqa: F401 (collected here too, with this module's ctr: the shim)
+    Ctr,
+    test_attached_run_passes_stdio_and_exit_code,
+    test_exec_with_and_without_tty,
+    test_kill_all_then_force_delete,
+    test_kill_sends_the_signal_and_the_exit_code_reaches_ctr,
+)
 
 from .conftest import RUNTIME, ShimContainerd
 
@@ -51,24 +57,6 @@ def test_run_rm_exit_code(ctr: Ctr) -> None:
     cid = ctr.new_id()
     result = ctr.run("--rm", IMAGE_REF, cid, "sh", "-c", "exit 3", check=False)
     assert result.returncode == 3, result
-    assert ctr.task_status(cid) == "absent"
-
-
-def test_attached_run_passes_stdio_and_exit_code(ctr: Ctr) -> None:
-    cid = ctr.new_id()
-    result = ctr.run(
-        "--rm",
-        IMAGE_REF,
-        cid,
-        "sh",
-        "-c",
-        "read line; echo out:$line; echo err >&2; exit 7",
-        input="hello\n",
-        check=False,
-    )
-    assert result.returncode == 7, result
-    assert result.stdout == "out:hello\n"
-    assert result.stderr == "err\n"
     assert ctr.task_status(cid) == "absent"
 
 
@@ -130,26 +118,6 @@ def test_detached_task_ps_exec_pause_resume_kill_delete(ctr: Ctr) -> None:
     assert ctr.task_status(cid) == "absent"
 
 
-def test_kill_sends_the_signal_and_the_exit_code_reaches_ctr(ctr: Ctr) -> None:
-    cid = ctr.new_id()
-    ctr.start_detached(cid, "sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done")
-    ctr.wait_status(cid, "RUNNING")
-    time.sleep(0.3)  # let sh install its trap before the signal (not a timing assertion)
-    ctr("task", "kill", cid)
-    ctr.wait_status(cid, "STOPPED")
-    assert ctr.delete_task(cid) == 42
-
-
-def test_kill_all_then_force_delete(ctr: Ctr) -> None:
-    cid = ctr.new_id()
-    ctr.start_detached(cid, "sh", "-c", "sleep 1000 & sleep 1000 & wait")
-    ctr.wait_status(cid, "RUNNING")
-    ctr("task", "kill", "--all", "--signal", "SIGKILL", cid)
-    ctr.wait_status(cid, "STOPPED")
-    ctr("task", "delete", "--force", cid)
-    ctr("container", "delete", cid)
-
-
 def test_force_delete_of_a_running_task(ctr: Ctr) -> None:
     cid = ctr.new_id()
     ctr.start_detached(cid, "sleep", "1000")
@@ -177,27 +145,6 @@ def test_tty_run_is_interactive(ctr: Ctr) -> None:
             time.sleep(0.2)
         session.type("exit 5\r")
         assert session.wait() == 5, session.output
-    finally:
-        session.close()
-
-
-def test_exec_with_and_without_tty(ctr: Ctr) -> None:
-    cid = ctr.new_id()
-    ctr.start_detached(cid, "sleep", "1000")
-    ctr.wait_status(cid, "RUNNING")
-
-    plain = ctr(
-        "task", "exec", "--exec-id", "plain", cid, "sh", "-c", "test -t 0 || echo no-tty; exit 3", check=False
-    )
-    assert (plain.returncode, plain.stdout) == (3, "no-tty\n"), plain
-
-    session = PtySession(ctr.daemon.ctr_argv("task", "exec", "--tty", "--exec-id", "tty", cid, "sh"))
-    try:
-        session.type("test -t 0 && echo has-tty; echo $((2+3))x\r")
-        session.expect("has-tty")
-        session.expect("5x")
-        session.type("exit 6\r")
-        assert session.wait() == 6, session.output
     finally:
         session.close()
 
