@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 SERVICE = "/runtime.v1.RuntimeService/"
@@ -302,6 +303,17 @@ def wait_for_cri(client: CriClient, log_tail: Callable[[], str], timeout: float 
         if time.monotonic() > deadline:
             raise TimeoutError(f"containerd's CRI plugin not serving after {timeout}s:\n{log}")
         time.sleep(0.1)
+
+
+@contextmanager
+def serving_client(address: str, log_tail: Callable[[], str]) -> Iterator[CriClient]:
+    """A client of the containerd at `address`, once its CRI plugin answers; closed after."""
+    client = CriClient(address)
+    try:
+        wait_for_cri(client, log_tail)
+        yield client
+    finally:
+        client.close()
 
 
 def shim_processes(containerd_address: str, object_id: str | None = None) -> list[int]:

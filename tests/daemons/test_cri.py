@@ -18,7 +18,7 @@ from .cri import (  # noqa: E402 (after the grpc skip)
     CONTAINER_RUNNING,
     CriClient,
     PodConfig,
-    wait_for_cri,
+    serving_client,
 )
 from .daemons import Containerd  # noqa: E402 (after the grpc skip)
 
@@ -27,12 +27,8 @@ pytestmark = pytest.mark.daemons
 
 @pytest.fixture(scope="module")
 def cri(cri_containerd: Containerd) -> Iterator[CriClient]:
-    client = CriClient(str(cri_containerd.address))
-    try:
-        wait_for_cri(client, lambda: cri_containerd.log_tail(200))
+    with serving_client(str(cri_containerd.address), lambda: cri_containerd.log_tail(200)) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture

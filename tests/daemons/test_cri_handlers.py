@@ -41,6 +41,7 @@ from .cri import (  # noqa: E402 (after the grpc skip)
     Handler,
     PodConfig,
     cri_plugin_toml,
+    serving_client,
     shim_processes,
     wait_for_cri,
 )
@@ -144,12 +145,8 @@ def node(
 
 @pytest.fixture(scope="module")
 def cri(node: HandlersContainerd) -> Iterator[CriClient]:
-    client = CriClient(str(node.address))
-    try:
-        wait_for_cri(client, lambda: node.log_tail(200))
+    with serving_client(str(node.address), lambda: node.log_tail(200)) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=HANDLERS)
