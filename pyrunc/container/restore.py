@@ -31,8 +31,6 @@ CRIU_ROOT = "criu-root"  # in the state directory: the rootfs bound where CRIU c
 PID_FILE = "criu.pid"
 HOOKS_INPUT = "restore-hooks.json"  # in the state directory: see restore_hooks
 
-MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 0x1000, 0x4000, 0x40000, 2
-
 
 def restore(
     store: Store,
@@ -152,33 +150,34 @@ def inherit_stdio_args(image_path: str) -> list[str]:
     return args
 
 
-def _libc():
-    import ctypes
-
-    return ctypes.CDLL(None, use_errno=True)
-
-
 def _bind_root(rootfs: str, root: str) -> None:
     """CRIU wants the new root to be a mount point: bind the rootfs, privately (nothing mounted
     later under either side shows on the other)."""
-    import ctypes
+    from pyrunc import libc
+    from pyrunc import linux as L
 
-    libc = _libc()
     try:
         os.mkdir(root, 0o700)
     except OSError as err:
         raise PyruncError(f"cannot make {root}: {errno_text(err)}") from None
-    for source, flags in ((rootfs, MS_BIND | MS_REC), (None, MS_PRIVATE | MS_REC)):
-        if libc.mount(source and source.encode(), root.encode(), None, flags, None) != 0:
-            code = ctypes.get_errno()
+    for source, flags in ((rootfs, L.MS_BIND | L.MS_REC), (None, L.MS_PRIVATE | L.MS_REC)):
+        try:
+            libc.mount(source, root, None, flags)
+        except OSError as err:
             _unbind_root(root)
-            raise PyruncError(f"bind the rootfs {rootfs} at {root}: {os.strerror(code)}")
+            raise PyruncError(f"bind the rootfs {rootfs} at {root}: {err.strerror}") from None
 
 
 def _unbind_root(root: str) -> None:
     # Whether it is mounted: a bind within one filesystem keeps st_dev, so os.path.ismount cannot
     # tell; an unmount of what is not mounted fails with EINVAL, harmlessly.
-    _libc().umount2(root.encode(), MNT_DETACH)
+    from pyrunc import libc
+    from pyrunc import linux as L
+
+    try:
+        libc.umount2(root, L.MNT_DETACH)
+    except OSError:
+        pass
     try:
         os.rmdir(root)
     except FileNotFoundError:

@@ -3,27 +3,19 @@ one), mounted at BUNDLE/rootfs before the container is made, and unmounted at De
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
+from pyrunc import libc
 from pyrunc import linux as L
 from pyrunc.errors import PyruncError, errno_text
 
-MNT_DETACH = 2
-
-# The interpreter's own libc (ctypes.util.find_library would run ldconfig in a subprocess).
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-
 
 def _mount(source: str, target: str, fstype: str, flags: int, data: str) -> None:
-    if _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode() or None) != 0:
-        err = ctypes.get_errno()
-        raise PyruncError(
-            f"mount {fstype} {source} at {target}: {errno_text(OSError(err, os.strerror(err)))}"
-        )
+    try:
+        libc.mount(source, target, fstype, flags, data)
+    except OSError as err:
+        raise PyruncError(f"mount {fstype} {source} at {target}: {errno_text(err)}") from None
 
 
 def mount_all(mounts: list, target: str) -> None:
@@ -57,8 +49,9 @@ def mount_all(mounts: list, target: str) -> None:
 def unmount_all(target: str) -> None:
     """Everything mounted at `target` (detached: a process still holding it does not block us)."""
     for _ in range(64):
-        if _libc.umount2(target.encode(), MNT_DETACH) != 0:
-            err = ctypes.get_errno()
-            if err in (errno.EINVAL, errno.ENOENT):
+        try:
+            libc.umount2(target, L.MNT_DETACH)
+        except OSError as err:
+            if err.errno in (errno.EINVAL, errno.ENOENT):
                 return
-            raise PyruncError(f"unmount {target}: {os.strerror(err)}")
+            raise PyruncError(f"unmount {target}: {err.strerror}") from None
