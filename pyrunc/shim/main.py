@@ -5,11 +5,14 @@ flag syntax: one or two dashes, `-f v` or `-f=v`), TTRPC_ADDRESS in the environm
 the working directory, and an action:
 - `start`: find or start the shim for this task -- one per CRI sandbox (the annotation
   io.kubernetes.cri.sandbox-id groups a pod's containers), else one per task -- write the bundle's
-  `address` file and print the address. The shim is this process, forked (no second interpreter
-  start) into its own session with the listening socket.
+  `address` file and print the address. The shim is a child of the zygote (pyrunc/shim/zygote.py),
+  which has everything imported already and gets the listening socket; without a zygote, this
+  process forked (no second interpreter start) into its own session, and a zygote is started for
+  the next ones.
 - `delete`: clean up after a shim that is gone: force-delete the container with pyrunc's own delete,
   unmount its rootfs, print a protobuf DeleteResponse.
 - no action: serve (what `start` forks into, given the socket as fd 3).
+- `zygote [SOCKET]`: be the zygote; `zygote-stop`: stop the zygotes of $PYRUNC_SHIM_ZYGOTE_DIR.
 
 Containers' state lives under $PYRUNC_SHIM_ROOT/<namespace> (default /run/containerd/pyrunc).
 """
@@ -32,6 +35,7 @@ class Options:
         self.debug = False
         self.version = False
         self.action = ""
+        self.args: list[str] = []  # after the action
 
     def get(self, name: str) -> str:
         return self.values.get(name, "")
@@ -50,6 +54,7 @@ def parse(argv: list[str]) -> Options:
             if arg == "--":
                 arg = args.pop(0) if args else ""
             opts.action = arg
+            opts.args = args
             break
         name, eq, value = arg.lstrip("-").partition("=")
         if name in BOOL_FLAGS:
@@ -157,23 +162,50 @@ def action_start(opts: Options) -> int:
                 return 0
             os.unlink(path)  # a dead shim's socket
     listener.listen(128)
-    # The shim is this process, forked: it starts importing while we answer containerd.
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.close(null)
-            code = serve(opts, listener)
-        except BaseException:
-            code = 1
-        os._exit(code)
+    from pyrunc.shim import zygote
+
+    handed = zygote.hand_over(opts.values, opts.debug, listener.fileno()) if zygote.enabled() else None
+    if handed and handed.why:
+        # No zygote yet (or one still preloading) is the usual; anything else is worth a line.
+        usual = handed.why in ("absent", "starting")
+        Log(opts.debug)(f"zygote: {handed.why}: the shim is a fork of start", debug=usual)
+    if not (handed and handed.pid):
+        # The shim is this process, forked: it starts importing while we answer containerd.
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.close(null)
+                code = serve(opts, listener)
+            except BaseException:
+                code = 1
+            os._exit(code)
     listener.close()
     _write_address(address)
     sys.stdout.write(address)
+    if handed and handed.spawn:
+        zygote.spawn()  # for the next pods (after our answer: it does not hold containerd up)
     return 0
+
+
+def action_zygote(opts: Options) -> int:
+    from pyrunc.shim import zygote
+
+    return zygote.run(opts.args[0] if opts.args else None)
+
+
+def action_zygote_stop() -> int:
+    from pyrunc.shim import zygote
+
+    stopped, problems = zygote.stop_all()
+    for pid in stopped:
+        sys.stdout.write(f"stopped zygote {pid}\n")
+    for problem in problems:
+        sys.stderr.write(f"containerd-shim-pyrunc-v1: zygote-stop: {problem}\n")
+    return 1 if problems else 0
 
 
 def action_delete(opts: Options) -> int:
@@ -443,6 +475,10 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.stdout.write("containerd-shim-pyrunc-v1:\n" + version_text())
         sys.exit(0)
+    if opts.action in ("zygote", "zygote-stop"):  # ours, not containerd's: no namespace
+        code = action_zygote(opts) if opts.action == "zygote" else action_zygote_stop()
+        sys.stdout.flush()
+        os._exit(code)
     if not opts.get("namespace"):
         sys.stderr.write("containerd-shim-pyrunc-v1: shim namespace cannot be empty\n")
         sys.exit(1)

@@ -2,7 +2,9 @@
 
 It is tests/daemons' Containerd (own root, state, sockets, namespace, reaper, leak checks), started
 with the project's .venv/bin first on its PATH -- where containerd looks the shim up -- and the
-shim's state root (PYRUNC_SHIM_ROOT) inside its directory, which the teardown checks too.
+shim's state root (PYRUNC_SHIM_ROOT) and zygote directory (PYRUNC_SHIM_ZYGOTE_DIR) inside its
+directory, which the teardown checks too: it stops the zygote it used (`zygote-stop`) and fails on
+any zygote process of its directory still running.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ RUNTIME = "io.containerd.pyrunc.v1"
 class ShimContainerd(Containerd):
     """containerd whose `ctr run --runtime io.containerd.pyrunc.v1` finds our shim."""
 
-    def __init__(self, workdir: Path, runtime_bin: str, token: str) -> None:
+    def __init__(self, workdir: Path, runtime_bin: str, token: str, zygote: bool = True) -> None:
         super().__init__(workdir, runtime_bin, token)
         self.shim_root = workdir / "pyrunc-root"
+        self.zygote_dir = workdir / "zygote"
+        self.zygote = zygote  # False: PYRUNC_SHIM_ZYGOTE=0, every shim a fork of its `start`
+        self.extra_env: dict[str, str] = {}
         self.task_ids: set[str] = set()  # every id a test used (its shim socket is named after it)
 
     # containerd's debug log carries each shim call's duration (docs/SHIM.md).
@@ -44,7 +49,35 @@ class ShimContainerd(Containerd):
         the shim's state root inside this containerd's directory. The shim hands out its sockets in
         /run/containerd/s, as containerd's own shims do."""
         path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        return {**os.environ, "PATH": f"{SHIM.parent}:{path}", "PYRUNC_SHIM_ROOT": str(self.shim_root)}
+        return {
+            **os.environ,
+            "PATH": f"{SHIM.parent}:{path}",
+            "PYRUNC_SHIM_ROOT": str(self.shim_root),
+            "PYRUNC_SHIM_ZYGOTE_DIR": str(self.zygote_dir),
+            "PYRUNC_SHIM_ZYGOTE": "1" if self.zygote else "0",
+            **self.extra_env,
+        }
+
+    def zygote_env(self) -> dict[str, str]:
+        return {**os.environ, "PYRUNC_SHIM_ZYGOTE_DIR": str(self.zygote_dir)}
+
+    def zygote_pids(self) -> list[int]:
+        """The zygotes serving from this containerd's zygote directory (their command line names
+        their socket there)."""
+        return processes_naming(str(self.zygote_dir), b"zygote")
+
+    def stop_zygotes(self) -> list[str]:
+        """`containerd-shim-pyrunc-v1 zygote-stop` for our zygote directory; what it could not stop."""
+        import subprocess
+
+        done = subprocess.run(
+            [str(SHIM), "zygote-stop"], env=self.zygote_env(), capture_output=True, text=True, timeout=60
+        )
+        problems = [f"zygote-stop: {line}" for line in done.stderr.splitlines()]
+        if done.returncode != 0 and not problems:
+            problems.append(f"zygote-stop exited {done.returncode}")
+        problems += [f"zygote {pid} still running after zygote-stop" for pid in self.zygote_pids()]
+        return problems
 
     def shim_pids(self) -> list[int]:
         """Our shims: their command line names this containerd's namespace."""
@@ -71,7 +104,7 @@ class ShimContainerd(Containerd):
         while (left := self.shim_pids()) and time.monotonic() < deadline:
             time.sleep(0.1)
         problems += [f"shim {pid} still running 15 s after its last task" for pid in left]
-        return problems
+        return problems + self.stop_zygotes()
 
     def run_flags(self) -> list[str]:
         return ["--runtime", RUNTIME]
@@ -85,6 +118,9 @@ class ShimContainerd(Containerd):
             for p in super().extra_leaks()
             if not p.startswith("shim socket left: ") or p.removeprefix("shim socket left: ") in ours
         ]
+        sockets = sorted(str(p) for p in self.zygote_dir.glob("*.sock")) if self.zygote_dir.exists() else []
+        if sockets:
+            problems.append(f"zygote socket left: {sockets}")
         if self.shim_root.exists():
             states = [str(p) for p in self.shim_root.glob("*/*")]
             if states:
@@ -94,6 +130,22 @@ class ShimContainerd(Containerd):
             if os.path.exists(workdir):
                 problems.append(f"shim work dir left: {workdir}")
         return problems
+
+
+def processes_naming(*words: bytes | str) -> list[int]:
+    """Pids whose command line has each of `words` in one of its arguments."""
+    wanted = [w.encode() if isinstance(w, str) else w for w in words]
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if all(any(w in arg for arg in argv) for w in wanted):
+            pids.append(int(entry))
+    return pids
 
 
 @pytest.fixture(scope="module")
