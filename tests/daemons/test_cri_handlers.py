@@ -102,7 +102,22 @@ class HandlersContainerd(Containerd):
         if not self.shim:
             return None
         path = os.path.dirname(self.shim) + ":" + os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        return {**os.environ, "PATH": path, "PYRUNC_SHIM_ROOT": str(self.handler_root("pyrunc-shim"))}
+        return {
+            **os.environ,
+            "PATH": path,
+            "PYRUNC_SHIM_ROOT": str(self.handler_root("pyrunc-shim")),
+            # The shim's zygote (docs/SHIM.md): a private one, stopped at teardown.
+            "PYRUNC_SHIM_ZYGOTE_DIR": str(self.dir / "zygote"),
+        }
+
+    def cleanup_objects(self) -> list[str]:
+        problems = super().cleanup_objects()
+        if self.shim:
+            from pyrunc.shim import zygote
+
+            _stopped, left = zygote.stop_all(str(self.dir / "zygote"))
+            problems += [f"the pyrunc shim's zygote: {problem}" for problem in left]
+        return problems
 
     def calls_of(self, handler: str) -> list[str]:
         log = self.handler_log(handler)
