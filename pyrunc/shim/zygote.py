@@ -387,7 +387,11 @@ def set_cmdline(raw: bytes, comm: bytes = b"") -> str:
 
 def preload() -> None:
     """Everything a shim imports, up front: serve()'s modules, the service's and the operations
-    it calls lazily (Create, Start, Exec, Kill, Delete, Pause, Update, Pids, Stats)."""
+    it calls lazily (Create, Start, Exec, Kill, Delete, Pause, Update, Pids, Stats), and what those
+    import as they run (config validation, both cgroup versions). Not: the systemd cgroup driver
+    (D-Bus), checkpoint/restore (CRIU), which the shim does not use; seccomp, which only some pods
+    need (its module loads libseccomp: the pods that have a profile pay for it)."""
+    import _sha256  # noqa: F401
     import array  # noqa: F401
     import errno  # noqa: F401
     import fcntl  # noqa: F401
@@ -402,6 +406,20 @@ def preload() -> None:
     import time  # noqa: F401
     import traceback  # noqa: F401
 
+    import pyrunc.cgroups.devices
+    import pyrunc.cgroups.discovery
+    import pyrunc.cgroups.events
+    import pyrunc.cgroups.mount_plan
+    import pyrunc.cgroups.resources.transaction
+    import pyrunc.cgroups.resources.v1
+    import pyrunc.cgroups.resources.v2
+    import pyrunc.cgroups.stats
+    import pyrunc.cgroups.update_flags
+    import pyrunc.cgroups.v1
+    import pyrunc.cgroups.v2
+    import pyrunc.config._fastcheck
+    import pyrunc.config.semantic
+    import pyrunc.config.validate
     import pyrunc.container.create
     import pyrunc.container.delete
     import pyrunc.container.exec
@@ -411,7 +429,11 @@ def preload() -> None:
     import pyrunc.container.start
     import pyrunc.container.stdio
     import pyrunc.container.update
+    import pyrunc.freezer
+    import pyrunc.lsm
+    import pyrunc.mountinfo
     import pyrunc.mounts
+    import pyrunc.rootless
     import pyrunc.shim.main
     import pyrunc.shim.metrics
     import pyrunc.shim.rootfs
