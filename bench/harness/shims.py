@@ -9,8 +9,10 @@ Handlers (one private containerd, its CRI plugin with one runtime entry each):
 Measurements: `ctr run --rm` of /bin/true (hyperfine, interleaved rounds as bench/run does); a CRI pod
 from RunPodSandbox to its container running, and its teardown; ExecSync latency and calls per second
 (one client, then several at once) against a running container; memory per pod (shim USS and the
-pod's processes' USS from /proc/PID/smaps_rollup, the pod cgroup's charge). Timings of CRI calls are
-taken in this process (time.perf_counter around the gRPC calls), in rounds that rotate the handlers.
+pod's processes' USS from /proc/PID/smaps_rollup, the pod cgroup's charge; for pyrunc's shim also its
+zygote's USS, and for every handler the PSS of its shims (and zygote) per pod, so that memory shared
+with a zygote is counted). Timings of CRI calls are taken in this process (time.perf_counter around
+the gRPC calls), in rounds that rotate the handlers.
 """
 
 import argparse
@@ -89,6 +91,8 @@ MEASUREMENTS = [
     Measurement("exec_rate", "ExecSync calls per second, one client", "calls/s"),
     Measurement("exec_rate_parallel", "ExecSync calls per second, clients at once", "calls/s"),
     Measurement("memory_shim_uss", "shim USS per pod", "bytes"),
+    Measurement("memory_zygote_uss", "pyrunc shim's zygote: USS (one for all pods)", "bytes"),
+    Measurement("memory_shim_pss", "shims' (+ zygote's) PSS / pods", "bytes"),
     Measurement("memory_pod_uss", "USS of the pod's processes", "bytes"),
     Measurement("memory_total_uss", "memory per pod: shim + pod USS", "bytes"),
     Measurement("memory_pod_cgroup", "pod cgroup charge", "bytes"),
@@ -98,8 +102,20 @@ GROUPS = {  # what --only selects: the measurements taken together
     "ctr_run": ["ctr_run"],
     "pod": ["pod_start", "pod_teardown"],
     "exec": ["exec_latency", "exec_rate", "exec_rate_parallel"],
-    "memory": ["memory_shim_uss", "memory_pod_uss", "memory_total_uss", "memory_pod_cgroup"],
+    "memory": [
+        "memory_shim_uss",
+        "memory_zygote_uss",
+        "memory_shim_pss",
+        "memory_pod_uss",
+        "memory_total_uss",
+        "memory_pod_cgroup",
+    ],
 }
+HANDLER_ONLY = {"memory_zygote_uss": "pyrunc-shim"}  # measurements one handler has
+PER_POD = ["memory_shim_uss", "memory_pod_uss", "memory_total_uss", "memory_pod_cgroup"]
+# The bench keeps the pyrunc shim's zygote through its phases (a quiet minute between two of them
+# would otherwise let it go, and the next pod be a direct fork): what a node with steady pod starts has.
+ZYGOTE_IDLE = "600"
 
 
 class BadArgument(Exception):
@@ -126,6 +142,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.add_argument(flag, metavar="PATH", default=DEFAULT_PATHS[name], help=f"{name} binary")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 1)")
     parser.add_argument("--tmpdir", metavar="DIR", help="parent of the temporary work directory")
+    parser.add_argument(
+        "--no-zygote",
+        action="store_true",
+        help="pyrunc's shim without its zygote (PYRUNC_SHIM_ZYGOTE=0: each shim a fork of its start)",
+    )
     return parser.parse_args(argv)
 
 
@@ -148,12 +169,14 @@ class Node:
     """A private containerd (its own root, state, sockets, config) with the handlers' CRI entries,
     our child; we are a subreaper, so its shims become our children too."""
 
-    def __init__(self, ws: Workspace, handlers: dict[str, str]) -> None:
+    def __init__(self, ws: Workspace, handlers: dict[str, str], zygote: bool = True) -> None:
         from tests.daemons.cri import PYRUNC_SHIM, RUNC_SHIM, Handler, cri_plugin_toml
 
         self.ws = ws
         self.dir = os.path.join(ws.dir, "ctd")
         os.mkdir(self.dir)
+        self.zygote = zygote
+        self.zygote_dir = os.path.join(ws.dir, "zygote")  # the pyrunc shim's, private (docs/SHIM.md)
         self.address = os.path.join(self.dir, "containerd.sock")
         self.namespace = ws.cgroup_parent.lstrip("/")  # ctr run's cgroups: /<namespace>/<id>
         self.handlers = handlers
@@ -198,6 +221,9 @@ disabled_plugins = {json.dumps(plugins)}
         if shim:  # containerd looks shims up on its PATH; the shim keeps its state in PYRUNC_SHIM_ROOT
             env["PATH"] = os.path.dirname(shim) + ":" + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             env["PYRUNC_SHIM_ROOT"] = self.ws.root("pyrunc-shim")
+            env["PYRUNC_SHIM_ZYGOTE_DIR"] = self.zygote_dir
+            env["PYRUNC_SHIM_ZYGOTE"] = "1" if self.zygote else "0"
+            env["PYRUNC_SHIM_ZYGOTE_IDLE"] = ZYGOTE_IDLE
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [CONTAINERD, "--config", self.config],
@@ -214,6 +240,26 @@ disabled_plugins = {json.dumps(plugins)}
             if time.monotonic() > deadline:
                 raise RuntimeError(f"containerd not answering after 60 s: {self.log_tail()}")
             time.sleep(0.1)
+
+    def zygote_pids(self) -> list[int]:
+        """The pyrunc shim's zygotes of this node: their command line names their socket in our
+        zygote directory."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+                    if b"zygote" in argv and any(a.startswith(self.zygote_dir.encode()) for a in argv):
+                        found.append(int(entry))
+        return found
+
+    def stop_zygotes(self) -> list[str]:
+        if not os.path.isdir(self.zygote_dir):
+            return []
+        from pyrunc.shim import zygote
+
+        _stopped, problems = zygote.stop_all(self.zygote_dir)
+        return [f"the pyrunc shim's zygote: {problem}" for problem in problems]
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError), open(self.log_path, errors="replace") as f:
@@ -255,9 +301,10 @@ disabled_plugins = {json.dumps(plugins)}
                 self.process.kill()
                 self.process.wait()
                 left.append("containerd ignored SIGTERM for 30 s")
+        left += self.stop_zygotes()
         from tests.daemons.cri import shim_processes
 
-        for pid in shim_processes(self.address):
+        for pid in [*shim_processes(self.address), *self.zygote_pids()]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             left.append(f"shim {pid} still running after containerd stopped (killed)")
@@ -336,7 +383,7 @@ class Bench:
             tar = os.path.join(self.ws.dir, ref.split("/")[1].split(":")[0] + ".tar")
             subprocess.run([IMAGE_BUILDER, tar, ref, *command], check=True, stdout=subprocess.DEVNULL)
             images.append(tar)
-        self.node = Node(self.ws, self.handlers)
+        self.node = Node(self.ws, self.handlers, zygote=not self.args.no_zygote)
         self.node.start()
         for namespace in (self.node.namespace, CRI_NAMESPACE):
             for tar in images:
@@ -491,7 +538,9 @@ class Bench:
 
     def memory(self) -> dict[str, dict]:
         """Per handler: memory_pods pods at once, each with a running `sleep` container; then per pod
-        the USS of its shim process(es), of every process in its cgroups, and its cgroup's charge."""
+        the USS of its shim process(es), of every process in its cgroups, and its cgroup's charge;
+        per handler the PSS of all its pods' shims and of pyrunc's zygote (what they share is divided
+        among them: their sum is what the shims cost together), over the pods; the zygote's USS."""
         assert self.node is not None
         results: dict[str, dict] = {name: {} for name in GROUPS["memory"]}
         for name in self.handlers:
@@ -500,6 +549,7 @@ class Bench:
                 for _ in range(self.settings.memory_pods):
                     pods.append(self.start_pod(name, "mem"))
                 samples = [self.pod_memory(sandbox) for sandbox, _ in pods]
+                shared = self.shared_memory(name, samples)
             except Exception as failure:
                 for key in results:
                     results[key][name] = {"error": rpc_error(failure)}
@@ -511,13 +561,47 @@ class Bench:
                     except Exception as failure:
                         self.leftovers.append(f"memory pod of {name}: {rpc_error(failure)}")
             if samples:
-                for key in results:
+                for key in PER_POD:
                     values = [float(sample[key]) for sample in samples]
                     results[key][name] = {**summarize(values), "values": values}
-                results["memory_shim_uss"][name]["processes"] = [sample["shims"] for sample in samples]
+                results["memory_shim_uss"][name]["processes"] = [len(sample["shims"]) for sample in samples]
                 results["memory_pod_uss"][name]["processes"] = [sample["processes"] for sample in samples]
+                for key, value in shared.items():
+                    results[key][name] = value
             note(f"memory: {name} done ({self.settings.memory_pods} pods)")
         return results
+
+    def shared_memory(self, name: str, samples: list[dict]) -> dict[str, dict]:
+        """memory_shim_pss for every handler; memory_zygote_uss for pyrunc's shim (with how many of the
+        pods' shims are the zygote's children: the rest were forks of their `start`)."""
+        assert self.node is not None
+        shims = sorted({pid for sample in samples for pid in sample["shims"]})
+        zygotes = self.node.zygote_pids() if name == "pyrunc-shim" else []
+        shim_pss = sum(pss(pid) for pid in shims)
+        zygote_pss = sum(pss(pid) for pid in zygotes)
+        per_pod = (shim_pss + zygote_pss) / len(samples)
+        out = {
+            "memory_shim_pss": {
+                **summarize([per_pod]),
+                "values": [per_pod],
+                "shims_pss": shim_pss,
+                "zygote_pss": zygote_pss,
+                "pods": len(samples),
+            }
+        }
+        if zygotes:
+            zygote_uss = float(sum(uss(pid) for pid in zygotes))
+            children = sum(1 for pid in shims if parent_of(pid) in zygotes)
+            out["memory_zygote_uss"] = {
+                **summarize([zygote_uss]),
+                "values": [zygote_uss],
+                "zygotes": len(zygotes),
+                "pss": zygote_pss,
+                "children": children,
+                "shims": len(shims),
+            }
+            note(f"memory: {children} of the {len(shims)} pyrunc shims are children of the zygote")
+        return out
 
     def pod_memory(self, sandbox: str) -> dict:
         from tests.daemons.cri import shim_processes as shim_processes
@@ -537,7 +621,7 @@ class Bench:
             "memory_pod_uss": pod_uss,
             "memory_total_uss": shim_uss + pod_uss,
             "memory_pod_cgroup": cgroups.memory_charge(pod_cgroup),
-            "shims": len(shims),
+            "shims": shims,
             "processes": len(pids),
         }
 
@@ -619,6 +703,19 @@ def uss(pid: int) -> int:
     return usage["uss"] if usage else 0
 
 
+def pss(pid: int) -> int:
+    usage = memory.process_memory(pid)
+    return usage["pss"] if usage else 0
+
+
+def parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def rpc_error(failure: Exception) -> str:
     details = getattr(failure, "details", None)
     if callable(details):
@@ -668,7 +765,14 @@ def render(doc: dict) -> str:
     ]
     for name in names:
         info = doc["handlers"][name]
-        lines.append(f"- {name} ({LABELS[name]}): {info.get('version', '?')} ({info.get('path', '?')})")
+        line = f"- {name} ({LABELS[name]}): {info.get('version', '?')} ({info.get('path', '?')})"
+        zygote = settings.get("pyrunc_shim_zygote")
+        if name == "pyrunc-shim" and zygote:
+            line += "; zygote " + ("on" if zygote.get("enabled") else "off (--no-zygote)")
+            served = doc.get("measurements", {}).get("memory_zygote_uss", {}).get("results", {}).get(name, {})
+            if "children" in served:
+                line += f", serving {served['children']} of the {served['shims']} shims measured for memory"
+        lines.append(line)
     for name, why in doc.get("skipped", {}).items():
         lines.append(f"- {name}: **not measured**: {why}")
     lines.append("")
@@ -812,6 +916,7 @@ def main(argv: list[str]) -> int:
                 **settings._asdict(),
                 "workdir": bench.ws.dir,
                 "cgroup_parent": bench.ws.cgroup_parent,
+                "pyrunc_shim_zygote": {"enabled": not args.no_zygote, "idle_seconds": float(ZYGOTE_IDLE)},
             },
             "handlers": {
                 name: {"label": LABELS[name], "path": path, "version": bench.versions.get(name, "")}
