@@ -380,3 +380,24 @@ def test_set_cmdline_rewrites_what_ps_shows() -> None:
     args, comm = shown.split("|")
     assert args.split("\0")[:2] == ["first", "second arg"] and args.split("\0")[-1] in ("first", "second arg")
     assert comm.strip() == "renamed"
+
+
+def test_a_child_takes_the_environment_of_its_start() -> None:
+    """What differs from the zygote's environment is set, what `start` lacks is removed."""
+    code = (
+        "import os; from pyrunc.shim.zygote import Zygote;"
+        "z = Zygote('/nonexistent'); z.environment = dict(os.environ);"
+        "wanted = {**os.environ, 'ZYGOTE_TEST_NEW': 'new', 'HOME': '/elsewhere'};"
+        "wanted.pop('ZYGOTE_TEST_GONE');"
+        "z.take_environment(wanted);"
+        "print(dict(os.environ) == wanted, os.environ.get('ZYGOTE_TEST_GONE'), os.environ['HOME'])"
+    )
+    done = subprocess.run(
+        [str(SHIM.parent / "python"), "-c", code],
+        env={**os.environ, "ZYGOTE_TEST_GONE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    assert done.stdout.split() == ["True", "None", "/elsewhere"], done
