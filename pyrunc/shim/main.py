@@ -164,7 +164,12 @@ def action_start(opts: Options) -> int:
     listener.listen(128)
     from pyrunc.shim import zygote
 
-    handed = zygote.hand_over(opts.values, opts.debug, listener.fileno()) if zygote.enabled() else None
+    handed = None
+    if zygote.enabled():
+        try:
+            handed = zygote.hand_over(opts.values, opts.debug, listener.fileno())
+        except Exception as err:  # whatever it is, this pod is served by our own fork
+            handed = zygote.HandOver(why=f"{type(err).__name__}: {err}")
     if handed and handed.why:
         # No zygote yet (or one still preloading) is the usual; anything else is worth a line.
         usual = handed.why in ("absent", "starting")
@@ -187,7 +192,10 @@ def action_start(opts: Options) -> int:
     _write_address(address)
     sys.stdout.write(address)
     if handed and handed.spawn:
-        zygote.spawn()  # for the next pods (after our answer: it does not hold containerd up)
+        try:
+            zygote.spawn()  # for the next pods (after our answer: it does not hold containerd up)
+        except OSError as err:  # the pod is served: only the next ones miss a zygote
+            Log(opts.debug)(f"zygote: not started: {err}")
     return 0
 
 

@@ -156,6 +156,31 @@ def test_a_killed_zygote_leaves_its_pods_running(ctr: ShimCtr, containerd: ShimC
     wait_for(f"the orphaned shim {shim} gone", lambda: _proc_state(shim) in ("gone", "Z"))
 
 
+def test_a_zygote_that_does_not_answer_is_passed_by(ctr: ShimCtr, containerd: ShimContainerd) -> None:
+    """A stopped zygote (SIGSTOP) accepts nothing: `start` gives up after its bound, forks the shim
+    itself and says so in the shim's log; the zygote, continued, serves the next pods."""
+    parent = serving_zygote(ctr, containerd)
+    cid = ctr.new_id()
+    os.kill(parent, signal.SIGSTOP)
+    try:
+        ctr.start_detached(cid, "sleep", "1000")
+        ctr.wait_status(cid, "RUNNING")
+        shim = _shim_of(ctr, cid)
+        assert ppid(shim) != parent and os.getsid(shim) == shim
+    finally:
+        os.kill(parent, signal.SIGCONT)
+    assert "zygote: no answer from" in containerd.daemon_log.read_text()
+    assert answering(parent)
+    later = ctr.new_id("later")
+    ctr.start_detached(later, "sleep", "1000")
+    ctr.wait_status(later, "RUNNING")
+    assert ppid(_shim_of(ctr, later)) == parent
+    for task in (cid, later):
+        ctr("task", "kill", "--signal", "SIGKILL", task)
+        ctr.wait_status(task, "STOPPED")
+        assert ctr.delete_task(task) == 137
+
+
 class ForegroundZygote:
     """`containerd-shim-pyrunc-v1 zygote` started by the test, in a private directory, its log kept."""
 
