@@ -467,19 +467,21 @@ def fill_free_blocks() -> list[object]:
     go into them, and each page of the zygote's they land in becomes the child's own copy. Filled,
     a child's new objects go to pools of its own. The fillers are in pages the zygote has touched
     already, and nobody ever touches them again."""
-    read, write = os.pipe()
+    # A memfd, not a pipe: the report's size is CPython's business, and a full pipe would block it.
+    report = os.memfd_create("mallocstats", os.MFD_CLOEXEC)
     saved = os.dup(2)
     try:
-        os.dup2(write, 2)
+        os.dup2(report, 2)
         sys._debugmallocstats()  # to fd 2: per size class, pools, blocks in use, free blocks
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(write)
     chunks = []
-    while chunk := os.read(read, 1 << 16):
+    offset = 0
+    while chunk := os.pread(report, 1 << 16, offset):
         chunks.append(chunk)
-    os.close(read)
+        offset += len(chunk)
+    os.close(report)
     wanted = []
     for line in b"".join(chunks).decode(errors="replace").splitlines():
         fields = line.split()
