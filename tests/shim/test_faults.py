@@ -1,0 +1,302 @@
+"""containerd-shim-pyrunc-v1 under faults: SIGKILLed during each RPC that changes state, an exec'd
+process that never exits, containerd restarted meanwhile.
+
+"During" is deterministic: containerd runs the shims with PYRUNC_SHIM_FAULTS naming a file in its
+directory (pyrunc/shim/faults.py); a shim started while the file names `ID METHOD:POINT` SIGKILLs
+itself there. After each kill containerd runs `containerd-shim-pyrunc-v1 delete`; then the task is
+gone, the same id runs again, and nothing of the container or of the shim is left: no process, no
+mount, no cgroup, no socket, no work dir, no pyrunc state (check_gone; the module's teardown runs
+tests/daemons' host-wide leak checks on top).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pyrunc.shim.main import socket_path, work_dir
+from tests.daemons.conftest import IMAGE_REF, private_dir, require_root_and, stopped_cleanly
+from tests.daemons.daemons import CONTAINERD, CTR
+from tests.daemons.test_containerd import Ctr
+from tests.mountinfo import mounts
+
+from .conftest import SHIM, ShimContainerd
+from .test_ctr import ShimCtr
+
+pytestmark = pytest.mark.daemons
+
+TASK = "containerd.task.v2.Task"
+BOUND = 30.0  # what any one wait below gets; each says what it waited for
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class FaultyContainerd(ShimContainerd):
+    """The shim's containerd, whose shims read their faults from `faults_file` as they start."""
+
+    def __init__(self, workdir: Path, runtime_bin: str, token: str) -> None:
+        super().__init__(workdir, runtime_bin, token)
+        self.faults_file = workdir / "shim-faults"
+
+    def daemon_env(self) -> dict[str, str] | None:
+        return {**(super().daemon_env() or {}), "PYRUNC_SHIM_FAULTS": str(self.faults_file)}
+
+    def fired(self) -> list[str]:
+        """The faults that happened since the last call (the shim notes each before it dies)."""
+        fired = self.faults_file.with_name(self.faults_file.name + ".fired")
+        try:
+            lines = fired.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        fired.unlink()
+        return lines
+
+    def bundle(self, cid: str) -> Path:
+        return self.dir / "state" / "io.containerd.runtime.v2.task" / self.namespace / cid
+
+
+@pytest.fixture(scope="module")
+def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[FaultyContainerd]:
+    require_root_and(CONTAINERD, CTR)
+    if not os.access(SHIM, os.X_OK):
+        pytest.fail(f"{SHIM} is missing: run tools/install")
+    daemon = FaultyContainerd(private_dir("shim-faults-"), runtime_bin, token)
+    try:
+        daemon.start()
+        daemon.ctr("image", "import", str(image_tar))
+        yield daemon
+    finally:
+        stopped_cleanly(daemon)
+
+
+@pytest.fixture
+def ctr(containerd: FaultyContainerd, request: pytest.FixtureRequest) -> Iterator[Ctr]:
+    client = ShimCtr(containerd, request.node.name)
+    try:
+        yield client
+    finally:
+        containerd.faults_file.unlink(missing_ok=True)
+        client.cleanup()
+
+
+# -- what a test looks at -------------------------------------------------------------------------
+
+
+def wait_until(what: str, check: Callable[[], object], timeout: float = BOUND) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"waited {timeout}s for {what}"
+        time.sleep(0.05)
+
+
+def processes_in(cid: str) -> list[int]:
+    """Processes whose cgroup (any hierarchy) is the container's (named after its id)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/cgroup").read_text()
+        except OSError:
+            continue
+        if any(line.endswith(f"/{cid}") for line in text.splitlines()):
+            found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie counts as gone: the reaper collects it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def leftovers(containerd: FaultyContainerd, cid: str, cgroups_path: str, pids: list[int]) -> list[str]:
+    """What is left of the container and of its shim."""
+    problems = [f"process {pid} left" for pid in pids if alive(pid)]
+    problems += [f"process {pid} in its cgroup left" for pid in processes_in(cid)]
+    bundle = str(containerd.bundle(cid))
+    problems += [f"mount left: {m.point}" for m in mounts() if m.point.startswith(bundle + "/")]
+    relative = cgroups_path.strip("/")
+    problems += [f"cgroup left: {p}" for p in CGROUP_ROOT.glob(f"*/{relative}")]
+    if (CGROUP_ROOT / relative).is_dir():
+        problems.append(f"cgroup left: {CGROUP_ROOT / relative}")
+    socket = socket_path(str(containerd.address), containerd.namespace, cid)
+    problems += [
+        f"{what} left: {p}"
+        for what, p in (("socket", socket), ("work dir", work_dir(socket)))
+        if os.path.lexists(p)
+    ]
+    state = containerd.shim_root / containerd.namespace / cid
+    if state.exists():
+        problems.append(f"pyrunc state left: {state}")
+    problems += [
+        f"shim {pid} still running" for pid in containerd.shim_pids() if cid.encode() in _cmdline(pid)
+    ]
+    return problems
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def check_gone(containerd: FaultyContainerd, cid: str, cgroups_path: str, pids: list[int]) -> None:
+    """containerd's clean-up runs beside what ctr sees: wait (bounded) until nothing is left."""
+    deadline = time.monotonic() + BOUND
+    while problems := leftovers(containerd, cid, cgroups_path, pids):
+        assert time.monotonic() < deadline, f"{BOUND}s after the fault: {problems}"
+        time.sleep(0.1)
+
+
+def container_ids(ctr: Ctr) -> list[str]:
+    return ctr("container", "ls", "-q").stdout.split()
+
+
+def runs_again(ctr: Ctr, cid: str) -> None:
+    """The id is free again: a new container and task with it run to their exit."""
+    ctr("container", "delete", cid, check=False)
+    result = ctr.run("--rm", IMAGE_REF, cid, "sh", "-c", "exit 3", check=False)
+    assert result.returncode == 3, result
+    assert ctr.task_status(cid) == "absent"
+
+
+def shim_pid_of(ctr: Ctr, cid: str) -> int:
+    init_pid = int(ctr("task", "ps", cid).stdout.split()[2])
+    return int(Path(f"/proc/{init_pid}/status").read_text().split("PPid:")[1].split()[0])
+
+
+def shim_call(containerd: FaultyContainerd, cid: str, method: str, request) -> None:
+    """One call on the task's shim socket, as containerd makes it."""
+    from pyrunc.shim import ttrpc
+
+    address = (containerd.bundle(cid) / "address").read_text()
+    client = ttrpc.Client(address, timeout=BOUND)
+    try:
+        client.call(TASK, method, request.SerializeToString(), timeout=BOUND)
+    finally:
+        client.close()
+
+
+# -- SIGKILL of the shim during each RPC that changes state ---------------------------------------
+
+
+def _run(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr.run("--detach", "--null-io", IMAGE_REF, cid, "sleep", "1000", check=False)
+
+
+def _exec_detached(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr("task", "exec", "--detach", "--exec-id", "e", cid, "sleep", "86400", check=False)
+
+
+def _exec_attached(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr("task", "exec", "--exec-id", "e", cid, "true", check=False)
+
+
+def _kill(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr("task", "kill", "--signal", "SIGKILL", cid, check=False)
+
+
+def _delete(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr("task", "delete", cid, check=False)
+
+
+def _pause(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr("task", "pause", cid, check=False)
+
+
+def _resume(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr("task", "resume", cid, check=False)
+
+
+def _update(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    """ctr has no `task update`: the call containerd makes for it (CRI's UpdateContainerResources)."""
+    from pyrunc.shim import ttrpc
+    from pyrunc.shim.proto import shim_pb2
+
+    request = shim_pb2.UpdateTaskRequest(id=cid)
+    request.resources.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+    request.resources.value = json.dumps({"pids": {"limit": 100}}).encode()
+    try:
+        shim_call(containerd, cid, "Update", request)
+    except (OSError, ttrpc.RpcError) as err:
+        return subprocess.CompletedProcess(["Update"], 1, "", f"{type(err).__name__}: {err}")
+    return subprocess.CompletedProcess(["Update"], 0, "", "")
+
+
+# (method, point, target: the container's id with this suffix, state before, what is done, what the
+# client gets: "closed" -- containerd's "ttrpc: closed" -- or "ok": ctr's attached exec does not
+# report the failure of the exec's Delete, and containerd logs a failed Shutdown, its task deleted)
+SCENARIOS = [
+    ("Create", "entry", "", "", _run, "closed"),
+    ("Create", "rootfs-mounted", "", "", _run, "closed"),
+    ("Create", "reply", "", "", _run, "closed"),
+    ("Start", "entry", "", "", _run, "closed"),
+    ("Start", "reply", "", "", _run, "closed"),
+    ("Exec", "entry", "/e", "running", _exec_detached, "closed"),
+    ("Exec", "reply", "/e", "running", _exec_detached, "closed"),
+    ("Start", "entry", "/e", "running", _exec_detached, "closed"),
+    ("Start", "reply", "/e", "running", _exec_detached, "closed"),
+    ("Delete", "entry", "/e", "running", _exec_attached, "ok"),
+    ("Kill", "entry", "", "running", _kill, "closed"),
+    ("Kill", "reply", "", "running", _kill, "closed"),
+    ("Pause", "entry", "", "running", _pause, "closed"),
+    ("Pause", "reply", "", "running", _pause, "closed"),
+    ("Resume", "entry", "", "paused", _resume, "closed"),
+    ("Resume", "reply", "", "paused", _resume, "closed"),
+    ("Update", "entry", "", "running", _update, "closed"),
+    ("Update", "reply", "", "running", _update, "closed"),
+    ("Delete", "entry", "", "stopped", _delete, "closed"),
+    ("Delete", "reply", "", "stopped", _delete, "closed"),
+    ("Shutdown", "entry", "", "stopped", _delete, "ok"),
+    ("Shutdown", "reply", "", "stopped", _delete, "ok"),
+]
+
+
+def _label(scenario) -> str:
+    method, point, suffix = scenario[:3]
+    return f"{method}{'-exec' if suffix else ''}-{point}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[_label(s) for s in SCENARIOS])
+def test_shim_killed_during_an_rpc(ctr: Ctr, containerd: FaultyContainerd, scenario) -> None:
+    method, point, suffix, setup, action, outcome = scenario
+    cid = ctr.new_id(_label(scenario).lower())
+    containerd.faults_file.write_text(f"{cid}{suffix} {method}:{point}\n")
+    pids: list[int] = []
+    if setup:
+        ctr.start_detached(cid, "sleep", "1000")
+        ctr.wait_status(cid, "RUNNING")
+        pids.append(int(ctr("task", "ps", cid).stdout.split()[2]))
+        pids.append(shim_pid_of(ctr, cid))
+        if setup == "paused":
+            ctr("task", "pause", cid)
+            ctr.wait_status(cid, "PAUSED")
+        elif setup == "stopped":
+            ctr("task", "kill", "--signal", "SIGKILL", cid)
+            ctr.wait_status(cid, "STOPPED")
+        # The checks below can fail: before the fault they see the task and its shim.
+        seen = {p.split(" ", 1)[0] for p in leftovers(containerd, cid, ctr.cgroups_path(cid), pids)}
+        assert {"socket", "work", "pyrunc", "shim", "mount", "cgroup", "process"} <= seen, seen
+    result = action(ctr, containerd, cid)
+    # The next shim with this id must not die: the fault was for this one only.
+    containerd.faults_file.unlink()
+    assert containerd.fired() == [f"{cid}{suffix} {method}:{point}"], result
+    if outcome == "closed":
+        closed = ("ttrpc: closed", "closed the connection")  # containerd's words; pyrunc's client's (Update)
+        assert result.returncode != 0 and any(words in result.stderr for words in closed), result
+    else:
+        assert result.returncode == 0, result
+    cgroups_path = ctr.cgroups_path(cid)
+    ctr.wait_status(cid, "absent")
+    assert cid in container_ids(ctr)  # containerd keeps the container; only its task is gone
+    check_gone(containerd, cid, cgroups_path, pids)
+    runs_again(ctr, cid)
