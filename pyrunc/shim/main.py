@@ -220,7 +220,7 @@ def _remove_dead_shims_files(bundle: str) -> None:
             path = f.read().strip().removeprefix("unix://")
     except OSError:
         return
-    if not path.startswith(SOCKET_DIR + "/") or not os.path.exists(path) or _can_connect(path):
+    if not path.startswith(SOCKET_DIR + "/") or not os.path.exists(path) or shim_answers(path):
         return
     workdir = work_dir(path)
     for name in [path, *(os.path.join(workdir, n) for n in _listdir(workdir))]:
@@ -232,6 +232,39 @@ def _remove_dead_shims_files(bundle: str) -> None:
         os.rmdir(workdir)
     except OSError:
         pass
+
+
+PROBE_SERVICE, PROBE_METHOD = "containerd.task.v2.Task", "Connect"
+
+
+def probe_request() -> bytes:
+    """A ttrpc Request frame (stream 1) for Task.Connect with an empty payload, written here as
+    delete_response is: no protobuf import on the clean-up path (tests/unit pin the encoding)."""
+    service, method = PROBE_SERVICE.encode(), PROBE_METHOD.encode()
+    data = b"\x0a" + _varint(len(service)) + service + b"\x12" + _varint(len(method)) + method
+    return len(data).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x01\x00" + data
+
+
+def shim_answers(path: str, timeout: float = 5.0) -> bool:
+    """Whether a shim serves the socket at path: it answers a Connect call. Accepting a connection
+    is not enough: containerd runs `delete` as soon as a killed shim's connection to it closes,
+    which can be just before the same dying process closes its listener -- a connection made in
+    between is then reset, never answered. No answer within `timeout` counts as alive (busy): a
+    live shim's files are never removed."""
+    import _socket
+
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        probe.settimeout(timeout)
+        probe.connect(path)
+        probe.sendall(probe_request())
+        return bool(probe.recv(1))
+    except TimeoutError:
+        return True
+    except OSError:  # refused, reset, gone
+        return False
+    finally:
+        probe.close()
 
 
 def _listdir(path: str) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -153,7 +154,7 @@ def check_gone(containerd: FaultyContainerd, cid: str, cgroups_path: str, pids: 
     """containerd's clean-up runs beside what ctr sees: wait (bounded) until nothing is left."""
     deadline = time.monotonic() + BOUND
     while problems := leftovers(containerd, cid, cgroups_path, pids):
-        assert time.monotonic() < deadline, f"{BOUND}s after the fault: {problems}"
+        assert time.monotonic() < deadline, f"{BOUND}s after the fault: {problems}\n{containerd.log_tail(60)}"
         time.sleep(0.1)
 
 
@@ -299,4 +300,181 @@ def test_shim_killed_during_an_rpc(ctr: Ctr, containerd: FaultyContainerd, scena
     ctr.wait_status(cid, "absent")
     assert cid in container_ids(ctr)  # containerd keeps the container; only its task is gone
     check_gone(containerd, cid, cgroups_path, pids)
+    runs_again(ctr, cid)
+
+
+# -- an exec'd process that never exits -----------------------------------------------------------
+
+
+def task_pids(ctr: Ctr, cid: str) -> list[int]:
+    """The host pids of the task's processes (`ctr task ps`: the shim's Pids)."""
+    return [int(line.split()[0]) for line in ctr("task", "ps", cid).stdout.splitlines()[1:] if line.strip()]
+
+
+def start_forever(
+    ctr: Ctr, cid: str, attached: bool, host_pid_ns: bool
+) -> tuple[subprocess.Popen | None, list[int]]:
+    """A running task and an exec of `sleep 1d` in it, detached or with ctr attached (a child of
+    this test, stopped at the end in any case); returns ctr and the processes of the task."""
+    # The host's pid namespace, through ours (PID 1 here is the VM's agent, not ours to open).
+    extra = ("--with-ns", f"pid:/proc/{os.getpid()}/ns/pid") if host_pid_ns else ()
+    ctr.start_detached(cid, "sleep", "1000", extra=extra)
+    ctr.wait_status(cid, "RUNNING")
+    argv = ["task", "exec", "--exec-id", "forever", cid, "sleep", "86400"]
+    attached_ctr = None
+    if attached:
+        attached_ctr = subprocess.Popen(
+            ctr.daemon.ctr_argv(*argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    else:
+        ctr(*argv[:2], "--detach", *argv[2:])
+    wait_until(f"the exec in {cid}", lambda: len(task_pids(ctr, cid)) == 2)
+    pids = task_pids(ctr, cid)
+    assert all(alive(pid) for pid in pids), pids
+    return attached_ctr, pids
+
+
+def stop_attached(attached_ctr: subprocess.Popen | None) -> subprocess.CompletedProcess | None:
+    """ctr's exit once its exec is gone (bounded); killed if it outlives that."""
+    if attached_ctr is None:
+        return None
+    try:
+        out, err = attached_ctr.communicate(timeout=BOUND)
+    except subprocess.TimeoutExpired:
+        attached_ctr.kill()
+        out, err = attached_ctr.communicate(timeout=BOUND)
+        raise AssertionError(f"the attached ctr exec did not exit {BOUND}s after its task: {err!r}") from None
+    return subprocess.CompletedProcess(attached_ctr.args, attached_ctr.returncode, out, err)
+
+
+PID_NS = pytest.mark.parametrize("host_pid_ns", [False, True], ids=["own-pid-ns", "host-pid-ns"])
+ATTACHED = pytest.mark.parametrize("attached", [False, True], ids=["detached", "attached"])
+
+
+@PID_NS
+@ATTACHED
+def test_kill_and_delete_with_an_exec_that_never_exits(
+    ctr: Ctr, containerd: FaultyContainerd, attached: bool, host_pid_ns: bool
+) -> None:
+    """The init killed: the exec goes with it (its pid namespace's end, or -- sharing the host's --
+    the shim kills what the init left in its cgroup, as the runc shim does); the task is deleted and
+    the shim exits."""
+    cid = ctr.new_id("kill")
+    attached_ctr, pids = start_forever(ctr, cid, attached, host_pid_ns)
+    try:
+        ctr("task", "kill", "--signal", "SIGKILL", cid)
+        ctr.wait_status(cid, "STOPPED")
+        wait_until(f"the exec of {cid} to go with its init", lambda: not any(alive(pid) for pid in pids))
+    finally:
+        done = stop_attached(attached_ctr)
+    if done is not None:
+        assert done.returncode == 137, done  # the exec's own status: killed by SIGKILL
+    cgroups_path = ctr.cgroups_path(cid)
+    assert ctr.delete_task(cid) == 137
+    check_gone(containerd, cid, cgroups_path, pids)
+    ctr("container", "delete", cid)
+
+
+@PID_NS
+@ATTACHED
+def test_force_delete_with_an_exec_that_never_exits(
+    ctr: Ctr, containerd: FaultyContainerd, attached: bool, host_pid_ns: bool
+) -> None:
+    cid = ctr.new_id("force")
+    attached_ctr, pids = start_forever(ctr, cid, attached, host_pid_ns)
+    cgroups_path = ctr.cgroups_path(cid)
+    try:
+        ctr("task", "delete", "--force", cid)
+        assert ctr.task_status(cid) == "absent"
+    finally:
+        done = stop_attached(attached_ctr)
+    if done is not None:
+        assert done.returncode == 137, done
+    check_gone(containerd, cid, cgroups_path, pids)
+    ctr("container", "delete", cid)
+
+
+@ATTACHED
+def test_containerd_restarted_while_an_exec_never_exits(
+    ctr: Ctr, containerd: FaultyContainerd, attached: bool
+) -> None:
+    """containerd goes and comes back while the exec runs (an attached ctr loses containerd): the
+    shim serves the new containerd, which sees the exec still running; a forced delete ends all."""
+    cid = ctr.new_id("restart")
+    attached_ctr, pids = start_forever(ctr, cid, attached, host_pid_ns=False)
+    shim = shim_pid_of(ctr, cid)
+    cgroups_path = ctr.cgroups_path(cid)
+    try:
+        assert containerd.stop_daemon() == []
+        containerd.start()
+        ctr.wait_status(cid, "RUNNING")
+        assert shim_pid_of(ctr, cid) == shim
+        assert sorted(task_pids(ctr, cid)) == sorted(pids)
+        assert all(alive(pid) for pid in pids), pids
+        ctr("task", "delete", "--force", cid)
+        assert ctr.task_status(cid) == "absent"
+    finally:
+        stop_attached(attached_ctr)  # its containerd went away: whatever it exited with
+    check_gone(containerd, cid, cgroups_path, [*pids, shim])
+    runs_again(ctr, cid)
+
+
+# -- a pod's shim ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["Create", "Delete"])
+def test_a_pods_shim_killed_during_an_rpc_for_one_of_its_containers(
+    ctr: Ctr, containerd: FaultyContainerd, method: str
+) -> None:
+    """One shim serves both containers of a pod: killed while it creates (or deletes) the second,
+    it takes the first one's task with it, and containerd cleans up both."""
+    pod = f"pod-{method.lower()}-{containerd.token}"
+    first, second = ctr.new_id(f"{method.lower()}-a"), ctr.new_id(f"{method.lower()}-b")
+    containerd.faults_file.write_text(f"{second} {method}:reply\n")
+    annotation = ("--annotation", f"io.kubernetes.cri.sandbox-id={pod}")
+    ctr.start_detached(first, "sleep", "1000", extra=annotation)
+    ctr.wait_status(first, "RUNNING")
+    pids = [*task_pids(ctr, first), shim_pid_of(ctr, first)]
+    if method == "Create":
+        result = ctr.run(
+            "--detach", "--null-io", *annotation, IMAGE_REF, second, "sleep", "1000", check=False
+        )
+    else:
+        ctr.start_detached(second, "sleep", "1000", extra=annotation)
+        ctr.wait_status(second, "RUNNING")
+        assert shim_pid_of(ctr, second) == pids[-1]  # the pod's one shim
+        pids += task_pids(ctr, second)
+        ctr("task", "kill", "--signal", "SIGKILL", second)
+        ctr.wait_status(second, "STOPPED")
+        result = ctr("task", "delete", second, check=False)
+    containerd.faults_file.unlink()
+    assert containerd.fired() == [f"{second} {method}:reply"], result
+    assert result.returncode != 0 and "ttrpc: closed" in result.stderr, result
+    paths = {cid: ctr.cgroups_path(cid) for cid in (first, second)}
+    for cid in (first, second):
+        ctr.wait_status(cid, "absent")
+    for cid in (first, second):
+        check_gone(containerd, cid, paths[cid], pids)
+    pod_socket = socket_path(str(containerd.address), containerd.namespace, pod)
+    assert not os.path.lexists(pod_socket) and not os.path.lexists(work_dir(pod_socket))
+    for cid in (first, second):
+        runs_again(ctr, cid)
+
+
+@PID_NS
+def test_shim_killed_while_an_exec_never_exits(
+    ctr: Ctr, containerd: FaultyContainerd, host_pid_ns: bool
+) -> None:
+    """The shim SIGKILLed between calls while an exec runs: containerd's `delete` kills the init and
+    the exec -- with no pid namespace of its own, by the cgroup."""
+    cid = ctr.new_id("idle")
+    _detached, pids = start_forever(ctr, cid, attached=False, host_pid_ns=host_pid_ns)
+    cgroups_path = ctr.cgroups_path(cid)
+    shim = shim_pid_of(ctr, cid)
+    os.kill(shim, signal.SIGKILL)
+    ctr.wait_status(cid, "absent")
+    check_gone(containerd, cid, cgroups_path, [*pids, shim])
     runs_again(ctr, cid)
