@@ -179,8 +179,9 @@ def action_start(opts: Options) -> int:
 def action_delete(opts: Options) -> int:
     """containerd cleans up after a shim that exited or was killed -- and 1.6 runs this after every
     shim's exit, on the path of each `ctr run --rm`: the container goes (killed if it still runs),
-    its rootfs is unmounted; the answer is what the runc shim answers (SIGKILL's status). What is
-    already gone costs nothing: no pyrunc operation, no mount call, no protobuf import."""
+    its rootfs is unmounted, a claim of its id left by a Create killed mid-way removed; the answer is
+    what the runc shim answers (SIGKILL's status). What is already gone costs nothing: no pyrunc
+    operation, no mount call, no protobuf import."""
     import time
 
     container_id = opts.get("id")
@@ -195,6 +196,10 @@ def action_delete(opts: Options) -> int:
             delete(Store(state_dir), container_id, force=True)
         except PyruncError as err:
             sys.stderr.write(f"containerd-shim-pyrunc-v1: delete {container_id}: {err}\n")
+    if container_id:
+        from pyrunc.store import Store
+
+        Store(state_dir).remove_dead_claims(container_id)  # a Create killed inside pyrunc's claim
     target = os.path.join(bundle, "rootfs")
     if os.path.ismount(target):
         from pyrunc.shim import rootfs

@@ -137,6 +137,7 @@ def leftovers(containerd: FaultyContainerd, cid: str, cgroups_path: str, pids: l
     state = containerd.shim_root / containerd.namespace / cid
     if state.exists():
         problems.append(f"pyrunc state left: {state}")
+    problems += [f"pyrunc claim left: {p}" for p in state.parent.glob(f"#claim-*-{cid}")]
     problems += [
         f"shim {pid} still running" for pid in containerd.shim_pids() if cid.encode() in _cmdline(pid)
     ]
@@ -478,3 +479,127 @@ def test_shim_killed_while_an_exec_never_exits(
     ctr.wait_status(cid, "absent")
     check_gone(containerd, cid, cgroups_path, [*pids, shim])
     runs_again(ctr, cid)
+
+
+# -- SIGKILL at each step of pyrunc's create inside the shim (strace's kill points) ---------------
+
+
+def _stopped_shim(containerd: FaultyContainerd, cid: str) -> int:
+    """The shim of `cid`, once it has stopped itself (its fault's `stop`)."""
+    found: list[int] = []
+
+    def stopped() -> bool:
+        found[:] = [p for p in containerd.shim_pids() if cid.encode() in _cmdline(p) and _state(p) == "T"]
+        return bool(found)
+
+    wait_until(f"the shim of {cid} to stop itself", stopped)
+    return found[0]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def _traced(pid: int) -> bool:
+    """Every thread of pid has a tracer."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+        return all(
+            Path(f"/proc/{pid}/task/{tid}/status").read_text().split("TracerPid:")[1].split()[0] != "0"
+            for tid in tids
+        )
+    except (OSError, IndexError):
+        return False
+
+
+def create_under_strace(ctr: Ctr, containerd: FaultyContainerd, cid: str, strace_args: list[str]):
+    """`ctr run -d` whose shim stops itself once the rootfs is mounted, is attached to by strace
+    with strace_args (all threads), and goes on: returns ctr's result and strace's."""
+    from tests.reliability import faults as strace_faults
+
+    containerd.faults_file.write_text(f"{cid} Create:rootfs-mounted stop\n")
+    run = subprocess.Popen(
+        ctr.run_argv("--detach", "--null-io", IMAGE_REF, cid, "sleep", "1000"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tracer = None
+    try:
+        shim = _stopped_shim(containerd, cid)
+        containerd.faults_file.unlink()
+        tracer = subprocess.Popen([strace_faults.STRACE, "-qq", "-f", "-p", str(shim), *strace_args])
+        wait_until(f"strace attached to the shim {shim}", lambda: _traced(shim))
+        os.kill(shim, signal.SIGCONT)
+        out, err = run.communicate(timeout=BOUND)
+        if tracer.poll() is None:  # the shim lives on (a dry run): strace detaches on SIGINT
+            tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=BOUND)
+    finally:
+        for proc in (run, tracer):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert containerd.fired() == [f"{cid} Create:rootfs-mounted stop"]
+    return subprocess.CompletedProcess(run.args, run.returncode, out, err), tracer.returncode
+
+
+def _kill_points(trace: Path, cid: str) -> list:
+    """The kill points (tests/reliability/faults.py) of the thread that runs Create, after the
+    shim stopped itself with the rootfs mounted: of syscalls no other thread (nor the init, traced
+    too) makes, so that strace's per-thread count picks out this thread's step; the first and the
+    last of each kind of step, as CI's sample of tests/reliability does."""
+    from tests.reliability import faults as strace_faults
+
+    with trace.open(errors="replace") as f:
+        entries = list(strace_faults.parse(f, default_pid=0))
+    busiest = max({e.pid for e in entries}, key=lambda tid: sum(e.pid == tid for e in entries))
+    elsewhere = {e.name for e in entries if e.pid != busiest}
+    points = [p for p in strace_faults.kill_points(entries, "", pid=busiest) if p.name not in elsewhere]
+    return strace_faults.sample(points, cid)
+
+
+def test_shim_killed_at_each_step_of_pyrunc_create(
+    ctr: Ctr, containerd: FaultyContainerd, tmp_path: Path
+) -> None:
+    """The shim SIGKILLed inside pyrunc's create, at each kind of step (state directory claimed,
+    cgroups made, the init cloned, its state recorded...): found by a dry run under strace, then
+    killed there by strace's syscall injection. containerd's `delete` leaves nothing each time."""
+    trace = tmp_path / "trace"
+    # The namespace's parent cgroups exist throughout (a create that makes them removes them at
+    # its delete, one killed before recording them leaves them, as runc always does): a task of
+    # its own keeps them, so that every create below makes the same syscalls.
+    keeper = ctr.new_id("keeper")
+    ctr.start_detached(keeper, "sleep", "1000")
+    for run in ("warm", "dry"):  # the first run makes the state root: the second is every later one's
+        cid = ctr.new_id(run)
+        result, _ = create_under_strace(ctr, containerd, cid, ["-y", "-o", str(trace)])
+        assert result.returncode == 0, result
+        ctr("task", "kill", "--signal", "SIGKILL", cid)
+        ctr.wait_status(cid, "STOPPED")
+        ctr("task", "delete", cid)
+        ctr("container", "delete", cid)
+    points = _kill_points(trace, cid)
+    names = {p.name for p in points}
+    assert {"mkdir", "clone"} <= names and {"rename", "renameat2"} & names, [p.label() for p in points]
+    problems = []
+    for index, point in enumerate(points):
+        cid = ctr.new_id(f"step{index}")
+        inject = f"inject={point.name}:signal=KILL:when={point.occurrence}"
+        result, _ = create_under_strace(ctr, containerd, cid, ["-o", "/dev/null", "-e", inject])
+        if result.returncode == 0 or "ttrpc: closed" not in result.stderr:
+            problems.append(f"{point.label()}: not killed there: {result}")
+            continue
+        cgroups_path = ctr.cgroups_path(cid)
+        ctr.wait_status(cid, "absent")
+        try:
+            check_gone(containerd, cid, cgroups_path, [])
+            runs_again(ctr, cid)
+        except AssertionError as err:
+            problems.append(f"{point.label()}: {err}")
+    print(f"{len(points)} kill points:", *(p.label() for p in points), sep="\n  ")
+    assert not problems, "\n".join(problems)
