@@ -207,6 +207,10 @@ def _kill(ctr: Ctr, containerd: FaultyContainerd, cid: str):
     return ctr("task", "kill", "--signal", "SIGKILL", cid, check=False)
 
 
+def _kill_exec(ctr: Ctr, containerd: FaultyContainerd, cid: str):
+    return ctr("task", "kill", "--exec-id", "e", "--signal", "SIGKILL", cid, check=False)
+
+
 def _delete(ctr: Ctr, containerd: FaultyContainerd, cid: str):
     return ctr("task", "delete", cid, check=False)
 
@@ -248,6 +252,8 @@ SCENARIOS = [
     ("Start", "entry", "/e", "running", _exec_detached, "closed"),
     ("Start", "reply", "/e", "running", _exec_detached, "closed"),
     ("Delete", "entry", "/e", "running", _exec_attached, "ok"),
+    ("Kill", "entry", "/e", "exec running", _kill_exec, "closed"),
+    ("Kill", "reply", "/e", "exec running", _kill_exec, "closed"),
     ("Kill", "entry", "", "running", _kill, "closed"),
     ("Kill", "reply", "", "running", _kill, "closed"),
     ("Pause", "entry", "", "running", _pause, "closed"),
@@ -285,6 +291,10 @@ def test_shim_killed_during_an_rpc(ctr: Ctr, containerd: FaultyContainerd, scena
         elif setup == "stopped":
             ctr("task", "kill", "--signal", "SIGKILL", cid)
             ctr.wait_status(cid, "STOPPED")
+        elif setup == "exec running":
+            ctr("task", "exec", "--detach", "--exec-id", "e", cid, "sleep", "86400")
+            wait_until(f"the exec in {cid}", lambda: len(task_pids(ctr, cid)) == 2)
+            pids = task_pids(ctr, cid) + pids[1:]
         # The checks below can fail: before the fault they see the task and its shim.
         seen = {p.split(" ", 1)[0] for p in leftovers(containerd, cid, ctr.cgroups_path(cid), pids)}
         assert {"socket", "work", "pyrunc", "shim", "mount", "cgroup", "process"} <= seen, seen
