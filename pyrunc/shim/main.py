@@ -180,8 +180,9 @@ def action_delete(opts: Options) -> int:
     """containerd cleans up after a shim that exited or was killed -- and 1.6 runs this after every
     shim's exit, on the path of each `ctr run --rm`: the container goes (killed if it still runs),
     its rootfs is unmounted, a claim of its id left by a Create killed mid-way removed; the answer is
-    what the runc shim answers (SIGKILL's status). What is already gone costs nothing: no pyrunc
-    operation, no mount call, no protobuf import."""
+    what the runc shim answers (SIGKILL's status). What is already gone costs little: a listing of
+    the state directory (pyrunc.store's import), no pyrunc operation, no mount call, no protobuf
+    import."""
     import time
 
     container_id = opts.get("id")
