@@ -24,6 +24,8 @@ FIFO = "exec.fifo"
 SECCOMP_CACHE_PREFIX = "#seccomp-"
 LEGACY_SECCOMP_CACHE = SECCOMP_CACHE_PREFIX + "cache"  # the directory of earlier versions
 
+CLAIM_PREFIX = "#claim-"  # "#claim-<pid>-<id>": an id being claimed by process pid (Store.claim)
+
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
@@ -96,7 +98,7 @@ class Store:
         path = self.path(container_id)
         if lexists(path):
             raise PyruncError(f"container with id {container_id!r} already exists")
-        tmp = join(self.root, f"#claim-{posix.getpid()}-{container_id}")
+        tmp = join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}-{container_id}")
         fd = -1
         try:
             posix.mkdir(tmp, 0o711)
@@ -115,6 +117,19 @@ class Store:
                 raise PyruncError(f"container with id {container_id!r} already exists") from None
             raise PyruncError(f"cannot create state directory {path}: {errno_text(err)}") from None
         return fd
+
+    def remove_dead_claims(self, container_id: str) -> None:
+        """Remove the directories of claims of the id whose process is gone: what a create killed
+        between its mkdir and its rename leaves (the claim is then nobody's)."""
+        suffix = f"-{container_id}"
+        try:
+            names = posix.listdir(self.root)
+        except OSError:
+            return
+        for name in names:
+            pid = name[len(CLAIM_PREFIX) : -len(suffix)]
+            if name.startswith(CLAIM_PREFIX) and name.endswith(suffix) and pid.isdigit() and _gone(pid):
+                _remove_tree_quietly(join(self.root, name))
 
     def exists(self, container_id: str) -> bool:
         from _stat import S_ISDIR
@@ -344,6 +359,21 @@ def _cgroup_shape_problem(cgroup: dict | None) -> str:
     if version == 2:
         return "" if isinstance(cgroup.get("path"), str) else "cgroup.path is not a string"
     return f"cgroup.version {version!r} is neither 1 nor 2"
+
+
+def _gone(pid: str) -> bool:
+    """No such process, or a zombie."""
+    try:
+        fd = posix.open(f"/proc/{pid}/stat", posix.O_RDONLY | posix.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        stat = posix.read(fd, 4096)
+    except OSError:
+        return True
+    finally:
+        posix.close(fd)
+    return stat.rpartition(b")")[2].split()[:1] == [b"Z"]
 
 
 def _remove_tree_quietly(path: str) -> None:

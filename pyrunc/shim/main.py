@@ -219,8 +219,10 @@ def action_zygote_stop() -> int:
 def action_delete(opts: Options) -> int:
     """containerd cleans up after a shim that exited or was killed -- and 1.6 runs this after every
     shim's exit, on the path of each `ctr run --rm`: the container goes (killed if it still runs),
-    its rootfs is unmounted; the answer is what the runc shim answers (SIGKILL's status). What is
-    already gone costs nothing: no pyrunc operation, no mount call, no protobuf import."""
+    its rootfs is unmounted, a claim of its id left by a Create killed mid-way removed; the answer is
+    what the runc shim answers (SIGKILL's status). What is already gone costs little: a listing of
+    the state directory (pyrunc.store's import), no pyrunc operation, no mount call, no protobuf
+    import."""
     import time
 
     container_id = opts.get("id")
@@ -235,6 +237,10 @@ def action_delete(opts: Options) -> int:
             delete(Store(state_dir), container_id, force=True)
         except PyruncError as err:
             sys.stderr.write(f"containerd-shim-pyrunc-v1: delete {container_id}: {err}\n")
+    if container_id:
+        from pyrunc.store import Store
+
+        Store(state_dir).remove_dead_claims(container_id)  # a Create killed inside pyrunc's claim
     target = os.path.join(bundle, "rootfs")
     if os.path.ismount(target):
         from pyrunc.shim import rootfs
@@ -260,7 +266,7 @@ def _remove_dead_shims_files(bundle: str) -> None:
             path = f.read().strip().removeprefix("unix://")
     except OSError:
         return
-    if not path.startswith(SOCKET_DIR + "/") or not os.path.exists(path) or _can_connect(path):
+    if not path.startswith(SOCKET_DIR + "/") or not os.path.exists(path) or shim_answers(path):
         return
     workdir = work_dir(path)
     for name in [path, *(os.path.join(workdir, n) for n in _listdir(workdir))]:
@@ -272,6 +278,39 @@ def _remove_dead_shims_files(bundle: str) -> None:
         os.rmdir(workdir)
     except OSError:
         pass
+
+
+PROBE_SERVICE, PROBE_METHOD = "containerd.task.v2.Task", "Connect"
+
+
+def probe_request() -> bytes:
+    """A ttrpc Request frame (stream 1) for Task.Connect with an empty payload, written here as
+    delete_response is: no protobuf import on the clean-up path (tests/unit pin the encoding)."""
+    service, method = PROBE_SERVICE.encode(), PROBE_METHOD.encode()
+    data = b"\x0a" + _varint(len(service)) + service + b"\x12" + _varint(len(method)) + method
+    return len(data).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x01\x00" + data
+
+
+def shim_answers(path: str, timeout: float = 5.0) -> bool:
+    """Whether a shim serves the socket at path: it answers a Connect call. Accepting a connection
+    is not enough: containerd runs `delete` as soon as a killed shim's connection to it closes,
+    which can be just before the same dying process closes its listener -- a connection made in
+    between is then reset, never answered. No answer within `timeout` counts as alive (busy): a
+    live shim's files are never removed."""
+    import _socket
+
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        probe.settimeout(timeout)
+        probe.connect(path)
+        probe.sendall(probe_request())
+        return bool(probe.recv(1))
+    except TimeoutError:
+        return True
+    except OSError:  # refused, reset, gone
+        return False
+    finally:
+        probe.close()
 
 
 def _listdir(path: str) -> list[str]:

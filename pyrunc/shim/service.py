@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from pyrunc.errors import NotFound, PyruncError
-from pyrunc.shim import ttrpc
+from pyrunc.shim import faults, ttrpc
 from pyrunc.shim.messages import events as events_pb2
 from pyrunc.shim.messages import shim as shim_pb2
 from pyrunc.shim.messages import task_types as task_types_pb2
@@ -96,6 +96,7 @@ class TaskService:
         # What goes before Shutdown is answered (main.serve: the socket file, the work dir), so that
         # nothing of the shim is left once containerd has its answer.
         self.before_exit: Callable[[], object] = lambda: None
+        self.faults = faults.load()  # test-only (faults.py); empty unless configured
 
     def register(self, server: ttrpc.Server) -> None:
         for name, request_type in (
@@ -117,7 +118,10 @@ class TaskService:
             ("Connect", shim_pb2.ConnectRequest),
             ("Shutdown", shim_pb2.ShutdownRequest),
         ):
-            server.register(SERVICE, name, self._handler(name, getattr(self, name.lower()), request_type))
+            handler = self._handler(name, getattr(self, name.lower()), request_type)
+            if self.faults:
+                handler = self.faults.wrap(name, handler, request_type)
+            server.register(SERVICE, name, handler)
 
     def _handler(self, name: str, method: Callable, request_type) -> ttrpc.Handler:
         def handle(payload: bytes) -> bytes:
@@ -293,6 +297,8 @@ class TaskService:
             if req.rootfs:
                 rootfs.mount_all(list(req.rootfs), rootfs_dir)
                 task.rootfs_mounted = True
+            if self.faults:
+                self.faults.hit("Create", "rootfs-mounted", req.id)
             proc = Process(task, "", req.stdin, req.stdout, req.stderr, req.terminal)
             console = theirs = -1
             try:

@@ -3,6 +3,7 @@ the shim's hand-written DeleteResponse."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import threading
@@ -167,3 +168,39 @@ def test_the_upb_messages_are_the_generated_modules_messages() -> None:
 
 def _values(enum: type) -> dict:
     return {k: v for k, v in vars(enum).items() if not k.startswith("_")}
+
+
+def test_the_hand_written_probe_is_a_ttrpc_connect_request() -> None:
+    from pyrunc.shim.main import PROBE_METHOD, PROBE_SERVICE, probe_request
+    from pyrunc.shim.messages import ttrpc as ttrpc_pb2
+
+    expected = ttrpc_pb2.Request(service=PROBE_SERVICE, method=PROBE_METHOD)
+    assert probe_request() == ttrpc.encode_frame(1, ttrpc.TYPE_REQUEST, expected.SerializeToString())
+
+
+def test_a_shim_answers_only_while_it_serves(tmp_path) -> None:
+    """Alive: a server answers the probe (even with an error status). Dead: no socket, or a
+    listener that accepted nothing and closed (a killed shim's, mid-exit)."""
+    from pyrunc.shim.main import shim_answers
+
+    path = str(tmp_path / "s")
+    assert not shim_answers(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(4)
+    server = ttrpc.Server(listener)
+    server.serve_in_thread()
+    try:
+        assert shim_answers(path)
+    finally:
+        server.close()
+    dying = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    os.unlink(path)
+    dying.bind(path)
+    dying.listen(4)
+    closer = threading.Timer(0.2, dying.close)  # closes with the probe's connection in its backlog
+    closer.start()
+    try:
+        assert not shim_answers(path, timeout=30)
+    finally:
+        closer.join()
