@@ -20,6 +20,8 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
             raise
         if store.exists(container_id):
             remove_damaged(store, container_id)  # a directory without its lock: a killed delete's
+        else:
+            store.remove_dead_claims(container_id)  # a create killed between its claim's mkdir and rename
         return  # runc: --force on a container that is not there is not an error
     try:
         try:

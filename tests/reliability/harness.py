@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 
+from pyrunc.store import CLAIM_PREFIX
 from tests.reliability import machine as m
 
 STATUSES = ("creating", "created", "running", "paused", "stopped")
@@ -336,6 +337,9 @@ class Rig:
         problems = []
         if os.path.exists(self.state_dir(cid)):
             problems.append(f"state directory left: {sorted(os.listdir(self.state_dir(cid)))}")
+        claims = [n for n in _listdir(self.root) if n.startswith(CLAIM_PREFIX) and n.endswith(f"-{cid}")]
+        if claims:
+            problems.append(f"claim directories left: {claims}")
         cgroups = m.cgroup_dirs_named(cid)
         if cgroups:
             problems.append(f"cgroup directories left: {sorted(cgroups)}")
@@ -462,3 +466,10 @@ class Reaper(threading.Thread):
                         pass
             if ours:
                 self.stopping.wait(0.005)  # its Spawned will collect it
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
