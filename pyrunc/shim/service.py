@@ -34,6 +34,16 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
+def _own_stdio(fds: list[int], uid: int, gid: int) -> None:
+    """options.io_uid/io_gid: the process's stdio fifos and pipes belong to that user (a container
+    user that reopens /proc/self/fd/N); /dev/null, files and terminals are left as they are."""
+    import stat
+
+    for fd in fds:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.fchown(fd, uid, gid)
+
+
 def _stamp(field, ns: int):
     """Set a google.protobuf.Timestamp field; returns the message it belongs to's field."""
     field.seconds, field.nanos = divmod(ns, 1_000_000_000)
@@ -266,21 +276,48 @@ class TaskService:
     # -- the Task service -------------------------------------------------------------------
 
     def create(self, req):
+        from pyrunc.shim import options
+
         if req.checkpoint:
             raise ttrpc.RpcError(
                 ttrpc.UNIMPLEMENTED, "restore from a checkpoint is not supported by this shim"
             )
         if req.id in self.tasks:
             raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
+        opts = options.parse(req.options, self.log)
+        self._use_root(opts)
         # Before the lock: the output fifos are opened once the client reads them (stdio.py).
         io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal, self.log)
         try:
-            return self._create(req, io)
+            if opts.io_uid or opts.io_gid:
+                _own_stdio(io.child, opts.io_uid, opts.io_gid)
+            response = self._create(req, io, opts)
         except BaseException:
             io.close()
             raise
+        options.record(req.bundle, opts)
+        return response
 
-    def _create(self, req, io: ProcessIO):
+    def _use_root(self, opts) -> None:
+        """options.root (runc's --root) holds the state of this shim's containers: one root per shim
+        (a pod's containers come from one runtime entry, so they share it)."""
+        from pyrunc.shim.options import store_root
+        from pyrunc.store import Store
+
+        if not opts.root:
+            return
+        root = store_root(opts.root, self.namespace)
+        with self.ops:
+            if self.store.root == root:
+                return
+            if self.tasks:
+                raise ttrpc.RpcError(
+                    ttrpc.INVALID_ARGUMENT,
+                    f"options.root {opts.root!r}: this shim's tasks are under {self.store.root}",
+                )
+            self.store = Store(root)
+
+    def _create(self, req, io: ProcessIO, opts):
         from pyrunc.container.create import CreateRequest, create
         from pyrunc.container.stdio import console_pair, receive_master
         from pyrunc.shim import rootfs
@@ -297,7 +334,9 @@ class TaskService:
             console = theirs = -1
             try:
                 proc.io = io
-                request = CreateRequest(req.id, req.bundle)
+                request = CreateRequest(
+                    req.id, req.bundle, no_pivot=opts.no_pivot_root, systemd_cgroup=opts.systemd_cgroup
+                )
                 if req.terminal:
                     console, theirs = console_pair()
                     request.console_fd = theirs
@@ -592,7 +631,7 @@ class TaskService:
         return response
 
     def stats(self, req):
-        """cgroup v1 only (this host's); a cgroup v2 container's answer is Unimplemented."""
+        """containerd's cgroup v1 Metrics, or v2 Metrics for a container in a cgroup v2 (unified)."""
         from pyrunc.container.base import load
         from pyrunc.shim.metrics import TYPE_URL_V1, v1_metrics
 
@@ -602,7 +641,7 @@ class TaskService:
             raise ttrpc.RpcError(ttrpc.NOT_FOUND, f"container {req.id} has no cgroup")
         paths = getattr(cgroup, "paths", None)
         if paths is None:
-            raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "cgroup v2 metrics are not reported by this shim yet")
+            return self._stats_v2(cgroup)
         oom_control: dict[str, int] = {}
         if paths.get("memory"):
             try:
@@ -613,6 +652,16 @@ class TaskService:
         response = shim_pb2.StatsResponse()
         response.stats.type_url = TYPE_URL_V1
         response.stats.value = v1_metrics(cgroup.stats(), oom_control).SerializeToString()
+        return response
+
+    @staticmethod
+    def _stats_v2(cgroup):
+        from pyrunc.cgroups.stats import v2_extras
+        from pyrunc.shim.metrics import TYPE_URL_V2, v2_metrics
+
+        response = shim_pb2.StatsResponse()
+        response.stats.type_url = TYPE_URL_V2
+        response.stats.value = v2_metrics(cgroup.stats(), v2_extras(cgroup)).SerializeToString()
         return response
 
     def connect(self, req):
