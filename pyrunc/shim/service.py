@@ -86,6 +86,11 @@ class Task:
         self.init: Process | None = None
         self.execs: dict[str, Process] = {}
         self.oom = None  # the cgroup's OOM watcher (pyrunc.cgroups.events), polled by main.serve
+        self.criu = "criu"  # options.criu_path
+        self.criu_work_path = ""  # options.criu_work_path: CRIU's logs are kept there
+        self.restore: tuple | None = (
+            None  # a Create from a checkpoint: (CreateRequest, CriuOptions) until Start
+        )
 
 
 class TaskService:
@@ -278,10 +283,6 @@ class TaskService:
     def create(self, req):
         from pyrunc.shim import options
 
-        if req.checkpoint:
-            raise ttrpc.RpcError(
-                ttrpc.UNIMPLEMENTED, "restore from a checkpoint is not supported by this shim"
-            )
         if req.id in self.tasks:
             raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
         opts = options.parse(req.options, self.log)
@@ -337,15 +338,22 @@ class TaskService:
                 request = CreateRequest(
                     req.id, req.bundle, no_pivot=opts.no_pivot_root, systemd_cgroup=opts.systemd_cgroup
                 )
-                if req.terminal:
-                    console, theirs = console_pair()
-                    request.console_fd = theirs
-                creation = self._spawn_with_stdio(proc.io.child_fds(), lambda: create(self.store, request))
-                proc.pid = creation.state["pid"]
-                creation.release()
-                proc.io.started()
-                if console >= 0:
-                    proc.io.attach_console(receive_master(console))
+                task.criu, task.criu_work_path = opts.criu(), opts.criu_work_path
+                if req.checkpoint:
+                    # As runc's shim: the processes come back from the images at Start.
+                    task.restore = (request, self._restore_options(task, req))
+                else:
+                    if req.terminal:
+                        console, theirs = console_pair()
+                        request.console_fd = theirs
+                    creation = self._spawn_with_stdio(
+                        proc.io.child_fds(), lambda: create(self.store, request)
+                    )
+                    proc.pid = creation.state["pid"]
+                    creation.release()
+                    proc.io.started()
+                    if console >= 0:
+                        proc.io.attach_console(receive_master(console))
             except BaseException:
                 if proc.io is not None:
                     proc.io.close()
@@ -358,8 +366,9 @@ class TaskService:
                         os.close(fd)
             task.init = proc
             self.tasks[req.id] = task
-            self.by_pid[proc.pid] = proc
-            self._watch_oom(task)
+            if task.restore is None:
+                self.by_pid[proc.pid] = proc
+                self._watch_oom(task)
             self.publish(
                 "/tasks/create",
                 events_pb2.TaskCreate(
@@ -383,6 +392,8 @@ class TaskService:
         with self.ops:
             if proc.started:
                 raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"task {req.id} is already started")
+            if proc.task.restore is not None:
+                return self._start_restored(proc)
             start(self.store, req.id)
             proc.started = True
             self.publish("/tasks/start", events_pb2.TaskStart(container_id=req.id, pid=proc.pid))
@@ -540,6 +551,9 @@ class TaskService:
         with self.ops:
             self._unwatch_oom(task)
             delete(self.store, req.id, force=True)
+        if not proc.exited.is_set() and task.restore is not None:
+            proc.exited_ns = _now_ns()  # restored at Start, never started: no process to wait for
+            proc.exited.set()
         if not proc.exited.is_set():
             # A created task's init was killed by delete: collect its exit like any other.
             self.reap()
@@ -593,8 +607,97 @@ class TaskService:
             task.paused = False
             self.publish("/tasks/resumed", events_pb2.TaskResumed(container_id=req.id))
 
+    # -- checkpoint and restore (CRIU, through pyrunc's own operations) -------------------------
+
     def checkpoint(self, req):
-        raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "checkpoint is not supported by this shim yet")
+        """Dump the task into req.path with CRIU (pyrunc's checkpoint); containerd.runc.v1's
+        CheckpointOptions say how. Without `exit` the task goes on running, as with runc's shim."""
+        from pyrunc.container.checkpoint import checkpoint
+        from pyrunc.container.criu import CriuOptions
+        from pyrunc.shim.messages import runc_options
+
+        task = self._task(req.id)
+        if task.init is None or not task.init.started or task.init.exited.is_set():
+            raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"task {req.id} is not running")
+        given = runc_options.CheckpointOptions()
+        if req.options.type_url:
+            if req.options.type_url.rpartition("/")[2] != "containerd.runc.v1.CheckpointOptions":
+                raise ttrpc.RpcError(
+                    ttrpc.INVALID_ARGUMENT,
+                    f"options: type {req.options.type_url} is not containerd.runc.v1.CheckpointOptions",
+                )
+            given = runc_options.CheckpointOptions.FromString(req.options.value)
+        image_path = given.image_path or req.path
+        if not image_path:
+            raise ttrpc.RpcError(ttrpc.INVALID_ARGUMENT, "path: no image path to checkpoint into")
+        work_path, ours = self._criu_work_path(task, given.work_path)
+        try:
+            opts = CriuOptions(
+                image_path=image_path,
+                work_path=work_path,
+                leave_running=not given.exit,
+                tcp_established=given.open_tcp,
+                ext_unix_sk=given.external_unix_sockets,
+                shell_job=given.terminal,
+                file_locks=given.file_locks,
+                empty_ns=list(given.empty_namespaces),
+                manage_cgroups_mode=given.cgroups_mode or None,
+            )
+            with self.ops:
+                checkpoint(self.store, req.id, opts, task.criu)
+        finally:
+            if ours:
+                import shutil
+
+                shutil.rmtree(work_path, ignore_errors=True)
+
+    def _criu_work_path(self, task: Task, given: str) -> tuple[str, bool]:
+        """CRIU's work directory: the one asked for, else options.criu_work_path, else one of our
+        own (removed afterwards: True)."""
+        if given or task.criu_work_path:
+            return given or task.criu_work_path, False
+        import tempfile
+
+        return tempfile.mkdtemp(prefix=f"criu-{task.id[:16]}-", dir=self.workdir), True
+
+    def _restore_options(self, task: Task, req):
+        from pyrunc.container.criu import CriuOptions
+
+        parent = ""
+        if req.parent_checkpoint:
+            # CRIU wants the parent relative to the images.
+            parent = os.path.relpath(req.parent_checkpoint, req.checkpoint)
+        return CriuOptions(
+            image_path=req.checkpoint, work_path=task.criu_work_path or None, parent_path=parent or None
+        )
+
+    def _start_restored(self, proc: Process):
+        """Start of a task created from a checkpoint: pyrunc's restore (the caller holds ops)."""
+        from pyrunc.container.restore import restore
+
+        task = proc.task
+        assert task.restore is not None and proc.io is not None
+        request, opts = task.restore
+        work_path, ours = self._criu_work_path(task, "")
+        opts.work_path = work_path
+        try:
+            self._spawn_with_stdio(
+                proc.io.child_fds(),
+                lambda: restore(self.store, request, opts, task.criu, detach=True, no_subreaper=True),
+            )
+        finally:
+            if ours:
+                import shutil
+
+                shutil.rmtree(work_path, ignore_errors=True)
+        proc.pid = self.store.read(task.id)["pid"]
+        proc.io.started()
+        proc.started = True
+        task.restore = None
+        self.by_pid[proc.pid] = proc
+        self._watch_oom(task)
+        self.publish("/tasks/start", events_pb2.TaskStart(container_id=task.id, pid=proc.pid))
+        return shim_pb2.StartResponse(pid=proc.pid)
 
     def resizepty(self, req):
         import fcntl
