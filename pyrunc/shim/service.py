@@ -99,6 +99,7 @@ class TaskService:
 
         self.namespace = namespace
         self.store = Store(os.path.join(root, namespace))
+        self.default_root = self.store.root  # the state root when Create's options name none
         self.workdir = workdir  # short private paths (console sockets, pid files)
         self.publish = publish
         self.log = log
@@ -305,9 +306,7 @@ class TaskService:
         from pyrunc.shim.options import store_root
         from pyrunc.store import Store
 
-        if not opts.root:
-            return
-        root = store_root(opts.root, self.namespace)
+        root = store_root(opts.root, self.namespace) if opts.root else self.default_root
         with self.ops:
             if self.store.root == root:
                 return

@@ -156,3 +156,39 @@ def test_runc_options_from_ctr_reach_the_shim(runc_named: RuncNamedShimContainer
         client("container", "delete", cid)
     finally:
         client.cleanup()
+
+
+def test_a_pod_shim_keeps_one_root(
+    ctr: Ctr, containerd: ShimContainerd, state_root: Path, tmp_path: Path
+) -> None:
+    """A pod's containers share a shim: a second container asking for another Root is refused
+    (naming the field), and the first goes on under its own."""
+    pod = ("--annotation", f"io.kubernetes.cri.sandbox-id=pod-{containerd.token}")
+    first, second = ctr.new_id("a"), ctr.new_id("b")
+    ctr.start_detached(
+        first,
+        "sleep",
+        "1000",
+        extra=(*pod, "--runtime-config-path", _config(tmp_path, f'Root = "{state_root}"\n')),
+    )
+    ctr.wait_status(first, "RUNNING")
+    other = tmp_path / "other.toml"
+    other.write_text(f'Root = "{state_root}-other"\n')
+    result = ctr.run(
+        "--detach",
+        "--null-io",
+        *pod,
+        "--runtime-config-path",
+        str(other),
+        IMAGE_REF,
+        second,
+        "true",
+        check=False,
+    )
+    assert result.returncode != 0 and "options.root" in result.stderr, result
+    assert not Path(f"{state_root}-other").exists()
+    assert (state_root / containerd.namespace / first / "state.json").exists()
+    ctr("container", "delete", second, check=False)
+    ctr("task", "kill", "--signal", "SIGKILL", first)
+    ctr.wait_status(first, "STOPPED")
+    assert ctr.delete_task(first) == 137
