@@ -112,6 +112,8 @@ def test_config_path_root_io_owner_and_binary_name(
     cid = ctr.new_id()
     ctr.start_detached(cid, "sleep", "1000", extra=("--runtime-config-path", config))
     ctr.wait_status(cid, "RUNNING")
+    # --null-io: /dev/null is no fifo of the task's, and keeps its owner.
+    assert (os.stat("/dev/null").st_uid, os.stat("/dev/null").st_gid) == (0, 0)
     # The state is under the options' Root (runc's --root), not the shim's default root.
     assert (state_root / containerd.namespace / cid / "state.json").exists()
     assert not (containerd.shim_root / containerd.namespace / cid).exists()
