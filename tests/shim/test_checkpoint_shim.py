@@ -5,7 +5,7 @@ kernel only; here it skips with `criu check`'s own error).
 
 Marked `slow` as well as `vm`, as the runc shim's round trip is: under the guest's software
 emulation it takes minutes. Run it with
-`tests/vm/run-v2 -- -m "vm and slow" tests/shim/test_checkpoint_shim.py`.
+`tests/vm/run-v2 -- -m "vm and slow" -k through_the_shim tests/shim/test_checkpoint_shim.py`.
 """
 
 from __future__ import annotations
