@@ -44,6 +44,12 @@ def _own_stdio(fds: list[int], uid: int, gid: int) -> None:
             os.fchown(fd, uid, gid)
 
 
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _stamp(field, ns: int):
     """Set a google.protobuf.Timestamp field; returns the message it belongs to's field."""
     field.seconds, field.nanos = divmod(ns, 1_000_000_000)
@@ -88,9 +94,8 @@ class Task:
         self.oom = None  # the cgroup's OOM watcher (pyrunc.cgroups.events), polled by main.serve
         self.criu = "criu"  # options.criu_path
         self.criu_work_path = ""  # options.criu_work_path: CRIU's logs are kept there
-        self.restore: tuple | None = (
-            None  # a Create from a checkpoint: (CreateRequest, CriuOptions) until Start
-        )
+        # A Create from a checkpoint: (CreateRequest, CriuOptions), until Start restores it.
+        self.restore: tuple | None = None
 
 
 class TaskService:
@@ -630,34 +635,30 @@ class TaskService:
         if not image_path:
             raise ttrpc.RpcError(ttrpc.INVALID_ARGUMENT, "path: no image path to checkpoint into")
         work_path, ours = self._criu_work_path(task, given.work_path)
-        try:
-            opts = CriuOptions(
-                image_path=image_path,
-                work_path=work_path,
-                leave_running=not given.exit,
-                tcp_established=given.open_tcp,
-                ext_unix_sk=given.external_unix_sockets,
-                shell_job=given.terminal,
-                file_locks=given.file_locks,
-                empty_ns=list(given.empty_namespaces),
-                manage_cgroups_mode=given.cgroups_mode or None,
-            )
-            with self.ops:
-                checkpoint(self.store, req.id, opts, task.criu)
-        finally:
-            if ours:
-                import shutil
+        opts = CriuOptions(
+            image_path=image_path,
+            work_path=work_path,
+            leave_running=not given.exit,
+            tcp_established=given.open_tcp,
+            ext_unix_sk=given.external_unix_sockets,
+            shell_job=given.terminal,
+            file_locks=given.file_locks,
+            empty_ns=list(given.empty_namespaces),
+            manage_cgroups_mode=given.cgroups_mode or None,
+        )
+        with self.ops:
+            checkpoint(self.store, req.id, opts, task.criu)
+        if ours:
+            _remove_tree(work_path)
 
-                shutil.rmtree(work_path, ignore_errors=True)
-
-    def _criu_work_path(self, task: Task, given: str) -> tuple[str, bool]:
-        """CRIU's work directory: the one asked for, else options.criu_work_path, else one of our
-        own (removed afterwards: True)."""
+    @staticmethod
+    def _criu_work_path(task: Task, given: str) -> tuple[str, bool]:
+        """CRIU's work directory: the one asked for, else options.criu_work_path, else the bundle's
+        criu-work (ours: True), removed after a success and kept after a failure, so that the log
+        the error names is there until the task is deleted (containerd removes the bundle)."""
         if given or task.criu_work_path:
             return given or task.criu_work_path, False
-        import tempfile
-
-        return tempfile.mkdtemp(prefix=f"criu-{task.id[:16]}-", dir=self.workdir), True
+        return os.path.join(task.bundle, "criu-work"), True
 
     def _restore_options(self, task: Task, req):
         from pyrunc.container.criu import CriuOptions
@@ -679,16 +680,12 @@ class TaskService:
         request, opts = task.restore
         work_path, ours = self._criu_work_path(task, "")
         opts.work_path = work_path
-        try:
-            self._spawn_with_stdio(
-                proc.io.child_fds(),
-                lambda: restore(self.store, request, opts, task.criu, detach=True, no_subreaper=True),
-            )
-        finally:
-            if ours:
-                import shutil
-
-                shutil.rmtree(work_path, ignore_errors=True)
+        self._spawn_with_stdio(
+            proc.io.child_fds(),
+            lambda: restore(self.store, request, opts, task.criu, detach=True, no_subreaper=True),
+        )
+        if ours:
+            _remove_tree(work_path)
         proc.pid = self.store.read(task.id)["pid"]
         proc.io.started()
         proc.started = True
