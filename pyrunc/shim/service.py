@@ -12,6 +12,7 @@ a shim runs `pyrunc create`): they are put in place for the duration of the crea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -42,12 +43,6 @@ def _own_stdio(fds: list[int], uid: int, gid: int) -> None:
     for fd in fds:
         if stat.S_ISFIFO(os.fstat(fd).st_mode):
             os.fchown(fd, uid, gid)
-
-
-def _remove_tree(path: str) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _stamp(field, ns: int):
@@ -646,19 +641,40 @@ class TaskService:
             empty_ns=list(given.empty_namespaces),
             manage_cgroups_mode=given.cgroups_mode or None,
         )
-        with self.ops:
+        with self.ops, self._criu_log_kept(task, work_path, ours, "dump"):
             checkpoint(self.store, req.id, opts, task.criu)
-        if ours:
-            _remove_tree(work_path)
 
-    @staticmethod
-    def _criu_work_path(task: Task, given: str) -> tuple[str, bool]:
-        """CRIU's work directory: the one asked for, else options.criu_work_path, else the bundle's
-        criu-work (ours: True), removed after a success and kept after a failure, so that the log
-        the error names is there until the task is deleted (containerd removes the bundle)."""
+    def _criu_work_path(self, task: Task, given: str) -> tuple[str, bool]:
+        """CRIU's work directory: the one asked for, else options.criu_work_path, else one of our
+        own in the shim's work directory (ours: True, removed afterwards)."""
         if given or task.criu_work_path:
             return given or task.criu_work_path, False
-        return os.path.join(task.bundle, "criu-work"), True
+        import tempfile
+
+        return tempfile.mkdtemp(prefix=f"criu-{task.id[:16]}-", dir=self.workdir), True
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _criu_log_kept(task: Task, work_path: str, ours: bool, action: str):
+        """Our work directory goes afterwards; after a failure its CRIU log is kept in the bundle
+        first (criu-dump.log, criu-restore.log, as runc's shim keeps criu-dump.log), and the error
+        names that copy."""
+        import shutil
+
+        try:
+            yield
+        except PyruncError as err:
+            if not ours:
+                raise
+            kept = os.path.join(task.bundle, f"criu-{action}.log")
+            try:
+                shutil.copyfile(os.path.join(work_path, f"{action}.log"), kept)
+            except OSError:
+                raise err from None
+            raise PyruncError(f"{err} (kept as {kept})") from None
+        finally:
+            if ours:
+                shutil.rmtree(work_path, ignore_errors=True)
 
     def _restore_options(self, task: Task, req):
         from pyrunc.container.criu import CriuOptions
@@ -680,12 +696,11 @@ class TaskService:
         request, opts = task.restore
         work_path, ours = self._criu_work_path(task, "")
         opts.work_path = work_path
-        self._spawn_with_stdio(
-            proc.io.child_fds(),
-            lambda: restore(self.store, request, opts, task.criu, detach=True, no_subreaper=True),
-        )
-        if ours:
-            _remove_tree(work_path)
+        with self._criu_log_kept(task, work_path, ours, "restore"):
+            self._spawn_with_stdio(
+                proc.io.child_fds(),
+                lambda: restore(self.store, request, opts, task.criu, detach=True, no_subreaper=True),
+            )
         proc.pid = self.store.read(task.id)["pid"]
         proc.io.started()
         proc.started = True

@@ -186,3 +186,25 @@ def test_stats_map_onto_containerds_v2_metrics() -> None:
     assert [(h.pagesize, h.current, h.max) for h in m.hugetlb] == [("2MB", 2 << 20, 4 << 20)]
     # What goes on the wire decodes as containerd's message does.
     assert cgroups_v2.Metrics.FromString(m.SerializeToString()) == m
+
+
+def test_a_failed_criu_run_keeps_its_log_in_the_bundle_and_our_work_dir_goes(tmp_path) -> None:
+    from pyrunc.errors import PyruncError
+    from pyrunc.shim.service import Task, TaskService
+
+    bundle, work = tmp_path / "bundle", tmp_path / "work"
+    bundle.mkdir()
+    work.mkdir()
+    (work / "dump.log").write_text("Error (criu/cr-dump.c:1): something\n")
+    task = Task("c1", str(bundle))
+    with pytest.raises(PyruncError) as err, TaskService._criu_log_kept(task, str(work), True, "dump"):
+        raise PyruncError(f"criu dump failed: something (log: {work}/dump.log)")
+    kept = bundle / "criu-dump.log"
+    assert str(err.value).endswith(f"(kept as {kept})")
+    assert kept.read_text().startswith("Error (criu/cr-dump.c:1)")
+    assert not work.exists()
+    # A work directory that was asked for (not ours) is left as it is, log and all.
+    work.mkdir()
+    with pytest.raises(PyruncError), TaskService._criu_log_kept(task, str(work), False, "restore"):
+        raise PyruncError("criu restore failed")
+    assert work.exists() and not (bundle / "criu-restore.log").exists()
