@@ -4,7 +4,7 @@ and restore run inside the shim. In tests/vm/run-v2's guest (Debian's criu 3.17 
 kernel only; here it skips with `criu check`'s own error).
 
 Not `slow`: one round trip (a containerd, two CRIU runs, the execs that read the counter) took
-90 s in the guest, so it is in tests/vm/run-v2's selection.
+90-160 s in the guest, so it is in tests/vm/run-v2's selection.
 """
 
 from __future__ import annotations
