@@ -280,6 +280,26 @@ def stats_v2(mgr) -> dict:
     return out
 
 
+def v2_extras(mgr) -> dict:
+    """What a cgroup v2 reports beyond runc's Stats, for containerd's v2 Metrics (the shim's Stats):
+    memory.events' counters, swap on its own (Stats has memory+swap, as v1), the peaks, and the
+    hugetlb limits (the largest uint64 stands for `max`)."""
+    d = mgr.dir
+    return {
+        "memory_events": _keyed_ints(os.path.join(d, "memory.events")),
+        "swap": {
+            "usage": _uint(os.path.join(d, "memory.swap.current")),
+            "limit": _uint(os.path.join(d, "memory.swap.max")),
+            "max": _uint(os.path.join(d, "memory.swap.peak")),
+        },
+        "hugetlb_limits": {
+            size: _uint(os.path.join(d, f"hugetlb.{size}.max"))
+            for size in _hugepage_sizes()
+            if os.path.exists(os.path.join(d, f"hugetlb.{size}.max"))
+        },
+    }
+
+
 def _v2_memory(d: str) -> dict:
     raw = _keyed_ints(os.path.join(d, "memory.stat"))
     usage, limit = _uint(os.path.join(d, "memory.current")), _uint(os.path.join(d, "memory.max"))

@@ -13,7 +13,18 @@ from __future__ import annotations
 import os
 
 DESCRIPTOR_SET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "proto", "messages.desc")
-FILES = ("ttrpc", "types", "task_types", "shim", "events", "events_service", "cgroups_v1")
+FILES = (
+    "ttrpc",
+    "types",
+    "task_types",
+    "shim",
+    "events",
+    "events_service",
+    "cgroups_v1",
+    "cgroups_v2",
+    "runc_options",
+    "runtime_options",
+)
 
 
 TYPE_CHECKING = False
@@ -110,3 +121,6 @@ shim = _spaces["shim"]
 events = _spaces["events"]
 events_service = _spaces["events_service"]
 cgroups_v1 = _spaces["cgroups_v1"]
+cgroups_v2 = _spaces["cgroups_v2"]
+runc_options = _spaces["runc_options"]
+runtime_options = _spaces["runtime_options"]

@@ -12,6 +12,7 @@ a shim runs `pyrunc create`): they are put in place for the duration of the crea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -32,6 +33,16 @@ EXIT_WAIT_FOR_OUTPUT = 5.0  # how long an exit waits for a terminal's output to 
 
 def _now_ns() -> int:
     return time.time_ns()
+
+
+def _own_stdio(fds: list[int], uid: int, gid: int) -> None:
+    """options.io_uid/io_gid: the process's stdio fifos and pipes belong to that user (a container
+    user that reopens /proc/self/fd/N); /dev/null, files and terminals are left as they are."""
+    import stat
+
+    for fd in fds:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.fchown(fd, uid, gid)
 
 
 def _stamp(field, ns: int):
@@ -76,6 +87,10 @@ class Task:
         self.init: Process | None = None
         self.execs: dict[str, Process] = {}
         self.oom = None  # the cgroup's OOM watcher (pyrunc.cgroups.events), polled by main.serve
+        self.criu = "criu"  # options.criu_path
+        self.criu_work_path = ""  # options.criu_work_path: CRIU's logs are kept there
+        # A Create from a checkpoint: (CreateRequest, CriuOptions), until Start restores it.
+        self.restore: tuple | None = None
 
 
 class TaskService:
@@ -84,6 +99,7 @@ class TaskService:
 
         self.namespace = namespace
         self.store = Store(os.path.join(root, namespace))
+        self.default_root = self.store.root  # the state root when Create's options name none
         self.workdir = workdir  # short private paths (console sockets, pid files)
         self.publish = publish
         self.log = log
@@ -270,21 +286,42 @@ class TaskService:
     # -- the Task service -------------------------------------------------------------------
 
     def create(self, req):
-        if req.checkpoint:
-            raise ttrpc.RpcError(
-                ttrpc.UNIMPLEMENTED, "restore from a checkpoint is not supported by this shim"
-            )
+        from pyrunc.shim import options
+
         if req.id in self.tasks:
             raise ttrpc.RpcError(ttrpc.ALREADY_EXISTS, f"task {req.id} already exists")
+        opts = options.parse(req.options, self.log)
+        self._use_root(opts)
         # Before the lock: the output fifos are opened once the client reads them (stdio.py).
         io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal, self.log)
         try:
-            return self._create(req, io)
+            if opts.io_uid or opts.io_gid:
+                _own_stdio(io.child, opts.io_uid, opts.io_gid)
+            response = self._create(req, io, opts)
         except BaseException:
             io.close()
             raise
+        options.record(req.bundle, opts)
+        return response
 
-    def _create(self, req, io: ProcessIO):
+    def _use_root(self, opts) -> None:
+        """options.root (runc's --root) holds the state of this shim's containers: one root per shim
+        (a pod's containers come from one runtime entry, so they share it)."""
+        from pyrunc.shim.options import store_root
+        from pyrunc.store import Store
+
+        root = store_root(opts.root, self.namespace) if opts.root else self.default_root
+        with self.ops:
+            if self.store.root == root:
+                return
+            if self.tasks:
+                raise ttrpc.RpcError(
+                    ttrpc.INVALID_ARGUMENT,
+                    f"options.root {opts.root!r}: this shim's tasks are under {self.store.root}",
+                )
+            self.store = Store(root)
+
+    def _create(self, req, io: ProcessIO, opts):
         from pyrunc.container.create import CreateRequest, create
         from pyrunc.container.stdio import console_pair, receive_master
         from pyrunc.shim import rootfs
@@ -303,16 +340,25 @@ class TaskService:
             console = theirs = -1
             try:
                 proc.io = io
-                request = CreateRequest(req.id, req.bundle)
-                if req.terminal:
-                    console, theirs = console_pair()
-                    request.console_fd = theirs
-                creation = self._spawn_with_stdio(proc.io.child_fds(), lambda: create(self.store, request))
-                proc.pid = creation.state["pid"]
-                creation.release()
-                proc.io.started()
-                if console >= 0:
-                    proc.io.attach_console(receive_master(console))
+                request = CreateRequest(
+                    req.id, req.bundle, no_pivot=opts.no_pivot_root, systemd_cgroup=opts.systemd_cgroup
+                )
+                task.criu, task.criu_work_path = opts.criu(), opts.criu_work_path
+                if req.checkpoint:
+                    # As runc's shim: the processes come back from the images at Start.
+                    task.restore = (request, self._restore_options(task, req))
+                else:
+                    if req.terminal:
+                        console, theirs = console_pair()
+                        request.console_fd = theirs
+                    creation = self._spawn_with_stdio(
+                        proc.io.child_fds(), lambda: create(self.store, request)
+                    )
+                    proc.pid = creation.state["pid"]
+                    creation.release()
+                    proc.io.started()
+                    if console >= 0:
+                        proc.io.attach_console(receive_master(console))
             except BaseException:
                 if proc.io is not None:
                     proc.io.close()
@@ -325,8 +371,9 @@ class TaskService:
                         os.close(fd)
             task.init = proc
             self.tasks[req.id] = task
-            self.by_pid[proc.pid] = proc
-            self._watch_oom(task)
+            if task.restore is None:
+                self.by_pid[proc.pid] = proc
+                self._watch_oom(task)
             self.publish(
                 "/tasks/create",
                 events_pb2.TaskCreate(
@@ -350,6 +397,8 @@ class TaskService:
         with self.ops:
             if proc.started:
                 raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"task {req.id} is already started")
+            if proc.task.restore is not None:
+                return self._start_restored(proc)
             start(self.store, req.id)
             proc.started = True
             self.publish("/tasks/start", events_pb2.TaskStart(container_id=req.id, pid=proc.pid))
@@ -507,6 +556,9 @@ class TaskService:
         with self.ops:
             self._unwatch_oom(task)
             delete(self.store, req.id, force=True)
+        if not proc.exited.is_set() and task.restore is not None:
+            proc.exited_ns = _now_ns()  # restored at Start, never started: no process to wait for
+            proc.exited.set()
         if not proc.exited.is_set():
             # A created task's init was killed by delete: collect its exit like any other.
             self.reap()
@@ -560,8 +612,109 @@ class TaskService:
             task.paused = False
             self.publish("/tasks/resumed", events_pb2.TaskResumed(container_id=req.id))
 
+    # -- checkpoint and restore (CRIU, through pyrunc's own operations) -------------------------
+
     def checkpoint(self, req):
-        raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "checkpoint is not supported by this shim yet")
+        """Dump the task into req.path with CRIU (pyrunc's checkpoint); containerd.runc.v1's
+        CheckpointOptions say how. Without `exit` the task goes on running, as with runc's shim."""
+        from pyrunc.container.checkpoint import checkpoint
+        from pyrunc.container.criu import CriuOptions
+        from pyrunc.shim.messages import runc_options
+
+        task = self._task(req.id)
+        if task.init is None or not task.init.started or task.init.exited.is_set():
+            raise ttrpc.RpcError(ttrpc.FAILED_PRECONDITION, f"task {req.id} is not running")
+        given = runc_options.CheckpointOptions()
+        if req.options.type_url:
+            if req.options.type_url.rpartition("/")[2] != "containerd.runc.v1.CheckpointOptions":
+                raise ttrpc.RpcError(
+                    ttrpc.INVALID_ARGUMENT,
+                    f"options: type {req.options.type_url} is not containerd.runc.v1.CheckpointOptions",
+                )
+            given = runc_options.CheckpointOptions.FromString(req.options.value)
+        image_path = given.image_path or req.path
+        if not image_path:
+            raise ttrpc.RpcError(ttrpc.INVALID_ARGUMENT, "path: no image path to checkpoint into")
+        work_path, ours = self._criu_work_path(task, given.work_path)
+        opts = CriuOptions(
+            image_path=image_path,
+            work_path=work_path,
+            leave_running=not given.exit,
+            tcp_established=given.open_tcp,
+            ext_unix_sk=given.external_unix_sockets,
+            shell_job=given.terminal,
+            file_locks=given.file_locks,
+            empty_ns=list(given.empty_namespaces),
+            manage_cgroups_mode=given.cgroups_mode or None,
+        )
+        with self.ops, self._criu_log_kept(task, work_path, ours, "dump"):
+            checkpoint(self.store, req.id, opts, task.criu)
+
+    def _criu_work_path(self, task: Task, given: str) -> tuple[str, bool]:
+        """CRIU's work directory: the one asked for, else options.criu_work_path, else one of our
+        own in the shim's work directory (ours: True, removed afterwards)."""
+        if given or task.criu_work_path:
+            return given or task.criu_work_path, False
+        import tempfile
+
+        return tempfile.mkdtemp(prefix=f"criu-{task.id[:16]}-", dir=self.workdir), True
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _criu_log_kept(task: Task, work_path: str, ours: bool, action: str):
+        """Our work directory goes afterwards; after a failure its CRIU log is kept in the bundle
+        first (criu-dump.log, criu-restore.log, as runc's shim keeps criu-dump.log), and the error
+        names that copy."""
+        import shutil
+
+        try:
+            yield
+        except PyruncError as err:
+            if not ours:
+                raise
+            kept = os.path.join(task.bundle, f"criu-{action}.log")
+            try:
+                shutil.copyfile(os.path.join(work_path, f"{action}.log"), kept)
+            except OSError:
+                raise err from None
+            raise PyruncError(f"{err} (kept as {kept})") from None
+        finally:
+            if ours:
+                shutil.rmtree(work_path, ignore_errors=True)
+
+    def _restore_options(self, task: Task, req):
+        from pyrunc.container.criu import CriuOptions
+
+        parent = ""
+        if req.parent_checkpoint:
+            # CRIU wants the parent relative to the images.
+            parent = os.path.relpath(req.parent_checkpoint, req.checkpoint)
+        return CriuOptions(
+            image_path=req.checkpoint, work_path=task.criu_work_path or None, parent_path=parent or None
+        )
+
+    def _start_restored(self, proc: Process):
+        """Start of a task created from a checkpoint: pyrunc's restore (the caller holds ops)."""
+        from pyrunc.container.restore import restore
+
+        task = proc.task
+        assert task.restore is not None and proc.io is not None
+        request, opts = task.restore
+        work_path, ours = self._criu_work_path(task, "")
+        opts.work_path = work_path
+        with self._criu_log_kept(task, work_path, ours, "restore"):
+            self._spawn_with_stdio(
+                proc.io.child_fds(),
+                lambda: restore(self.store, request, opts, task.criu, detach=True, no_subreaper=True),
+            )
+        proc.pid = self.store.read(task.id)["pid"]
+        proc.io.started()
+        proc.started = True
+        task.restore = None
+        self.by_pid[proc.pid] = proc
+        self._watch_oom(task)
+        self.publish("/tasks/start", events_pb2.TaskStart(container_id=task.id, pid=proc.pid))
+        return shim_pb2.StartResponse(pid=proc.pid)
 
     def resizepty(self, req):
         import fcntl
@@ -598,7 +751,7 @@ class TaskService:
         return response
 
     def stats(self, req):
-        """cgroup v1 only (this host's); a cgroup v2 container's answer is Unimplemented."""
+        """containerd's cgroup v1 Metrics, or v2 Metrics for a container in a cgroup v2 (unified)."""
         from pyrunc.container.base import load
         from pyrunc.shim.metrics import TYPE_URL_V1, v1_metrics
 
@@ -608,7 +761,7 @@ class TaskService:
             raise ttrpc.RpcError(ttrpc.NOT_FOUND, f"container {req.id} has no cgroup")
         paths = getattr(cgroup, "paths", None)
         if paths is None:
-            raise ttrpc.RpcError(ttrpc.UNIMPLEMENTED, "cgroup v2 metrics are not reported by this shim yet")
+            return self._stats_v2(cgroup)
         oom_control: dict[str, int] = {}
         if paths.get("memory"):
             try:
@@ -619,6 +772,16 @@ class TaskService:
         response = shim_pb2.StatsResponse()
         response.stats.type_url = TYPE_URL_V1
         response.stats.value = v1_metrics(cgroup.stats(), oom_control).SerializeToString()
+        return response
+
+    @staticmethod
+    def _stats_v2(cgroup):
+        from pyrunc.cgroups.stats import v2_extras
+        from pyrunc.shim.metrics import TYPE_URL_V2, v2_metrics
+
+        response = shim_pb2.StatsResponse()
+        response.stats.type_url = TYPE_URL_V2
+        response.stats.value = v2_metrics(cgroup.stats(), v2_extras(cgroup)).SerializeToString()
         return response
 
     def connect(self, req):

@@ -445,6 +445,7 @@ def preload() -> None:
     import pyrunc.rootless
     import pyrunc.shim.main
     import pyrunc.shim.metrics
+    import pyrunc.shim.options
     import pyrunc.shim.rootfs
     import pyrunc.shim.service
     import pyrunc.shim.stdio
