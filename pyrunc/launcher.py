@@ -12,19 +12,25 @@ ignores PYTHON* variables and the user's site, which a runtime started by daemon
 - `script_text()`: the script a wheel (or `pip install .`, or an sdist) installs. pip rewrites only a
   `#!python` first line and drops its arguments, so the script starts as sh, which execs the
   interpreter beside it with -I -S on the same file; Python reads the sh part as a string.
+
+The first also serves the modules of the hot verbs and of create from one file (the bundle, written
+with it: write_bundle, serve_hot_modules), in place of a search of sys.path and a .pyc per module.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import sysconfig
 
 
-def launcher_text(entry: str = "pyrunc.main") -> str:
+def launcher_text(entry: str = "pyrunc.main", bundle: str | None = None) -> str:
+    """`bundle`: a file of write_bundle's whose modules the command imports from it."""
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     site_packages = sysconfig.get_paths()["purelib"]
     paths = [package_root] + ([site_packages] if site_packages != package_root else [])
+    serve = serve_text(bundle) if bundle else ""
     return (
         f"#!{sys.executable} -IS\n"
         "# Written by `python -m pyrunc.launcher`: pyrunc without site (see pyrunc/launcher.py).\n"
@@ -32,55 +38,188 @@ def launcher_text(entry: str = "pyrunc.main") -> str:
         # After the standard library, as `site` would place them: stdlib imports then never
         # search these directories first.
         f"sys.path += {paths!r}\n"
+        f"{serve}"
         f"from {entry} import main\n"
         "main()\n"
     )
 
 
-# sh: the interpreter beside the script (a venv's bin/), else beside the file a symlink names (a
-# `ln -s .venv/bin/pyrunc /usr/local/bin/`), else python3 with site (slow, but right). Python: the
-# site-packages of that interpreter's prefix, found from the script's own place as pip lays it out
-# (PREFIX/bin/pyrunc, PREFIX/lib/pythonX.Y/site-packages); if pyrunc is not there, start again with site.
-SCRIPT = """#!/bin/sh
-''':'
-# pyrunc, as pip installs it from a wheel: see pyrunc/launcher.py (sh runs this part, Python skips it).
-[ -x "${0%/*}/python3" ] && exec "${0%/*}/python3" -I -S "$0" "$@"
-p=$(readlink -f -- "$0")
-[ -x "${p%/*}/python3" ] && exec "${p%/*}/python3" -I -S "$p" "$@"
-exec python3 "$0" "$@"
-'''
-import sys
+def serve_text(bundle: str) -> str:
+    """The launcher's lines that import the hot modules from `bundle` (see serve_hot_modules).
+    The interpreter compiles a script on every run (it has no .pyc): the rest, compiled, comes
+    from the bundle."""
+    return (
+        "try:  # pyrunc's hot modules from one file (serve_hot_modules in pyrunc/launcher.py)\n"
+        f"    _bundle = open({bundle!r}, 'rb', buffering=0)\n"
+        "except OSError:\n"
+        "    pass\n"
+        "else:\n"
+        "    try:\n"
+        "        _head = _bundle.read(8)\n"
+        "        if _head[:4] != sys.modules['_frozen_importlib_external'].MAGIC_NUMBER:\n"
+        "            raise ValueError('another Python version')\n"
+        "        _serve = __import__('marshal').loads(_bundle.read(int.from_bytes(_head[4:], 'little')))\n"
+        "        exec(_serve, {'sys': sys, 'bundle': _bundle})\n"
+        "    except (OSError, ValueError, EOFError, TypeError):\n"
+        "        _bundle.close()\n"
+    )
 
 
-def site_packages():
-    import os
+# The modules of the hot verbs (state, start, kill, delete) and of create, which every container
+# pays for (issue 15): the launcher serves them from one file, the bundle, written beside their
+# bytecode (pyrunc/__pycache__/hot.<tag>.bundle) when the launcher is. Importing them one by one,
+# importlib walks sys.path's finders, stats, opens, reads and validates each module's .pyc: about
+# 0.1 ms a module, more than `pyrunc state` does itself. tests/integration/test_cli_imports.py checks
+# that every pyrunc module those verbs load is in this list, and that a changed source is not served.
+HOT_MODULES = (
+    "pyrunc",
+    "pyrunc.main",
+    "pyrunc._cli_table",
+    "pyrunc.fastcli",
+    "pyrunc.commands",
+    "pyrunc.log",
+    "pyrunc.errors",
+    "pyrunc.jsonio",
+    "pyrunc.paths",
+    "pyrunc.store",
+    "pyrunc.linux",
+    "pyrunc.freezer",
+    "pyrunc.rootless",
+    "pyrunc.container",
+    "pyrunc.container.base",
+    "pyrunc.container.query",
+    "pyrunc.container.start",
+    "pyrunc.container.kill",
+    "pyrunc.container.delete",
+    "pyrunc.cgroups",
+    "pyrunc.cgroups._fs",
+    "pyrunc.cgroups.v1",
+    "pyrunc.cgroups.v2",
+    # create's
+    "pyrunc.container.create",
+    "pyrunc.container.launch",
+    "pyrunc.container.stdio",
+    "pyrunc.config",
+    "pyrunc.config._fastcheck",
+    "pyrunc.config.load",
+    "pyrunc.config.semantic",
+    "pyrunc.config.validate",
+    "pyrunc.plan",
+    "pyrunc.hooks",
+    "pyrunc.lsm",
+    "pyrunc.mounts",
+    "pyrunc.mountinfo",
+    "pyrunc.cpulist",
+    "pyrunc.cgroups.devices",
+    "pyrunc.cgroups.discovery",
+    "pyrunc.cgroups.mount_plan",
+    "pyrunc.cgroups.resources",
+    "pyrunc.cgroups.resources.common",
+    "pyrunc.cgroups.resources.transaction",
+    "pyrunc.cgroups.resources.v1",
+    "pyrunc.cgroups.resources.v2",
+    "pyrunc.cgroups.resources.values",
+)
 
-    prefix = os.path.dirname(os.path.dirname(os.path.realpath(sys.argv[0])))
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    for lib in ("lib", "lib64"):
-        for name in ("site-packages", "dist-packages"):
-            path = os.path.join(prefix, lib, version, name)
-            if os.path.exists(os.path.join(path, "pyrunc", "main.py")):
-                return path
-    return None
+
+def bundle_path(package_root: str) -> str:
+    """Where the bundle of `package_root`'s pyrunc is written for this interpreter: with the
+    bytecode, tagged as a .pyc is (another Python version has its own, or none)."""
+    return os.path.join(package_root, "pyrunc", "__pycache__", f"hot.{sys.implementation.cache_tag}.bundle")
 
 
-if sys.flags.no_site:
-    path = site_packages()
-    if path is None:
-        os = sys.modules.get("os") or __import__("os")
-        os.execv(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]])
-    sys.path.append(path)
-from pyrunc.main import main
+def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MODULES) -> None:
+    """The bundle: importlib's MAGIC_NUMBER (4 bytes), the length of the header (4 bytes,
+    little-endian), the header: the code of serve_hot_modules and its call with the index
+    {module: (source path, its st_mtime_ns, its size, is a package, offset, length)}, marshalled,
+    then each module's code object, marshalled, at its offset. Compiled from the sources as they
+    are now; a module whose source is absent (not generated here) is left out."""
+    import __future__
 
-main()
-"""
+    import inspect
+    import marshal
+    from importlib.util import MAGIC_NUMBER
+
+    entries: list[tuple[str, str, int, int, bool, int]] = []
+    blobs: list[bytes] = []
+    for name in modules:
+        base = os.path.join(package_root, *name.split("."))
+        package = os.path.isfile(os.path.join(base, "__init__.py"))
+        source = os.path.join(base, "__init__.py") if package else base + ".py"
+        try:
+            with open(source, "rb") as f:
+                text = f.read()
+                st = os.fstat(f.fileno())
+        except FileNotFoundError:
+            continue
+        # dont_inherit: none of this module's own __future__ flags in the code compiled here.
+        blobs.append(marshal.dumps(compile(text, source, "exec", dont_inherit=True)))
+        entries.append((name, source, st.st_mtime_ns, st.st_size, package, len(blobs[-1])))
+
+    def header(start: int) -> bytes:
+        index, offset = {}, start
+        for name, source, mtime_ns, size, package, length in entries:
+            index[name] = (source, mtime_ns, size, package, offset, length)
+            offset += length
+        lines, first = inspect.getsourcelines(serve_hot_modules)
+        # At its own line numbers in this file (for tracebacks), its annotations left unevaluated.
+        text = "\n" * (first - 1) + "".join(lines) + f"\nserve_hot_modules(bundle, {index!r})\n"
+        flags = __future__.annotations.compiler_flag
+        return marshal.dumps(compile(text, __file__, "exec", flags=flags, dont_inherit=True))
+
+    # The header holds the offsets, which depend on its length: until the two agree.
+    head = header(8)
+    for _ in range(16):
+        again = header(8 + len(head))
+        if len(again) == len(head):
+            break
+        head = again
+    else:
+        raise RuntimeError(f"{path}: the bundle's header does not settle to one length")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as out:
+        out.write(MAGIC_NUMBER + len(again).to_bytes(4, "little") + again + b"".join(blobs))
+    os.replace(tmp, path)
 
 
-def script_text(entry: str = "pyrunc.main") -> str:
-    if entry == "pyrunc.main":
-        return SCRIPT
-    return SCRIPT.replace("from pyrunc.main import", f"from {entry} import")
+def serve_hot_modules(bundle: io.FileIO, index: dict[str, tuple[str, int, int, bool, int, int]]) -> None:
+    """Import the modules of `index` from `bundle` (the open file, kept open), each read and
+    unmarshalled when imported: one open for all of them, no search of sys.path, no .pyc to stat,
+    open and validate. Runs from the bundle's header (pyrunc is not importable before it runs), so
+    it uses only what the interpreter has loaded at start. A module whose source no longer has the
+    size and mtime recorded (edited, reinstalled, removed) is imported as usual, as is everything
+    when the bundle is absent, unreadable or from another Python version: never stale code."""
+    import marshal
+    import posix
+
+    external = sys.modules["_frozen_importlib_external"]
+    fd = bundle.fileno()
+
+    class HotLoader(external.SourceFileLoader):  # type: ignore[name-defined]
+        def get_code(self, fullname: str) -> object:
+            offset, length = index[fullname][4:]
+            return marshal.loads(posix.pread(fd, length, offset))
+
+    class HotFinder:
+        @staticmethod
+        def find_spec(fullname: str, path: object = None, target: object = None) -> object:
+            entry = index.get(fullname)
+            if entry is None:
+                return None
+            source, mtime_ns, size, package = entry[:4]
+            try:
+                st = posix.stat(source)
+            except OSError:
+                return None
+            if st.st_mtime_ns != mtime_ns or st.st_size != size:
+                return None
+            places = [source.rpartition("/")[0]] if package else None
+            return external.spec_from_file_location(
+                fullname, source, loader=HotLoader(fullname, source), submodule_search_locations=places
+            )
+
+    sys.meta_path.insert(0, HotFinder)  # type: ignore[arg-type]
 
 
 def write(path: str, text: str | None = None, entry: str = "pyrunc.main") -> None:
@@ -99,6 +238,12 @@ if __name__ == "__main__":
     # `pyrunc` command also writes containerd's shim beside it (entry pyrunc.shim.main): an editable
     # install's `pip install -e` leaves both as the wheel's scripts, which find no package in
     # site-packages and start again with `site`.
-    write(sys.argv[1], entry=sys.argv[2] if len(sys.argv) > 2 else "pyrunc.main")
+    if len(sys.argv) == 2:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        bundle = bundle_path(root)
+        write_bundle(bundle, root)
+        write(sys.argv[1], launcher_text(bundle=bundle))
+    else:
+        write(sys.argv[1], entry=sys.argv[2])
     if len(sys.argv) == 2:
         write(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), SHIM), entry="pyrunc.shim.main")
