@@ -131,14 +131,15 @@ def bundle_path(package_root: str) -> str:
 def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MODULES) -> None:
     """The bundle: importlib's MAGIC_NUMBER (4 bytes), the length of the header (4 bytes,
     little-endian), the header: the code of serve_hot_modules and its call with the index
-    {module: (source path, its st_mtime_ns, its size, is a package, offset, length)}, marshalled,
+    {module: (source path, its .pyc's path (__cached__), the source's st_mtime_ns and size, is a
+    package, offset, length)}, marshalled,
     then each module's code object, marshalled, at its offset. Compiled from the sources as they
     are now; a module whose source is absent (not generated here) is left out."""
     import __future__
 
     import inspect
     import marshal
-    from importlib.util import MAGIC_NUMBER
+    from importlib.util import MAGIC_NUMBER, cache_from_source
 
     entries: list[tuple[str, str, int, int, bool, int]] = []
     blobs: list[bytes] = []
@@ -159,7 +160,7 @@ def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MO
     def header(start: int) -> bytes:
         index, offset = {}, start
         for name, source, mtime_ns, size, package, length in entries:
-            index[name] = (source, mtime_ns, size, package, offset, length)
+            index[name] = (source, cache_from_source(source), mtime_ns, size, package, offset, length)
             offset += length
         lines, first = inspect.getsourcelines(serve_hot_modules)
         # At its own line numbers in this file (for tracebacks), its annotations left unevaluated.
@@ -183,7 +184,7 @@ def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MO
     os.replace(tmp, path)
 
 
-def serve_hot_modules(bundle: io.FileIO, index: dict[str, tuple[str, int, int, bool, int, int]]) -> None:
+def serve_hot_modules(bundle: io.FileIO, index: dict[str, tuple[str, str, int, int, bool, int, int]]) -> None:
     """Import the modules of `index` from `bundle` (the open file, kept open), each read and
     unmarshalled when imported: one open for all of them, no search of sys.path, no .pyc to stat,
     open and validate. Runs from the bundle's header (pyrunc is not importable before it runs), so
@@ -194,11 +195,12 @@ def serve_hot_modules(bundle: io.FileIO, index: dict[str, tuple[str, int, int, b
     import posix
 
     external = sys.modules["_frozen_importlib_external"]
+    ModuleSpec = sys.modules["_frozen_importlib"].ModuleSpec
     fd = bundle.fileno()
 
     class HotLoader(external.SourceFileLoader):  # type: ignore[name-defined]
         def get_code(self, fullname: str) -> object:
-            offset, length = index[fullname][4:]
+            offset, length = index[fullname][5:]
             return marshal.loads(posix.pread(fd, length, offset))
 
     class HotFinder:
@@ -207,17 +209,19 @@ def serve_hot_modules(bundle: io.FileIO, index: dict[str, tuple[str, int, int, b
             entry = index.get(fullname)
             if entry is None:
                 return None
-            source, mtime_ns, size, package = entry[:4]
+            source, cached, mtime_ns, size, package = entry[:5]
             try:
                 st = posix.stat(source)
             except OSError:
                 return None
             if st.st_mtime_ns != mtime_ns or st.st_size != size:
                 return None
-            places = [source.rpartition("/")[0]] if package else None
-            return external.spec_from_file_location(
-                fullname, source, loader=HotLoader(fullname, source), submodule_search_locations=places
-            )
+            spec = ModuleSpec(fullname, HotLoader(fullname, source), origin=source)
+            spec.has_location = True
+            spec.cached = cached
+            if package:
+                spec.submodule_search_locations = [source.rpartition("/")[0]]
+            return spec
 
     sys.meta_path.insert(0, HotFinder)  # type: ignore[arg-type]
 
