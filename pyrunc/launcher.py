@@ -72,7 +72,16 @@ def serve_text(bundle: str) -> str:
 # 0.1 ms a module, more than `pyrunc state` does itself. tests/integration/test_cli_imports.py checks
 # that every pyrunc module those verbs load is in this list, and that a changed source is not served.
 HOT_MODULES = (
+    # The standard library's that are not built in: found and loaded as sys.path would.
+    "_json",
+    "os",
+    "stat",
+    "posixpath",
+    "genericpath",
+    "_collections_abc",
+    "struct",
     "pyrunc",
+    "pyrunc._core",
     "pyrunc.main",
     "pyrunc._cli_table",
     "pyrunc.fastcli",
@@ -130,38 +139,52 @@ def bundle_path(package_root: str) -> str:
 
 def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MODULES) -> None:
     """The bundle: importlib's MAGIC_NUMBER (4 bytes), the length of the header (4 bytes,
-    little-endian), the header: the code of serve_hot_modules and its call with the index
-    {module: (source path, its .pyc's path (__cached__), the source's st_mtime_ns and size, is a
-    package, offset, length)}, marshalled,
-    then each module's code object, marshalled, at its offset. Compiled from the sources as they
-    are now; a module whose source is absent (not generated here) is left out."""
+    little-endian), the header: the code of serve_hot_modules and its call with the index, then
+    each module's code object, marshalled, at its offset. Each module is found as the command's
+    interpreter would find it (-I -S, `package_root` after the standard library) and compiled from
+    its source as it is now; an extension module (a .so) is recorded by its path; a built-in
+    module, or one not found (not generated here), is left out."""
     import __future__
 
     import inspect
     import marshal
+    import subprocess
+    from importlib.machinery import ExtensionFileLoader, PathFinder, SourceFileLoader
     from importlib.util import MAGIC_NUMBER, cache_from_source
 
-    entries: list[tuple[str, str, int, int, bool, int]] = []
-    blobs: list[bytes] = []
+    where = [sys.executable, "-I", "-S", "-c", "import sys; print(*sys.path, sep=chr(0))"]
+    stdlib = subprocess.run(where, capture_output=True, text=True, check=True).stdout.rstrip("\n")
+    search = {"": [*stdlib.split("\0"), package_root]}
+    entries: list[tuple[str, str, str | None, int, int, str, bytes]] = []
     for name in modules:
-        base = os.path.join(package_root, *name.split("."))
-        package = os.path.isfile(os.path.join(base, "__init__.py"))
-        source = os.path.join(base, "__init__.py") if package else base + ".py"
-        try:
-            with open(source, "rb") as f:
-                text = f.read()
-                st = os.fstat(f.fileno())
-        except FileNotFoundError:
+        parent = name.rpartition(".")[0]
+        if name in sys.builtin_module_names or parent not in search:
             continue
-        # dont_inherit: none of this module's own __future__ flags in the code compiled here.
-        blobs.append(marshal.dumps(compile(text, source, "exec", dont_inherit=True)))
-        entries.append((name, source, st.st_mtime_ns, st.st_size, package, len(blobs[-1])))
+        spec = PathFinder.find_spec(name, search[parent])
+        if spec is None or spec.origin is None:
+            continue
+        if spec.submodule_search_locations is not None:
+            search[name] = list(spec.submodule_search_locations)
+        st = os.stat(spec.origin)
+        if isinstance(spec.loader, ExtensionFileLoader):
+            entries.append((name, spec.origin, None, st.st_mtime_ns, st.st_size, "extension", b""))
+        elif isinstance(spec.loader, SourceFileLoader):
+            with open(spec.origin, "rb") as f:
+                text = f.read()
+            if os.stat(spec.origin).st_mtime_ns != st.st_mtime_ns:
+                raise RuntimeError(f"{spec.origin} changed while the bundle was written: write it again")
+            # dont_inherit: none of this module's own __future__ flags in the code compiled here.
+            code = marshal.dumps(compile(text, spec.origin, "exec", dont_inherit=True))
+            kind = "package" if name in search else "module"
+            entries.append(
+                (name, spec.origin, cache_from_source(spec.origin), st.st_mtime_ns, st.st_size, kind, code)
+            )
 
     def header(start: int) -> bytes:
         index, offset = {}, start
-        for name, source, mtime_ns, size, package, length in entries:
-            index[name] = (source, cache_from_source(source), mtime_ns, size, package, offset, length)
-            offset += length
+        for name, origin, cached, mtime_ns, size, kind, code in entries:
+            index[name] = (origin, cached, mtime_ns, size, kind, offset, len(code))
+            offset += len(code)
         lines, first = inspect.getsourcelines(serve_hot_modules)
         # At its own line numbers in this file (for tracebacks), its annotations left unevaluated.
         text = "\n" * (first - 1) + "".join(lines) + f"\nserve_hot_modules(bundle, {index!r})\n"
@@ -180,17 +203,21 @@ def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MO
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "wb") as out:
-        out.write(MAGIC_NUMBER + len(again).to_bytes(4, "little") + again + b"".join(blobs))
+        out.write(MAGIC_NUMBER + len(again).to_bytes(4, "little") + again + b"".join(e[-1] for e in entries))
     os.replace(tmp, path)
 
 
-def serve_hot_modules(bundle: io.FileIO, index: dict[str, tuple[str, str, int, int, bool, int, int]]) -> None:
-    """Import the modules of `index` from `bundle` (the open file, kept open), each read and
-    unmarshalled when imported: one open for all of them, no search of sys.path, no .pyc to stat,
-    open and validate. Runs from the bundle's header (pyrunc is not importable before it runs), so
-    it uses only what the interpreter has loaded at start. A module whose source no longer has the
-    size and mtime recorded (edited, reinstalled, removed) is imported as usual, as is everything
-    when the bundle is absent, unreadable or from another Python version: never stale code."""
+def serve_hot_modules(
+    bundle: io.FileIO, index: dict[str, tuple[str, str | None, int, int, str, int, int]]
+) -> None:
+    """Import the modules of `index` {name: (file, __cached__, the file's st_mtime_ns and size,
+    "module", "package" or "extension", offset, length)} from `bundle` (the open file, kept open),
+    each read and unmarshalled when imported (an extension loaded from its recorded file): one
+    open for all of them, no search of sys.path, no .pyc to stat, open and validate. Runs from the
+    bundle's header (pyrunc is not importable before it runs), so it uses only what the
+    interpreter has loaded at start. A module whose file no longer has the size and mtime recorded
+    (edited, reinstalled, removed) is imported as usual, as is everything when the bundle is
+    absent, unreadable or from another Python version: never stale code."""
     import marshal
     import posix
 
@@ -209,18 +236,22 @@ def serve_hot_modules(bundle: io.FileIO, index: dict[str, tuple[str, str, int, i
             entry = index.get(fullname)
             if entry is None:
                 return None
-            source, cached, mtime_ns, size, package = entry[:5]
+            origin, cached, mtime_ns, size, kind = entry[:5]
             try:
-                st = posix.stat(source)
+                st = posix.stat(origin)
             except OSError:
                 return None
             if st.st_mtime_ns != mtime_ns or st.st_size != size:
                 return None
-            spec = ModuleSpec(fullname, HotLoader(fullname, source), origin=source)
+            if kind == "extension":
+                spec = ModuleSpec(fullname, external.ExtensionFileLoader(fullname, origin), origin=origin)
+            else:
+                spec = ModuleSpec(fullname, HotLoader(fullname, origin), origin=origin)
+                spec.cached = cached
             spec.has_location = True
-            spec.cached = cached
-            if package:
-                spec.submodule_search_locations = [source.rpartition("/")[0]]
+            spec.loader_state = "bundle"  # for the tests: served from here
+            if kind == "package":
+                spec.submodule_search_locations = [origin.rpartition("/")[0]]
             return spec
 
     sys.meta_path.insert(0, HotFinder)  # type: ignore[arg-type]

@@ -19,13 +19,19 @@ from tests.support import REPO, USED_IDS
 
 _RUN_MAIN = """
 import sys
+at_start = set(sys.modules)
 sys.path += [sys.argv[1], sys.argv[2]]
 record, argv = sys.argv[3], sys.argv[4:]
 {serve}
 from pyrunc import main as entry
 
 def _loader(name):
-    return type(getattr(sys.modules[name], "__loader__", None)).__name__
+    if name in at_start:
+        return "start"  # loaded by the interpreter before any of pyrunc's
+    module = sys.modules[name]
+    if getattr(getattr(module, "__spec__", None), "loader_state", None) == "bundle":
+        return "bundle"
+    return type(getattr(module, "__loader__", None)).__name__
 
 def _exit(code):
     with open(record, "w") as f:
@@ -150,18 +156,20 @@ def test_create_imports_no_framework_nor_unused_stdlib(runtime, make_bundle, cid
 
 
 def served(loaders: dict[str, str]) -> set[str]:
-    """The pyrunc modules loaded from source files, each with the bundle's loader or not."""
-    ours = {name: loader for name, loader in loaders.items() if name.split(".")[0] == "pyrunc"}
-    sources = {name for name, loader in ours.items() if loader in ("SourceFileLoader", "HotLoader")}
-    assert {name for name in sources if ours[name] == "SourceFileLoader"} == set(), "not from the bundle"
-    return sources
+    """The modules served from the bundle; none was found on sys.path instead."""
+    found = {
+        name for name, loader in loaders.items() if loader in ("SourceFileLoader", "ExtensionFileLoader")
+    }
+    assert found == set(), "not from the bundle: add them to pyrunc/launcher.py HOT_MODULES"
+    return {name for name, loader in loaders.items() if loader == "bundle"}
 
 
 def test_the_launcher_serves_every_module_of_the_hot_verbs_and_create_from_its_bundle(
     runtime, make_bundle, cid, tmp_path
 ):
-    """pyrunc/launcher.py HOT_MODULES: whatever these verbs import of pyrunc comes from the one
-    file (a module added to their path without being added there would be imported as usual)."""
+    """pyrunc/launcher.py HOT_MODULES: whatever these verbs import, of pyrunc and of the standard
+    library that is not built in, comes from the one file (a module added to their path without
+    being added there would be imported as usual, from sys.path)."""
     bundle = str(tmp_path / "hot.bundle")
     write_bundle(bundle, REPO)
     assert serve_text(bundle) in launcher_text(bundle=bundle)  # what `python -m pyrunc.launcher` writes
@@ -198,7 +206,9 @@ def _serve_and_import(bundle: str, top: str) -> list[str]:
         "        open_files.append(posix.readlink(f'/proc/self/fd/{fd}'))\n"
         "    except OSError:\n"
         "        pass  # listdir's own\n"
-        "print(hotpkg.mod.VALUE, type(hotpkg.mod.__loader__).__name__, sys.argv[1] in open_files)\n"
+        "served = hotpkg.mod.__spec__.loader_state == 'bundle'\n"
+        "loader = 'bundle' if served else type(hotpkg.mod.__loader__).__name__\n"
+        "print(hotpkg.mod.VALUE, loader, sys.argv[1] in open_files)\n"
     )
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", script, bundle], capture_output=True, text=True, timeout=60
@@ -218,7 +228,7 @@ def test_a_module_whose_source_changed_is_not_served_from_the_bundle(tmp_path):
     mod.write_text("VALUE = 1\n")
     bundle = str(tmp_path / "hot.bundle")
     write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod"))
-    assert _serve_and_import(bundle, str(tmp_path)) == ["1", "HotLoader", "True"]
+    assert _serve_and_import(bundle, str(tmp_path)) == ["1", "bundle", "True"]
 
     stat = mod.stat()
     mod.write_text("VALUE = 2\n")  # same size
@@ -229,7 +239,7 @@ def test_a_module_whose_source_changed_is_not_served_from_the_bundle(tmp_path):
     assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "True"]
 
     write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod"))
-    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "HotLoader", "True"]
+    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "bundle", "True"]
     path = tmp_path / "hot.bundle"
     data = path.read_bytes()
     path.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # another Python's magic number
