@@ -19,7 +19,6 @@ with it: write_bundle, serve_hot_modules), in place of a search of sys.path and 
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import sysconfig
@@ -50,18 +49,20 @@ def serve_text(bundle: str) -> str:
     from the bundle."""
     return (
         "try:  # pyrunc's hot modules from one file (serve_hot_modules in pyrunc/launcher.py)\n"
-        f"    _bundle = open({bundle!r}, 'rb', buffering=0)\n"
+        "    import posix\n"
+        f"    _bundle = posix.open({bundle!r}, posix.O_RDONLY | posix.O_CLOEXEC)\n"
         "except OSError:\n"
         "    pass\n"
         "else:\n"
         "    try:\n"
-        "        _head = _bundle.read(8)\n"
+        "        _head = posix.read(_bundle, 8)\n"
         "        if _head[:4] != sys.modules['_frozen_importlib_external'].MAGIC_NUMBER:\n"
         "            raise ValueError('another Python version')\n"
-        "        _serve = __import__('marshal').loads(_bundle.read(int.from_bytes(_head[4:], 'little')))\n"
+        "        _size = int.from_bytes(_head[4:], 'little')\n"
+        "        _serve = __import__('marshal').loads(posix.read(_bundle, _size))\n"
         "        exec(_serve, {'sys': sys, 'bundle': _bundle})\n"
         "    except (OSError, ValueError, EOFError, TypeError):\n"
-        "        _bundle.close()\n"
+        "        posix.close(_bundle)\n"
     )
 
 
@@ -189,7 +190,8 @@ def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MO
         # At its own line numbers in this file (for tracebacks), its annotations left unevaluated.
         text = "\n" * (first - 1) + "".join(lines) + f"\nserve_hot_modules(bundle, {index!r})\n"
         flags = __future__.annotations.compiler_flag
-        return marshal.dumps(compile(text, __file__, "exec", flags=flags, dont_inherit=True))
+        # optimize=2: without its docstring (only the modules' code keeps theirs).
+        return marshal.dumps(compile(text, __file__, "exec", flags=flags, dont_inherit=True, optimize=2))
 
     # The header holds the offsets, which depend on its length: until the two agree.
     head = header(8)
@@ -207,54 +209,51 @@ def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MO
     os.replace(tmp, path)
 
 
-def serve_hot_modules(
-    bundle: io.FileIO, index: dict[str, tuple[str, str | None, int, int, str, int, int]]
-) -> None:
+def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, int, str, int, int]]) -> None:
     """Import the modules of `index` {name: (file, __cached__, the file's st_mtime_ns and size,
-    "module", "package" or "extension", offset, length)} from `bundle` (the open file, kept open),
-    each read and unmarshalled when imported (an extension loaded from its recorded file): one
-    open for all of them, no search of sys.path, no .pyc to stat, open and validate. Runs from the
-    bundle's header (pyrunc is not importable before it runs), so it uses only what the
-    interpreter has loaded at start. A module whose file no longer has the size and mtime recorded
-    (edited, reinstalled, removed) is imported as usual, as is everything when the bundle is
-    absent, unreadable or from another Python version: never stale code."""
+    "module", "package" or "extension", offset, length)} from `bundle` (an fd, kept open), each
+    read and unmarshalled when imported (an extension loaded from its recorded file): one open for
+    all of them, no search of sys.path, no .pyc to stat, open and validate. Runs from the bundle's
+    header (pyrunc is not importable before it runs), so it uses only what the interpreter has
+    loaded at start, and defines no class (each costs more than a module's import here). A module
+    whose file no longer has the size and mtime recorded (edited, reinstalled, removed) is
+    imported as usual, as is everything when the bundle is absent, unreadable or from another
+    Python version: never stale code."""
     import marshal
     import posix
 
     external = sys.modules["_frozen_importlib_external"]
     ModuleSpec = sys.modules["_frozen_importlib"].ModuleSpec
-    fd = bundle.fileno()
 
-    class HotLoader(external.SourceFileLoader):  # type: ignore[name-defined]
-        def get_code(self, fullname: str) -> object:
-            offset, length = index[fullname][5:]
-            return marshal.loads(posix.pread(fd, length, offset))
+    def find_spec(fullname: str, path: object = None, target: object = None) -> object:
+        entry = index.get(fullname)
+        if entry is None:
+            return None
+        origin, cached, mtime_ns, size, kind, offset, length = entry
+        try:
+            st = posix.stat(origin)
+        except OSError:
+            return None
+        if st.st_mtime_ns != mtime_ns or st.st_size != size:
+            return None
+        if kind == "extension":
+            spec = ModuleSpec(fullname, external.ExtensionFileLoader(fullname, origin), origin=origin)
+        else:
+            # importlib's own loader for the file (get_source, get_data, ... as usual), its code
+            # from here: exec_module calls self.get_code, found on the instance first.
+            loader = external.SourceFileLoader(fullname, origin)
+            loader.get_code = lambda name: marshal.loads(posix.pread(bundle, length, offset))
+            spec = ModuleSpec(fullname, loader, origin=origin)
+            spec.cached = cached
+        spec.has_location = True
+        spec.loader_state = "bundle"  # for the tests: served from here
+        if kind == "package":
+            spec.submodule_search_locations = [origin.rpartition("/")[0]]
+        return spec
 
-    class HotFinder:
-        @staticmethod
-        def find_spec(fullname: str, path: object = None, target: object = None) -> object:
-            entry = index.get(fullname)
-            if entry is None:
-                return None
-            origin, cached, mtime_ns, size, kind = entry[:5]
-            try:
-                st = posix.stat(origin)
-            except OSError:
-                return None
-            if st.st_mtime_ns != mtime_ns or st.st_size != size:
-                return None
-            if kind == "extension":
-                spec = ModuleSpec(fullname, external.ExtensionFileLoader(fullname, origin), origin=origin)
-            else:
-                spec = ModuleSpec(fullname, HotLoader(fullname, origin), origin=origin)
-                spec.cached = cached
-            spec.has_location = True
-            spec.loader_state = "bundle"  # for the tests: served from here
-            if kind == "package":
-                spec.submodule_search_locations = [origin.rpartition("/")[0]]
-            return spec
-
-    sys.meta_path.insert(0, HotFinder)  # type: ignore[arg-type]
+    finder = type(sys)("pyrunc's hot modules")  # a module: an object to hold find_spec, no class
+    finder.find_spec = find_spec  # type: ignore[attr-defined]
+    sys.meta_path.insert(0, finder)
 
 
 def write(path: str, text: str | None = None, entry: str = "pyrunc.main") -> None:

@@ -208,6 +208,9 @@ def _serve_and_import(bundle: str, top: str) -> list[str]:
         "        pass  # listdir's own\n"
         "served = hotpkg.mod.__spec__.loader_state == 'bundle'\n"
         "loader = 'bundle' if served else type(hotpkg.mod.__loader__).__name__\n"
+        "import importlib.util\n"
+        "assert hotpkg.mod.__cached__ == importlib.util.cache_from_source(hotpkg.mod.__file__)\n"
+        "assert hotpkg.__path__ == [sys.path[0] + '/hotpkg'], hotpkg.__path__\n"
         "print(hotpkg.mod.VALUE, loader, sys.argv[1] in open_files)\n"
     )
     done = subprocess.run(
