@@ -71,16 +71,19 @@ def serve_text(bundle: str) -> str:
 # bytecode (pyrunc/__pycache__/hot.<tag>.bundle) when the launcher is. Importing them one by one,
 # importlib walks sys.path's finders, stats, opens, reads and validates each module's .pyc: about
 # 0.1 ms a module, more than `pyrunc state` does itself. tests/integration/test_cli_imports.py checks
-# that every pyrunc module those verbs load is in this list, and that a changed source is not served.
+# that every module the hot verbs and create load from sys.path is in this list (none is found there),
+# and that a changed source is not served.
 HOT_MODULES = (
-    # The standard library's that are not built in: found and loaded as sys.path would.
+    # The standard library's that are neither built in nor frozen (os, stat, posixpath are): found
+    # and loaded as sys.path would.
     "_json",
-    "os",
-    "stat",
-    "posixpath",
-    "genericpath",
-    "_collections_abc",
     "struct",
+    "__future__",
+    "copy",
+    "copyreg",
+    "types",
+    "weakref",
+    "_weakrefset",
     "pyrunc",
     "pyrunc._core",
     "pyrunc.main",
@@ -129,6 +132,15 @@ HOT_MODULES = (
     "pyrunc.cgroups.resources.v1",
     "pyrunc.cgroups.resources.v2",
     "pyrunc.cgroups.resources.values",
+    # create's with a seccomp profile (containerd's and docker's configs have one)
+    "pyrunc._seccomp",
+    "pyrunc.seccomp",
+    "pyrunc.seccomp.cache",
+    "pyrunc.seccomp.enosys",
+    "pyrunc.seccomp.profile",
+    # run's and exec's (exec: every probe of a kubelet)
+    "pyrunc.container.run",
+    "pyrunc.container.exec",
 )
 
 
@@ -153,13 +165,20 @@ def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MO
     from importlib.machinery import ExtensionFileLoader, PathFinder, SourceFileLoader
     from importlib.util import MAGIC_NUMBER, cache_from_source
 
-    where = [sys.executable, "-I", "-S", "-c", "import sys; print(*sys.path, sep=chr(0))"]
-    stdlib = subprocess.run(where, capture_output=True, text=True, check=True).stdout.rstrip("\n")
-    search = {"": [*stdlib.split("\0"), package_root]}
+    # The command's interpreter: its sys.path, and which modules it has built in or frozen (those
+    # its own importers serve before any path is searched, and before the bundle).
+    probe = (
+        "import sys, _imp\n"
+        "print(*sys.path, sep=chr(0))\n"
+        "print(*[n for n in sys.argv[1:] if n in sys.builtin_module_names or _imp.is_frozen(n)])\n"
+    )
+    where = [sys.executable, "-I", "-S", "-c", probe, *modules]
+    paths, internal = subprocess.run(where, capture_output=True, text=True, check=True).stdout.splitlines()
+    search = {"": [*paths.split("\0"), package_root]}
     entries: list[tuple[str, str, str | None, int, int, str, bytes]] = []
     for name in modules:
         parent = name.rpartition(".")[0]
-        if name in sys.builtin_module_names or parent not in search:
+        if name in internal.split() or parent not in search:
             continue
         spec = PathFinder.find_spec(name, search[parent])
         if spec is None or spec.origin is None:
@@ -253,7 +272,54 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
 
     finder = type(sys)("pyrunc's hot modules")  # a module: an object to hold find_spec, no class
     finder.find_spec = find_spec  # type: ignore[attr-defined]
-    sys.meta_path.insert(0, finder)
+    # Where sys.path's own finder is: built-in and frozen modules are served first, as always.
+    sys.meta_path.insert(sys.meta_path.index(external.PathFinder), finder)
+
+
+# sh: the interpreter beside the script (a venv's bin/), else beside the file a symlink names (a
+# `ln -s .venv/bin/pyrunc /usr/local/bin/`), else python3 with site (slow, but right). Python: the
+# site-packages of that interpreter's prefix, found from the script's own place as pip lays it out
+# (PREFIX/bin/pyrunc, PREFIX/lib/pythonX.Y/site-packages); if pyrunc is not there, start again with site.
+SCRIPT = """#!/bin/sh
+''':'
+# pyrunc, as pip installs it from a wheel: see pyrunc/launcher.py (sh runs this part, Python skips it).
+[ -x "${0%/*}/python3" ] && exec "${0%/*}/python3" -I -S "$0" "$@"
+p=$(readlink -f -- "$0")
+[ -x "${p%/*}/python3" ] && exec "${p%/*}/python3" -I -S "$p" "$@"
+exec python3 "$0" "$@"
+'''
+import sys
+
+
+def site_packages():
+    import os
+
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(sys.argv[0])))
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for lib in ("lib", "lib64"):
+        for name in ("site-packages", "dist-packages"):
+            path = os.path.join(prefix, lib, version, name)
+            if os.path.exists(os.path.join(path, "pyrunc", "main.py")):
+                return path
+    return None
+
+
+if sys.flags.no_site:
+    path = site_packages()
+    if path is None:
+        os = sys.modules.get("os") or __import__("os")
+        os.execv(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]])
+    sys.path.append(path)
+from pyrunc.main import main
+
+main()
+"""
+
+
+def script_text(entry: str = "pyrunc.main") -> str:
+    if entry == "pyrunc.main":
+        return SCRIPT
+    return SCRIPT.replace("from pyrunc.main import", f"from {entry} import")
 
 
 def write(path: str, text: str | None = None, entry: str = "pyrunc.main") -> None:

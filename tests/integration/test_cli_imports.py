@@ -167,8 +167,8 @@ def served(loaders: dict[str, str]) -> set[str]:
 def test_the_launcher_serves_every_module_of_the_hot_verbs_and_create_from_its_bundle(
     runtime, make_bundle, cid, tmp_path
 ):
-    """pyrunc/launcher.py HOT_MODULES: whatever these verbs import, of pyrunc and of the standard
-    library that is not built in, comes from the one file (a module added to their path without
+    """pyrunc/launcher.py HOT_MODULES: whatever these verbs (and exec) import, of pyrunc and of the standard
+    library that is neither built in nor frozen, comes from the one file (a module added to their path without
     being added there would be imported as usual, from sys.path)."""
     bundle = str(tmp_path / "hot.bundle")
     write_bundle(bundle, REPO)
@@ -182,11 +182,12 @@ def test_the_launcher_serves_every_module_of_the_hot_verbs_and_create_from_its_b
         cid,
         bundle=bundle,
     )
-    assert "pyrunc.container.create" in served(created)
-    for args in (("state", cid), ("start", cid), ("kill", cid, "9")):
-        assert {"pyrunc.main", "pyrunc.commands"} <= served(
-            loaders_of(runtime, tmp_path, *args, bundle=bundle)
-        )
+    assert {"pyrunc.container.create", "pyrunc._core", "struct"} <= served(created)
+    for args in (("state", cid), ("start", cid), ("exec", cid, "true"), ("kill", cid, "9")):
+        loaders = loaders_of(runtime, tmp_path, *args, bundle=bundle)
+        assert {"pyrunc.main", "pyrunc.commands", "_json"} <= served(loaders)
+        if args[0] == "exec":
+            assert "pyrunc.container.exec" in served(loaders)
     deadline = time.monotonic() + 10
     while runtime.status(cid) != "stopped" and time.monotonic() < deadline:
         time.sleep(0.02)
