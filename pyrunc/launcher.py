@@ -155,8 +155,11 @@ def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MO
     little-endian), the header: the code of serve_hot_modules and its call with the index, then
     each module's code object, marshalled, at its offset. Each module is found as the command's
     interpreter would find it (-I -S, `package_root` after the standard library) and compiled from
-    its source as it is now; an extension module (a .so) is recorded by its path; a built-in
-    module, or one not found (not generated here), is left out."""
+    its source as it is now; an extension module (a .so) is recorded by its path; a built-in or
+    frozen module (served by the interpreter's own importers first), or one not found (not
+    generated here), is left out. Only a file's size and mtime are checked when it is served: a
+    new file that would shadow a bundled one on sys.path (a package directory or a .so of the same
+    name beside it) is not noticed until the bundle is written again."""
     import __future__
 
     import inspect
