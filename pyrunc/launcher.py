@@ -12,6 +12,9 @@ ignores PYTHON* variables and the user's site, which a runtime started by daemon
 - `script_text()`: the script a wheel (or `pip install .`, or an sdist) installs. pip rewrites only a
   `#!python` first line and drops its arguments, so the script starts as sh, which execs the
   interpreter beside it with -I -S on the same file; Python reads the sh part as a string.
+
+The first also serves the modules of the hot verbs and of create from one file (the bundle, written
+with it: write_bundle, serve_hot_modules), in place of a search of sys.path and a .pyc per module.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ import sys
 import sysconfig
 
 
-def launcher_text(entry: str = "pyrunc.main") -> str:
+def launcher_text(entry: str = "pyrunc.main", bundle: str | None = None) -> str:
+    """`bundle`: a file of write_bundle's whose modules the command imports from it."""
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     site_packages = sysconfig.get_paths()["purelib"]
     paths = [package_root] + ([site_packages] if site_packages != package_root else [])
+    serve = serve_text(bundle) if bundle else ""
     return (
         f"#!{sys.executable} -IS\n"
         "# Written by `python -m pyrunc.launcher`: pyrunc without site (see pyrunc/launcher.py).\n"
@@ -32,9 +37,246 @@ def launcher_text(entry: str = "pyrunc.main") -> str:
         # After the standard library, as `site` would place them: stdlib imports then never
         # search these directories first.
         f"sys.path += {paths!r}\n"
+        f"{serve}"
         f"from {entry} import main\n"
         "main()\n"
     )
+
+
+def serve_text(bundle: str) -> str:
+    """The launcher's lines that import the hot modules from `bundle` (see serve_hot_modules).
+    The interpreter compiles a script on every run (it has no .pyc): the rest, compiled, comes
+    from the bundle."""
+    return (
+        "try:  # pyrunc's hot modules from one file (serve_hot_modules in pyrunc/launcher.py)\n"
+        "    import posix\n"
+        f"    _bundle = posix.open({bundle!r}, posix.O_RDONLY | posix.O_CLOEXEC)\n"
+        "except OSError:\n"
+        "    pass\n"
+        "else:\n"
+        "    try:\n"
+        "        _head = posix.read(_bundle, 8)\n"
+        "        if _head[:4] != sys.modules['_frozen_importlib_external'].MAGIC_NUMBER:\n"
+        "            raise ValueError('another Python version')\n"
+        "        _size = int.from_bytes(_head[4:], 'little')\n"
+        "        _serve = __import__('marshal').loads(posix.read(_bundle, _size))\n"
+        "        exec(_serve, {'sys': sys, 'bundle': _bundle})\n"
+        "    except (OSError, ValueError, EOFError, TypeError):\n"
+        "        posix.close(_bundle)\n"
+    )
+
+
+# The modules of the hot verbs (state, start, kill, delete) and of create, which every container
+# pays for (issue 15): the launcher serves them from one file, the bundle, written beside their
+# bytecode (pyrunc/__pycache__/hot.<tag>.bundle) when the launcher is. Importing them one by one,
+# importlib walks sys.path's finders, stats, opens, reads and validates each module's .pyc: about
+# 0.1 ms a module, more than `pyrunc state` does itself. tests/integration/test_cli_imports.py checks
+# that every module the hot verbs and create load from sys.path is in this list (none is found there),
+# and that a changed source is not served.
+HOT_MODULES = (
+    # The standard library's that are neither built in nor frozen (os, stat, posixpath are): found
+    # and loaded as sys.path would.
+    "_json",
+    "struct",
+    "__future__",
+    "copy",
+    "copyreg",
+    "types",
+    "weakref",
+    "_weakrefset",
+    "pyrunc",
+    "pyrunc._core",
+    "pyrunc.main",
+    "pyrunc._cli_table",
+    "pyrunc.fastcli",
+    "pyrunc.commands",
+    "pyrunc.log",
+    "pyrunc.errors",
+    "pyrunc.jsonio",
+    "pyrunc.paths",
+    "pyrunc.store",
+    "pyrunc.linux",
+    "pyrunc.freezer",
+    "pyrunc.rootless",
+    "pyrunc.container",
+    "pyrunc.container.base",
+    "pyrunc.container.query",
+    "pyrunc.container.start",
+    "pyrunc.container.kill",
+    "pyrunc.container.delete",
+    "pyrunc.cgroups",
+    "pyrunc.cgroups._fs",
+    "pyrunc.cgroups.v1",
+    "pyrunc.cgroups.v2",
+    # create's
+    "pyrunc.container.create",
+    "pyrunc.container.launch",
+    "pyrunc.container.stdio",
+    "pyrunc.config",
+    "pyrunc.config._fastcheck",
+    "pyrunc.config.load",
+    "pyrunc.config.semantic",
+    "pyrunc.config.validate",
+    "pyrunc.plan",
+    "pyrunc.hooks",
+    "pyrunc.lsm",
+    "pyrunc.mounts",
+    "pyrunc.mountinfo",
+    "pyrunc.cpulist",
+    "pyrunc.cgroups.devices",
+    "pyrunc.cgroups.discovery",
+    "pyrunc.cgroups.mount_plan",
+    "pyrunc.cgroups.resources",
+    "pyrunc.cgroups.resources.common",
+    "pyrunc.cgroups.resources.transaction",
+    "pyrunc.cgroups.resources.v1",
+    "pyrunc.cgroups.resources.v2",
+    "pyrunc.cgroups.resources.values",
+    # create's with a seccomp profile (containerd's and docker's configs have one)
+    "pyrunc._seccomp",
+    "pyrunc.seccomp",
+    "pyrunc.seccomp.cache",
+    "pyrunc.seccomp.enosys",
+    "pyrunc.seccomp.profile",
+    # run's and exec's (exec: every probe of a kubelet)
+    "pyrunc.container.run",
+    "pyrunc.container.exec",
+)
+
+
+def bundle_path(package_root: str) -> str:
+    """Where the bundle of `package_root`'s pyrunc is written for this interpreter: with the
+    bytecode, tagged as a .pyc is (another Python version has its own, or none)."""
+    return os.path.join(package_root, "pyrunc", "__pycache__", f"hot.{sys.implementation.cache_tag}.bundle")
+
+
+def write_bundle(path: str, package_root: str, modules: tuple[str, ...] = HOT_MODULES) -> None:
+    """The bundle: importlib's MAGIC_NUMBER (4 bytes), the length of the header (4 bytes,
+    little-endian), the header: the code of serve_hot_modules and its call with the index, then
+    each module's code object, marshalled, at its offset. Each module is found as the command's
+    interpreter would find it (-I -S, `package_root` after the standard library) and compiled from
+    its source as it is now; an extension module (a .so) is recorded by its path; a built-in or
+    frozen module (served by the interpreter's own importers first), or one not found (not
+    generated here), is left out. Only a file's size and mtime are checked when it is served: a
+    new file that would shadow a bundled one on sys.path (a package directory or a .so of the same
+    name beside it) is not noticed until the bundle is written again."""
+    import __future__
+
+    import inspect
+    import marshal
+    import subprocess
+    from importlib.machinery import ExtensionFileLoader, PathFinder, SourceFileLoader
+    from importlib.util import MAGIC_NUMBER, cache_from_source
+
+    # The command's interpreter: its sys.path, and which modules it has built in or frozen (those
+    # its own importers serve before any path is searched, and before the bundle).
+    probe = (
+        "import sys, _imp\n"
+        "print(*sys.path, sep=chr(0))\n"
+        "print(*[n for n in sys.argv[1:] if n in sys.builtin_module_names or _imp.is_frozen(n)])\n"
+    )
+    where = [sys.executable, "-I", "-S", "-c", probe, *modules]
+    paths, internal = subprocess.run(where, capture_output=True, text=True, check=True).stdout.splitlines()
+    search = {"": [*paths.split("\0"), package_root]}
+    entries: list[tuple[str, str, str | None, int, int, str, bytes]] = []
+    for name in modules:
+        parent = name.rpartition(".")[0]
+        if name in internal.split() or parent not in search:
+            continue
+        spec = PathFinder.find_spec(name, search[parent])
+        if spec is None or spec.origin is None:
+            continue
+        if spec.submodule_search_locations is not None:
+            search[name] = list(spec.submodule_search_locations)
+        st = os.stat(spec.origin)
+        if isinstance(spec.loader, ExtensionFileLoader):
+            entries.append((name, spec.origin, None, st.st_mtime_ns, st.st_size, "extension", b""))
+        elif isinstance(spec.loader, SourceFileLoader):
+            with open(spec.origin, "rb") as f:
+                text = f.read()
+            if os.stat(spec.origin).st_mtime_ns != st.st_mtime_ns:
+                raise RuntimeError(f"{spec.origin} changed while the bundle was written: write it again")
+            # dont_inherit: none of this module's own __future__ flags in the code compiled here.
+            code = marshal.dumps(compile(text, spec.origin, "exec", dont_inherit=True))
+            kind = "package" if name in search else "module"
+            entries.append(
+                (name, spec.origin, cache_from_source(spec.origin), st.st_mtime_ns, st.st_size, kind, code)
+            )
+
+    def header(start: int) -> bytes:
+        index, offset = {}, start
+        for name, origin, cached, mtime_ns, size, kind, code in entries:
+            index[name] = (origin, cached, mtime_ns, size, kind, offset, len(code))
+            offset += len(code)
+        lines, first = inspect.getsourcelines(serve_hot_modules)
+        # At its own line numbers in this file (for tracebacks), its annotations left unevaluated.
+        text = "\n" * (first - 1) + "".join(lines) + f"\nserve_hot_modules(bundle, {index!r})\n"
+        flags = __future__.annotations.compiler_flag
+        # optimize=2: without its docstring (only the modules' code keeps theirs).
+        return marshal.dumps(compile(text, __file__, "exec", flags=flags, dont_inherit=True, optimize=2))
+
+    # The header holds the offsets, which depend on its length: until the two agree.
+    head = header(8)
+    for _ in range(16):
+        again = header(8 + len(head))
+        if len(again) == len(head):
+            break
+        head = again
+    else:
+        raise RuntimeError(f"{path}: the bundle's header does not settle to one length")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as out:
+        out.write(MAGIC_NUMBER + len(again).to_bytes(4, "little") + again + b"".join(e[-1] for e in entries))
+    os.replace(tmp, path)
+
+
+def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, int, str, int, int]]) -> None:
+    """Import the modules of `index` {name: (file, __cached__, the file's st_mtime_ns and size,
+    "module", "package" or "extension", offset, length)} from `bundle` (an fd, kept open), each
+    read and unmarshalled when imported (an extension loaded from its recorded file): one open for
+    all of them, no search of sys.path, no .pyc to stat, open and validate. Runs from the bundle's
+    header (pyrunc is not importable before it runs), so it uses only what the interpreter has
+    loaded at start, and defines no class (each costs more than a module's import here). A module
+    whose file no longer has the size and mtime recorded (edited, reinstalled, removed) is
+    imported as usual, as is everything when the bundle is absent, unreadable or from another
+    Python version: never stale code."""
+    import marshal
+    import posix
+
+    external = sys.modules["_frozen_importlib_external"]
+    ModuleSpec = sys.modules["_frozen_importlib"].ModuleSpec
+
+    def find_spec(fullname: str, path: object = None, target: object = None) -> object:
+        entry = index.get(fullname)
+        if entry is None:
+            return None
+        origin, cached, mtime_ns, size, kind, offset, length = entry
+        try:
+            st = posix.stat(origin)
+        except OSError:
+            return None
+        if st.st_mtime_ns != mtime_ns or st.st_size != size:
+            return None
+        if kind == "extension":
+            spec = ModuleSpec(fullname, external.ExtensionFileLoader(fullname, origin), origin=origin)
+        else:
+            # importlib's own loader for the file (get_source, get_data, ... as usual), its code
+            # from here: exec_module calls self.get_code, found on the instance first.
+            loader = external.SourceFileLoader(fullname, origin)
+            loader.get_code = lambda name: marshal.loads(posix.pread(bundle, length, offset))
+            spec = ModuleSpec(fullname, loader, origin=origin)
+            spec.cached = cached
+        spec.has_location = True
+        spec.loader_state = "bundle"  # for the tests: served from here
+        if kind == "package":
+            spec.submodule_search_locations = [origin.rpartition("/")[0]]
+        return spec
+
+    finder = type(sys)("pyrunc's hot modules")  # a module: an object to hold find_spec, no class
+    finder.find_spec = find_spec  # type: ignore[attr-defined]
+    # Where sys.path's own finder is: built-in and frozen modules are served first, as always.
+    sys.meta_path.insert(sys.meta_path.index(external.PathFinder), finder)
 
 
 # sh: the interpreter beside the script (a venv's bin/), else beside the file a symlink names (a
@@ -99,6 +341,12 @@ if __name__ == "__main__":
     # `pyrunc` command also writes containerd's shim beside it (entry pyrunc.shim.main): an editable
     # install's `pip install -e` leaves both as the wheel's scripts, which find no package in
     # site-packages and start again with `site`.
-    write(sys.argv[1], entry=sys.argv[2] if len(sys.argv) > 2 else "pyrunc.main")
+    if len(sys.argv) == 2:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        bundle = bundle_path(root)
+        write_bundle(bundle, root)
+        write(sys.argv[1], launcher_text(bundle=bundle))
+    else:
+        write(sys.argv[1], entry=sys.argv[2])
     if len(sys.argv) == 2:
         write(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), SHIM), entry="pyrunc.shim.main")

@@ -4,8 +4,6 @@ Imports nothing: the cgroup hot paths read it. The tests keep a parser of their 
 (tests/mountinfo.py), so a mistake here cannot hide in both.
 """
 
-from __future__ import annotations
-
 
 class Mount:
     """One line of mountinfo (proc(5)): paths unescaped, optional fields kept as given."""

@@ -5,8 +5,6 @@ _collections_abc and posixpath) costs 1.1-1.4 ms here, more than `state` or `kil
 (issue 15). tests/unit/test_paths.py holds each to os.path's result.
 """
 
-from __future__ import annotations
-
 
 def join(path: str, *names: str) -> str:
     """os.path.join (str only)."""

@@ -9,8 +9,6 @@ and user namespace maps that an unprivileged caller may write.
   through the setuid newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
 """
 
-from __future__ import annotations
-
 import os
 
 from pyrunc.errors import PyruncError, errno_text

@@ -1,8 +1,6 @@
 """A config's `cgroup` mount, expanded into the mount records of the container's /sys/fs/cgroup,
 from the host's hierarchies (discovery.py)."""
 
-from __future__ import annotations
-
 import os
 
 from pyrunc import linux as L

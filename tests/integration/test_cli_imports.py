@@ -8,22 +8,34 @@ moment the command is done. Checked by names, never by time.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
 import time
 
+from pyrunc.launcher import launcher_text, serve_text, write_bundle
 from tests.support import REPO, USED_IDS
 
 _RUN_MAIN = """
 import sys
+at_start = set(sys.modules)
 sys.path += [sys.argv[1], sys.argv[2]]
 record, argv = sys.argv[3], sys.argv[4:]
+{serve}
 from pyrunc import main as entry
+
+def _loader(name):
+    if name in at_start:
+        return "start"  # loaded by the interpreter before any of pyrunc's
+    module = sys.modules[name]
+    if getattr(getattr(module, "__spec__", None), "loader_state", None) == "bundle":
+        return "bundle"
+    return type(getattr(module, "__loader__", None)).__name__
 
 def _exit(code):
     with open(record, "w") as f:
-        f.write("\\n".join(sorted(sys.modules)))
+        f.write("\\n".join(f"{{name}} {{_loader(name)}}" for name in sorted(sys.modules)))
     entry.__dict__["_real_exit"](code)
 
 entry.__dict__["_real_exit"] = entry._exit
@@ -59,16 +71,23 @@ HEAVY = {
 
 
 def modules_of(runtime, tmp_path, *args: str) -> set[str]:
+    return set(loaders_of(runtime, tmp_path, *args))
+
+
+def loaders_of(runtime, tmp_path, *args: str, bundle: str | None = None) -> dict[str, str]:
+    """{module: its loader's class name} once the command is done; with `bundle`, the modules
+    are served from it as the installed launcher does (pyrunc/launcher.py)."""
     record = tmp_path / "modules"
     record.unlink(missing_ok=True)
     if args[0] == "create":
         USED_IDS.add(args[-1])  # for the leak check
     site = sysconfig.get_paths()["purelib"]
     argv = [*(["--root", runtime.root] if args != ("--version",) else []), *args]
+    script = _RUN_MAIN.format(serve=serve_text(bundle) if bundle else "")
     # Files, not pipes: a created container inherits the runtime's stdio.
     with open(tmp_path / "stderr", "w+") as err:
         done = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", _RUN_MAIN, REPO, site, str(record), *argv],
+            [sys.executable, "-I", "-S", "-c", script, REPO, site, str(record), *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
@@ -76,7 +95,7 @@ def modules_of(runtime, tmp_path, *args: str) -> set[str]:
         )
         err.seek(0)
         assert done.returncode == 0, f"pyrunc {' '.join(args)}: {err.read()}"
-    return set(record.read_text().split())
+    return dict(line.split(" ", 1) for line in record.read_text().splitlines())
 
 
 # `os` itself (with _collections_abc and posixpath) costs more than state's or kill's own work:
@@ -134,3 +153,104 @@ def test_create_imports_no_framework_nor_unused_stdlib(runtime, make_bundle, cid
     assert loaded & (light | {"resource"}) == set()
     assert runtime.status(cid) == "created"
     runtime("delete", "--force", cid)
+
+
+def served(loaders: dict[str, str]) -> set[str]:
+    """The modules served from the bundle; none was found on sys.path instead."""
+    found = {
+        name for name, loader in loaders.items() if loader in ("SourceFileLoader", "ExtensionFileLoader")
+    }
+    assert found == set(), "not from the bundle: add them to pyrunc/launcher.py HOT_MODULES"
+    return {name for name, loader in loaders.items() if loader == "bundle"}
+
+
+def test_the_launcher_serves_every_module_of_the_hot_verbs_and_create_from_its_bundle(
+    runtime, make_bundle, cid, tmp_path
+):
+    """pyrunc/launcher.py HOT_MODULES: whatever these verbs (and exec) import, of pyrunc and of the standard
+    library that is neither built in nor frozen, comes from the one file (a module added to their path without
+    being added there would be imported as usual, from sys.path)."""
+    bundle = str(tmp_path / "hot.bundle")
+    write_bundle(bundle, REPO)
+    assert serve_text(bundle) in launcher_text(bundle=bundle)  # what `python -m pyrunc.launcher` writes
+    created = loaders_of(
+        runtime,
+        tmp_path,
+        "create",
+        "--bundle",
+        make_bundle(args=["sleep", "infinity"]).path,
+        cid,
+        bundle=bundle,
+    )
+    assert {"pyrunc.container.create", "pyrunc._core", "struct"} <= served(created)
+    for args in (("state", cid), ("start", cid), ("exec", cid, "true"), ("kill", cid, "9")):
+        loaders = loaders_of(runtime, tmp_path, *args, bundle=bundle)
+        assert {"pyrunc.main", "pyrunc.commands", "_json"} <= served(loaders)
+        if args[0] == "exec":
+            assert "pyrunc.container.exec" in served(loaders)
+    deadline = time.monotonic() + 10
+    while runtime.status(cid) != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "pyrunc.container.delete" in served(loaders_of(runtime, tmp_path, "delete", cid, bundle=bundle))
+    assert runtime("state", cid, check=False).returncode != 0
+
+
+def _serve_and_import(bundle: str, top: str) -> list[str]:
+    """A fresh interpreter that serves `bundle` as the launcher does and imports hotpkg.mod from
+    `top`: [its VALUE, its loader's class name, whether `bundle` is still open]."""
+    script = (
+        f"import sys\nsys.path.insert(0, {top!r})\n{serve_text(bundle)}"
+        "import hotpkg.mod, posix\n"
+        "open_files = []\n"
+        "for fd in posix.listdir('/proc/self/fd'):\n"
+        "    try:\n"
+        "        open_files.append(posix.readlink(f'/proc/self/fd/{fd}'))\n"
+        "    except OSError:\n"
+        "        pass  # listdir's own\n"
+        "served = hotpkg.mod.__spec__.loader_state == 'bundle'\n"
+        "loader = 'bundle' if served else type(hotpkg.mod.__loader__).__name__\n"
+        "import importlib.util\n"
+        "assert hotpkg.mod.__cached__ == importlib.util.cache_from_source(hotpkg.mod.__file__)\n"
+        "assert hotpkg.__path__ == [sys.path[0] + '/hotpkg'], hotpkg.__path__\n"
+        "print(hotpkg.mod.VALUE, loader, sys.argv[1] in open_files)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, bundle], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_a_module_whose_source_changed_is_not_served_from_the_bundle(tmp_path):
+    """The bundle records each source's size and mtime: an edited module (even to the same size)
+    is imported from its source, the others still from the bundle; a bundle of another Python
+    version (its magic number) or a damaged one is not used at all."""
+    package = tmp_path / "hotpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    mod = package / "mod.py"
+    mod.write_text("VALUE = 1\n")
+    bundle = str(tmp_path / "hot.bundle")
+    write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod"))
+    assert _serve_and_import(bundle, str(tmp_path)) == ["1", "bundle", "True"]
+
+    stat = mod.stat()
+    mod.write_text("VALUE = 2\n")  # same size
+    os.utime(mod, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert _serve_and_import(bundle, str(tmp_path)) == ["2", "SourceFileLoader", "True"]
+    mod.write_text("VALUE = 33\n")
+    os.utime(mod, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime, another size
+    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "True"]
+
+    write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod"))
+    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "bundle", "True"]
+    path = tmp_path / "hot.bundle"
+    data = path.read_bytes()
+    path.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # another Python's magic number
+    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "False"]
+    path.write_bytes(data[:100])  # cut short
+    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "False"]
+    path.write_bytes(b"")
+    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "False"]
+    os.unlink(bundle)
+    assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "False"]
