@@ -172,11 +172,14 @@ def runtime_packages() -> list[str]:
     try:
         with open(PYRUNC) as f:
             for line in f:
-                if line.startswith("sys.path[0:0] = "):
+                # Today's launcher appends (`sys.path += [...]`); older ones prepended.
+                if line.startswith(("sys.path += ", "sys.path[0:0] = ")):
                     roots += ast.literal_eval(line.split("=", 1)[1].strip())
     except (OSError, UnicodeDecodeError, ValueError, SyntaxError):
         pass
-    return [os.path.join(r, "pyrunc") for r in roots if os.path.isdir(os.path.join(r, "pyrunc"))]
+    return list(
+        dict.fromkeys(os.path.join(r, "pyrunc") for r in roots if os.path.isdir(os.path.join(r, "pyrunc")))
+    )
 
 
 def host_binaries() -> list[str]:
