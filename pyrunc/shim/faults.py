@@ -12,10 +12,11 @@ TARGET is a container id, or `ID/EXEC_ID` for an exec's Start, Kill, Delete...; 
 - `rootfs-mounted` (Create only): the rootfs is mounted, pyrunc's create not yet called.
 
 Before it kills itself the shim appends the line to FILE.fired (the test's evidence that the fault
-happened where it was meant to). With `stop` it SIGSTOPs itself there instead: a test can then
-attach strace to it and kill it at a chosen syscall of the pyrunc operation that follows (the
-kill points of tests/reliability/faults.py), then SIGCONT it. When the file is absent or empty
-the handlers are registered unwrapped: nothing on the hot path.
+happened where it was meant to). With `stop` it SIGSTOPs itself there instead -- stopped before the
+thread that hit the point makes one more syscall -- and the line it notes ends with that thread's id
+(`... stop TID`): a test can then attach strace to it and kill that thread at a chosen syscall of
+the pyrunc operation that follows (the kill points of tests/reliability/faults.py), then SIGCONT
+it. When the file is absent or empty the handlers are registered unwrapped: nothing on the hot path.
 """
 
 from __future__ import annotations
@@ -57,9 +58,18 @@ class Faults:
     def hit(self, method: str, point: str, target: str) -> None:
         action = self.faults.get((target, method, point))
         if action is not None:
+            import threading
+
+            stop = f" stop {threading.get_native_id()}" if action == "stop" else ""
             with open(f"{self.path}.fired", "a") as f:
-                f.write(f"{target} {method}:{point}{' stop' if action == 'stop' else ''}\n")
-            os.kill(os.getpid(), signal.SIGSTOP if action == "stop" else signal.SIGKILL)
+                f.write(f"{target} {method}:{point}{stop}\n")
+            if action == "stop":
+                # To this thread, not to the process: a SIGSTOP sent to the process is taken by
+                # whichever thread the kernel picks (the main one, asleep in its loop), and this
+                # one would run on into the RPC until the group stop reaches it.
+                signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
+            else:
+                os.kill(os.getpid(), signal.SIGKILL)  # every thread has it at once
 
     def wrap(self, method: str, handler: Callable[[bytes], bytes], request_type) -> Callable[[bytes], bytes]:
         """handler, with the `entry` and `reply` points of `method` around it."""

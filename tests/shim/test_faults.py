@@ -506,11 +506,23 @@ def _stopped_shim(containerd: FaultyContainerd, cid: str) -> int:
     return found[0]
 
 
-def _state(pid: int) -> str:
+def _state(pid: int | str) -> str:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "gone"
+
+
+def _create_thread(containerd: FaultyContainerd, cid: str, shim: int) -> int:
+    """The thread that runs Create (the one the fault stopped: its id ends the fault's line), once
+    it is stopped (at once: the fault sends SIGSTOP to that thread itself)."""
+    fired = containerd.fired()
+    assert len(fired) == 1 and fired[0].rsplit(" ", 1)[0] == f"{cid} Create:rootfs-mounted stop", fired
+    tid = int(fired[0].rsplit(" ", 1)[1])
+    wait_until(
+        f"the Create thread {tid} of the shim {shim} to stop", lambda: _state(f"{shim}/task/{tid}") == "T"
+    )
+    return tid
 
 
 def _traced(pid: int) -> bool:
@@ -527,7 +539,8 @@ def _traced(pid: int) -> bool:
 
 def create_under_strace(ctr: Ctr, containerd: FaultyContainerd, cid: str, strace_args: list[str]):
     """`ctr run -d` whose shim stops itself once the rootfs is mounted, is attached to by strace
-    with strace_args (all threads), and goes on: returns ctr's result and strace's."""
+    with strace_args (all threads), and goes on: returns ctr's result and the id of the thread that
+    runs Create."""
     from tests.reliability import faults as strace_faults
 
     containerd.faults_file.write_text(f"{cid} Create:rootfs-mounted stop\n")
@@ -542,6 +555,7 @@ def create_under_strace(ctr: Ctr, containerd: FaultyContainerd, cid: str, strace
     try:
         shim = _stopped_shim(containerd, cid)
         containerd.faults_file.unlink()
+        tid = _create_thread(containerd, cid, shim)
         tracer = subprocess.Popen([strace_faults.STRACE, "-qq", "-f", "-p", str(shim), *strace_args])
         wait_until(f"strace attached to the shim {shim}", lambda: _traced(shim))
         os.kill(shim, signal.SIGCONT)
@@ -554,22 +568,23 @@ def create_under_strace(ctr: Ctr, containerd: FaultyContainerd, cid: str, strace
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    assert containerd.fired() == [f"{cid} Create:rootfs-mounted stop"]
-    return subprocess.CompletedProcess(run.args, run.returncode, out, err), tracer.returncode
+    return subprocess.CompletedProcess(run.args, run.returncode, out, err), tid
 
 
-def _kill_points(trace: Path, cid: str) -> list:
-    """The kill points (tests/reliability/faults.py) of the thread that runs Create, after the
-    shim stopped itself with the rootfs mounted: of syscalls no other thread (nor the init, traced
-    too) makes, so that strace's per-thread count picks out this thread's step; the first and the
-    last of each kind of step, as CI's sample of tests/reliability does."""
+def _kill_points(trace: Path, cid: str, tid: int) -> list:
+    """The kill points (tests/reliability/faults.py) of the thread that runs Create (`tid`), from
+    where it stopped itself with the rootfs mounted: strace counts each thread's syscalls from its
+    attach, and that thread makes none between its stop and the attach, so the N-th NAME here is
+    its N-th NAME in any later run. Only syscalls no other thread (nor the init, traced too) makes,
+    so that no other thread's N-th NAME kills the shim elsewhere; the first and the last of each
+    kind of step, as CI's sample of tests/reliability does."""
     from tests.reliability import faults as strace_faults
 
     with trace.open(errors="replace") as f:
         entries = list(strace_faults.parse(f, default_pid=0))
-    busiest = max({e.pid for e in entries}, key=lambda tid: sum(e.pid == tid for e in entries))
-    elsewhere = {e.name for e in entries if e.pid != busiest}
-    points = [p for p in strace_faults.kill_points(entries, "", pid=busiest) if p.name not in elsewhere]
+    assert any(e.pid == tid for e in entries), f"no syscall of the Create thread {tid} in the trace"
+    elsewhere = {e.name for e in entries if e.pid != tid}
+    points = [p for p in strace_faults.kill_points(entries, "", pid=tid) if p.name not in elsewhere]
     return strace_faults.sample(points, cid)
 
 
@@ -587,13 +602,13 @@ def test_shim_killed_at_each_step_of_pyrunc_create(
     ctr.start_detached(keeper, "sleep", "1000")
     for run in ("warm", "dry"):  # the first run makes the state root: the second is every later one's
         cid = ctr.new_id(run)
-        result, _ = create_under_strace(ctr, containerd, cid, ["-y", "-o", str(trace)])
+        result, tid = create_under_strace(ctr, containerd, cid, ["-y", "-o", str(trace)])
         assert result.returncode == 0, result
         ctr("task", "kill", "--signal", "SIGKILL", cid)
         ctr.wait_status(cid, "STOPPED")
         ctr("task", "delete", cid)
         ctr("container", "delete", cid)
-    points = _kill_points(trace, cid)
+    points = _kill_points(trace, cid, tid)
     names = {p.name for p in points}
     assert {"mkdir", "clone"} <= names and {"rename", "renameat2"} & names, [p.label() for p in points]
     problems = []
