@@ -107,6 +107,20 @@ def count(daemon, cid: str, exec_id: str) -> int:
     )
 
 
+def assert_counts_on_from(daemon, cid: str, before: int) -> None:
+    """The restored task's counter goes on from what it had counted (`before`, read before the
+    checkpoint), not from the seed a fresh start would read."""
+    first = count(daemon, cid, "e1")
+    assert before <= first < SEED, f"counted {before} before the checkpoint, {first} after the restore"
+    deadline = time.monotonic() + WAIT
+    attempt = 1
+    while (later := count(daemon, cid, f"e{attempt + 1}")) == first:
+        assert time.monotonic() < deadline, f"the restored counter stays at {first} for {WAIT}s"
+        attempt += 1
+        time.sleep(0.5)
+    assert first < later < SEED, "the restored counter goes on from its memory"
+
+
 def test_ctr_checkpoint_then_restore_live(containerd):  # noqa: F811
     cid = f"ckpt-{containerd.token}"
     ref = f"localhost/ckpt-{containerd.token}:1"
@@ -131,15 +145,7 @@ def test_ctr_checkpoint_then_restore_live(containerd):  # noqa: F811
         containerd.ctr("container", "restore", "--live", "--rw", cid, ref, timeout=600)
         assert any(" restore " in f" {call} " for call in containerd.runtime_calls())
         wait_status(containerd, cid, ("RUNNING",))
-        first = count(containerd, cid, "e1")
-        assert before <= first < SEED, f"counted {before} before the checkpoint, {first} after the restore"
-        deadline = time.monotonic() + WAIT
-        attempt = 1
-        while (later := count(containerd, cid, f"e{attempt + 1}")) == first:
-            assert time.monotonic() < deadline, f"the restored counter stays at {first} for {WAIT}s"
-            attempt += 1
-            time.sleep(0.5)
-        assert first < later < SEED, "the restored counter goes on from its memory"
+        assert_counts_on_from(containerd, cid, before)
     finally:
         containerd.ctr("task", "kill", "--signal", "SIGKILL", cid, check=False)
         # A task whose restore failed stays CREATED (nothing to kill): delete --force takes it.

@@ -90,16 +90,22 @@ def stopped_cleanly(daemon) -> None:
     shutil.rmtree(daemon.dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[Containerd]:
-    require_root_and(CONTAINERD, CTR)
-    daemon = Containerd(private_dir("ctd-"), runtime_bin, token)
+def serving(daemon, image_tar: Path):
+    """A module's containerd fixture: `daemon` started with the test image imported, yielded,
+    then stopped with stopped_cleanly's checks (`yield from serving(...)`)."""
     try:
         daemon.start()
         daemon.ctr("image", "import", str(image_tar))
         yield daemon
     finally:
         stopped_cleanly(daemon)
+
+
+@pytest.fixture(scope="module")
+def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[Containerd]:
+    require_root_and(CONTAINERD, CTR)
+    daemon = Containerd(private_dir("ctd-"), runtime_bin, token)
+    yield from serving(daemon, image_tar)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ import pytest
 
 from pyrunc.shim.main import socket_path, work_dir
 from tests.daemons import conftest as daemons
-from tests.daemons.conftest import private_dir, require_root_and, stopped_cleanly
+from tests.daemons.conftest import private_dir, require_root_and, serving
 from tests.daemons.daemons import CONTAINERD, CTR, Containerd
+from tests.daemons.test_containerd import Ctr
 
 # tests/daemons' session fixtures, shared as they are (one image build per session).
 runtime_bin = daemons.runtime_bin
@@ -81,18 +82,7 @@ class ShimContainerd(Containerd):
 
     def shim_pids(self) -> list[int]:
         """Our shims: their command line names this containerd's namespace."""
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            ours = self.namespace.encode() in argv
-            if ours and any(a.endswith(b"containerd-shim-pyrunc-v1") for a in argv[:3]):
-                pids.append(int(entry))
-        return pids
+        return processes_naming(self.namespace, "containerd-shim-pyrunc-v1")
 
     def cleanup_objects(self) -> list[str]:
         """After the tasks: a shim answers its last Shutdown, then sends its last events and exits
@@ -154,9 +144,23 @@ def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[ShimCo
     if not os.access(SHIM, os.X_OK):
         pytest.fail(f"{SHIM} is missing: run tools/install")
     daemon = ShimContainerd(private_dir("shim-"), runtime_bin, token)
+    yield from serving(daemon, image_tar)
+
+
+class ShimCtr(Ctr):
+    """ctr whose ids are also the shim's tasks, for the containerd's leak check."""
+
+    def new_id(self, label: str = "c") -> str:
+        cid = super().new_id(label)
+        self.daemon.task_ids.add(cid)  # type: ignore[attr-defined]  # a ShimContainerd
+        return cid
+
+
+@pytest.fixture
+def ctr(containerd: ShimContainerd, request: pytest.FixtureRequest) -> Iterator[ShimCtr]:
+    """ctr on the module's containerd (this one, or the one a module defines), its ids cleaned up."""
+    client = ShimCtr(containerd, request.node.name)
     try:
-        daemon.start()
-        daemon.ctr("image", "import", str(image_tar))
-        yield daemon
+        yield client
     finally:
-        stopped_cleanly(daemon)
+        client.cleanup()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.checkpoint.test_daemons_checkpoint import filesystem_type
-from tests.daemons.conftest import stopped_cleanly
+from tests.daemons.conftest import serving
 
 from .conftest import SHIM, ShimContainerd
 
@@ -22,9 +22,4 @@ def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[ShimCo
         pytest.fail(f"{SHIM} is missing: run tools/install")
     where = "/dev/shm" if filesystem_type("/tmp") == "overlay" else "/tmp"
     daemon = ShimContainerd(Path(tempfile.mkdtemp(prefix="shim-", dir=where)), runtime_bin, token)
-    try:
-        daemon.start()
-        daemon.ctr("image", "import", str(image_tar))
-        yield daemon
-    finally:
-        stopped_cleanly(daemon)
+    yield from serving(daemon, image_tar)

@@ -9,12 +9,18 @@ Not `slow`: one round trip (a containerd, two CRIU runs, the execs that read the
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.checkpoint.conftest import criu_problem
-from tests.checkpoint.test_daemons_checkpoint import COUNTER, SEED, WAIT
+from tests.checkpoint.test_daemons_checkpoint import (
+    COUNTER,
+    SEED,
+    WAIT,
+    assert_counts_on_from,
+    count,
+    task_status,
+    wait_status,
+)
 from tests.daemons.conftest import IMAGE_REF
 
 from . import guest
@@ -27,30 +33,6 @@ pytestmark = [
     pytest.mark.vm,
     pytest.mark.skipif(criu_problem() is not None, reason=str(criu_problem())),
 ]
-
-
-def task_status(daemon: ShimContainerd, cid: str) -> str:
-    for line in daemon.ctr("task", "ls").stdout.splitlines()[1:]:
-        fields = line.split()
-        if fields and fields[0] == cid:
-            return fields[-1]
-    return "absent"
-
-
-def wait_status(daemon: ShimContainerd, cid: str, wanted: tuple[str, ...], timeout: float = WAIT) -> str:
-    deadline = time.monotonic() + timeout
-    while (status := task_status(daemon, cid)) not in wanted:
-        assert time.monotonic() < deadline, (
-            f"task {cid} is {status}, not {' or '.join(wanted)}, after {timeout}s"
-        )
-        time.sleep(0.5)
-    return status
-
-
-def count(daemon: ShimContainerd, cid: str, exec_id: str) -> int:
-    return int(
-        daemon.ctr("task", "exec", "--exec-id", exec_id, cid, "cat", "/tmp/count", timeout=WAIT).stdout
-    )
 
 
 def test_ctr_checkpoint_then_restore_through_the_shim(containerd: ShimContainerd) -> None:
@@ -76,15 +58,7 @@ def test_ctr_checkpoint_then_restore_through_the_shim(containerd: ShimContainerd
 
         containerd.ctr("container", "restore", "--live", "--rw", cid, ref, timeout=600)
         wait_status(containerd, cid, ("RUNNING",))
-        first = count(containerd, cid, "e1")
-        assert before <= first < SEED, f"counted {before} before the checkpoint, {first} after the restore"
-        deadline = time.monotonic() + WAIT
-        attempt = 1
-        while (later := count(containerd, cid, f"e{attempt + 1}")) == first:
-            assert time.monotonic() < deadline, f"the restored counter stays at {first} for {WAIT}s"
-            attempt += 1
-            time.sleep(0.5)
-        assert first < later < SEED, "the restored counter goes on from its memory"
+        assert_counts_on_from(containerd, cid, before)
         assert containerd.runtime_calls() == []
     finally:
         containerd.ctr("task", "kill", "--signal", "SIGKILL", cid, check=False)

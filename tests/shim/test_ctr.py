@@ -8,7 +8,6 @@ import signal
 import subprocess
 import termios
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,22 +27,6 @@ from tests.daemons.test_containerd import (  # noqa: F401 (collected here too, w
 from .conftest import RUNTIME, ShimContainerd
 
 pytestmark = pytest.mark.daemons
-
-
-class ShimCtr(Ctr):
-    def new_id(self, label: str = "c") -> str:
-        cid = super().new_id(label)
-        self.daemon.task_ids.add(cid)  # type: ignore[attr-defined]  # a ShimContainerd
-        return cid
-
-
-@pytest.fixture
-def ctr(containerd: ShimContainerd, request: pytest.FixtureRequest) -> Iterator[Ctr]:
-    client = ShimCtr(containerd, request.node.name)
-    try:
-        yield client
-    finally:
-        client.cleanup()
 
 
 def test_run_rm_true(ctr: Ctr) -> None:

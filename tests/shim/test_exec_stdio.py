@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,22 +20,12 @@ import pytest
 from tests.daemons.test_containerd import Ctr
 
 from .conftest import ShimContainerd
-from .test_ctr import ShimCtr
 
 pytestmark = pytest.mark.daemons
 
 TASK = "containerd.task.v2.Task"
 SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process"
 BOUND = 30.0  # what any one wait below gets; each says what it waited for
-
-
-@pytest.fixture
-def ctr(containerd: ShimContainerd, request: pytest.FixtureRequest) -> Iterator[Ctr]:
-    client = ShimCtr(containerd, request.node.name)
-    try:
-        yield client
-    finally:
-        client.cleanup()
 
 
 class Task:

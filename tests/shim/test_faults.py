@@ -22,13 +22,12 @@ from pathlib import Path
 import pytest
 
 from pyrunc.shim.main import socket_path, work_dir
-from tests.daemons.conftest import IMAGE_REF, private_dir, require_root_and, stopped_cleanly
+from tests.daemons.conftest import IMAGE_REF, private_dir, require_root_and, serving
 from tests.daemons.daemons import CONTAINERD, CTR
 from tests.daemons.test_containerd import Ctr
 from tests.mountinfo import mounts
 
-from .conftest import SHIM, ShimContainerd
-from .test_ctr import ShimCtr
+from .conftest import SHIM, ShimContainerd, ShimCtr
 
 pytestmark = pytest.mark.daemons
 
@@ -67,12 +66,7 @@ def containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[Faulty
     if not os.access(SHIM, os.X_OK):
         pytest.fail(f"{SHIM} is missing: run tools/install")
     daemon = FaultyContainerd(private_dir("shim-faults-"), runtime_bin, token)
-    try:
-        daemon.start()
-        daemon.ctr("image", "import", str(image_tar))
-        yield daemon
-    finally:
-        stopped_cleanly(daemon)
+    yield from serving(daemon, image_tar)
 
 
 @pytest.fixture

@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemons.conftest import IMAGE_REF, private_dir, stopped_cleanly
+from tests.daemons.conftest import IMAGE_REF, private_dir, serving
 from tests.daemons.test_containerd import Ctr
 
-from .conftest import SHIM, ShimContainerd
-from .test_ctr import ShimCtr
+from .conftest import SHIM, ShimContainerd, ShimCtr
 
 pytestmark = pytest.mark.daemons
 
@@ -49,21 +48,7 @@ class RuncNamedShimContainerd(ShimContainerd):
 @pytest.fixture(scope="module")
 def runc_named(containerd: ShimContainerd, runtime_bin: str, token: str, image_tar: Path):
     daemon = RuncNamedShimContainerd(private_dir("shim-runc-named-"), runtime_bin, token)
-    try:
-        daemon.start()
-        daemon.ctr("image", "import", str(image_tar))
-        yield daemon
-    finally:
-        stopped_cleanly(daemon)
-
-
-@pytest.fixture
-def ctr(containerd: ShimContainerd, request: pytest.FixtureRequest) -> Iterator[Ctr]:
-    client = ShimCtr(containerd, request.node.name)
-    try:
-        yield client
-    finally:
-        client.cleanup()
+    yield from serving(daemon, image_tar)
 
 
 @pytest.fixture

@@ -8,15 +8,12 @@ an exec that loops, and an OOM kill counted in memory_events.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from tests.daemons.test_containerd import Ctr
 
 from . import guest
-from .conftest import ShimContainerd
-from .test_ctr import ShimCtr
 
 containerd = guest.containerd  # /dev/shm where /tmp is an overlay
 
@@ -32,15 +29,6 @@ def unified_only() -> None:
         v1 = [line for line in f if " - cgroup " in line]
     if v1:
         pytest.skip("cgroup v1 hierarchies are mounted: the v2 Metrics need a cgroup v2-only host")
-
-
-@pytest.fixture
-def ctr(containerd: ShimContainerd, request: pytest.FixtureRequest) -> Iterator[Ctr]:
-    client = ShimCtr(containerd, request.node.name)
-    try:
-        yield client
-    finally:
-        client.cleanup()
 
 
 def _metrics(ctr: Ctr, cid: str) -> dict:

@@ -19,24 +19,15 @@ from pathlib import Path
 import pytest
 
 from pyrunc.shim import zygote
-from tests.daemons.conftest import IMAGE_REF, private_dir, require_root_and, stopped_cleanly
+from tests.daemons.conftest import IMAGE_REF, private_dir, require_root_and, serving
 from tests.daemons.daemons import CONTAINERD, CTR
 
-from .conftest import SHIM, ShimContainerd
-from .test_ctr import ShimCtr, _proc_state, _shim_of
+from .conftest import SHIM, ShimContainerd, ShimCtr
+from .test_ctr import _proc_state, _shim_of
 
 pytestmark = pytest.mark.daemons
 
 BOUND = 30.0  # seconds any wait below gives a process to appear, answer or go
-
-
-@pytest.fixture
-def ctr(containerd: ShimContainerd, request: pytest.FixtureRequest) -> Iterator[ShimCtr]:
-    client = ShimCtr(containerd, request.node.name)
-    try:
-        yield client
-    finally:
-        client.cleanup()
 
 
 def wait_for(what: str, check, timeout: float = BOUND):
@@ -360,12 +351,7 @@ def test_a_non_root_client_is_refused(private_zygote_dir: Path) -> None:
 def direct_containerd(runtime_bin: str, token: str, image_tar: Path) -> Iterator[ShimContainerd]:
     require_root_and(CONTAINERD, CTR)
     daemon = ShimContainerd(private_dir("shimd-"), runtime_bin, f"{token}-d", zygote=False)
-    try:
-        daemon.start()
-        daemon.ctr("image", "import", str(image_tar))
-        yield daemon
-    finally:
-        stopped_cleanly(daemon)
+    yield from serving(daemon, image_tar)
 
 
 def test_without_the_zygote_every_shim_is_a_fork_of_its_start(direct_containerd: ShimContainerd) -> None:
