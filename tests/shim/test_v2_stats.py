@@ -46,7 +46,8 @@ def test_metrics_are_containerds_cgroup_v2_metrics(ctr: Ctr) -> None:
     assert before["pids"]["current"] == 1, before
     assert before["memory"]["usage_limit"] == LIMIT, before
     assert before["memory"]["usage"] > 0, before
-    assert before["memory"]["anon"] + before["memory"]["file"] > 0, before  # memory.stat's counters
+    # memory.stat's counters (ctr's JSON leaves out a zero: a `sleep` may have no page cache)
+    assert before["memory"].get("anon", 0) + before["memory"].get("file", 0) > 0, before
 
     loop = ctr(
         "task",
