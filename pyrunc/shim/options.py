@@ -128,21 +128,22 @@ def store_root(root: str, namespace: str) -> str:
 
 def record(bundle: str, opts: RuncOptions) -> None:
     """Keep the state root in the bundle for containerd's `delete` after the shim is gone."""
-    import json
-
-    path = os.path.join(bundle, OPTIONS_FILE)
     if not opts.root:
         return
-    with open(path, "w") as f:
-        json.dump({"root": opts.root}, f)
+    # pyrunc's jsonio, not json: a zygote's child that imports json (its modules, their regexes)
+    # makes ~0.7 MiB of its own for it (bench/shims' memory).
+    from pyrunc import jsonio
+
+    with open(os.path.join(bundle, OPTIONS_FILE), "w") as f:
+        f.write(jsonio.dumps({"root": opts.root}))
 
 
 def recorded_root(bundle: str) -> str | None:
-    import json
+    from pyrunc import jsonio
 
     try:
-        with open(os.path.join(bundle, OPTIONS_FILE)) as f:
-            root = json.load(f).get("root")
+        with open(os.path.join(bundle, OPTIONS_FILE), "rb") as f:
+            root = jsonio.loads(f.read()).get("root")
     except (OSError, ValueError, AttributeError):
         return None
     return root if isinstance(root, str) and root else None
