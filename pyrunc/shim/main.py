@@ -428,7 +428,9 @@ class Publisher:
             client.close()
 
 
-def serve(opts: Options, listener=None) -> int:
+def serve(opts: Options, listener=None, preloaded: frozenset[str] | None = None) -> int:
+    """`preloaded`: a zygote's child, the modules it had at the fork (what it imports after them
+    is its own memory: logged at the end, for the zygote's preload list)."""
     import select
     import signal
     import socket
@@ -501,6 +503,9 @@ def serve(opts: Options, listener=None) -> int:
     remove_files()
     server.close_after_calls(5.0)
     publisher.close(5.0)
+    if preloaded is not None:
+        imported = sorted(set(sys.modules) - preloaded)
+        log(f"imported after the zygote's fork: {' '.join(imported) or 'nothing'}", debug=True)
     log(f"exiting ({time.process_time() * 1000:.0f} ms of CPU since start)", debug=True)
     return 0
 

@@ -784,7 +784,7 @@ class Zygote:
         opts = Options()
         opts.values = dict(request["values"])
         opts.debug = bool(request["debug"])
-        return serve(opts, socket.socket(fileno=listener_fd))
+        return serve(opts, socket.socket(fileno=listener_fd), preloaded=frozenset(sys.modules))
 
 
 def run(path: str | None = None) -> int:
