@@ -288,8 +288,9 @@ PROBE_SERVICE, PROBE_METHOD = "containerd.task.v2.Task", "Connect"
 def probe_request() -> bytes:
     """A ttrpc Request frame (stream 1) for Task.Connect with an empty payload, written here as
     delete_response is: no protobuf import on the clean-up path (tests/unit pin the encoding)."""
-    service, method = PROBE_SERVICE.encode(), PROBE_METHOD.encode()
-    data = b"\x0a" + _varint(len(service)) + service + b"\x12" + _varint(len(method)) + method
+    from pyrunc.shim.wire import blob
+
+    data = blob(1, PROBE_SERVICE.encode()) + blob(2, PROBE_METHOD.encode())
     return len(data).to_bytes(4, "big") + (1).to_bytes(4, "big") + b"\x01\x00" + data
 
 
@@ -322,29 +323,14 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def delete_response(exit_status: int, exited_ns: int) -> bytes:
     """containerd.task.v2.DeleteResponse{exit_status, exited_at} in protobuf's wire format, written
     here so that the clean-up command does not pay for importing protobuf (tests/unit pin it to the
     protobuf encoding of shim.proto's message)."""
+    from pyrunc.shim.wire import blob, integer
+
     seconds, nanos = divmod(exited_ns, 1_000_000_000)
-    # proto3 leaves zero fields out.
-    timestamp = (b"\x08" + _varint(seconds) if seconds else b"") + (
-        b"\x10" + _varint(nanos) if nanos else b""
-    )
-    status = b"\x10" + _varint(exit_status) if exit_status else b""
-    return status + b"\x1a" + _varint(len(timestamp)) + timestamp
+    return integer(2, exit_status) + blob(3, integer(1, seconds) + integer(2, nanos))
 
 
 class Log:

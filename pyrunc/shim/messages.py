@@ -45,26 +45,12 @@ class Namespace:
 
 def _file_descriptors(data: bytes) -> list[bytes]:
     """The FileDescriptorProtos of a FileDescriptorSet (field 1, repeated), split by hand."""
-    out, i = [], 0
-    while i < len(data):
-        tag, i = _varint(data, i)
-        length, i = _varint(data, i)
-        if tag != 0x0A:
-            raise ValueError(f"{DESCRIPTOR_SET}: unexpected field tag {tag}")
-        out.append(data[i : i + length])
-        i += length
-    return out
+    from pyrunc.shim.wire import decode
 
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
+    fields = decode(data)
+    if set(fields) - {1}:
+        raise ValueError(f"{DESCRIPTOR_SET}: unexpected fields {sorted(set(fields) - {1})}")
+    return fields.get(1, [])
 
 
 def from_upb() -> dict[str, Namespace]:

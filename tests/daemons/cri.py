@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from pyrunc.shim.wire import blob, decode, integer
+
 SERVICE = "/runtime.v1.RuntimeService/"
 # NamespaceMode: POD (0, the default) shares the pod's namespace between its containers, CONTAINER
 # gives each its own, NODE is the host's (here: host network, no CNI needed).
@@ -74,28 +76,7 @@ def cri_plugin_toml(sandbox_image: str, handlers: list[Handler], default: str, c
     return text + "".join(handler.toml() for handler in handlers)
 
 
-# ---- protobuf wire format: varints (type 0) and length-delimited fields (type 2) ----
-
-
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # negative int32/int64 travel as 10-byte two's complement
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def integer(field: int, value: int) -> bytes:
-    return _varint(field << 3) + _varint(value) if value else b""
-
-
-def blob(field: int, value: bytes) -> bytes:
-    return _varint(field << 3 | 2) + _varint(len(value)) + value
+# ---- protobuf wire format (pyrunc.shim.wire: integer, blob, decode) ----
 
 
 def text(field: int, value: str) -> bytes:
@@ -104,41 +85,6 @@ def text(field: int, value: str) -> bytes:
 
 def texts(field: int, values: list[str]) -> bytes:
     return b"".join(blob(field, v.encode()) for v in values)
-
-
-def decode(data: bytes) -> dict[int, list]:
-    """Fields by number: ints for varints, bytes for length-delimited (nested messages stay bytes)."""
-    fields: dict[int, list] = {}
-    pos = 0
-
-    def read_varint() -> int:
-        nonlocal pos
-        shift = result = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            result |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                return result
-
-    while pos < len(data):
-        key = read_varint()
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value: int | bytes = read_varint()
-        elif wire == 2:
-            size = read_varint()
-            value = data[pos : pos + size]
-            pos += size
-        elif wire == 1:
-            value, pos = data[pos : pos + 8], pos + 8
-        elif wire == 5:
-            value, pos = data[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        fields.setdefault(field, []).append(value)
-    return fields
 
 
 def first(fields: dict[int, list], number: int, default=None):
