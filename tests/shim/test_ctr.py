@@ -19,6 +19,7 @@ from tests.daemons.procs import PtySession
 from tests.daemons.test_containerd import (  # noqa: F401 (collected here too, with this module's ctr: the shim)
     Ctr,
     test_attached_run_passes_stdio_and_exit_code,
+    test_detached_task_ps_exec_pause_resume_metrics_kill_delete,
     test_exec_with_and_without_tty,
     test_kill_all_then_force_delete,
     test_kill_sends_the_signal_and_the_exit_code_reaches_ctr,
@@ -60,45 +61,6 @@ def test_the_shim_runs_the_task_not_the_runc_shim(ctr: Ctr, containerd: ShimCont
     ctr("task", "kill", "--signal", "SIGKILL", cid)
     ctr.wait_status(cid, "STOPPED")
     assert ctr.delete_task(cid) == 137
-
-
-def test_detached_task_ps_exec_pause_resume_kill_delete(ctr: Ctr) -> None:
-    cid = ctr.new_id()
-    ctr.start_detached(cid, "sleep", "1000")
-    ctr.wait_status(cid, "RUNNING")
-
-    ps = ctr("task", "ps", cid).stdout.split()
-    assert ps[:2] == ["PID", "INFO"] and len(ps) >= 3 and ps[2].isdigit(), ps
-    init_pid = int(ps[2])
-    assert Path(f"/proc/{init_pid}/cmdline").read_bytes().split(b"\0")[0] == b"sleep"
-
-    joined = ctr(
-        "task", "exec", "--exec-id", "e1", cid, "sh", "-c", "cat /proc/1/cmdline; exit 4", check=False
-    )
-    assert joined.returncode == 4, joined
-    assert joined.stdout.split("\0")[0] == "sleep", joined
-
-    ctr("task", "pause", cid)
-    ctr.wait_status(cid, "PAUSED")
-    cgroup = ContainerCgroup(ctr.cgroups_path(cid))
-    assert cgroup.freezer_state() == "FROZEN"
-    ctr("task", "resume", cid)
-    ctr.wait_status(cid, "RUNNING")
-    assert cgroup.freezer_state() == "THAWED"
-    assert cgroup.pids_current() == 1
-
-    # Stats: the shim reads the cgroup and answers in containerd's cgroup v1 Metrics message.
-    metrics = ctr("task", "metrics", cid).stdout
-    table = dict(line.split(None, 1) for line in metrics.splitlines()[2:] if line.strip())
-    assert table.get("pids.current", "").strip() == "1", metrics
-    assert int(table["memory.usage_in_bytes"]) > 0, metrics
-    assert int(table["cpuacct.usage"]) > 0, metrics
-
-    ctr("task", "kill", "--signal", "SIGKILL", cid)
-    ctr.wait_status(cid, "STOPPED")
-    assert ctr.delete_task(cid) == 137
-    ctr("container", "delete", cid)
-    assert ctr.task_status(cid) == "absent"
 
 
 def test_force_delete_of_a_running_task(ctr: Ctr) -> None:
