@@ -90,12 +90,13 @@ def stopped_cleanly(daemon) -> None:
     shutil.rmtree(daemon.dir, ignore_errors=True)
 
 
-def serving(daemon, image_tar: Path):
-    """A module's containerd fixture: `daemon` started with the test image imported, yielded,
-    then stopped with stopped_cleanly's checks (`yield from serving(...)`)."""
+def serving(daemon, *image_tars: Path, namespace: str | None = None):
+    """A module's containerd fixture: `daemon` started with the images imported (into `namespace`:
+    CRI's is k8s.io), yielded, then stopped with stopped_cleanly's checks (`yield from serving(...)`)."""
     try:
         daemon.start()
-        daemon.ctr("image", "import", str(image_tar))
+        for tar in image_tars:
+            daemon.ctr("image", "import", str(tar), namespace=namespace)
         yield daemon
     finally:
         stopped_cleanly(daemon)
@@ -115,13 +116,7 @@ def cri_containerd(
     """containerd with its CRI plugin on and a config.toml runtime entry (BinaryName) for the runtime."""
     require_root_and(CONTAINERD, CTR)
     daemon = Containerd(private_dir("cri-"), runtime_bin, token, cri={"sandbox_image": PAUSE_REF})
-    try:
-        daemon.start()
-        for tar in (image_tar, pause_image_tar):
-            daemon.ctr("image", "import", str(tar), namespace="k8s.io")
-        yield daemon
-    finally:
-        stopped_cleanly(daemon)
+    yield from serving(daemon, image_tar, pause_image_tar, namespace="k8s.io")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import pytest
 grpc = pytest.importorskip("grpc", reason="the CRI tests talk gRPC: pip install grpcio")
 
 from . import leaks  # noqa: E402 (after the grpc skip)
-from .conftest import IMAGE_REF, PAUSE_REF, REPO, private_dir, require_root_and, stopped_cleanly  # noqa: E402
+from .conftest import IMAGE_REF, PAUSE_REF, REPO, private_dir, require_root_and, serving  # noqa: E402
 from .cri import (  # noqa: E402 (after the grpc skip)
     CONTAINER_CREATED,
     CONTAINER_EXITED,
@@ -149,13 +149,7 @@ def node(
 ) -> Iterator[HandlersContainerd]:
     require_root_and(CONTAINERD, CTR, RUNC)
     daemon = HandlersContainerd(private_dir("crih-"), runtime_bin, token, pyrunc_shim_binary())
-    try:
-        daemon.start()
-        for tar in (image_tar, pause_image_tar):
-            daemon.ctr("image", "import", str(tar), namespace="k8s.io")
-        yield daemon
-    finally:
-        stopped_cleanly(daemon)
+    yield from serving(daemon, image_tar, pause_image_tar, namespace="k8s.io")
 
 
 @pytest.fixture(scope="module")
