@@ -346,7 +346,6 @@ if __name__ == "__main__":
         bundle = bundle_path(root)
         write_bundle(bundle, root)
         write(sys.argv[1], launcher_text(bundle=bundle))
+        write(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), SHIM), entry="pyrunc.shim.main")
     else:
         write(sys.argv[1], entry=sys.argv[2])
-    if len(sys.argv) == 2:
-        write(os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), SHIM), entry="pyrunc.shim.main")

@@ -121,6 +121,8 @@ class Store:
     def remove_dead_claims(self, container_id: str) -> None:
         """Remove the directories of claims of the id whose process is gone: what a create killed
         between its mkdir and its rename leaves (the claim is then nobody's)."""
+        from pyrunc.container.base import process_gone  # (base builds on this module)
+
         suffix = f"-{container_id}"
         try:
             names = posix.listdir(self.root)
@@ -128,7 +130,9 @@ class Store:
             return
         for name in names:
             pid = name[len(CLAIM_PREFIX) : -len(suffix)]
-            if name.startswith(CLAIM_PREFIX) and name.endswith(suffix) and pid.isdigit() and _gone(pid):
+            if not (name.startswith(CLAIM_PREFIX) and name.endswith(suffix) and pid.isdigit()):
+                continue
+            if process_gone(int(pid)):
                 _remove_tree_quietly(join(self.root, name))
 
     def exists(self, container_id: str) -> bool:
@@ -359,21 +363,6 @@ def _cgroup_shape_problem(cgroup: dict | None) -> str:
     if version == 2:
         return "" if isinstance(cgroup.get("path"), str) else "cgroup.path is not a string"
     return f"cgroup.version {version!r} is neither 1 nor 2"
-
-
-def _gone(pid: str) -> bool:
-    """No such process, or a zombie."""
-    try:
-        fd = posix.open(f"/proc/{pid}/stat", posix.O_RDONLY | posix.O_CLOEXEC)
-    except OSError:
-        return True
-    try:
-        stat = posix.read(fd, 4096)
-    except OSError:
-        return True
-    finally:
-        posix.close(fd)
-    return stat.rpartition(b")")[2].split()[:1] == [b"Z"]
 
 
 def _remove_tree_quietly(path: str) -> None:

@@ -86,6 +86,12 @@ def proc_stat(pid: int) -> tuple[str, int] | None:
     return fields[0].decode(), int(fields[19])
 
 
+def process_gone(pid: int) -> bool:
+    """No such process, or only its zombie left."""
+    stat = proc_stat(pid)
+    return stat is None or stat[0] in ("Z", "X", "x")
+
+
 def derive_status(store: Store, container_id: str, state: dict, locked: bool = False) -> str:
     """creating / created / running / paused / stopped, from the kernel's view, not the file's.
     `locked`: the caller holds the container's lock (so no create is under way)."""

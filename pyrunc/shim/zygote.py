@@ -309,18 +309,12 @@ def ping(path: str, timeout: float = ANSWER_TIMEOUT) -> int:
     return int(answer[1:])
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
 def stop_all(path_dir: str | None = None, timeout: float = STOP_TIMEOUT) -> tuple[list[int], list[str]]:
     """Stop every zygote answering in the directory; (their pids, problems). Running pods are not
     affected (their shims are not the zygote's to stop); the next `start` starts a zygote again."""
     import time
+
+    from pyrunc.container.base import process_gone
 
     folder = path_dir or directory()
     try:
@@ -343,7 +337,7 @@ def stop_all(path_dir: str | None = None, timeout: float = STOP_TIMEOUT) -> tupl
             problems.append(f"{path}: unexpected answer {answer!r}")
     deadline = time.monotonic() + timeout
     for pid in stopped:
-        while not _gone(pid):
+        while not process_gone(pid):
             if time.monotonic() > deadline:
                 problems.append(f"zygote {pid} still running {timeout:g} s after it was told to stop")
                 break
