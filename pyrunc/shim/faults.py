@@ -9,7 +9,8 @@ TARGET is a container id, or `ID/EXEC_ID` for an exec's Start, Kill, Delete...; 
 (Create, Start, Exec, Kill, Delete, Pause, Resume, Update, Shutdown, ...); POINT one of
 - `entry`: the request is read, nothing done yet (for Create: before the rootfs is mounted);
 - `reply`: the work is done, the answer not yet written (for Create: the init is spawned);
-- `rootfs-mounted` (Create only): the rootfs is mounted, pyrunc's create not yet called.
+- `rootfs-mounted` (Create only): the rootfs is mounted, pyrunc's create not yet called;
+- `worker` (Create only): in the fork that runs pyrunc's create (worker.py), before it starts.
 
 Before it kills itself the shim appends the line to FILE.fired (the test's evidence that the fault
 happened where it was meant to). With `stop` it SIGSTOPs itself there instead -- stopped before the
@@ -26,7 +27,7 @@ import signal
 from collections.abc import Callable
 
 ENV = "PYRUNC_SHIM_FAULTS"
-POINTS = ("entry", "reply", "rootfs-mounted")
+POINTS = ("entry", "reply", "rootfs-mounted", "worker")
 
 
 def parse(text: str) -> dict[tuple[str, str, str], str]:

@@ -6,8 +6,10 @@ process is registered before its exit can be seen. The shim is the subreaper of 
 inits and exec'd processes; SIGCHLD (see main.py) calls reap().
 
 A process's stdio goes to it as fds 0, 1 and 2 of the clone (pyrunc's child inherits them, as when
-a shim runs `pyrunc create`): they are put in place for the duration of the create or exec, under
-`ops`; the shim's own output never uses them (its log is the bundle's `log` fifo).
+a shim runs `pyrunc create`). Create runs in a fork of the shim (worker.py: the pages its code
+touches are the fork's, not the long-lived shim's), which puts them in place for itself; an exec's
+are put in place for the duration of the exec, under `ops`. The shim's own output never uses them
+(its log is the bundle's `log` fifo).
 """
 
 from __future__ import annotations
@@ -322,7 +324,7 @@ class TaskService:
             self.store = Store(root)
 
     def _create(self, req, io: ProcessIO, opts):
-        from pyrunc.container.create import CreateRequest, create
+        from pyrunc.container.create import CreateRequest
         from pyrunc.container.stdio import console_pair, receive_master
         from pyrunc.shim import rootfs
 
@@ -351,11 +353,7 @@ class TaskService:
                     if req.terminal:
                         console, theirs = console_pair()
                         request.console_fd = theirs
-                    creation = self._spawn_with_stdio(
-                        proc.io.child_fds(), lambda: create(self.store, request)
-                    )
-                    proc.pid = creation.state["pid"]
-                    creation.release()
+                    proc.pid = self._create_init(req.id, request, proc.io.child_fds())
                     proc.io.started()
                     if console >= 0:
                         proc.io.attach_console(receive_master(console))
@@ -387,6 +385,29 @@ class TaskService:
                 ),
             )
         return shim_pb2.CreateTaskResponse(pid=proc.pid)
+
+    def _create_init(self, container_id: str, request, fds: tuple[int, int, int]) -> int:
+        """pyrunc's create, in a fork of ours (worker.py): the init's pid. A create killed before it
+        answered is undone here as containerd's `delete` undoes one whose shim was killed."""
+        from pyrunc.container.create import create
+        from pyrunc.shim import worker
+
+        def operation() -> int:
+            if self.faults:
+                self.faults.hit("Create", "worker", container_id)
+            return create(self.store, request).state["pid"]
+
+        try:
+            return worker.call(operation, fds, self.log)
+        except worker.Died as died:
+            from pyrunc.container.delete import delete
+
+            self.log(f"{died}: force-deleting {container_id}")
+            try:
+                delete(self.store, container_id, force=True)
+            except PyruncError as err:
+                self.log(f"force-delete {container_id} after its create died: {err}")
+            raise
 
     def start(self, req):
         proc = self._process(req.id, req.exec_id)

@@ -443,7 +443,8 @@ def preload() -> None:
     import pyrunc.shim.rootfs
     import pyrunc.shim.service
     import pyrunc.shim.stdio
-    import pyrunc.shim.ttrpc  # noqa: F401
+    import pyrunc.shim.ttrpc
+    import pyrunc.shim.worker  # noqa: F401
 
 
 def _small_block(size: int) -> object:

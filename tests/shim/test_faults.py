@@ -485,19 +485,7 @@ def test_shim_killed_while_an_exec_never_exits(
     runs_again(ctr, cid)
 
 
-# -- SIGKILL at each step of pyrunc's create inside the shim (strace's kill points) ---------------
-
-
-def _stopped_shim(containerd: FaultyContainerd, cid: str) -> int:
-    """The shim of `cid`, once it has stopped itself (its fault's `stop`)."""
-    found: list[int] = []
-
-    def stopped() -> bool:
-        found[:] = [p for p in containerd.shim_pids() if cid.encode() in _cmdline(p) and _state(p) == "T"]
-        return bool(found)
-
-    wait_until(f"the shim of {cid} to stop itself", stopped)
-    return found[0]
+# -- SIGKILL at each step of pyrunc's create, which runs in a fork of the shim (strace's kill points)
 
 
 def _state(pid: int | str) -> str:
@@ -507,37 +495,49 @@ def _state(pid: int | str) -> str:
         return "gone"
 
 
-def _create_thread(containerd: FaultyContainerd, cid: str, shim: int) -> int:
-    """The thread that runs Create (the one the fault stopped: its id ends the fault's line), once
-    it is stopped (at once: the fault sends SIGSTOP to that thread itself)."""
-    fired = containerd.fired()
-    assert len(fired) == 1 and fired[0].rsplit(" ", 1)[0] == f"{cid} Create:rootfs-mounted stop", fired
-    tid = int(fired[0].rsplit(" ", 1)[1])
-    wait_until(
-        f"the Create thread {tid} of the shim {shim} to stop", lambda: _state(f"{shim}/task/{tid}") == "T"
-    )
-    return tid
+def _parent(pid: int | str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _stopped_worker(containerd: FaultyContainerd, cid: str) -> int:
+    """The fork of the shim that runs pyrunc's create for `cid` (pyrunc/shim/worker.py), once it
+    has stopped itself at its birth (the fault's `stop`; its pid ends the fault's line)."""
+    fired: list[str] = []
+
+    def noted() -> bool:
+        fired.extend(containerd.fired())
+        return bool(fired)
+
+    wait_until(f"the create worker of {cid} to stop itself", noted)
+    assert len(fired) == 1 and fired[0].rsplit(" ", 1)[0] == f"{cid} Create:worker stop", fired
+    worker = int(fired[0].rsplit(" ", 1)[1])
+    wait_until(f"the create worker {worker} to stop", lambda: _state(worker) == "T")
+    return worker
 
 
 def _traced(pid: int) -> bool:
-    """Every thread of pid has a tracer."""
     try:
-        tids = os.listdir(f"/proc/{pid}/task")
-        return all(
-            Path(f"/proc/{pid}/task/{tid}/status").read_text().split("TracerPid:")[1].split()[0] != "0"
-            for tid in tids
-        )
+        return Path(f"/proc/{pid}/status").read_text().split("TracerPid:")[1].split()[0] != "0"
     except (OSError, IndexError):
         return False
 
 
-def create_under_strace(ctr: Ctr, containerd: FaultyContainerd, cid: str, strace_args: list[str]):
-    """`ctr run -d` whose shim stops itself once the rootfs is mounted, is attached to by strace
-    with strace_args (all threads), and goes on: returns ctr's result and the id of the thread that
-    runs Create."""
+def create_under_strace(
+    ctr: Ctr,
+    containerd: FaultyContainerd,
+    cid: str,
+    strace_args: list[str],
+    then: Callable[[int, int], None] | None = None,
+):
+    """`ctr run -d` whose create worker stops itself at its birth, is attached to by strace with
+    strace_args (it and its children: the init), goes on, and has `then(shim, worker)` done to it:
+    returns ctr's result and the worker's pid."""
     from tests.reliability import faults as strace_faults
 
-    containerd.faults_file.write_text(f"{cid} Create:rootfs-mounted stop\n")
+    containerd.faults_file.write_text(f"{cid} Create:worker stop\n")
     run = subprocess.Popen(
         ctr.run_argv("--detach", "--null-io", IMAGE_REF, cid, "sleep", "1000"),
         stdin=subprocess.DEVNULL,
@@ -547,14 +547,16 @@ def create_under_strace(ctr: Ctr, containerd: FaultyContainerd, cid: str, strace
     )
     tracer = None
     try:
-        shim = _stopped_shim(containerd, cid)
+        worker = _stopped_worker(containerd, cid)
         containerd.faults_file.unlink()
-        tid = _create_thread(containerd, cid, shim)
-        tracer = subprocess.Popen([strace_faults.STRACE, "-qq", "-f", "-p", str(shim), *strace_args])
-        wait_until(f"strace attached to the shim {shim}", lambda: _traced(shim))
-        os.kill(shim, signal.SIGCONT)
+        shim = _parent(worker)
+        tracer = subprocess.Popen([strace_faults.STRACE, "-qq", "-f", "-p", str(worker), *strace_args])
+        wait_until(f"strace attached to the create worker {worker}", lambda: _traced(worker))
+        os.kill(worker, signal.SIGCONT)
+        if then is not None:
+            then(shim, worker)
         out, err = run.communicate(timeout=BOUND)
-        if tracer.poll() is None:  # the shim lives on (a dry run): strace detaches on SIGINT
+        if tracer.poll() is None:  # it follows the init, which runs on: strace detaches on SIGINT
             tracer.send_signal(signal.SIGINT)
         tracer.wait(timeout=BOUND)
     finally:
@@ -562,32 +564,36 @@ def create_under_strace(ctr: Ctr, containerd: FaultyContainerd, cid: str, strace
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    return subprocess.CompletedProcess(run.args, run.returncode, out, err), tid
+    return subprocess.CompletedProcess(run.args, run.returncode, out, err), worker
 
 
-def _kill_points(trace: Path, cid: str, tid: int) -> list:
-    """The kill points (tests/reliability/faults.py) of the thread that runs Create (`tid`), from
-    where it stopped itself with the rootfs mounted: strace counts each thread's syscalls from its
-    attach, and that thread makes none between its stop and the attach, so the N-th NAME here is
-    its N-th NAME in any later run. Only syscalls no other thread (nor the init, traced too) makes,
-    so that no other thread's N-th NAME kills the shim elsewhere; the first and the last of each
-    kind of step, as CI's sample of tests/reliability does."""
+def _kill_points(trace: Path, cid: str, worker: int) -> list:
+    """The kill points (tests/reliability/faults.py) of the worker that runs pyrunc's create:
+    strace counts a process's syscalls from its attach, and the worker makes none between its stop
+    and the attach, so the N-th NAME here is its N-th NAME in any later run. Only syscalls the init
+    (traced too) never makes, so that its N-th NAME does not stop it instead; the first and the last
+    of each kind of step, as CI's sample of tests/reliability does."""
     from tests.reliability import faults as strace_faults
 
     with trace.open(errors="replace") as f:
         entries = list(strace_faults.parse(f, default_pid=0))
-    assert any(e.pid == tid for e in entries), f"no syscall of the Create thread {tid} in the trace"
-    elsewhere = {e.name for e in entries if e.pid != tid}
-    points = [p for p in strace_faults.kill_points(entries, "", pid=tid) if p.name not in elsewhere]
+    assert any(e.pid == worker for e in entries), f"no syscall of the worker {worker} in the trace"
+    elsewhere = {e.name for e in entries if e.pid != worker}
+    points = [p for p in strace_faults.kill_points(entries, "", pid=worker) if p.name not in elsewhere]
     return strace_faults.sample(points, cid)
 
 
-def test_shim_killed_at_each_step_of_pyrunc_create(
-    ctr: Ctr, containerd: FaultyContainerd, tmp_path: Path
+@pytest.mark.parametrize("killed", ["create", "shim"])
+def test_killed_at_each_step_of_pyrunc_create(
+    ctr: Ctr, containerd: FaultyContainerd, tmp_path: Path, killed: str
 ) -> None:
-    """The shim SIGKILLed inside pyrunc's create, at each kind of step (state directory claimed,
-    cgroups made, the init cloned, its state recorded...): found by a dry run under strace, then
-    killed there by strace's syscall injection. containerd's `delete` leaves nothing each time."""
+    """pyrunc's create runs in a fork of the shim; at each kind of its steps (state directory
+    claimed, cgroups made, the init cloned, its state recorded...), found by a dry run under strace:
+    - `create`: that fork is SIGKILLed there (strace's syscall injection). The shim answers Create
+      with the failure and undoes what the create had made;
+    - `shim`: that fork is stopped there, and the shim is SIGKILLed (the fork dies with it:
+      PR_SET_PDEATHSIG); containerd's `delete` cleans up.
+    Either way nothing is left, and the id runs again."""
     trace = tmp_path / "trace"
     # The namespace's parent cgroups exist throughout (a create that makes them removes them at
     # its delete, one killed before recording them leaves them, as runc always does): a task of
@@ -596,21 +602,27 @@ def test_shim_killed_at_each_step_of_pyrunc_create(
     ctr.start_detached(keeper, "sleep", "1000")
     for run in ("warm", "dry"):  # the first run makes the state root: the second is every later one's
         cid = ctr.new_id(run)
-        result, tid = create_under_strace(ctr, containerd, cid, ["-y", "-o", str(trace)])
+        result, worker = create_under_strace(ctr, containerd, cid, ["-y", "-o", str(trace)])
         assert result.returncode == 0, result
         ctr("task", "kill", "--signal", "SIGKILL", cid)
         ctr.wait_status(cid, "STOPPED")
         ctr("task", "delete", cid)
         ctr("container", "delete", cid)
-    points = _kill_points(trace, cid, tid)
+    points = _kill_points(trace, cid, worker)
     names = {p.name for p in points}
     assert {"mkdir", "clone"} <= names and {"rename", "renameat2"} & names, [p.label() for p in points]
     problems = []
+    if killed == "shim":  # a SIGSTOP at exit_group is too late: the worker has answered, and exits
+        points = [p for p in points if p.name != "exit_group"]
     for index, point in enumerate(points):
         cid = ctr.new_id(f"step{index}")
-        inject = f"inject={point.name}:signal=KILL:when={point.occurrence}"
-        result, _ = create_under_strace(ctr, containerd, cid, ["-o", "/dev/null", "-e", inject])
-        if result.returncode == 0 or "ttrpc: closed" not in result.stderr:
+        if killed == "create":
+            inject, then, expected = "KILL", None, "was killed by SIGKILL before it answered"
+        else:
+            inject, then, expected = "STOP", _kill_shim_once_stopped, "ttrpc: closed"
+        argv = ["-o", "/dev/null", "-e", f"inject={point.name}:signal={inject}:when={point.occurrence}"]
+        result, _ = create_under_strace(ctr, containerd, cid, argv, then)
+        if result.returncode == 0 or expected not in result.stderr:
             problems.append(f"{point.label()}: not killed there: {result}")
             continue
         cgroups_path = ctr.cgroups_path(cid)
@@ -622,3 +634,9 @@ def test_shim_killed_at_each_step_of_pyrunc_create(
             problems.append(f"{point.label()}: {err}")
     print(f"{len(points)} kill points:", *(p.label() for p in points), sep="\n  ")
     assert not problems, "\n".join(problems)
+
+
+def _kill_shim_once_stopped(shim: int, worker: int) -> None:
+    """The worker stopped at its kill point (strace's injected SIGSTOP): the shim is SIGKILLed."""
+    wait_until(f"the create worker {worker} to stop at its kill point", lambda: _state(worker) in ("T", "t"))
+    os.kill(shim, signal.SIGKILL)
