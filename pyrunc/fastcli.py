@@ -1,5 +1,9 @@
 """Parse a well-formed command line with the table generated from the click CLI.
 
+`lookup(name)` gives a command's entry of that table ("" for pyrunc's own options), or None for a
+name that is no command: pyrunc/_cli_table.py's `spec` (one entry unmarshalled per command line),
+or a whole table's `.get`.
+
 Returns (command, global options, command options), or None for anything it does not handle
 exactly (help, unknown or malformed options, missing arguments): those go to click, whose errors
 and help texts are the reference.
@@ -68,21 +72,22 @@ def _long_form(word: str, spec: dict) -> str:
     return "-" + word if "-" + name in spec["options"] else word
 
 
-def go_style(argv: list[str], table: dict) -> list[str]:
+def go_style(argv: list[str], lookup) -> list[str]:
     """argv with the one-dash long options of pyrunc and of its command written with two
     dashes; everything else as it was (short options, option values, the command's arguments
     after its options)."""
     out = list(argv)
-    spec, i, command_seen = table[""], 0, False
+    spec, i, command_seen = lookup(""), 0, False
     while i < len(out):
         word = out[i]
         if word == "--":
             break
         if not word.startswith("-") or word == "-":
             if not command_seen:
-                if word not in table or not word:
+                found = lookup(word) if word else None
+                if found is None:
                     break
-                spec, command_seen = table[word], True
+                spec, command_seen = found, True
             elif not spec["interspersed"]:
                 break  # exec's and ps's: what follows the first argument is theirs
             i += 1
@@ -94,8 +99,8 @@ def go_style(argv: list[str], table: dict) -> list[str]:
     return out
 
 
-def parse(argv: list[str], table: dict) -> tuple[str, dict, dict] | None:
-    top = table[""]
+def parse(argv: list[str], lookup) -> tuple[str, dict, dict] | None:
+    top = lookup("")
     global_opts = dict(top["defaults"])
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
@@ -103,10 +108,10 @@ def parse(argv: list[str], table: dict) -> tuple[str, dict, dict] | None:
         if nxt is None:
             return None
         i = nxt
-    if i >= len(argv) or argv[i] not in table or not argv[i]:
+    spec = lookup(argv[i]) if i < len(argv) and argv[i] else None
+    if spec is None:
         return None
     command = argv[i]
-    spec = table[command]
     opts = dict(spec["defaults"])
     positionals: list[str] = []
     i += 1

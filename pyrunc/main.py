@@ -17,14 +17,14 @@ def main(argv: list[str] | None = None) -> None:
         _exit(0)
     parsed: tuple | None = None
     try:
-        from pyrunc._cli_table import TABLE
+        from pyrunc._cli_table import spec
     except ImportError:  # not generated (running from a source tree without a build)
-        TABLE = None  # type: ignore[assignment]
-    if TABLE is not None:
+        spec = None  # type: ignore[assignment]
+    if spec is not None:
         from pyrunc.fastcli import go_style, parse
 
-        argv = go_style(argv, TABLE)  # for click too: one spelling of each option from here on
-        parsed = parse(argv, TABLE)
+        argv = go_style(argv, spec)  # for click too: one spelling of each option from here on
+        parsed = parse(argv, spec)
     if parsed is None:
         _exit(_run_click(argv))
         return  # (not reached: _exit does not return)

@@ -254,3 +254,47 @@ def test_a_module_whose_source_changed_is_not_served_from_the_bundle(tmp_path):
     assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "False"]
     os.unlink(bundle)
     assert _serve_and_import(bundle, str(tmp_path)) == ["33", "SourceFileLoader", "False"]
+
+
+def test_the_import_statement_takes_bundled_modules_without_importlib(tmp_path):
+    """serve_hot_modules' own import for the statement: a bundled module is made and run without
+    importlib's machinery (-X importtime, which times importlib's, does not list it), with the
+    attributes importlib gives; `from package import module` takes the submodule from the bundle
+    too; a module that raises is not left half-made in sys.modules; an extension module and a
+    module outside the bundle still come through importlib."""
+    package = tmp_path / "hotpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("VALUE = 1\n")
+    (package / "uses.py").write_text("from hotpkg import mod\nDOUBLE = mod.VALUE * 2\n")
+    (package / "bad.py").write_text("raise ValueError('bad module')\n")
+    (package / "outside.py").write_text("")
+    bundle = str(tmp_path / "hot.bundle")
+    write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod", "hotpkg.uses", "hotpkg.bad", "_json"))
+    script = (
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n{serve_text(bundle)}"
+        "import hotpkg.uses, importlib.util\n"
+        "from hotpkg import mod\n"
+        "assert hotpkg.uses.DOUBLE == 2 and hotpkg.mod is mod is sys.modules['hotpkg.mod']\n"
+        "assert mod.__spec__.loader_state == 'bundle' and mod.__loader__ is mod.__spec__.loader\n"
+        "assert mod.__file__ == mod.__spec__.origin and mod.__package__ == 'hotpkg'\n"
+        "assert mod.__cached__ == importlib.util.cache_from_source(mod.__file__)\n"
+        "assert hotpkg.__package__ == 'hotpkg' and hotpkg.__path__ == [sys.path[0] + '/hotpkg']\n"
+        "for attempt in (1, 2):\n"
+        "    try:\n"
+        "        import hotpkg.bad\n"
+        "    except ValueError as err:\n"
+        "        assert str(err) == 'bad module' and 'hotpkg.bad' not in sys.modules\n"
+        "    else:\n"
+        "        raise AssertionError('hotpkg.bad imported')\n"
+        "import hotpkg.outside, _json\n"
+        "assert hotpkg.outside.__spec__.loader_state != 'bundle'\n"
+        "assert _json.__spec__.loader_state == 'bundle'\n"
+        "print('ok')\n"
+    )
+    argv = [sys.executable, "-I", "-S", "-X", "importtime", "-c", script]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+    timed = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert {"hotpkg.outside", "_json"} <= timed  # through importlib
+    assert not {"hotpkg", "hotpkg.mod", "hotpkg.uses", "hotpkg.bad"} & timed, sorted(timed)

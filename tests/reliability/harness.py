@@ -119,11 +119,11 @@ def failure_status(argv: list[str]) -> int:
     """runc's exit status for this command line when it fails: 255 for exec once its command line
     is well-formed (runc's exec.go: the runtime's own failure, not the process's status), 1 for
     everything else, usage errors included."""
-    from pyrunc._cli_table import TABLE
+    from pyrunc._cli_table import spec
     from pyrunc.fastcli import parse
 
     start = next((i + 1 for i, word in enumerate(argv) if os.path.basename(word) == "pyrunc"), 1)
-    parsed = parse(argv[start:], TABLE)
+    parsed = parse(argv[start:], spec)
     return 255 if parsed is not None and parsed[0] == "exec" else 1
 
 

@@ -46,7 +46,7 @@ def test_fast_parser_agrees_with_click(argv):
     from pyrunc import _cli_table
     from pyrunc.cli import cli
 
-    fast = fastcli.parse(argv, _cli_table.TABLE)
+    fast = fastcli.parse(argv, _cli_table.TABLE.get)
     assert fast is not None, "the fast parser should handle this command line"
     command, global_opts, opts = fast
     ctx = cli.make_context("pyrunc", list(argv), resilient_parsing=True)
@@ -81,7 +81,7 @@ def test_fast_parser_agrees_with_click(argv):
 def test_fast_parser_leaves_the_unusual_to_click(argv):
     from pyrunc import _cli_table
 
-    assert fastcli.parse(argv, _cli_table.TABLE) is None
+    assert fastcli.parse(argv, _cli_table.TABLE.get) is None
 
 
 @pytest.mark.parametrize(
@@ -111,11 +111,10 @@ def test_fast_parser_leaves_the_unusual_to_click(argv):
 def test_one_dash_long_options_are_taken_as_runc_takes_them(argv, expected):
     from pyrunc import _cli_table
 
-    assert fastcli.go_style(argv, _cli_table.TABLE) == expected
-    if fastcli.parse(expected, _cli_table.TABLE) is not None:
-        assert fastcli.parse(fastcli.go_style(argv, _cli_table.TABLE), _cli_table.TABLE) == fastcli.parse(
-            expected, _cli_table.TABLE
-        )
+    assert fastcli.go_style(argv, _cli_table.TABLE.get) == expected
+    if fastcli.parse(expected, _cli_table.TABLE.get) is not None:
+        lookup = _cli_table.spec
+        assert fastcli.parse(fastcli.go_style(argv, lookup), lookup) == fastcli.parse(expected, lookup)
 
 
 @pytest.mark.parametrize(
