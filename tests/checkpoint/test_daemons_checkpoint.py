@@ -121,40 +121,55 @@ def assert_counts_on_from(daemon, cid: str, before: int) -> None:
     assert first < later < SEED, "the restored counter goes on from its memory"
 
 
-def test_ctr_checkpoint_then_restore_live(containerd):  # noqa: F811
-    cid = f"ckpt-{containerd.token}"
-    ref = f"localhost/ckpt-{containerd.token}:1"
+def ctr_checkpoint_then_restore(daemon, cid: str, after_checkpoint, after_restore) -> None:
+    """A counter run by `ctr run`, checkpointed (`ctr container checkpoint --task --rw`: it goes on
+    running), killed and removed, then restored (`ctr container restore --live --rw`): it counts on
+    from its memory. after_checkpoint() and after_restore() check how the runtime did it. The task,
+    container and image are removed whatever happens."""
+    ref = f"localhost/{cid}:1"
     try:
         # Not --null-io: `ctr container restore` always gives the restored task fifos (pipes
         # through the shim), so the task is made with them too. An init dumped with the host's
         # /dev/null as stdio cannot take a pipe in its place (CRIU restores the file position).
-        containerd.ctr(
-            "run", *containerd.run_flags(), "--detach", IMAGE_REF, cid, "sh", "-c", COUNTER, timeout=WAIT
-        )
-        wait_status(containerd, cid, ("RUNNING",))
-        before = count(containerd, cid, "e0")
-        containerd.ctr("task", "exec", "--exec-id", "seed", cid, "sh", "-c", f"echo {SEED} > /tmp/seed")
-        containerd.ctr("container", "checkpoint", "--task", "--rw", cid, ref, timeout=600)
-        assert any(" checkpoint " in f" {call} " for call in containerd.runtime_calls())
-        # ctr's checkpoint leaves the task running: stop it and remove the container.
-        containerd.ctr("task", "kill", "--signal", "SIGKILL", cid)
-        wait_status(containerd, cid, ("STOPPED",))
-        containerd.ctr("task", "delete", cid)
-        containerd.ctr("container", "delete", cid)
+        daemon.ctr("run", *daemon.run_flags(), "--detach", IMAGE_REF, cid, "sh", "-c", COUNTER, timeout=WAIT)
+        wait_status(daemon, cid, ("RUNNING",))
+        before = count(daemon, cid, "e0")
+        daemon.ctr("task", "exec", "--exec-id", "seed", cid, "sh", "-c", f"echo {SEED} > /tmp/seed")
+        daemon.ctr("container", "checkpoint", "--task", "--rw", cid, ref, timeout=600)
+        after_checkpoint()
+        # ctr's checkpoint leaves the task running (CheckpointOptions.exit false).
+        assert task_status(daemon, cid) == "RUNNING"
+        daemon.ctr("task", "kill", "--signal", "SIGKILL", cid)
+        wait_status(daemon, cid, ("STOPPED",))
+        daemon.ctr("task", "delete", cid)
+        daemon.ctr("container", "delete", cid)
 
-        containerd.ctr("container", "restore", "--live", "--rw", cid, ref, timeout=600)
-        assert any(" restore " in f" {call} " for call in containerd.runtime_calls())
-        wait_status(containerd, cid, ("RUNNING",))
-        assert_counts_on_from(containerd, cid, before)
+        daemon.ctr("container", "restore", "--live", "--rw", cid, ref, timeout=600)
+        wait_status(daemon, cid, ("RUNNING",))
+        assert_counts_on_from(daemon, cid, before)
+        after_restore()
     finally:
-        containerd.ctr("task", "kill", "--signal", "SIGKILL", cid, check=False)
+        daemon.ctr("task", "kill", "--signal", "SIGKILL", cid, check=False)
         # A task whose restore failed stays CREATED (nothing to kill): delete --force takes it.
         try:
-            wait_status(containerd, cid, ("STOPPED", "CREATED", "absent"), timeout=60)
+            wait_status(daemon, cid, ("STOPPED", "CREATED", "absent"), timeout=60)
         finally:
-            containerd.ctr("task", "delete", "--force", cid, check=False)
-            containerd.ctr("container", "delete", cid, check=False)
-            containerd.ctr("image", "rm", ref, check=False)
+            daemon.ctr("task", "delete", "--force", cid, check=False)
+            daemon.ctr("container", "delete", cid, check=False)
+            daemon.ctr("image", "rm", ref, check=False)
+
+
+def test_ctr_checkpoint_then_restore_live(containerd):  # noqa: F811
+    """Through containerd's runc shim, which runs the runtime's checkpoint and restore."""
+
+    def ran(command: str):
+        def check() -> None:
+            calls = containerd.runtime_calls()
+            assert any(f" {command} " in f" {call} " for call in calls), calls
+
+        return check
+
+    ctr_checkpoint_then_restore(containerd, f"ckpt-{containerd.token}", ran("checkpoint"), ran("restore"))
 
 
 class GuestPodman(Podman):

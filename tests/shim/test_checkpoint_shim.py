@@ -12,16 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.checkpoint.conftest import criu_problem
-from tests.checkpoint.test_daemons_checkpoint import (
-    COUNTER,
-    SEED,
-    WAIT,
-    assert_counts_on_from,
-    count,
-    task_status,
-    wait_status,
-)
-from tests.daemons.conftest import IMAGE_REF
+from tests.checkpoint.test_daemons_checkpoint import ctr_checkpoint_then_restore
 
 from . import guest
 from .conftest import ShimContainerd
@@ -36,35 +27,11 @@ pytestmark = [
 
 
 def test_ctr_checkpoint_then_restore_through_the_shim(containerd: ShimContainerd) -> None:
+    """Both in the shim's process: no runtime is run."""
     cid = f"shimckpt-{containerd.token}"
     containerd.task_ids.add(cid)
-    ref = f"localhost/shimckpt-{containerd.token}:1"
-    try:
-        containerd.ctr(
-            "run", *containerd.run_flags(), "--detach", IMAGE_REF, cid, "sh", "-c", COUNTER, timeout=WAIT
-        )
-        wait_status(containerd, cid, ("RUNNING",))
-        before = count(containerd, cid, "e0")
-        containerd.ctr("task", "exec", "--exec-id", "seed", cid, "sh", "-c", f"echo {SEED} > /tmp/seed")
-        containerd.ctr("container", "checkpoint", "--task", "--rw", cid, ref, timeout=600)
-        # In the shim's process: no runtime was run.
-        assert containerd.runtime_calls() == []
-        # ctr's checkpoint leaves the task running (CheckpointOptions.exit false).
-        assert task_status(containerd, cid) == "RUNNING"
-        containerd.ctr("task", "kill", "--signal", "SIGKILL", cid)
-        wait_status(containerd, cid, ("STOPPED",))
-        containerd.ctr("task", "delete", cid)
-        containerd.ctr("container", "delete", cid)
 
-        containerd.ctr("container", "restore", "--live", "--rw", cid, ref, timeout=600)
-        wait_status(containerd, cid, ("RUNNING",))
-        assert_counts_on_from(containerd, cid, before)
+    def no_runtime_call() -> None:
         assert containerd.runtime_calls() == []
-    finally:
-        containerd.ctr("task", "kill", "--signal", "SIGKILL", cid, check=False)
-        try:
-            wait_status(containerd, cid, ("STOPPED", "CREATED", "absent"), timeout=60)
-        finally:
-            containerd.ctr("task", "delete", "--force", cid, check=False)
-            containerd.ctr("container", "delete", cid, check=False)
-            containerd.ctr("image", "rm", ref, check=False)
+
+    ctr_checkpoint_then_restore(containerd, cid, no_runtime_call, no_runtime_call)

@@ -16,11 +16,13 @@ switched to the systemd driver the way a user does it:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,22 +92,25 @@ def runtime_calls_with_driver(daemon) -> list[str]:
 # ---------------------------------------------------------------- containerd
 
 
-def test_containerd_runc_shim_with_systemd_cgroup(image_tar: Path, token: str) -> None:
-    daemon = Containerd(private_dir("ctd-"), RUNTIME, token)
+@contextlib.contextmanager
+def ctr_scope(daemon, image_tar: Path, token: str, cid: str, *run_flags: str) -> Iterator[tuple[int, str]]:
+    """containerd started, `ctr run --runc-systemd-cgroup` of a sleeping task in a pod slice's
+    scope (the nested-slice cgroupsPath containerd's CRI gives pods), checked to run there: yields
+    its (pid, cgroup) for the test's own checks, then kills and deletes it and checks that no unit
+    and no cgroup is left; containerd is stopped and the test slice too, whatever happens."""
     pod_slice = f"pyrunctest-besteffort-pod{token}.slice"  # as containerd's CRI names pod slices
-    cid = f"c-{token}"
     unit = f"cri-containerd-{cid}.scope"
     try:
         daemon.start()
         daemon.ctr("image", "import", str(image_tar))
         daemon.ctr(
-            "run", "--detach", "--null-io", *daemon.run_flags(), "--runc-systemd-cgroup",
+            "run", "--detach", "--null-io", *daemon.run_flags(), "--runc-systemd-cgroup", *run_flags,
             "--cgroup", f"{pod_slice}:cri-containerd:{cid}", IMAGE_REF, cid, "sleep", "1000",
         )  # fmt: skip
         pid = int(daemon.ctr("task", "ls").stdout.split(cid, 1)[1].split()[0])
         cgroup = assert_scope_runs(unit, pod_slice, pid)
         assert cgroup == f"/pyrunctest.slice/pyrunctest-besteffort.slice/{pod_slice}/{unit}"
-        assert runtime_calls_with_driver(daemon), daemon.runtime_calls()
+        yield pid, cgroup
         daemon.ctr("task", "kill", "--signal", "SIGKILL", cid)
         daemon.ctr("task", "delete", "--force", cid)
         daemon.ctr("container", "delete", cid)
@@ -115,6 +120,12 @@ def test_containerd_runc_shim_with_systemd_cgroup(image_tar: Path, token: str) -
             stopped_cleanly(daemon)
         finally:
             subprocess.run(["systemctl", "stop", "pyrunctest.slice"], capture_output=True, timeout=60)
+
+
+def test_containerd_runc_shim_with_systemd_cgroup(image_tar: Path, token: str) -> None:
+    daemon = Containerd(private_dir("ctd-"), RUNTIME, token)
+    with ctr_scope(daemon, image_tar, token, f"c-{token}"):
+        assert runtime_calls_with_driver(daemon), daemon.runtime_calls()
 
 
 # ---------------------------------------------------------------- dockerd

@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.shim.test_options import RuncNamedShimContainerd
 from tests.systemd import test_daemons
-from tests.systemd.test_daemons import (
-    IMAGE_REF,
-    RUNTIME,
-    assert_nothing_left,
-    assert_scope_runs,
-    private_dir,
-    stopped_cleanly,
-)
+from tests.systemd.test_daemons import RUNTIME, ctr_scope, private_dir
 
 # test_daemons' fixtures, shared as they are.
 image_tar = test_daemons.image_tar
@@ -35,21 +27,9 @@ pytestmark = pytest.mark.systemd
 
 def test_shim_with_systemd_cgroup_makes_a_scope_and_reports_its_stats(image_tar: Path, token: str) -> None:
     daemon = RuncNamedShimContainerd(private_dir("shim-"), RUNTIME, token)
-    pod_slice = f"pyrunctest-besteffort-pod{token}.slice"  # as containerd's CRI names pod slices
     cid = f"s-{token}"
     daemon.task_ids.add(cid)
-    unit = f"cri-containerd-{cid}.scope"
-    try:
-        daemon.start()
-        daemon.ctr("image", "import", str(image_tar))
-        daemon.ctr(
-            "run", "--detach", "--null-io", *daemon.run_flags(), "--runc-systemd-cgroup",
-            "--memory-limit", str(64 << 20),
-            "--cgroup", f"{pod_slice}:cri-containerd:{cid}", IMAGE_REF, cid, "sleep", "1000",
-        )  # fmt: skip
-        pid = int(daemon.ctr("task", "ls").stdout.split(cid, 1)[1].split()[0])
-        cgroup = assert_scope_runs(unit, pod_slice, pid)
-        assert cgroup == f"/pyrunctest.slice/pyrunctest-besteffort.slice/{pod_slice}/{unit}"
+    with ctr_scope(daemon, image_tar, token, cid, "--memory-limit", str(64 << 20)) as (pid, _cgroup):
         # The init's parent is this shim (a Python process, not the Go shim), which ran no runtime.
         assert daemon.runtime_calls() == []
         shim = int(Path(f"/proc/{pid}/status").read_text().split("PPid:")[1].split()[0])
@@ -59,13 +39,3 @@ def test_shim_with_systemd_cgroup_makes_a_scope_and_reports_its_stats(image_tar:
         assert metrics["pids"]["current"] == 1, metrics
         assert metrics["memory"]["usage_limit"] == 64 << 20, metrics
         assert metrics["memory"]["usage"] > 0, metrics
-
-        daemon.ctr("task", "kill", "--signal", "SIGKILL", cid)
-        daemon.ctr("task", "delete", "--force", cid)
-        daemon.ctr("container", "delete", cid)
-        assert_nothing_left(cid, cgroup)
-    finally:
-        try:
-            stopped_cleanly(daemon)
-        finally:
-            subprocess.run(["systemctl", "stop", "pyrunctest.slice"], capture_output=True, timeout=60)
