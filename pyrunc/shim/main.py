@@ -227,9 +227,9 @@ def action_delete(opts: Options) -> int:
 
     container_id = opts.get("id")
     bundle = opts.get("bundle") or os.getcwd()
-    from pyrunc.shim.options import recorded_root
+    from pyrunc.shim.options import recorded_root, store_root
 
-    state_dir = os.path.join(recorded_root(bundle) or root_dir(), opts.get("namespace"))
+    state_dir = store_root(recorded_root(bundle) or root_dir(), opts.get("namespace"))
     if container_id and os.path.lexists(os.path.join(state_dir, container_id)):
         from pyrunc.container.delete import delete
         from pyrunc.errors import PyruncError

@@ -25,6 +25,7 @@ from pyrunc.shim import faults, ttrpc
 from pyrunc.shim.messages import events as events_pb2
 from pyrunc.shim.messages import shim as shim_pb2
 from pyrunc.shim.messages import task_types as task_types_pb2
+from pyrunc.shim.options import store_root
 from pyrunc.shim.stdio import ProcessIO
 
 SERVICE = "containerd.task.v2.Task"
@@ -100,7 +101,7 @@ class TaskService:
         from pyrunc.store import Store
 
         self.namespace = namespace
-        self.store = Store(os.path.join(root, namespace))
+        self.store = Store(store_root(root, namespace))
         self.default_root = self.store.root  # the state root when Create's options name none
         self.workdir = workdir  # short private paths (console sockets, pid files)
         self.publish = publish
@@ -309,7 +310,6 @@ class TaskService:
     def _use_root(self, opts) -> None:
         """options.root (runc's --root) holds the state of this shim's containers: one root per shim
         (a pod's containers come from one runtime entry, so they share it)."""
-        from pyrunc.shim.options import store_root
         from pyrunc.store import Store
 
         root = store_root(opts.root, self.namespace) if opts.root else self.default_root
