@@ -175,6 +175,17 @@ class BuildPy(build_py):
     def run(self) -> None:
         prepare()
         super().run()
+        if not getattr(self, "editable_mode", False):
+            self.add_bundle_placeholder()
+
+    def add_bundle_placeholder(self) -> None:
+        """An empty bundle of hot modules where the installed command looks for it
+        (pyrunc/launcher.py SCRIPT): the first command that may write it there writes it. pip runs
+        nothing of ours at install, and a bundle made here would not match the installed files'
+        mtimes; in the wheel, the file is in pip's RECORD, replaced on upgrade, removed on uninstall."""
+        path = load_launcher().bundle_path(self.build_lib)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "wb").close()
 
 
 class BuildExt(build_ext):
@@ -207,13 +218,19 @@ def extensions() -> list:
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False})
 
 
+def load_launcher():
+    """pyrunc/launcher.py, loaded from its file (it imports nothing of pyrunc's)."""
+    spec = importlib.util.spec_from_file_location("pyrunc_launcher", os.path.join(PKG, "launcher.py"))
+    launcher = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launcher)
+    return launcher
+
+
 def command_script(name: str = "pyrunc", entry: str = "pyrunc.main") -> str:
     """The `pyrunc` command a wheel installs: pyrunc/launcher.py's script (the interpreter with -I -S,
     not pip's console-script wrapper, which pays for `site` and `re` on every command). The same
     for containerd's shim, `containerd-shim-pyrunc-v1` (entry pyrunc.shim.main)."""
-    spec = importlib.util.spec_from_file_location("pyrunc_launcher", os.path.join(PKG, "launcher.py"))
-    launcher = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launcher)
+    launcher = load_launcher()
     out_dir = os.path.join(HERE, "build", "scripts-src")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, name)

@@ -2,8 +2,10 @@
 no .pth hook, no `re` (pyrunc/launcher.py). A wheel is built from this checkout (as pip does for
 `pip install .` and for an sdist), installed into a fresh venv, and its command traced."""
 
+import glob
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -15,20 +17,33 @@ pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs st
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> str:
-    top = tmp_path_factory.mktemp("wheel")
-    wheels = top / "dist"
+def wheel(tmp_path_factory) -> str:
+    wheels = tmp_path_factory.mktemp("wheel") / "dist"
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), REPO], check=True, capture_output=True)
-    (wheel,) = wheels.glob("pyrunc-*.whl")
+    (built,) = wheels.glob("pyrunc-*.whl")
+    return str(built)
+
+
+def install(wheel: str, top) -> str:
+    """A fresh venv with the wheel installed; the path of its `pyrunc` command."""
     venv = top / "venv"
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin/python"), "-m", "pip", "-q", "--disable-pip-version-check", "install", str(wheel)],
+        [str(venv / "bin/python"), "-m", "pip", "-q", "--disable-pip-version-check", "install", wheel],
         check=True,
         capture_output=True,
     )
     return str(venv / "bin/pyrunc")
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> str:
+    """The installed command, once run: its first command writes the bundle of hot modules
+    (test_the_installed_command_writes_its_bundle_once...), the others are as timed."""
+    command = install(wheel, tmp_path_factory.mktemp("installed"))
+    subprocess.run([command, "--version"], check=True, capture_output=True)
+    return command
 
 
 def traced(command: list[str], tmp_path) -> tuple[subprocess.CompletedProcess, str]:
@@ -77,7 +92,6 @@ def test_a_symlink_to_the_installed_command_is_fast_too(installed, tmp_path):
 def test_the_c_parts_are_built_hardened():
     """setup.py's flags took: relro and bind-now on the extensions, the stack protector and
     FORTIFY_SOURCE's checked calls in _core, relro on the static init helper."""
-    import glob
 
     def readelf(*args: str) -> str:
         return subprocess.run(["readelf", "-W", *args], capture_output=True, text=True, check=True).stdout
@@ -105,3 +119,83 @@ def test_the_wheel_installs_the_containerd_shim_with_its_protobuf_modules(instal
     done = subprocess.run([python, "-c", check], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "site-packages/pyrunc/shim/proto/shim_pb2.py" in done.stdout
+
+
+def bundle_of(command: str) -> str:
+    site = glob.glob(
+        os.path.join(os.path.dirname(os.path.dirname(command)), "lib", "python3*", "site-packages")
+    )
+    return os.path.join(site[0], "pyrunc", "__pycache__", f"hot.{sys.implementation.cache_tag}.bundle")
+
+
+def imported_by_importlib(command: str, *args: str) -> set[str]:
+    """The modules importlib imported for the command (-X importtime lists them), started as its
+    sh part starts it."""
+    python = os.path.join(os.path.dirname(command), "python3")
+    done = subprocess.run(
+        [python, "-I", "-S", "-X", "importtime", command, *args], capture_output=True, text=True
+    )
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_the_installed_command_writes_its_bundle_once_and_serves_its_hot_modules_from_it(installed, tmp_path):
+    """The wheel holds an empty bundle (setup.py); the first command that may write it writes it,
+    0644 whatever its umask, and the next commands import the hot verbs' modules from it, not
+    through importlib (issue 15: every install fast)."""
+    bundle = bundle_of(installed)
+    with open(bundle, "wb"):
+        pass  # the placeholder as installed (an earlier test's command may have written it)
+    root = str(tmp_path / "root")
+    assert "pyrunc.main" in imported_by_importlib(installed, "--root", root, "state", "nosuch")
+    os.truncate(bundle, 0)
+    done = subprocess.run(
+        ["sh", "-c", 'umask 0; exec "$@"', "sh", installed, "--root", root, "state", "nosuch"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and "does not exist" in done.stderr, done.stderr
+    st = os.stat(bundle)
+    assert st.st_size > 0 and stat.S_IMODE(st.st_mode) == 0o644
+    assert not [name for name in os.listdir(os.path.dirname(bundle)) if ".tmp" in name]
+    imported = imported_by_importlib(installed, "--root", root, "state", "nosuch")
+    assert not {name for name in imported if name.startswith("pyrunc")}, sorted(imported)
+    assert os.stat(bundle).st_mtime_ns == st.st_mtime_ns  # written once
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_a_command_that_cannot_write_the_bundle_runs_without_it(installed, tmp_path):
+    """Without the right to write pyrunc/__pycache__ (here: root without CAP_DAC_OVERRIDE, the
+    directory 0555), the command runs as before and the placeholder stays empty."""
+    bundle = bundle_of(installed)
+    with open(bundle, "wb"):
+        pass
+    cache = os.path.dirname(bundle)
+    os.chmod(cache, 0o555)
+    try:
+        drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search"]
+        done = subprocess.run(
+            [*drop, installed, "--root", str(tmp_path / "root"), "state", "nosuch"],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.chmod(cache, 0o755)
+    assert done.returncode == 1 and "does not exist" in done.stderr, done.stderr
+    assert os.path.getsize(bundle) == 0
+    assert not [name for name in os.listdir(cache) if ".tmp" in name]
+
+
+def test_uninstalling_removes_the_written_bundle(wheel, tmp_path):
+    """The bundle is the wheel's file (in pip's RECORD): pip's uninstall takes it with the package."""
+    command = install(wheel, tmp_path)
+    done = subprocess.run([command, "--version"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    bundle = bundle_of(command)
+    assert os.path.getsize(bundle) > 0
+    python = os.path.join(os.path.dirname(command), "python")
+    subprocess.run([python, "-m", "pip", "-q", "uninstall", "-y", "pyrunc"], check=True, capture_output=True)
+    assert not os.path.exists(os.path.dirname(os.path.dirname(bundle)))
