@@ -237,7 +237,7 @@ def count_blocks(names: list[str], n_runtimes: int, settings: measure.Settings, 
     for name in names:
         kind = measure.BY_NAME[name].kind
         if kind == "command":
-            total += settings.rounds * n_runtimes
+            total += settings.rounds * (n_runtimes + (has_floor and name in measure.FLOOR_IN))
         elif kind == "scale":
             total += settings.scale_rounds * n_runtimes
         elif kind == "floor" and has_floor:
@@ -257,7 +257,7 @@ def measure_all(session: Session, names: list[str], settings: measure.Settings) 
     for name in names:
         kind = measure.BY_NAME[name].kind
         if kind in ("command", "scale"):
-            results[name] = measure.timed(name, rts, ws, settings, progress)
+            results[name] = measure.timed(name, rts, ws, settings, progress, python)
         elif kind == "floor" and python:
             results[name] = measure.floor(python, ws, settings, progress)
         elif kind == "memory" and not memory_done:

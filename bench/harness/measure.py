@@ -95,6 +95,20 @@ def scale_spec(name: str, rt: Runtime, ws: Workspace, settings: Settings) -> Spe
     return Spec([*command, str(settings.scale_count), str(workers)])
 
 
+# The single verbs also time the interpreter floor in their own rotation (issue 15: each at the
+# floor + 1 ms, median against median in the same run): a block of `python -I -S -c pass` beside
+# each runtime's, under the same fixtures as the first runtime's (pyrunc's when it is measured), so
+# the floor sees the same load, the same caches and the same preparation as the command.
+FLOOR_KEY = "floor"
+FLOOR_IN = ("start", "state", "kill", "delete", "version")
+
+
+def floor_in_rotation(name: str, runtimes: list[Runtime], ws: Workspace, python: str) -> Spec:
+    fixtures_of = next((rt for rt in runtimes if rt.name == "pyrunc"), runtimes[0])
+    spec = command_spec(name, fixtures_of._replace(name=FLOOR_KEY), ws)
+    return spec._replace(command=[python, "-I", "-S", "-c", "pass"])
+
+
 def floor_specs(python: str) -> dict[str, Spec]:
     return {
         "python -S": Spec([python, "-S", "-c", "pass"]),
@@ -102,12 +116,22 @@ def floor_specs(python: str) -> dict[str, Spec]:
     }
 
 
-def timed(name: str, runtimes: list[Runtime], ws: Workspace, settings: Settings, progress: Progress) -> dict:
+def timed(
+    name: str,
+    runtimes: list[Runtime],
+    ws: Workspace,
+    settings: Settings,
+    progress: Progress,
+    python: str | None = None,
+) -> dict:
+    """{runtime: summary}; with `python`, the FLOOR_IN measurements also have FLOOR_KEY's."""
     kind = BY_NAME[name].kind
     if kind == "scale":
         specs = {rt.name: scale_spec(name, rt, ws, settings) for rt in runtimes}
         return interleaved(name, specs, settings.scale_rounds, 1, 0, ws, progress)
     specs = {rt.name: command_spec(name, rt, ws) for rt in runtimes}
+    if python and name in FLOOR_IN and runtimes:
+        specs[FLOOR_KEY] = floor_in_rotation(name, runtimes, ws, python)
     return interleaved(name, specs, settings.rounds, settings.runs, settings.warmup, ws, progress)
 
 

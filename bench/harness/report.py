@@ -1,6 +1,6 @@
 """The results table (markdown), from the results JSON alone, with pyrunc's ratios and targets."""
 
-from .measure import MEASUREMENTS
+from .measure import FLOOR_IN, FLOOR_KEY, MEASUREMENTS
 
 RUNTIME_ORDER = ("pyrunc", "runc", "crun")
 RATIOS = (("pyrunc", "runc"), ("pyrunc", "crun"), ("crun", "runc"))
@@ -15,6 +15,8 @@ TARGETS = {
     "kill": 2.0,
     "delete": 2.0,
 }
+# issue 15: pyrunc's median at most this far above the floor's, timed in the same rotation
+FLOOR_TARGETS = {"start": 1e-3, "state": 1e-3, "kill": 1e-3, "delete": 1e-3}
 MIB = 1024 * 1024
 
 
@@ -126,6 +128,53 @@ def floor_lines(doc: dict) -> list[str]:
     return ["", f"Interpreter floor ({python}), median (min): " + "; ".join(parts) + "."]
 
 
+def above_floor(results: dict, name: str) -> float | None:
+    """`name`'s median minus the floor's median timed in the same rotation (seconds)."""
+    a, floor = results.get(name), results.get(FLOOR_KEY)
+    if not a or not floor or "median" not in a or "median" not in floor:
+        return None
+    return a["median"] - floor["median"]
+
+
+def floor_target_cell(measurement: str, results: dict) -> str:
+    limit = FLOOR_TARGETS.get(measurement)
+    if limit is None:
+        return ""
+    value = above_floor(results, "pyrunc")
+    verdict = "not measured" if value is None else ("met" if value <= limit else "MISSED")
+    return f"<= floor + {limit * 1e3:g} ms: {verdict}"
+
+
+def rotation_floor_lines(doc: dict) -> list[str]:
+    """Each single verb against `python -I -S -c pass` timed in its own rotation, same fixtures."""
+    measurements = doc.get("measurements", {})
+    names = runtimes_in(doc)
+    rows = []
+    for m in MEASUREMENTS:
+        if m.name not in FLOOR_IN or m.name not in measurements:
+            continue
+        results = measurements[m.name]["results"]
+        if FLOOR_KEY not in results:
+            continue
+        excess = [above_floor(results, name) for name in names]
+        rows.append(
+            [
+                m.title,
+                cell(results[FLOOR_KEY], 1e-3, 1),
+                *("-" if e is None else f"{e * 1e3:+.1f}" for e in excess),
+                floor_target_cell(m.name, results),
+            ]
+        )
+    if not rows:
+        return []
+    columns = ["measurement", "floor, ms", *(f"{name} - floor, ms" for name in names), "target (issue 15)"]
+    intro = (
+        "Against the interpreter floor (`python -I -S -c pass`) timed in each verb's own rotation, "
+        "under the same fixtures: median minus the floor's median."
+    )
+    return ["", intro, "", *markdown(columns, rows)]
+
+
 def errors_in(doc: dict) -> list[str]:
     """'measurement / runtime: error' for every result that failed."""
     return [
@@ -146,6 +195,7 @@ def render(doc: dict) -> str:
     lines = header_lines(doc)
     lines += ["Each cell: median (min). Ratios compare medians.", ""]
     lines += table_lines(doc)
+    lines += rotation_floor_lines(doc)
     lines += floor_lines(doc)
     lines += error_lines(doc)
     return "\n".join(lines) + "\n"

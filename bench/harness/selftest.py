@@ -67,6 +67,30 @@ def check_pure_logic(c: Checks) -> None:
     }
     table = report.render(doc)
     c.check("| run " in table and "14.1 (12.0)" in table and "0.70x" in table, f"rendered table:\n{table}")
+    check_floor_in_rotation(c)
+
+
+def check_floor_in_rotation(c: Checks) -> None:
+    state = {
+        "pyrunc": {"median": 0.0101, "min": 0.009},
+        "runc": {"median": 0.004, "min": 0.0035},
+        "floor": {"median": 0.0092, "min": 0.008},
+    }
+    c.check(math.isclose(report.above_floor(state, "pyrunc"), 0.0009), "pyrunc above the floor")
+    c.check(report.above_floor(state, "crun") is None, "above the floor without the runtime is None")
+    c.check(report.floor_target_cell("state", state).endswith(": met"), "floor + 0.9 ms meets floor + 1 ms")
+    state["pyrunc"]["median"] = 0.0103
+    c.check(report.floor_target_cell("state", state).endswith("MISSED"), "floor + 1.1 ms misses it")
+    c.check(report.floor_target_cell("version", state) == "", "--version has no floor target")
+    doc = {
+        "runtimes": {"pyrunc": {}, "runc": {}},
+        "measurements": {"state": {"title": "state (running)", "unit": "s", "results": state}},
+    }
+    table = report.render(doc)
+    row = [line for line in table.splitlines() if line.startswith("| state (running)") and "+1.1" in line]
+    c.check(len(row) == 1 and "-5.2" in row[0] and "9.2 (8.0)" in row[0], f"floor rows:\n{table}")
+    main_rows = [line for line in table.splitlines() if line.startswith("| state (running)")]
+    c.check(not any("9.2 (8.0)" in line for line in main_rows if "+1.1" not in line), "no floor column")
 
 
 def run_quick(out: str) -> subprocess.CompletedProcess:
@@ -100,6 +124,9 @@ def check_results(c: Checks, doc: dict) -> None:
                     0 < result["min"] <= result["median"] <= result.get("max", math.inf),
                     f"{m.name}/{key} order",
                 )
+    for name in measure.FLOOR_IN:
+        floor = measurements.get(name, {}).get("results", {}).get(measure.FLOOR_KEY, {})
+        c.check("median" in floor, f"{name}: the floor timed in its rotation ({floor.get('error')})")
     runs = measurements.get("create", {}).get("results", {}).get("runc", {}).get("runs")
     settings = doc.get("settings", {})
     c.check(
@@ -129,6 +156,7 @@ def check_table_command(c: Checks, out: str) -> None:
         if m.kind != "floor":
             c.check(m.title in done.stdout, f"table has a row for {m.name}")
     c.check("Interpreter floor" in done.stdout, "table has the interpreter floor")
+    c.check("in each verb's own rotation" in done.stdout, "table has the floor of each verb's rotation")
     bad = subprocess.run([os.path.join(HERE, "table"), "/nonexistent.json"], capture_output=True, text=True)
     c.check(
         bad.returncode == 1 and bad.stderr.count("\n") == 1,
