@@ -53,7 +53,9 @@ def settings_from(args: argparse.Namespace) -> measure.Settings:
     for key, value in overrides.items():
         if value < (0 if key == "warmup" else 1):
             raise BadArgument(f"--{key}: must be at least {0 if key == 'warmup' else 1}, got {value}")
-    return settings._replace(**overrides)
+    # Given, they apply to the single verbs' shorter rounds too.
+    verbs = {f"verb_{key}": value for key, value in overrides.items()}
+    return settings._replace(**overrides, **verbs)
 
 
 def selected_measurements(only: str | None) -> list[str]:
@@ -237,7 +239,10 @@ def count_blocks(names: list[str], n_runtimes: int, settings: measure.Settings, 
     for name in names:
         kind = measure.BY_NAME[name].kind
         if kind == "command":
-            total += settings.rounds * (n_runtimes + (has_floor and name in measure.FLOOR_IN))
+            if name in measure.FLOOR_IN:
+                total += settings.verb_rounds * (n_runtimes + has_floor)
+            else:
+                total += settings.rounds * n_runtimes
         elif kind == "scale":
             total += settings.scale_rounds * n_runtimes
         elif kind == "floor" and has_floor:

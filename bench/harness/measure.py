@@ -14,6 +14,12 @@ class Settings(NamedTuple):
     rounds: int  # interleaved rounds per timed measurement
     runs: int  # timed runs per runtime per round
     warmup: int  # warm-up runs per runtime per round
+    # The single verbs (FLOOR_IN), compared with the floor in their rotation: more, shorter rounds,
+    # the same number of runs. Load here comes in bursts of a few runs (kernel work after cgroup
+    # removals, other users): a block of 4 runs is about as long as one.
+    verb_rounds: int
+    verb_runs: int
+    verb_warmup: int
     scale_rounds: int  # rounds (one run each) of the 100-lifecycle measurements
     scale_count: int  # lifecycles per scale run
     scale_workers: int  # parallel workers of the parallel scale run
@@ -21,10 +27,28 @@ class Settings(NamedTuple):
 
 
 FULL = Settings(
-    rounds=5, runs=20, warmup=2, scale_rounds=3, scale_count=100, scale_workers=8, memory_containers=20
+    rounds=5,
+    runs=20,
+    warmup=2,
+    verb_rounds=25,
+    verb_runs=4,
+    verb_warmup=1,
+    scale_rounds=3,
+    scale_count=100,
+    scale_workers=8,
+    memory_containers=20,
 )
 QUICK = Settings(
-    rounds=2, runs=3, warmup=1, scale_rounds=1, scale_count=16, scale_workers=8, memory_containers=5
+    rounds=2,
+    runs=3,
+    warmup=1,
+    verb_rounds=2,
+    verb_runs=3,
+    verb_warmup=1,
+    scale_rounds=1,
+    scale_count=16,
+    scale_workers=8,
+    memory_containers=5,
 )
 
 
@@ -130,9 +154,12 @@ def timed(
         specs = {rt.name: scale_spec(name, rt, ws, settings) for rt in runtimes}
         return interleaved(name, specs, settings.scale_rounds, 1, 0, ws, progress)
     specs = {rt.name: command_spec(name, rt, ws) for rt in runtimes}
-    if python and name in FLOOR_IN and runtimes:
+    if name not in FLOOR_IN:
+        return interleaved(name, specs, settings.rounds, settings.runs, settings.warmup, ws, progress)
+    if python and runtimes:
         specs[FLOOR_KEY] = floor_in_rotation(name, runtimes, ws, python)
-    return interleaved(name, specs, settings.rounds, settings.runs, settings.warmup, ws, progress)
+    rounds, runs, warmup = settings.verb_rounds, settings.verb_runs, settings.verb_warmup
+    return interleaved(name, specs, rounds, runs, warmup, ws, progress)
 
 
 def floor(python: str, ws: Workspace, settings: Settings, progress: Progress) -> dict:

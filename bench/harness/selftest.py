@@ -132,6 +132,9 @@ def check_results(c: Checks, doc: dict) -> None:
     c.check(
         runs == settings.get("rounds", 0) * settings.get("runs", 0), f"create: rounds x runs samples ({runs})"
     )
+    runs = measurements.get("state", {}).get("results", {}).get("runc", {}).get("runs")
+    expected = settings.get("verb_rounds", 0) * settings.get("verb_runs", 0)
+    c.check(runs == expected, f"state: verb_rounds x verb_runs samples ({runs})")
     containers = measurements.get("memory_uss", {}).get("results", {}).get("runc", {}).get("runs")
     c.check(
         containers == settings.get("memory_containers"), f"memory: one sample per container ({containers})"
