@@ -331,35 +331,51 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
     # (module locks, three finders asked in turn, a dozen attribute checks) costs more per module
     # than unmarshalling and running it, 20-110 us against 10-90 (measured in `pyrunc state`).
     # A bundled module the statement names is made here as importlib would make it (the same spec,
-    # loader and attributes) and run; importlib then finds it in sys.modules and does the rest (a
-    # `from` list, what `import a.b` returns). Everything else -- extension modules, modules not in
-    # the bundle or changed since, importlib.import_module -- goes through importlib as before.
+    # loader and attributes) and run, an extension module loaded as its loader would; importlib then
+    # finds it in sys.modules and does the rest (a `from` list, what `import a.b` returns). Everything
+    # else -- modules not in the bundle or changed since, importlib.import_module -- goes through
+    # importlib as before.
     # The command runs on one thread (the shim, which has threads, has no bundle).
     import builtins
+    from _imp import create_dynamic, exec_dynamic
 
     modules = sys.modules
     importer = builtins.__import__
 
     def load(fullname: str) -> bool:
-        if index[fullname][4] == "extension":
-            return False  # importlib's ExtensionFileLoader (dlopen) does nothing more than needed
         spec: Any = find_spec(fullname)
         if spec is None:
             return False
-        module = type(sys)(fullname)
         parent, _, child = fullname.rpartition(".")
-        names = vars(module)
-        names.update(__spec__=spec, __loader__=spec.loader, __file__=spec.origin, __cached__=spec.cached)
-        if spec.submodule_search_locations is not None:
-            names.update(__path__=spec.submodule_search_locations, __package__=fullname)
+        if index[fullname][4] == "extension":
+            # What ExtensionFileLoader does (dlopen and the module's init), without importlib's
+            # steps around it: 80 us of _json's 250 here.
+            module = create_dynamic(spec)
+            for name, value in (("__spec__", spec), ("__loader__", spec.loader), ("__file__", spec.origin)):
+                if getattr(module, name, None) is None:
+                    setattr(module, name, value)
+            if getattr(module, "__package__", None) is None:
+                module.__package__ = parent
+            modules[fullname] = module
+            try:
+                exec_dynamic(module)
+            except BaseException:
+                modules.pop(fullname, None)
+                raise
         else:
-            names["__package__"] = parent
-        modules[fullname] = module
-        try:
-            exec(spec.loader.get_code(fullname), module.__dict__)
-        except BaseException:
-            modules.pop(fullname, None)
-            raise
+            module = type(sys)(fullname)
+            names = vars(module)
+            names.update(__spec__=spec, __loader__=spec.loader, __file__=spec.origin, __cached__=spec.cached)
+            if spec.submodule_search_locations is not None:
+                names.update(__path__=spec.submodule_search_locations, __package__=fullname)
+            else:
+                names["__package__"] = parent
+            modules[fullname] = module
+            try:
+                exec(spec.loader.get_code(fullname), module.__dict__)
+            except BaseException:
+                modules.pop(fullname, None)
+                raise
         if parent:
             setattr(modules[parent], child, modules[fullname])
         return True
