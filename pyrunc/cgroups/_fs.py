@@ -153,7 +153,18 @@ def _rmdir_retrying(path: str) -> None:
 
 
 def remove_tree(directory: str) -> None:
-    """rmdir a cgroup and all its sub-cgroups, leaves first. Missing (or being removed) is fine."""
+    """rmdir a cgroup and all its sub-cgroups, leaves first. Missing (or being removed) is fine.
+    The rmdir is tried first, as runc's RemovePath does: a container's cgroup rarely has
+    sub-cgroups, and listing each of the v1 hierarchies' directories first cost `delete` about
+    0.5 ms (the kernel refuses a cgroup with children with EBUSY, then they are removed first)."""
+    try:
+        posix.rmdir(directory)
+        return
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        if e.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.ENODEV):
+            raise
     try:
         entries = list(posix.scandir(directory))
     except OSError as e:
