@@ -15,6 +15,13 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
+# isort: off
+# After setuptools: distutils is then setuptools' own copy (imported by that copy's name instead,
+# its classes would be made twice, and setup() fails).
+from distutils.command.build_scripts import build_scripts
+
+# isort: on
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PKG = os.path.join(HERE, "pyrunc")
 CSRC = os.path.join(PKG, "csrc")
@@ -178,6 +185,16 @@ class BuildPy(build_py):
         if not getattr(self, "editable_mode", False):
             self.add_bundle_placeholder()
 
+        if not getattr(self, "editable_mode", False):
+            self.add_command_entry()
+
+    def add_command_entry(self) -> None:
+        """pyrunc/_wheel_command.py, the file the wheel's `pyrunc` command (pyrunc/csrc/command.c)
+        starts the interpreter on: generated from pyrunc/launcher.py, as the commands are."""
+        out = os.path.join(self.build_lib, "pyrunc", "_wheel_command.py")
+        with open(out, "w") as f:
+            f.write(load_launcher().wheel_command_text())
+
     def add_bundle_placeholder(self) -> None:
         """An empty bundle of hot modules where the installed command looks for it
         (pyrunc/launcher.py SCRIPT): the first command that may write it there writes it. pip runs
@@ -218,6 +235,38 @@ def extensions() -> list:
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False})
 
 
+class BuildScripts(build_scripts):
+    """The `pyrunc` command is a program (build_command): copied as it is, since distutils reads a
+    script as text to adjust a `#!python` line."""
+
+    def _copy_script(self, script: str, outfiles: list, updated_files: list) -> None:
+        with open(script, "rb") as f:
+            binary = f.read(4) == b"\x7fELF"
+        if not binary:
+            super()._copy_script(script, outfiles, updated_files)
+            return
+        outfile = os.path.join(self.build_dir, os.path.basename(script))
+        outfiles.append(outfile)
+        updated_files.append(outfile)
+        self.copy_file(script, outfile)
+
+
+def build_command() -> str:
+    """The wheel's `pyrunc` command: pyrunc/csrc/command.c, static (musl when available) for the
+    quickest exec, for this interpreter's pythonX.Y (the wheel is tagged with it)."""
+    source = os.path.join(CSRC, "command.c")
+    require([source])
+    out_dir = os.path.join(HERE, "build", "scripts-src")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, "pyrunc")
+    python_dir = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    compiler = shutil.which("musl-gcc") or "gcc"
+    cmd = [compiler, "-static", *CFLAGS, "-Os", "-fno-PIE", *LDFLAGS, f'-DPYTHON_DIR="{python_dir}"']
+    subprocess.check_call([*cmd, "-o", out, source])
+    subprocess.check_call(["strip", out])
+    return os.path.relpath(out, HERE)
+
+
 def load_launcher():
     """pyrunc/launcher.py, loaded from its file (it imports nothing of pyrunc's)."""
     spec = importlib.util.spec_from_file_location("pyrunc_launcher", os.path.join(PKG, "launcher.py"))
@@ -226,10 +275,10 @@ def load_launcher():
     return launcher
 
 
-def command_script(name: str = "pyrunc", entry: str = "pyrunc.main") -> str:
-    """The `pyrunc` command a wheel installs: pyrunc/launcher.py's script (the interpreter with -I -S,
-    not pip's console-script wrapper, which pays for `site` and `re` on every command). The same
-    for containerd's shim, `containerd-shim-pyrunc-v1` (entry pyrunc.shim.main)."""
+def command_script(name: str, entry: str) -> str:
+    """A command a wheel installs as a script: pyrunc/launcher.py's (the interpreter with -I -S, not
+    pip's console-script wrapper, which pays for `site` and `re` on every start): containerd's shim,
+    `containerd-shim-pyrunc-v1` (entry pyrunc.shim.main). `pyrunc` itself is build_command's."""
     launcher = load_launcher()
     out_dir = os.path.join(HERE, "build", "scripts-src")
     os.makedirs(out_dir, exist_ok=True)
@@ -240,6 +289,6 @@ def command_script(name: str = "pyrunc", entry: str = "pyrunc.main") -> str:
 
 setup(
     ext_modules=extensions(),
-    scripts=[command_script(), command_script("containerd-shim-pyrunc-v1", "pyrunc.shim.main")],
-    cmdclass={"build_py": BuildPy, "build_ext": BuildExt},
+    scripts=[build_command(), command_script("containerd-shim-pyrunc-v1", "pyrunc.shim.main")],
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt, "build_scripts": BuildScripts},
 )

@@ -2,20 +2,22 @@
 
 `site` processes every .pth file of the environment (setuptools' distutils hook, the editable-install
 finder) and pip's console-script wrapper imports `re`, before pyrunc runs a line: about twice the cost
-of the bare interpreter, paid by every command containerd issues. Both launchers below start the
+of the bare interpreter, paid by every command containerd issues. The launchers below start the
 interpreter with -I -S instead and put on sys.path only where pyrunc and its dependencies live. -I also
 ignores PYTHON* variables and the user's site, which a runtime started by daemons should not depend on.
 
 - `launcher_text()`: for a checkout installed in place (`pip install -e .`), whose package root is not
   in site-packages; tools/install writes .venv/bin/pyrunc with it:
       python -m pyrunc.launcher PATH
-- `script_text()`: the script a wheel (or `pip install .`, or an sdist) installs. pip rewrites only a
-  `#!python` first line and drops its arguments, so the script starts as sh, which execs the
-  interpreter beside it with -I -S on the same file; Python reads the sh part as a string.
+- `pyrunc` as a wheel (or `pip install .`, or an sdist) installs it: pip rewrites only a `#!python`
+  first line and drops its arguments, so it is a static program (pyrunc/csrc/command.c) that execs
+  the interpreter beside it with -I -S on pyrunc/_wheel_command.py (`wheel_command_text()`).
+- `script_text()`: containerd's shim as a wheel installs it: a script that starts as sh, which execs
+  the interpreter beside it with -I -S on the same file; Python reads the sh part as a string.
 
-Both serve the modules of the hot verbs and of create from one file (the bundle: write_bundle,
-serve_hot_modules), in place of a search of sys.path and a .pyc per module. The first's is written
-with it; the wheel's is an empty file in the wheel, written by the first command that may
+The first two serve the modules of the hot verbs and of create from one file (the bundle:
+write_bundle, serve_hot_modules), in place of a search of sys.path and a .pyc per module. The first's
+is written with it; the wheel's is an empty file in the wheel, written by the first command that may
 (write_installed_bundle), as a .pyc is.
 """
 
@@ -400,16 +402,15 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
     builtins.__import__ = fast_import
 
 
-# sh: the interpreter beside the script (a venv's bin/), else beside the file a symlink names (a
-# `ln -s .venv/bin/pyrunc /usr/local/bin/`), else python3 with site (slow, but right). Python: the
-# site-packages of that interpreter's prefix, found from the script's own place as pip lays it out
-# (PREFIX/bin/pyrunc, PREFIX/lib/pythonX.Y/site-packages), first without `os` (a millisecond) from
-# the script's absolute path; else (a relative path, a symlinked directory, lib64, dist-packages)
-# through os and realpath; if pyrunc is not there either, start again with site. That fallback is a
-# string, compiled only when it runs: the interpreter compiles the script on every start (0.36 ms
-# with it inline, against 0.12). Then the hot modules from the bundle in pyrunc/__pycache__, as the
-# launcher serves them; the wheel holds an empty one, written by the first command that may
-# (write_installed_bundle).
+# containerd's shim as a wheel installs it. sh: the interpreter beside the script (a venv's bin/),
+# else beside the file a symlink names (a `ln -s .venv/bin/... /usr/local/bin/`), else python3 with
+# site (slow, but right). Python: the site-packages of that interpreter's prefix, found from the
+# script's own place as pip lays it out (PREFIX/bin/..., PREFIX/lib/pythonX.Y/site-packages), first
+# without `os` from the script's absolute path; else (a relative path, a symlinked directory, lib64,
+# dist-packages) through os and realpath; if pyrunc is not there either, start again with site. That
+# fallback is a string, compiled only when it runs (the interpreter compiles a script on every start).
+# `pyrunc` itself is a static program instead (pyrunc/csrc/command.c), which saves sh's start on
+# every command, and runs wheel_command_text's file.
 SCRIPT = """#!/bin/sh
 ''':'
 # pyrunc, as pip installs it from a wheel: see pyrunc/launcher.py (sh runs this part, Python skips it).
@@ -452,12 +453,29 @@ WRITE_PLACEHOLDER = (
 )
 
 
-def script_text(entry: str = "pyrunc.main") -> str:
-    """The wheel's script for `entry`; only the CLI's serves the bundle (the shim has threads, which
-    serve_hot_modules' import does not allow for)."""
-    if entry == "pyrunc.main":
-        return SCRIPT.replace("# [serve]\n", serve_lines(WRITE_PLACEHOLDER))
+def script_text(entry: str) -> str:
+    """The wheel's script for `entry` (containerd's shim: it has threads, which serve_hot_modules'
+    import does not allow for, so no bundle)."""
     return SCRIPT.replace("# [serve]\n", "").replace("from pyrunc.main import", f"from {entry} import")
+
+
+def wheel_command_text() -> str:
+    """pyrunc/_wheel_command.py, written into the wheel by setup.py: what the wheel's `pyrunc`
+    (pyrunc/csrc/command.c) runs with -I -S, as PREFIX/.../site-packages/pyrunc/_wheel_command.py.
+    Its site-packages on sys.path, the hot modules from the bundle (the wheel holds an empty one,
+    written by the first command that may: write_installed_bundle), then the command."""
+    return (
+        "# GENERATED by setup.py from pyrunc/launcher.py wheel_command_text: the wheel's `pyrunc`.\n"
+        "import sys\n"
+        "\n"
+        "path = sys.argv[0].rpartition('/')[0].rpartition('/')[0]\n"
+        "sys.path.append(path)\n"
+        "_bundle_file = path + '/pyrunc/__pycache__/hot.' + sys.implementation.cache_tag + '.bundle'\n"
+        f"{serve_lines(WRITE_PLACEHOLDER)}"
+        "from pyrunc.main import main\n"
+        "\n"
+        "main()\n"
+    )
 
 
 def write(path: str, text: str | None = None, entry: str = "pyrunc.main") -> None:

@@ -47,6 +47,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "tools/gen/cli_table.py",  # a generator
         "pyrunc/csrc/rootpath.c",  # C of the _core extension and the init helper
         "pyrunc/csrc/init.c",  # C of the init helper alone
+        "pyrunc/csrc/command.c",  # the `pyrunc` command a wheel installs
     ],
 )
 def test_a_missing_source_stops_the_build_naming_it(tree: Path, tmp_path: Path, missing: str) -> None:

@@ -49,7 +49,7 @@ def installed(wheel, tmp_path_factory) -> str:
 def traced(command: list[str], tmp_path) -> tuple[subprocess.CompletedProcess, str]:
     log = tmp_path / "strace.txt"
     done = subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=execve,openat", "-o", str(log), *command],
+        ["strace", "-f", "-qq", "-s", "300", "-e", "trace=execve,openat", "-o", str(log), *command],
         capture_output=True,
         text=True,
     )
@@ -71,6 +71,11 @@ def test_the_installed_command_skips_site(installed, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("pyrunc version ")
     assert_fast_start(trace, os.path.join(os.path.dirname(installed), "python3"))
+    # A program (pyrunc/csrc/command.c), not a script: no shell started in between.
+    with open(installed, "rb") as f:
+        assert f.read(4) == b"\x7fELF"
+    execs = [line for line in trace.splitlines() if "execve(" in line]
+    assert len(execs) == 2 and "_wheel_command.py" in execs[1], execs
     # A real command runs from the wheel's files, not from this checkout.
     done, trace = traced([installed, "--root", str(tmp_path / "root"), "state", "nosuch"], tmp_path)
     assert done.returncode == 1
@@ -86,6 +91,24 @@ def test_a_symlink_to_the_installed_command_is_fast_too(installed, tmp_path):
     done, trace = traced([str(link), "--version"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert_fast_start(trace, os.path.join(os.path.dirname(installed), "python3"))
+
+
+def test_the_installed_command_moved_elsewhere_finds_pyrunc_through_python3_on_path(installed, tmp_path):
+    """Not where pip put it (no python3 beside it, no site-packages above it), the command leaves
+    the finding to python3 on PATH, with site, as for any package."""
+    moved = tmp_path / "elsewhere" / "pyrunc"
+    moved.parent.mkdir()
+    shutil.copy2(installed, moved)
+    on_path = tmp_path / "path"
+    on_path.mkdir()
+    (on_path / "python3").symlink_to(os.path.join(os.path.dirname(installed), "python3"))
+    done = subprocess.run(
+        [str(moved), "--root", str(tmp_path / "root"), "state", "nosuch"],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(on_path)},
+    )
+    assert done.returncode == 1 and "container 'nosuch' does not exist" in done.stderr, done.stderr
 
 
 @pytest.mark.skipif(not shutil.which("readelf"), reason="readelf (binutils) is not installed")
@@ -129,11 +152,12 @@ def bundle_of(command: str) -> str:
 
 
 def imported_by_importlib(command: str, *args: str) -> set[str]:
-    """The modules importlib imported for the command (-X importtime lists them), started as its
-    sh part starts it."""
+    """The modules importlib imported for the command (-X importtime lists them), started as the
+    command starts it (pyrunc/csrc/command.c), with -X importtime."""
     python = os.path.join(os.path.dirname(command), "python3")
+    entry = os.path.join(os.path.dirname(os.path.dirname(bundle_of(command))), "_wheel_command.py")
     done = subprocess.run(
-        [python, "-I", "-S", "-X", "importtime", command, *args], capture_output=True, text=True
+        [python, "-I", "-S", "-X", "importtime", entry, *args], capture_output=True, text=True
     )
     return {
         line.rsplit("|", 1)[-1].strip()
