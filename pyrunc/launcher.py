@@ -107,6 +107,7 @@ HOT_MODULES = (
     "pyrunc._cli_table",
     "pyrunc.fastcli",
     "pyrunc.commands",
+    "pyrunc.commands.launch",
     "pyrunc.log",
     "pyrunc.errors",
     "pyrunc.jsonio",

@@ -237,7 +237,7 @@ def test_cpu_mask():
 
 
 def test_list_table_has_runcs_layout():
-    from pyrunc.commands import format_table
+    from pyrunc.commands.info import format_table
 
     rows = format_table(
         [{"id": "c1", "pid": 7, "status": "running", "bundle": "/b", "created": "t", "owner": ""}]
