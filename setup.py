@@ -97,25 +97,19 @@ def build_init_helper() -> None:
     Static (musl when available) so it runs from a sealed memfd inside any rootfs."""
     sources = [os.path.join(CSRC, name) for name in INIT_SOURCES]
     require(sources)
-    out = os.path.join(PKG, "pyrunc-init")
+    compile_static(os.path.join(PKG, "pyrunc-init"), sources, "-DPYRUNC_INIT")
+
+
+def compile_static(out: str, sources: list[str], *defines: str) -> None:
+    """A static program (musl when available) from `sources`, hardened and stripped, unless `out`
+    is newer than them and csrc's headers. -Os after CFLAGS' -O2: size wins for a binary copied
+    into a memfd per container, or exec'd per command. Static and not PIE: it is loaded at a fixed
+    address (relro still makes its GOT read-only)."""
     headers = [os.path.join(CSRC, name) for name in os.listdir(CSRC) if name.endswith(".h")]
     if os.path.exists(out) and all(os.path.getmtime(out) > os.path.getmtime(p) for p in sources + headers):
         return
     musl = shutil.which("musl-gcc")
-    # -Os after CFLAGS' -O2: size wins for a binary copied into a memfd per container. Static and
-    # not PIE: it is loaded at a fixed address (relro still makes its GOT read-only).
-    cmd = [
-        musl or "gcc",
-        "-static",
-        *CFLAGS,
-        "-Os",
-        "-fno-PIE",
-        *LDFLAGS,
-        "-DPYRUNC_INIT",
-        "-o",
-        out,
-        *sources,
-    ]
+    cmd = [musl or "gcc", "-static", *CFLAGS, "-Os", "-fno-PIE", *LDFLAGS, *defines, "-o", out, *sources]
     if musl:
         cmd[1:1] = ["-isystem", kernel_headers_for_musl()]
     subprocess.check_call(cmd)
@@ -183,24 +177,18 @@ class BuildPy(build_py):
         prepare()
         super().run()
         if not getattr(self, "editable_mode", False):
-            self.add_bundle_placeholder()
+            self.add_command_entry(load_launcher())
 
-        if not getattr(self, "editable_mode", False):
-            self.add_command_entry()
-
-    def add_command_entry(self) -> None:
+    def add_command_entry(self, launcher) -> None:
         """pyrunc/_wheel_command.py, the file the wheel's `pyrunc` command (pyrunc/csrc/command.c)
-        starts the interpreter on: generated from pyrunc/launcher.py, as the commands are."""
-        out = os.path.join(self.build_lib, "pyrunc", "_wheel_command.py")
-        with open(out, "w") as f:
-            f.write(load_launcher().wheel_command_text())
-
-    def add_bundle_placeholder(self) -> None:
-        """An empty bundle of hot modules where the installed command looks for it
-        (pyrunc/launcher.py SCRIPT): the first command that may write it there writes it. pip runs
-        nothing of ours at install, and a bundle made here would not match the installed files'
-        mtimes; in the wheel, the file is in pip's RECORD, replaced on upgrade, removed on uninstall."""
-        path = load_launcher().bundle_path(self.build_lib)
+        starts the interpreter on (generated from pyrunc/launcher.py, as the commands are), and an
+        empty bundle of hot modules where it looks for one: the first command that may write it
+        there writes it. pip runs nothing of ours at install, and a bundle made here would not
+        match the installed files' mtimes; in the wheel, the file is in pip's RECORD, replaced on
+        upgrade, removed on uninstall."""
+        with open(os.path.join(self.build_lib, "pyrunc", "_wheel_command.py"), "w") as f:
+            f.write(launcher.wheel_command_text())
+        path = launcher.bundle_path(self.build_lib)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         open(path, "wb").close()
 
@@ -252,18 +240,15 @@ class BuildScripts(build_scripts):
 
 
 def build_command() -> str:
-    """The wheel's `pyrunc` command: pyrunc/csrc/command.c, static (musl when available) for the
-    quickest exec, for this interpreter's pythonX.Y (the wheel is tagged with it)."""
+    """The wheel's `pyrunc` command: pyrunc/csrc/command.c, static for the quickest exec, for this
+    interpreter's pythonX.Y (the wheel is tagged with it; each version builds its own)."""
     source = os.path.join(CSRC, "command.c")
     require([source])
-    out_dir = os.path.join(HERE, "build", "scripts-src")
-    os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, "pyrunc")
     python_dir = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    compiler = shutil.which("musl-gcc") or "gcc"
-    cmd = [compiler, "-static", *CFLAGS, "-Os", "-fno-PIE", *LDFLAGS, f'-DPYTHON_DIR="{python_dir}"']
-    subprocess.check_call([*cmd, "-o", out, source])
-    subprocess.check_call(["strip", out])
+    out_dir = os.path.join(HERE, "build", f"command-{python_dir}")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, "pyrunc")  # the script's name is the file's
+    compile_static(out, [source], f'-DPYTHON_DIR="{python_dir}"')
     return os.path.relpath(out, HERE)
 
 
@@ -275,20 +260,20 @@ def load_launcher():
     return launcher
 
 
-def command_script(name: str, entry: str) -> str:
-    """A command a wheel installs as a script: pyrunc/launcher.py's (the interpreter with -I -S, not
-    pip's console-script wrapper, which pays for `site` and `re` on every start): containerd's shim,
-    `containerd-shim-pyrunc-v1` (entry pyrunc.shim.main). `pyrunc` itself is build_command's."""
+def shim_script() -> str:
+    """containerd's shim, `containerd-shim-pyrunc-v1`, as a wheel installs it: pyrunc/launcher.py's
+    script (the interpreter with -I -S, not pip's console-script wrapper, which pays for `site` and
+    `re` on every start). `pyrunc` itself is build_command's."""
     launcher = load_launcher()
     out_dir = os.path.join(HERE, "build", "scripts-src")
     os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, name)
-    launcher.write(out, launcher.script_text(entry))
+    out = os.path.join(out_dir, launcher.SHIM)
+    launcher.write(out, launcher.script_text())
     return os.path.relpath(out, HERE)
 
 
 setup(
     ext_modules=extensions(),
-    scripts=[build_command(), command_script("containerd-shim-pyrunc-v1", "pyrunc.shim.main")],
+    scripts=[build_command(), shim_script()],
     cmdclass={"build_py": BuildPy, "build_ext": BuildExt, "build_scripts": BuildScripts},
 )

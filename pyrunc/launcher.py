@@ -61,7 +61,7 @@ def serve_text(bundle: str) -> str:
 
 def serve_lines(unwritten: str = "") -> str:
     """serve_text's lines for the path in `_bundle_file`; `unwritten` runs when the file is there
-    but empty (the wheel's placeholder, see SCRIPT)."""
+    but empty (the wheel's placeholder, see wheel_command_text)."""
     return (
         "try:  # pyrunc's hot modules from one file (serve_hot_modules in pyrunc/launcher.py)\n"
         "    import posix\n"
@@ -403,18 +403,15 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
     builtins.__import__ = fast_import
 
 
-# containerd's shim as a wheel installs it. sh: the interpreter beside the script (a venv's bin/),
-# else beside the file a symlink names (a `ln -s .venv/bin/... /usr/local/bin/`), else python3 with
-# site (slow, but right). Python: the site-packages of that interpreter's prefix, found from the
-# script's own place as pip lays it out (PREFIX/bin/..., PREFIX/lib/pythonX.Y/site-packages), first
-# without `os` from the script's absolute path; else (a relative path, a symlinked directory, lib64,
-# dist-packages) through os and realpath; if pyrunc is not there either, start again with site. That
-# fallback is a string, compiled only when it runs (the interpreter compiles a script on every start).
-# `pyrunc` itself is a static program instead (pyrunc/csrc/command.c), which saves sh's start on
-# every command, and runs wheel_command_text's file.
+# containerd's shim as a wheel installs it (`pyrunc` itself is a static program instead,
+# pyrunc/csrc/command.c, which saves sh's start on every command, and runs wheel_command_text's
+# file). sh: the interpreter beside the script (a venv's bin/), else beside the file a symlink names
+# (a `ln -s .venv/bin/... /usr/local/bin/`), else python3 with site (slow, but right). Python: the
+# site-packages of that interpreter's prefix, found from the script's own place as pip lays it out
+# (PREFIX/bin/..., PREFIX/lib/pythonX.Y/site-packages); if pyrunc is not there, start again with site.
 SCRIPT = """#!/bin/sh
 ''':'
-# pyrunc, as pip installs it from a wheel: see pyrunc/launcher.py (sh runs this part, Python skips it).
+# containerd's shim as pip installs it: see pyrunc/launcher.py (sh runs this part, Python skips it).
 [ -x "${0%/*}/python3" ] && exec "${0%/*}/python3" -I -S "$0" "$@"
 p=$(readlink -f -- "$0")
 [ -x "${p%/*}/python3" ] && exec "${p%/*}/python3" -I -S "$p" "$@"
@@ -422,28 +419,27 @@ exec python3 "$0" "$@"
 '''
 import sys
 
-_bundle_file = ""
-if sys.flags.no_site:
-    import posix
 
-    prefix = sys.argv[0].rpartition("/")[0].rpartition("/")[0]
-    path = "%s/lib/python%d.%d/site-packages" % (prefix, *sys.version_info[:2])
-    if sys.argv[0][:1] != "/" or not posix.access(path + "/pyrunc/main.py", posix.F_OK):
-        exec('''
-import os
-version = "python%d.%d" % sys.version_info[:2]
-prefix = os.path.dirname(os.path.dirname(os.path.realpath(sys.argv[0])))
-for lib, name in [(lib, name) for lib in ("lib", "lib64") for name in ("site-packages", "dist-packages")]:
-    path = os.path.join(prefix, lib, version, name)
-    if os.path.exists(os.path.join(path, "pyrunc", "main.py")):
-        break
-else:
-    os.execv(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]])
-''')
+def site_packages():
+    import os
+
+    prefix = os.path.dirname(os.path.dirname(os.path.realpath(sys.argv[0])))
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for lib in ("lib", "lib64"):
+        for name in ("site-packages", "dist-packages"):
+            path = os.path.join(prefix, lib, version, name)
+            if os.path.exists(os.path.join(path, "pyrunc", "main.py")):
+                return path
+    return None
+
+
+if sys.flags.no_site:
+    path = site_packages()
+    if path is None:
+        os = sys.modules.get("os") or __import__("os")
+        os.execv(sys.executable, [sys.executable, sys.argv[0], *sys.argv[1:]])
     sys.path.append(path)
-    _bundle_file = path + "/pyrunc/__pycache__/hot." + sys.implementation.cache_tag + ".bundle"
-# [serve]
-from pyrunc.main import main
+from pyrunc.shim.main import main
 
 main()
 """
@@ -454,10 +450,10 @@ WRITE_PLACEHOLDER = (
 )
 
 
-def script_text(entry: str) -> str:
-    """The wheel's script for `entry` (containerd's shim: it has threads, which serve_hot_modules'
-    import does not allow for, so no bundle)."""
-    return SCRIPT.replace("# [serve]\n", "").replace("from pyrunc.main import", f"from {entry} import")
+def script_text() -> str:
+    """The wheel's script for containerd's shim (no bundle: the shim has threads, which
+    serve_hot_modules' import does not allow for)."""
+    return SCRIPT
 
 
 def wheel_command_text() -> str:
