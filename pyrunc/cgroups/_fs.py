@@ -155,8 +155,8 @@ def _rmdir_retrying(path: str) -> None:
 def remove_tree(directory: str) -> None:
     """rmdir a cgroup and all its sub-cgroups, leaves first. Missing (or being removed) is fine.
     The rmdir is tried first, as runc's RemovePath does: a container's cgroup rarely has
-    sub-cgroups, and listing each of the v1 hierarchies' directories first cost `delete` about
-    0.5 ms (the kernel refuses a cgroup with children with EBUSY, then they are removed first)."""
+    sub-cgroups, and listing each of the 11 v1 hierarchies' directories first cost `delete` about
+    0.1 ms (the kernel refuses a cgroup with children with EBUSY; they are then removed first)."""
     try:
         posix.rmdir(directory)
         return
