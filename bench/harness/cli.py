@@ -238,13 +238,9 @@ def count_blocks(names: list[str], n_runtimes: int, settings: measure.Settings, 
     total = 0
     for name in names:
         kind = measure.BY_NAME[name].kind
-        if kind == "command":
-            if name in measure.FLOOR_IN:
-                total += settings.verb_rounds * (n_runtimes + has_floor)
-            else:
-                total += settings.rounds * n_runtimes
-        elif kind == "scale":
-            total += settings.scale_rounds * n_runtimes
+        if kind in ("command", "scale"):
+            keys = n_runtimes + (has_floor and name in measure.FLOOR_IN)
+            total += measure.blocks(name, settings)[0] * keys
         elif kind == "floor" and has_floor:
             total += settings.rounds * 2
     return total

@@ -130,7 +130,16 @@ FLOOR_IN = ("start", "state", "kill", "delete", "version")
 def floor_in_rotation(name: str, runtimes: list[Runtime], ws: Workspace, python: str) -> Spec:
     fixtures_of = next((rt for rt in runtimes if rt.name == "pyrunc"), runtimes[0])
     spec = command_spec(name, fixtures_of._replace(name=FLOOR_KEY), ws)
-    return spec._replace(command=[python, "-I", "-S", "-c", "pass"])
+    return spec._replace(command=floor_specs(python)["python -I -S"].command)
+
+
+def blocks(name: str, settings: Settings) -> tuple[int, int, int]:
+    """(rounds, runs per block, warm-up runs per block) of a timed measurement."""
+    if BY_NAME[name].kind == "scale":
+        return settings.scale_rounds, 1, 0
+    if name in FLOOR_IN:
+        return settings.verb_rounds, settings.verb_runs, settings.verb_warmup
+    return settings.rounds, settings.runs, settings.warmup
 
 
 def floor_specs(python: str) -> dict[str, Spec]:
@@ -149,17 +158,13 @@ def timed(
     python: str | None = None,
 ) -> dict:
     """{runtime: summary}; with `python`, the FLOOR_IN measurements also have FLOOR_KEY's."""
-    kind = BY_NAME[name].kind
-    if kind == "scale":
+    if BY_NAME[name].kind == "scale":
         specs = {rt.name: scale_spec(name, rt, ws, settings) for rt in runtimes}
-        return interleaved(name, specs, settings.scale_rounds, 1, 0, ws, progress)
-    specs = {rt.name: command_spec(name, rt, ws) for rt in runtimes}
-    if name not in FLOOR_IN:
-        return interleaved(name, specs, settings.rounds, settings.runs, settings.warmup, ws, progress)
-    if python and runtimes:
+    else:
+        specs = {rt.name: command_spec(name, rt, ws) for rt in runtimes}
+    if python and runtimes and name in FLOOR_IN:
         specs[FLOOR_KEY] = floor_in_rotation(name, runtimes, ws, python)
-    rounds, runs, warmup = settings.verb_rounds, settings.verb_runs, settings.verb_warmup
-    return interleaved(name, specs, rounds, runs, warmup, ws, progress)
+    return interleaved(name, specs, *blocks(name, settings), ws, progress)
 
 
 def floor(python: str, ws: Workspace, settings: Settings, progress: Progress) -> dict:
