@@ -175,7 +175,7 @@ def test_the_installed_command_writes_its_bundle_once_and_serves_its_hot_modules
         pass  # the placeholder as installed (an earlier test's command may have written it)
     root = str(tmp_path / "root")
     assert "pyrunc.main" in imported_by_importlib(installed, "--root", root, "state", "nosuch")
-    os.truncate(bundle, 0)
+    os.truncate(bundle, 0)  # that run, the first, wrote it: the placeholder again
     done = subprocess.run(
         ["sh", "-c", 'umask 0; exec "$@"', "sh", installed, "--root", root, "state", "nosuch"],
         capture_output=True,
