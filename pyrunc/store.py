@@ -11,7 +11,7 @@ import posix
 
 from pyrunc import jsonio
 from pyrunc.errors import NotFound, PyruncError, errno_text
-from pyrunc.paths import absolute, is_dir, join, lexists, path_exists
+from pyrunc.paths import absolute, is_dir, is_dir_mode, join, lexists, path_exists
 
 DEFAULT_ROOT = "/run/pyrunc"  # root's; see pyrunc/rootless.py default_root() for everyone
 STATE_FILE = "state.json"
@@ -136,11 +136,9 @@ class Store:
                 _remove_tree_quietly(join(self.root, name))
 
     def exists(self, container_id: str) -> bool:
-        from _stat import S_ISDIR
-
         path = self.path(container_id)
         try:
-            return S_ISDIR(posix.stat(path).st_mode)
+            return is_dir_mode(posix.stat(path).st_mode)
         except PermissionError:
             # Another user's root (rootless: 0700): say so, rather than "does not exist".
             raise PyruncError(f"cannot read {path}: permission denied") from None

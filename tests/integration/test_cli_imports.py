@@ -261,8 +261,8 @@ def test_the_import_statement_takes_bundled_modules_without_importlib(tmp_path):
     importlib's machinery (-X importtime, which times importlib's, does not list it), with the
     attributes importlib gives; `from package import module` takes the submodule from the bundle
     too; a module that raises is not left half-made in sys.modules; a bundled extension module is
-    loaded as its loader would, with its attributes, not through importlib either; a module outside
-    the bundle still comes through importlib."""
+    loaded as its loader would, with its attributes, not through importlib either, and so is a
+    built-in one; a module outside the bundle still comes through importlib."""
     package = tmp_path / "hotpkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -271,7 +271,8 @@ def test_the_import_statement_takes_bundled_modules_without_importlib(tmp_path):
     (package / "bad.py").write_text("raise ValueError('bad module')\n")
     (package / "outside.py").write_text("")
     bundle = str(tmp_path / "hot.bundle")
-    write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod", "hotpkg.uses", "hotpkg.bad", "_json"))
+    modules = ("hotpkg", "hotpkg.mod", "hotpkg.uses", "hotpkg.bad", "_json", "fcntl")
+    write_bundle(bundle, str(tmp_path), modules)
     script = (
         f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n{serve_text(bundle)}"
         "import hotpkg.uses, importlib.util\n"
@@ -293,6 +294,10 @@ def test_the_import_statement_takes_bundled_modules_without_importlib(tmp_path):
         "assert _json.__spec__.loader_state == 'bundle' and _json.__file__ == _json.__spec__.origin\n"
         "assert type(_json.__loader__).__name__ == 'ExtensionFileLoader' and _json.__package__ == ''\n"
         "assert _json.encode_basestring_ascii('x') == '\"x\"'\n"
+        "import fcntl\n"
+        "assert fcntl.__spec__.loader_state == 'bundle' and fcntl.__spec__.origin == 'built-in'\n"
+        "assert fcntl.__loader__ is sys.modules['_frozen_importlib'].BuiltinImporter\n"
+        "assert fcntl.__package__ == '' and not hasattr(fcntl, '__file__') and fcntl.LOCK_EX == 2\n"
         "print('ok')\n"
     )
     argv = [sys.executable, "-I", "-S", "-X", "importtime", "-c", script]
@@ -300,4 +305,53 @@ def test_the_import_statement_takes_bundled_modules_without_importlib(tmp_path):
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
     timed = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert "hotpkg.outside" in timed  # through importlib
-    assert not {"hotpkg", "hotpkg.mod", "hotpkg.uses", "hotpkg.bad", "_json"} & timed, sorted(timed)
+    assert not set(modules) & timed, sorted(timed)
+
+
+def test_the_bundle_compiles_pyrunc_s_modules_without_docstrings_and_evaluated_annotations(tmp_path):
+    """compile_own_module, for the modules under the package root: each def's annotations are kept
+    as strings (not evaluated: a name that does not exist is no error), the docstrings are gone,
+    asserts stay, and a traceback names the source's own lines; a module of the standard library
+    in the same bundle is compiled as it is."""
+    package = tmp_path / "hotpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""The package."""\n')
+    (package / "mod.py").write_text(
+        '"""The module."""\n'
+        "from __future__ import annotations\n"
+        "\n"
+        "def only_a_docstring(x: Undefined) -> None | int:\n"
+        '    """Its docstring."""\n'
+        "\n"
+        "class Thing:\n"
+        '    """Its docstring."""\n'
+        "    def method(self, flag: bool = True) -> str:\n"
+        '        """Its docstring."""\n'
+        "        assert flag, 'asserted'\n"
+        "        raise ValueError('line 12')\n"
+    )
+    bundle = str(tmp_path / "hot.bundle")
+    write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod", "copy"))
+    script = (
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n{serve_text(bundle)}"
+        "import hotpkg.mod as mod, copy, traceback\n"
+        "assert mod.__spec__.loader_state == copy.__spec__.loader_state == 'bundle'\n"
+        "assert mod.__doc__ is None and sys.modules['hotpkg'].__doc__ is None and mod.Thing.__doc__ is None\n"
+        "assert mod.only_a_docstring.__doc__ is None and mod.only_a_docstring(1) is None\n"
+        "assert mod.only_a_docstring.__annotations__ == {'x': 'Undefined', 'return': 'None | int'}\n"
+        "assert mod.Thing.method.__annotations__ == {'flag': 'bool', 'return': 'str'}\n"
+        "assert copy.__doc__ and copy.deepcopy.__doc__\n"
+        "try:\n"
+        "    mod.Thing().method(False)\n"
+        "except AssertionError as err:\n"
+        "    assert str(err) == 'asserted' and err.__traceback__.tb_next.tb_lineno == 11\n"
+        "try:\n"
+        "    mod.Thing().method()\n"
+        "except ValueError as err:\n"
+        "    assert err.__traceback__.tb_next.tb_lineno == 12\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr

@@ -9,7 +9,7 @@ import posixpath
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyrunc.paths import absolute, dirname, is_dir, join, lexists, path_exists
+from pyrunc.paths import absolute, dirname, is_dir, is_dir_mode, join, lexists, path_exists
 
 paths = st.text(alphabet="/a.", max_size=8)
 
@@ -44,3 +44,10 @@ def test_existence_tests_are_os_path_s(tmp_path) -> None:
         assert path_exists(path) == os.path.exists(path), name
         assert lexists(path) == os.path.lexists(path), name
         assert is_dir(path) == os.path.isdir(path), name
+
+
+@given(st.integers(min_value=0, max_value=0o177777))
+def test_is_dir_mode_is_stat_s_isdir(mode: int) -> None:
+    import stat
+
+    assert is_dir_mode(mode) == stat.S_ISDIR(mode)
