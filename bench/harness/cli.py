@@ -289,7 +289,12 @@ def document(session: Session, settings: measure.Settings, measurements: dict, s
         "mode": "quick" if session.args.quick else "full",
         "machine": machine,
         "tools": tool_versions(python),
-        "settings": {**settings._asdict(), "workdir": ws.dir, "cgroup_parent": ws.cgroup_parent},
+        "settings": {
+            **settings._asdict(),
+            "workdir": ws.dir,
+            "cgroup_parent": ws.cgroup_parent,
+            "roots_fs": ws.roots_fs,
+        },
         "runtimes": {
             rt.name: {"path": rt.path, "version": session.versions.get(rt.name, ""), "root": rt.root}
             for rt in session.usable

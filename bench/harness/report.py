@@ -78,6 +78,9 @@ def header_lines(doc: dict) -> list[str]:
         f"cgroup {machine.get('cgroup_layout', '?')}; load average {start} at start, {end} at end.",
         "",
     ]
+    roots_fs = doc.get("settings", {}).get("roots_fs")
+    if roots_fs:
+        lines[-1:-1] = [f"Each runtime's --root on {roots_fs} (on hosts, /run is a tmpfs).", ""]
     for name in runtimes_in(doc):
         first = doc["runtimes"][name].get("version", "").splitlines()
         lines.append(f"- {name}: {first[0] if first else '?'} ({doc['runtimes'][name].get('path', '?')})")

@@ -145,6 +145,10 @@ def check_nothing_left(c: Checks, doc: dict) -> None:
     settings = doc.get("settings", {})
     workdir, parent = settings.get("workdir"), settings.get("cgroup_parent")
     c.check(bool(workdir) and not os.path.exists(workdir), f"work directory {workdir} removed")
+    with open("/proc/self/mountinfo") as f:
+        mounted = [line.split()[4] for line in f if workdir and line.split()[4].startswith(workdir)]
+    c.check(settings.get("roots_fs") == "tmpfs", f"the roots on a tmpfs ({settings.get('roots_fs')})")
+    c.check(not mounted, f"the roots' tmpfs unmounted ({mounted})")
     leftover = [
         d for d in os.listdir("/sys/fs/cgroup") if parent and os.path.exists(f"/sys/fs/cgroup/{d}{parent}")
     ]

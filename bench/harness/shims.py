@@ -916,6 +916,7 @@ def main(argv: list[str]) -> int:
                 **settings._asdict(),
                 "workdir": bench.ws.dir,
                 "cgroup_parent": bench.ws.cgroup_parent,
+                "roots_fs": bench.ws.roots_fs,
                 "pyrunc_shim_zygote": {"enabled": not args.no_zygote, "idle_seconds": float(ZYGOTE_IDLE)},
             },
             "handlers": {

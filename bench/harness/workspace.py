@@ -105,6 +105,21 @@ class Workspace:
         self.shim = os.path.join(self.dir, "shim")
         for sub in ("bundles", "roots", "pids", "hyperfine"):
             os.mkdir(os.path.join(self.dir, sub))
+        self.roots_fs = self._roots_on_tmpfs()
+
+    def _roots_on_tmpfs(self) -> str:
+        """Every runtime's --root on a tmpfs, as /run is on the hosts they run on (runc's default
+        /run/runc, containerd's /run/containerd/runc/NS): a state directory's files then cost what
+        they cost there. On this VM /tmp and /run are ext4, where each delete paid about 0.5 ms more
+        for the journal, whatever the runtime. Returns the file system the roots are on."""
+        roots = os.path.join(self.dir, "roots")
+        argv = ["mount", "-t", "tmpfs", "-o", "mode=0755,size=64m", "pyrunc-bench", roots]
+        if subprocess.run(argv, capture_output=True).returncode == 0:
+            self.roots_mounted = True
+            return "tmpfs"
+        self.roots_mounted = False
+        done = subprocess.run(["stat", "-f", "-c", "%T", roots], capture_output=True, text=True)
+        return done.stdout.strip() or "?"
 
     def build_rootfs(self) -> None:
         subprocess.run([ROOTFS_BUILDER, self.rootfs], check=True, stdout=subprocess.DEVNULL)
@@ -158,4 +173,8 @@ class Workspace:
         return os.path.join(self.dir, "hyperfine", f"{name}.json")
 
     def remove(self) -> None:
+        if self.roots_mounted:
+            roots = os.path.join(self.dir, "roots")
+            if subprocess.run(["umount", roots], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "-l", roots], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
