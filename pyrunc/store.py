@@ -11,7 +11,7 @@ import posix
 
 from pyrunc import jsonio
 from pyrunc.errors import NotFound, PyruncError, errno_text
-from pyrunc.paths import absolute, is_dir, is_dir_mode, join, lexists, path_exists
+from pyrunc.paths import absolute, is_dir, is_dir_mode, join, lexists, path_exists, read_bytes
 
 DEFAULT_ROOT = "/run/pyrunc"  # root's; see pyrunc/rootless.py default_root() for everyone
 STATE_FILE = "state.json"
@@ -223,8 +223,7 @@ class Store:
         another runtime's state."""
         path = self.path(container_id, STATE_FILE)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_bytes(path)
         except FileNotFoundError:
             if self.exists(container_id):
                 runtime = foreign_runtime(self.path(container_id), None)

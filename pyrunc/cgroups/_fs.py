@@ -9,7 +9,7 @@ import posix  # os without its import cost: see pyrunc/paths.py
 import time
 
 from pyrunc.errors import PyruncError
-from pyrunc.paths import join
+from pyrunc.paths import join, read_bytes
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 # The key of the cgroup2 hierarchy wherever hierarchies are keyed by controller (discovery.py, the
@@ -53,13 +53,11 @@ def ignore_unknown_fields(value: dict, where: str, known: set[str]) -> None:
 # Cgroup files are ASCII. Read as UTF-8, the codec the interpreter has loaded at start: "ascii"
 # would import encodings.ascii, a module file, in every delete and kill.
 def read_text(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.read()
+    return read_bytes(path).decode("utf-8", "replace")
 
 
 def read_first_line(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.readline().strip()
+    return read_text(path).partition("\n")[0].strip()
 
 
 def write_text(path: str, value: str) -> None:

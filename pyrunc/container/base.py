@@ -7,7 +7,7 @@ The status is derived, never trusted: the init pid must be alive with the start 
 import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc.errors import NotFound, PyruncError, errno_text
-from pyrunc.paths import path_exists
+from pyrunc.paths import path_exists, read_bytes
 from pyrunc.store import FIFO, Store
 
 
@@ -77,8 +77,7 @@ def load(store: Store, container_id: str, locked: bool = False) -> Container:
 def proc_stat(pid: int) -> tuple[str, int] | None:
     """(state letter, start time in clock ticks) of a process, None if there is none."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = read_bytes(f"/proc/{pid}/stat")
     except (FileNotFoundError, ProcessLookupError):
         return None
     # comm may hold spaces and parentheses: the fields start after the last ')'.

@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import posixpath
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyrunc.paths import absolute, dirname, is_dir, is_dir_mode, join, lexists, path_exists
+from pyrunc.paths import absolute, dirname, is_dir, is_dir_mode, join, lexists, path_exists, read_bytes
 
 paths = st.text(alphabet="/a.", max_size=8)
 
@@ -51,3 +52,18 @@ def test_is_dir_mode_is_stat_s_isdir(mode: int) -> None:
     import stat
 
     assert is_dir_mode(mode) == stat.S_ISDIR(mode)
+
+
+def test_read_bytes_is_open_read(tmp_path) -> None:
+    for size in (0, 1, 65536, 65537, 300_000):
+        path = tmp_path / f"f{size}"
+        path.write_bytes(bytes(i % 251 for i in range(size)))
+        assert read_bytes(str(path)) == path.read_bytes()
+    assert read_bytes("/proc/self/stat").startswith(str(os.getpid()).encode() + b" (")
+    for missing in (tmp_path / "nowhere", tmp_path / "f0" / "below"):
+        with pytest.raises(OSError) as raised, open(missing, "rb"):
+            pass
+        with pytest.raises(type(raised.value)):
+            read_bytes(str(missing))
+    with pytest.raises(IsADirectoryError):
+        read_bytes(str(tmp_path))
