@@ -80,7 +80,7 @@ def header_lines(doc: dict) -> list[str]:
     ]
     roots_fs = doc.get("settings", {}).get("roots_fs")
     if roots_fs:
-        lines[-1:-1] = [f"Each runtime's --root on {roots_fs} (on hosts, /run is a tmpfs).", ""]
+        lines += [f"Each runtime's --root on {roots_fs} (on hosts, /run is a tmpfs).", ""]
     for name in runtimes_in(doc):
         first = doc["runtimes"][name].get("version", "").splitlines()
         lines.append(f"- {name}: {first[0] if first else '?'} ({doc['runtimes'][name].get('path', '?')})")
