@@ -333,12 +333,11 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
     open), each read and unmarshalled when imported (an extension loaded from its recorded file, a
     built-in module made by the interpreter, both as their importers would, without importlib's
     steps around them): one open for all of them, no search of sys.path, no .pyc to stat, open and
-    validate. Runs from the bundle's
-    header (pyrunc is not importable before it runs), so it uses only what the interpreter has
-    loaded at start, and defines no class (each costs more than a module's import here). A module
-    whose file no longer has the size and mtime recorded (edited, reinstalled, removed) is
-    imported as usual, as is everything when the bundle is absent, unreadable or from another
-    Python version: never stale code."""
+    validate. Runs from the bundle's header (pyrunc is not importable before it runs), so it uses
+    only what the interpreter has loaded at start, and defines no class (each costs more than a
+    module's import here). A module whose file no longer has the size and mtime recorded (edited,
+    reinstalled, removed) is imported as usual, as is everything when the bundle is absent,
+    unreadable or from another Python version: never stale code."""
     import marshal
     import posix
 
@@ -417,7 +416,10 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
                 module.__package__ = parent
             modules[fullname] = module
             try:
-                exec_dynamic(module) if extension else exec_builtin(module)
+                if extension:
+                    exec_dynamic(module)
+                else:
+                    exec_builtin(module)
             except BaseException:
                 modules.pop(fullname, None)
                 raise

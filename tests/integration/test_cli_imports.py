@@ -310,15 +310,17 @@ def test_the_import_statement_takes_bundled_modules_without_importlib(tmp_path):
 
 def test_the_bundle_compiles_pyrunc_s_modules_without_docstrings_and_evaluated_annotations(tmp_path):
     """compile_own_module, for the modules under the package root: each def's annotations are kept
-    as strings (not evaluated: a name that does not exist is no error), the docstrings are gone,
-    asserts stay, and a traceback names the source's own lines; a module of the standard library
-    in the same bundle is compiled as it is."""
+    as strings (not evaluated: a name that does not exist is no error), the docstrings are gone
+    (a module's own `from __future__` import, first after its docstring, still compiles), asserts
+    stay, and a traceback names the source's own lines; a module of the standard library in the
+    same bundle is compiled as it is."""
     package = tmp_path / "hotpkg"
     package.mkdir()
     (package / "__init__.py").write_text('"""The package."""\n')
+    (package / "future.py").write_text('"""The module."""\nfrom __future__ import annotations\n')
     (package / "mod.py").write_text(
         '"""The module."""\n'
-        "from __future__ import annotations\n"
+        "import sys\n"
         "\n"
         "def only_a_docstring(x: Undefined) -> None | int:\n"
         '    """Its docstring."""\n'
@@ -331,11 +333,12 @@ def test_the_bundle_compiles_pyrunc_s_modules_without_docstrings_and_evaluated_a
         "        raise ValueError('line 12')\n"
     )
     bundle = str(tmp_path / "hot.bundle")
-    write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod", "copy"))
+    write_bundle(bundle, str(tmp_path), ("hotpkg", "hotpkg.mod", "hotpkg.future", "copy"))
     script = (
         f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n{serve_text(bundle)}"
-        "import hotpkg.mod as mod, copy, traceback\n"
+        "import hotpkg.mod as mod, hotpkg.future as future, copy\n"
         "assert mod.__spec__.loader_state == copy.__spec__.loader_state == 'bundle'\n"
+        "assert future.__spec__.loader_state == 'bundle' and future.__doc__ is None\n"
         "assert mod.__doc__ is None and sys.modules['hotpkg'].__doc__ is None and mod.Thing.__doc__ is None\n"
         "assert mod.only_a_docstring.__doc__ is None and mod.only_a_docstring(1) is None\n"
         "assert mod.only_a_docstring.__annotations__ == {'x': 'Undefined', 'return': 'None | int'}\n"
