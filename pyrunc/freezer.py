@@ -5,7 +5,7 @@ Its own small module: `state` asks this of every running container, and importin
 package for it would cost more than the whole answer. The managers' is_frozen use it too.
 """
 
-from pyrunc.paths import read_bytes
+from pyrunc.paths import read_first_line
 
 
 def freezer_file(cgroup_state: dict) -> tuple[str, str] | None:
@@ -24,8 +24,6 @@ def is_frozen(cgroup_state: dict) -> bool:
         return False
     path, frozen_value = found
     try:
-        # UTF-8 named, not the locale's: the file is ASCII, and finding the locale's codec is the
-        # dearest part of a text read (cgroups/_fs.py reads cgroup files the same way).
-        return read_bytes(path).decode("utf-8", "replace").partition("\n")[0].strip() == frozen_value
+        return read_first_line(path) == frozen_value
     except OSError:
         return False  # gone, or going (ENODEV while a delete removes the cgroup): not frozen

@@ -1,4 +1,5 @@
-"""The path helpers of the hot verbs (state, start, kill, delete), in place of os.path.
+"""The path and file-reading helpers of the hot verbs (state, start, kill, delete), in place of
+os.path and open().
 
 Their modules call `posix`, the C module `os` re-exports, and these, because `import os` (with
 _collections_abc and posixpath) costs 1.1-1.4 ms here, more than `state` or `kill` does itself
@@ -72,6 +73,12 @@ def read_bytes(path: str) -> bytes:
     finally:
         posix.close(fd)
     return b"".join(chunks)
+
+
+def read_first_line(path: str) -> str:
+    """The first line of an ASCII file (a cgroup or /proc file), stripped. UTF-8, the codec the
+    interpreter has loaded at start: "ascii" would import encodings.ascii, a module file."""
+    return read_bytes(path).decode("utf-8", "replace").partition("\n")[0].strip()
 
 
 def is_dir_mode(mode: int) -> bool:

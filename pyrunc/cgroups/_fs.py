@@ -56,10 +56,6 @@ def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8", "replace")
 
 
-def read_first_line(path: str) -> str:
-    return read_text(path).partition("\n")[0].strip()
-
-
 def write_text(path: str, value: str) -> None:
     """One write(2) of `value` to an existing cgroup file (never creates it).
 

@@ -12,7 +12,6 @@ from pyrunc.cgroups._fs import (
     UNIFIED,
     CgroupError,
     oserror_text,
-    read_first_line,
     remove_if_empty,
     remove_tree,
     retry_if_a_parent_vanishes,
@@ -21,7 +20,7 @@ from pyrunc.cgroups._fs import (
     write_pid,
     write_text,
 )
-from pyrunc.paths import dirname, is_dir, join, path_exists
+from pyrunc.paths import dirname, is_dir, join, path_exists, read_first_line
 
 # Where to look for the container's processes, best first.
 _PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)

@@ -10,7 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyrunc.paths import absolute, dirname, is_dir, is_dir_mode, join, lexists, path_exists, read_bytes
+from pyrunc.paths import (
+    absolute,
+    dirname,
+    is_dir,
+    is_dir_mode,
+    join,
+    lexists,
+    path_exists,
+    read_bytes,
+    read_first_line,
+)
 
 paths = st.text(alphabet="/a.", max_size=8)
 
@@ -67,3 +77,5 @@ def test_read_bytes_is_open_read(tmp_path) -> None:
             read_bytes(str(missing))
     with pytest.raises(IsADirectoryError):
         read_bytes(str(tmp_path))
+    (tmp_path / "state").write_bytes(b"  THAWED \nFROZEN\n")
+    assert read_first_line(str(tmp_path / "state")) == "THAWED"

@@ -6,7 +6,8 @@ were checked before (config/: the schema and semantic.check_resources, for creat
 import os
 
 from pyrunc import cpulist
-from pyrunc.cgroups._fs import CgroupError, ignore_unknown_fields, read_first_line
+from pyrunc.cgroups._fs import CgroupError, ignore_unknown_fields
+from pyrunc.paths import read_first_line
 
 TOP_LEVEL = {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"}
 
