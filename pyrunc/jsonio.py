@@ -8,20 +8,23 @@ only the wiring that `json` adds around it is reproduced here.
 import _json
 
 
-class _ScanContext:
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    memo: dict = {}
-
-    @staticmethod
-    def parse_constant(name: str) -> float:
-        raise ValueError(f"invalid JSON constant {name}")
+def _parse_constant(name: str) -> float:
+    raise ValueError(f"invalid JSON constant {name}")
 
 
-_scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]  # duck-typed, as json.decoder's
+# What json.decoder's scanner reads of its decoder, held by a module object: creating a class
+# costs a command more than the rest of this module (15-20 us here).
+_context = type(_json)("pyrunc.jsonio's scanner context")
+vars(_context).update(
+    strict=True,
+    object_hook=None,
+    object_pairs_hook=None,
+    parse_float=float,
+    parse_int=int,
+    parse_constant=_parse_constant,
+    memo={},
+)
+_scan = _json.make_scanner(_context)  # type: ignore[arg-type]  # duck-typed, as json.decoder's
 _encode_string = _json.encode_basestring_ascii
 _WHITESPACE = " \t\n\r"
 

@@ -96,6 +96,7 @@ HOT_MODULES = (
     # first): found and loaded as sys.path would, or made as the built-in ones are (the
     # interpreter's own list decides which are, when the bundle is written).
     "errno",
+    "gc",
     "fcntl",
     "select",
     "itertools",
@@ -132,6 +133,8 @@ HOT_MODULES = (
     "pyrunc.container.delete",
     "pyrunc.cgroups",
     "pyrunc.cgroups._fs",
+    "pyrunc.cgroups.stored",
+    "pyrunc.cgroups.manager",
     "pyrunc.cgroups.v1",
     "pyrunc.cgroups.v2",
     # create's

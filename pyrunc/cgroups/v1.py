@@ -6,24 +6,20 @@ signal and time only.
 
 import posix  # os without its import cost: see pyrunc/paths.py
 
-from pyrunc.cgroups import Manager
+from pyrunc.cgroups import stored
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
-    UNIFIED,
     CgroupError,
     oserror_text,
     remove_if_empty,
     remove_tree,
     retry_if_a_parent_vanishes,
     wait_until,
-    walk_pids,
     write_pid,
     write_text,
 )
+from pyrunc.cgroups.manager import Manager
 from pyrunc.paths import dirname, is_dir, join, path_exists, read_first_line
-
-# Where to look for the container's processes, best first.
-_PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
 
 
 class V1Manager(Manager):
@@ -72,7 +68,7 @@ class V1Manager(Manager):
         return self.paths.get(controller)
 
     def directories(self) -> list[str]:
-        return sorted(set(self.paths.values()))
+        return stored.directories(self.to_state())
 
     # ------------------------------------------------------------ lifecycle
 
@@ -153,30 +149,12 @@ class V1Manager(Manager):
         self._remove(self.made, self.created)
 
     def _remove(self, leaves: list[str], parents: list[str]) -> None:
-        failures = []
-        for directory in leaves:
-            try:
-                remove_tree(directory)
-            except OSError as e:
-                failures.append(f"{directory}: {oserror_text(e)}")
-        for directory in reversed(parents):
-            try:
-                remove_if_empty(directory)
-            except OSError as e:
-                failures.append(f"{directory}: {oserror_text(e)}")
-        if failures:
-            left = self.pids()
-            hint = f" ({len(left)} processes still in it)" if left else ""
-            raise CgroupError(f"cannot remove cgroup{hint}: " + "; ".join(failures))
+        stored.remove(leaves, parents, stored.process_directory(self.to_state()))
 
     # ------------------------------------------------------------ processes
 
     def pids(self) -> list[int]:
-        for name in _PROCESS_HIERARCHIES:
-            directory = self.paths.get(name)
-            if directory:
-                return sorted(set(walk_pids(directory)))
-        return []
+        return stored.pids(self.to_state())
 
     def kill_all(self, signal: int) -> None:
         self._signal_everyone(signal)

@@ -7,7 +7,7 @@ and time only.
 import errno
 import posix  # os without its import cost: see pyrunc/paths.py
 
-from pyrunc.cgroups import Manager
+from pyrunc.cgroups import stored
 from pyrunc.cgroups._fs import (
     CGROUP_ROOT,
     CgroupError,
@@ -15,13 +15,12 @@ from pyrunc.cgroups._fs import (
     read_keyed,
     read_text,
     remove_if_empty,
-    remove_tree,
     retry_if_a_parent_vanishes,
     wait_until,
-    walk_pids,
     write_pid,
     write_text,
 )
+from pyrunc.cgroups.manager import Manager
 from pyrunc.paths import dirname, is_dir, join, path_exists
 
 SIGKILL = 9
@@ -149,15 +148,7 @@ class V2Manager(Manager):
         self._remove(self.made, self.created)
 
     def _remove(self, leaves: list[str], parents: list[str]) -> None:
-        try:
-            for directory in leaves:
-                remove_tree(directory)
-            for directory in reversed(parents):
-                remove_if_empty(directory)
-        except OSError as e:
-            left = self.pids()
-            hint = f" ({len(left)} processes still in it)" if left else ""
-            raise CgroupError(f"cannot remove cgroup {self.dir}{hint}: {oserror_text(e)}") from None
+        stored.remove(leaves, parents, self.dir)
 
     def directories(self) -> list[str]:
         return [self.dir]
@@ -165,7 +156,7 @@ class V2Manager(Manager):
     # ------------------------------------------------------------ processes
 
     def pids(self) -> list[int]:
-        return sorted(set(walk_pids(self.dir)))
+        return stored.pids_below(self.dir)
 
     def kill_all(self, signal: int) -> None:
         if signal == SIGKILL and path_exists(self._file("cgroup.kill")):

@@ -28,7 +28,7 @@ class Container:
         """The container's cgroup manager, or None when it has none."""
         if not self.state.get("cgroup"):
             return None
-        from pyrunc.cgroups import Manager
+        from pyrunc.cgroups.manager import Manager
 
         return Manager.from_state(self.state["cgroup"])
 

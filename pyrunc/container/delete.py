@@ -88,21 +88,23 @@ def stop_processes(container: Container) -> None:
     that namespace (recorded as `pid_ns` at create); the others are someone else's and are left
     alone, as runc's delete leaves them (runc 1.1 lets a container join a non-empty cgroup, and an
     empty one, a stopped container's, can be joined by the next). Without one (the host's, or a
-    namespace joined by path), everything in the cgroup, as runc."""
-    cgroup = container.cgroup()
+    namespace joined by path), everything in the cgroup, as runc.
+
+    A stopped container with a pid namespace of its own is looked at by remove_cgroup instead."""
+    cgroup_state = container.state.get("cgroup")
+    pid_ns = container.state.get("pid_ns")
     if container.status != "stopped":
         try:
             container.signal_init(9)
         except PyruncError:
             pass
-    if cgroup is not None:
-        pid_ns = container.state.get("pid_ns")
-        if not pid_ns:
-            if cgroup.pids():
-                cgroup.kill_all(9)
-                _wait_empty(cgroup, container.id)
-        else:
-            _kill_own(cgroup, pid_ns, container.id)
+    if cgroup_state and not pid_ns:
+        cgroup = container.cgroup()
+        if cgroup.pids():
+            cgroup.kill_all(9)
+            _wait_empty(cgroup, container.id)
+    elif cgroup_state and pid_ns and container.status != "stopped":
+        _kill_own(container.cgroup(), pid_ns, container.id)
     if container.pid and container.status != "stopped" and not container.wait_init_gone():
         raise PyruncError(f"container {container.id}'s init (pid {container.pid}) did not exit after SIGKILL")
 
@@ -136,17 +138,44 @@ def _kill_own(cgroup, pid_ns: int, container_id: str) -> None:
         ours = _in_namespace(cgroup.pids(), pid_ns)
 
 
-def destroy(container: Container) -> None:
-    cgroup = container.cgroup()
-    if cgroup is not None:
+def remove_cgroup(container: Container, cgroup_state: dict) -> None:
+    """Remove the container's cgroup, through its stored state (not a manager: cgroups/stored.py).
+
+    A stopped container with a pid namespace of its own has nothing left in that namespace: when
+    a namespace's init exits, the kernel kills the rest, and the init's exit does not complete (it
+    is neither a zombie nor gone) before they are all reaped. So its cgroup is removed without
+    looking for processes first, as runc's destroy does; the rmdir, which the kernel refuses while
+    the cgroup holds a process, is the check. Refused, the processes of the namespace are killed
+    and it is tried again: state.json's pid may not be the init's (a damaged state, which makes a
+    running container look stopped)."""
+    from pyrunc.cgroups import stored
+
+    pid_ns = container.state.get("pid_ns")
+    try:
+        stored.destroy(cgroup_state)
+        return
+    except PyruncError as err:
+        if not pid_ns:
+            raise
+        refused = err
+    if container.status == "stopped":
+        _kill_own(container.cgroup(), pid_ns, container.id)
         try:
-            cgroup.destroy()
+            stored.destroy(cgroup_state)
+            return
         except PyruncError as err:
-            if not container.state.get("pid_ns") or not cgroup.pids():
-                raise
-            # Held by processes that are not this container's: as runc, a warning, and the
-            # cgroup stays for them (the delete of whoever owns them removes it).
-            log.warning(f"{err}: left to the processes still in it")
+            refused = err
+    if not stored.pids(cgroup_state):
+        raise refused
+    # Held by processes that are not this container's: as runc, a warning, and the cgroup stays for
+    # them (the delete of whoever owns them removes it).
+    log.warning(f"{refused}: left to the processes still in it")
+
+
+def destroy(container: Container) -> None:
+    cgroup_state = container.state.get("cgroup")
+    if cgroup_state:
+        remove_cgroup(container, cgroup_state)
     poststop = (container.state.get("hooks") or {}).get("poststop")
     if poststop:
         from pyrunc import hooks
