@@ -123,6 +123,7 @@ HOT_MODULES = (
     "pyrunc.paths",
     "pyrunc.store",
     "pyrunc.linux",
+    "pyrunc.signals",
     "pyrunc.freezer",
     "pyrunc.rootless",
     "pyrunc.container",

@@ -47,11 +47,11 @@ def cmd_state(g: dict, opts: dict) -> int:
 
 
 def cmd_kill(g: dict, opts: dict) -> int:
-    from pyrunc import linux
+    from pyrunc import signals
     from pyrunc.container.kill import kill
 
     try:
-        sig = linux.parse_signal(opts.get("signal") or "SIGTERM")
+        sig = signals.parse_signal(opts.get("signal") or "SIGTERM")
     except ValueError as err:
         raise PyruncError(str(err)) from None
     kill(store_for(g), opts["container_id"], sig, all_processes=bool(opts.get("all")))

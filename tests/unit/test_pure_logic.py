@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from pyrunc import fastcli, jsonio, linux, mounts, plan
+from pyrunc import fastcli, jsonio, linux, mounts, plan, signals
 from pyrunc.errors import ConfigError, PyruncError, errno_text
 from pyrunc.store import check_id
 
@@ -186,13 +186,13 @@ def test_mounts_inside_proc(mount, allowed, tmp_path):
     ],
 )
 def test_signals(text, number):
-    assert linux.parse_signal(text) == number
+    assert signals.parse_signal(text) == number
 
 
 @pytest.mark.parametrize("text", ["NOPE", "SIG0", "65", "RTMIN+40", "", "-9"])
 def test_bad_signals(text):
     with pytest.raises(ValueError):
-        linux.parse_signal(text)
+        signals.parse_signal(text)
 
 
 @pytest.mark.parametrize("doc", ['{"a": [1, 2.5, true, null, "x\\u00e9"], "b": {}}', "[]", '"s"', "3", "{}"])
