@@ -5,27 +5,43 @@
 only the wiring that `json` adds around it is reproduced here.
 """
 
-import _json
-
 
 def _parse_constant(name: str) -> float:
     raise ValueError(f"invalid JSON constant {name}")
 
 
-# What json.decoder's scanner reads of its decoder, held by a module object: creating a class
-# costs a command more than the rest of this module (15-20 us here).
-_context = type(_json)("pyrunc.jsonio's scanner context")
-vars(_context).update(
-    strict=True,
-    object_hook=None,
-    object_pairs_hook=None,
-    parse_float=float,
-    parse_int=int,
-    parse_constant=_parse_constant,
-    memo={},
-)
-_scan = _json.make_scanner(_context)  # type: ignore[arg-type]  # duck-typed, as json.decoder's
-_encode_string = _json.encode_basestring_ascii
+_codec: tuple | None = None
+
+
+def _json_codec() -> tuple:
+    """(scanner, compact encoder, string encoder) of `_json`, made on first use: loading `_json`,
+    an extension module, costs a command 0.15-0.2 ms here, and the hot verbs need none of it when
+    they read their state through its cache (pyrunc/store.py) and `state` writes plain values."""
+    global _codec
+    if _codec is None:
+        import _json
+
+        # What json.decoder's scanner reads of its decoder, held by a module object: creating a
+        # class costs more than the rest of this module.
+        context = type(_json)("pyrunc.jsonio's scanner context")
+        vars(context).update(
+            strict=True,
+            object_hook=None,
+            object_pairs_hook=None,
+            parse_float=float,
+            parse_int=int,
+            parse_constant=_parse_constant,
+            memo={},
+        )
+        encode_string = _json.encode_basestring_ascii
+        _codec = (
+            _json.make_scanner(context),  # type: ignore[arg-type]  # duck-typed, as json.decoder's
+            _json.make_encoder(None, _reject, encode_string, None, ":", ",", False, False, False),
+            encode_string,
+        )
+    return _codec
+
+
 _WHITESPACE = " \t\n\r"
 
 
@@ -55,8 +71,9 @@ def loads(doc: str | bytes):  # -> any JSON value (no `typing` import on the hot
     if doc.startswith("\ufeff"):
         doc = doc[1:]
     pos = _skip_ws(doc, 0)
+    scan = _json_codec()[0]
     try:
-        value, pos = _scan(doc, pos)
+        value, pos = scan(doc, pos)
     except Exception:
         # _json can only raise its error once json.decoder is imported: do that now.
         _raise_precise_error(doc)
@@ -84,23 +101,44 @@ def _reject(obj: object) -> object:
     raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
 
 
-_compact = _json.make_encoder(None, _reject, _encode_string, None, ":", ",", False, False, False)
-
-
 def dumps(obj: object) -> str:
     """Compact JSON, ASCII-escaped, key order preserved."""
-    return "".join(_compact(obj, 0))
+    return "".join(_json_codec()[1](obj, 0))
+
+
+def _plain(text: str) -> bool:
+    """Is `text` its own JSON string body (printable ASCII, no quote nor backslash)?"""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _string(text: str) -> str:
+    return f'"{text}"' if _plain(text) else _json_codec()[2](text)
+
+
+def _leaf(obj: object) -> str:
+    """dumps(obj) of what dumps_pretty does not lay out, without _json for what is written as it
+    is: null, true, false, an int, a plain string, an empty object or array (as a rule, all of
+    `state`'s output)."""
+    if obj is None:
+        return "null"
+    if obj is True or obj is False:
+        return "true" if obj else "false"
+    if type(obj) is int:
+        return int.__repr__(obj)
+    if type(obj) is str:
+        return _string(obj)
+    if type(obj) is dict or type(obj) is list:
+        return "{}" if type(obj) is dict else "[]"  # (dumps_pretty lays out the others)
+    return dumps(obj)
 
 
 def dumps_pretty(obj: object, indent: str = "  ", level: int = 0) -> str:
     """Indented JSON in the layout Go's json.MarshalIndent gives (runc's `state`)."""
     pad = indent * (level + 1)
     if isinstance(obj, dict) and obj:
-        items = [
-            f"{pad}{_encode_string(str(k))}: {dumps_pretty(v, indent, level + 1)}" for k, v in obj.items()
-        ]
+        items = [f"{pad}{_string(str(k))}: {dumps_pretty(v, indent, level + 1)}" for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + "\n" + indent * level + "}"
     if isinstance(obj, list) and obj:
         items = [pad + dumps_pretty(v, indent, level + 1) for v in obj]
         return "[\n" + ",\n".join(items) + "\n" + indent * level + "]"
-    return dumps(obj)
+    return _leaf(obj)

@@ -8,6 +8,8 @@ import os
 import warnings
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyrunc import fastcli, jsonio, linux, mounts, plan, signals
 from pyrunc.errors import ConfigError, PyruncError, errno_text
@@ -209,6 +211,24 @@ def test_jsonio_errors_name_line_and_column(doc):
 
 def test_pretty_json_has_gos_layout():
     assert jsonio.dumps_pretty({"a": [1], "b": {}}) == '{\n  "a": [\n    1\n  ],\n  "b": {}\n}'
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(_json_values)
+def test_pretty_json_writes_every_value_as_json_does(value):
+    """dumps_pretty writes plain values itself, without _json (jsonio._leaf): each as json.dumps
+    writes it, escapes included."""
+    assert json.loads(jsonio.dumps_pretty(value)) == value
+    if not isinstance(value, (dict, list)) or not value:
+        assert jsonio.dumps_pretty(value) == json.dumps(value, separators=(",", ":"))
+    else:
+        assert jsonio.dumps_pretty(value) == json.dumps(value, indent=2, separators=(",", ": "))
 
 
 @pytest.mark.parametrize("good", ["a", "A-b_c.d+e", "x" * 255, "..a", "a..b"])
