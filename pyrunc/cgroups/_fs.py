@@ -1,10 +1,9 @@
 """Small cgroupfs file helpers shared by the v1 and v2 managers.
 
-On the hot path of `state`, `kill` and `delete`: imports only posix, errno and time (not os:
-see pyrunc/paths.py).
+On the hot path of `delete`: imports only posix and time (not os: see pyrunc/paths.py), and errno
+only once an error is looked at (is_errno).
 """
 
-import errno
 import posix  # os without its import cost: see pyrunc/paths.py
 import time
 
@@ -15,6 +14,14 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 # The key of the cgroup2 hierarchy wherever hierarchies are keyed by controller (discovery.py, the
 # v1 manager's paths): the only one on v2, /sys/fs/cgroup/unified on a hybrid host.
 UNIFIED = "unified"
+
+
+def is_errno(err: OSError, *names: str) -> bool:
+    """Is err.errno one of errno's `names`? errno is imported here, when an error is looked at:
+    delete's rmdirs, which succeed, need none of it (0.03-0.05 ms to import)."""
+    import errno
+
+    return err.errno in [getattr(errno, name) for name in names]
 
 
 class CgroupError(PyruncError):
@@ -66,6 +73,8 @@ def write_text(path: str, value: str) -> None:
     try:
         data = value.encode()
         if posix.write(fd, data) != len(data):
+            import errno
+
             raise OSError(errno.EIO, "short write", path)
     finally:
         posix.close(fd)
@@ -89,7 +98,7 @@ def write_pid(procs_file: str, pid: int) -> None:
             write_text(procs_file, str(pid))
             return
         except OSError as e:
-            if e.errno != errno.EINVAL or attempt == 4:
+            if not is_errno(e, "EINVAL") or attempt == 4:
                 raise
             time.sleep(0.03)
 
@@ -100,7 +109,7 @@ def read_pids(procs_file: str) -> list[int]:
     try:
         text = read_text(procs_file)
     except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENODEV):
+        if is_errno(e, "ENOENT", "ENODEV"):
             return []
         raise
     return [int(x) for x in text.split()]
@@ -112,7 +121,7 @@ def walk_pids(directory: str) -> list[int]:
     try:
         entries = list(posix.scandir(directory))
     except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENODEV):
+        if is_errno(e, "ENOENT", "ENODEV"):
             return pids
         raise
     for entry in entries:
@@ -140,7 +149,7 @@ def _rmdir_retrying(path: str) -> None:
         except FileNotFoundError:
             return
         except OSError as e:
-            if e.errno != errno.EBUSY or attempt == 7 or read_pids(join(path, "cgroup.procs")):
+            if not is_errno(e, "EBUSY") or attempt == 7 or read_pids(join(path, "cgroup.procs")):
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
@@ -157,12 +166,12 @@ def remove_tree(directory: str) -> None:
     except FileNotFoundError:
         return
     except OSError as e:
-        if e.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.ENODEV):
+        if not is_errno(e, "EBUSY", "ENOTEMPTY", "ENODEV"):
             raise
     try:
         entries = list(posix.scandir(directory))
     except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENODEV):
+        if is_errno(e, "ENOENT", "ENODEV"):
             return
         raise
     for entry in entries:
@@ -176,7 +185,7 @@ def remove_if_empty(directory: str) -> None:
     try:
         posix.rmdir(directory)
     except OSError as e:
-        if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+        if not is_errno(e, "ENOENT", "EBUSY", "ENOTEMPTY"):
             raise
 
 

@@ -3,13 +3,15 @@ runc's update flags. No kernel involved (the enforcement tests cover that)."""
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyrunc.cgroups import CgroupError, inner_path
 from pyrunc.cgroups import devices as dev
-from pyrunc.cgroups._fs import clean_path
+from pyrunc.cgroups._fs import clean_path, is_errno
 from pyrunc.cgroups.resources import (
     convert_blkio_weight,
     convert_shares_to_weight,
@@ -254,3 +256,12 @@ def test_v1_writes_follow_the_rules_order_and_bpf_agrees():
                 minor,
                 access,
             )
+
+
+@given(
+    st.sampled_from(sorted(errno.errorcode)),
+    st.sets(st.sampled_from(sorted(errno.errorcode.values())), max_size=4),
+)
+def test_is_errno_names_the_errors_errno_names(number, names):
+    """_fs.is_errno (errno imported only when an error is looked at) answers as errno's own table."""
+    assert is_errno(OSError(number, "x"), *names) == (errno.errorcode[number] in names)
