@@ -13,7 +13,7 @@ def _parse_constant(name: str) -> float:
 _codec: tuple | None = None
 
 
-def _json_codec() -> tuple:
+def json_codec() -> tuple:
     """(scanner, compact encoder, string encoder) of `_json`, made on first use: loading `_json`,
     an extension module, costs a command 0.15-0.2 ms here, and the hot verbs need none of it when
     they read their state through its cache (pyrunc/store.py) and `state` writes plain values."""
@@ -71,7 +71,7 @@ def loads(doc: str | bytes):  # -> any JSON value (no `typing` import on the hot
     if doc.startswith("\ufeff"):
         doc = doc[1:]
     pos = _skip_ws(doc, 0)
-    scan = _json_codec()[0]
+    scan = json_codec()[0]
     try:
         value, pos = scan(doc, pos)
     except Exception:
@@ -103,7 +103,7 @@ def _reject(obj: object) -> object:
 
 def dumps(obj: object) -> str:
     """Compact JSON, ASCII-escaped, key order preserved."""
-    return "".join(_json_codec()[1](obj, 0))
+    return "".join(json_codec()[1](obj, 0))
 
 
 def _plain(text: str) -> bool:
@@ -112,7 +112,7 @@ def _plain(text: str) -> bool:
 
 
 def _string(text: str) -> str:
-    return f'"{text}"' if _plain(text) else _json_codec()[2](text)
+    return f'"{text}"' if _plain(text) else json_codec()[2](text)
 
 
 def _leaf(obj: object) -> str:

@@ -445,6 +445,9 @@ def preload() -> None:
     import pyrunc.shim.stdio
     import pyrunc.shim.ttrpc
     import pyrunc.shim.worker  # noqa: F401
+    from pyrunc import jsonio
+
+    jsonio.json_codec()  # made on first use (the hot verbs need none of _json): here, before the fork
 
 
 def _small_block(size: int) -> object:
