@@ -127,8 +127,10 @@ def _leaf(obj: object) -> str:
         return int.__repr__(obj)
     if type(obj) is str:
         return _string(obj)
-    if type(obj) is dict or type(obj) is list:
-        return "{}" if type(obj) is dict else "[]"  # (dumps_pretty lays out the others)
+    if type(obj) is dict:
+        return "{}"  # (dumps_pretty lays out a non-empty one)
+    if type(obj) is list:
+        return "[]"
     return dumps(obj)
 
 

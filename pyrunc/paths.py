@@ -75,10 +75,15 @@ def read_bytes(path: str) -> bytes:
     return b"".join(chunks)
 
 
+def read_text(path: str) -> str:
+    """An ASCII file (a cgroup or /proc file) as text. Read as UTF-8, the codec the interpreter has
+    loaded at start: "ascii" would import encodings.ascii, a module file, in every delete and kill."""
+    return read_bytes(path).decode("utf-8", "replace")
+
+
 def read_first_line(path: str) -> str:
-    """The first line of an ASCII file (a cgroup or /proc file), stripped. UTF-8, the codec the
-    interpreter has loaded at start: "ascii" would import encodings.ascii, a module file."""
-    return read_bytes(path).decode("utf-8", "replace").partition("\n")[0].strip()
+    """The first line of read_text(path), stripped."""
+    return read_text(path).partition("\n")[0].strip()
 
 
 def is_dir_mode(mode: int) -> bool:

@@ -8,7 +8,7 @@ import posix  # os without its import cost: see pyrunc/paths.py
 import time
 
 from pyrunc.errors import PyruncError
-from pyrunc.paths import join, read_bytes
+from pyrunc.paths import join, read_text  # read_text: the cgroup modules take it from here
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 # The key of the cgroup2 hierarchy wherever hierarchies are keyed by controller (discovery.py, the
@@ -55,12 +55,6 @@ def ignore_unknown_fields(value: dict, where: str, known: set[str]) -> None:
             )
         else:
             log.debug(f"{name}: unknown property, ignored")
-
-
-# Cgroup files are ASCII. Read as UTF-8, the codec the interpreter has loaded at start: "ascii"
-# would import encodings.ascii, a module file, in every delete and kill.
-def read_text(path: str) -> str:
-    return read_bytes(path).decode("utf-8", "replace")
 
 
 def write_text(path: str, value: str) -> None:
