@@ -8,11 +8,9 @@ so cleanup never has to guess which cgroups are ours.
 import contextlib
 import os
 import signal
-import subprocess
 import time
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-HUGETLB_V1 = "/sys/fs/cgroup/hugetlb"
 
 
 def cgroup_mounts() -> list[tuple[str, str, set[str]]]:
@@ -120,32 +118,3 @@ def remove_tree(relative: str, reap, timeout: float = 10.0) -> list[str]:
             return left
         reap()
         time.sleep(0.05)
-
-
-def hugetlb_v1_needed() -> bool:
-    """crun 1.8.1 rejects a v1/hybrid layout in which hugetlb is not mounted as a v1 hierarchy."""
-    if layout() == "v2" or os.path.ismount(HUGETLB_V1):
-        return False
-    with open("/proc/cgroups") as f:
-        return any(line.split()[0] == "hugetlb" and line.split()[3] == "1" for line in f if line[0] != "#")
-
-
-def mount_hugetlb_v1() -> bool:
-    """Mount hugetlb as a v1 hierarchy; True if the directory had to be created too."""
-    created = not os.path.exists(HUGETLB_V1)
-    os.makedirs(HUGETLB_V1, exist_ok=True)
-    subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB_V1], check=True)
-    return created
-
-
-def unmount_hugetlb_v1(remove_dir: bool) -> str | None:
-    """Undo mount_hugetlb_v1, unless cgroups other than the root exist in it now (someone else's
-    crun containers are using it). Returns why it was left mounted, or None."""
-    foreign = [entry.name for entry in os.scandir(HUGETLB_V1) if entry.is_dir()]
-    if foreign:
-        return f"left {HUGETLB_V1} mounted: in use by cgroups {', '.join(sorted(foreign)[:5])}"
-    subprocess.run(["umount", HUGETLB_V1], check=True)
-    if remove_dir:
-        with contextlib.suppress(OSError):
-            os.rmdir(HUGETLB_V1)
-    return None

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 
+from tools import crun_hugetlb
+
 from . import cgroups, measure, procs, report, runtimes
 from .runtimes import Runtime, Unusable
 from .workspace import REPO, Workspace
@@ -163,10 +165,10 @@ class Session:
             path = runtimes.resolve(name, getattr(self.args, name))
             rt = Runtime(name, path, self.ws.root(name))
             self.candidates.append(rt)
-            if name == "crun" and cgroups.hugetlb_v1_needed():
-                self.hugetlb_dir_created = cgroups.mount_hugetlb_v1()
+            if name == "crun" and crun_hugetlb.needed():
+                self.hugetlb_dir_created = crun_hugetlb.mount()
                 self.hugetlb_mounted = True
-                note(f"mounted hugetlb as cgroup v1 at {cgroups.HUGETLB_V1} for crun 1.8.1 (undone at exit)")
+                note(f"mounted hugetlb as v1 at {crun_hugetlb.HUGETLB_V1} for crun 1.8.1 (undone at exit)")
             self.versions[name] = runtimes.version(path)
             runtimes.probe(rt, self.ws)
         except Unusable as why:
@@ -214,7 +216,7 @@ class Session:
             self.leftovers.append(f"child processes still alive: {procs.live_children()}")
 
     def _unmount_hugetlb(self) -> None:
-        why = cgroups.unmount_hugetlb_v1(self.hugetlb_dir_created)
+        why = crun_hugetlb.unmount(self.hugetlb_dir_created)
         if why:
             note(why)
 

@@ -30,13 +30,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+from tools import crun_hugetlb
+
 from . import cgroups, memory, procs, report
 from .cli import loud, machine_info, note
 from .stats import summarize
 from .timing import BlockFailed, Spec, interleaved
 from .workspace import REPO, Workspace
 
-sys.path.insert(0, REPO)  # the CRI client and handler config of tests/daemons/cri.py: one definition
 CTR = "/usr/bin/ctr"
 CONTAINERD = "/usr/bin/containerd"
 IMAGE_BUILDER = os.path.join(REPO, "oci-bundles", "build-image")
@@ -375,9 +376,9 @@ class Bench:
 
     def set_up(self) -> None:
         note(f"work directory {self.ws.dir}, cgroups under {self.ws.cgroup_parent}")
-        if "crun" in self.handlers and cgroups.hugetlb_v1_needed():
-            self.hugetlb = cgroups.mount_hugetlb_v1()
-            note(f"mounted hugetlb as cgroup v1 at {cgroups.HUGETLB_V1} for crun 1.8.1 (undone at exit)")
+        if "crun" in self.handlers and crun_hugetlb.needed():
+            self.hugetlb = crun_hugetlb.mount()
+            note(f"mounted hugetlb as v1 at {crun_hugetlb.HUGETLB_V1} for crun 1.8.1 (undone at exit)")
         images = []
         for ref, command in ((IMAGE, []), (PAUSE, ["sleep", "2147483647"])):
             tar = os.path.join(self.ws.dir, ref.split("/")[1].split(":")[0] + ".tar")
@@ -656,7 +657,7 @@ class Bench:
         if not procs.reap_until_childless(timeout=10):
             self.leftovers.append(f"child processes still alive: {procs.live_children()}")
         if self.hugetlb is not None:
-            why = cgroups.unmount_hugetlb_v1(self.hugetlb)
+            why = crun_hugetlb.unmount(self.hugetlb)
             if why:
                 note(why)
         self.leftovers += [f"could not unmount {point}" for point in unmount_below(self.ws.dir)]

@@ -22,12 +22,14 @@ from . import SUITE_VERSION, probes, sysutil
 from .ctx import CaseFailed, CaseSkipped, Ctx
 from .registry import Case
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tools import crun_hugetlb  # bench/ mounts it for crun too: one definition
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKER_SOURCE = os.path.join(HERE, "checker.c")
 ROOTFS_BUILDER = os.environ.get("OCISUITE_ROOTFS_BUILDER") or os.path.join(
     os.path.dirname(os.path.dirname(HERE)), "oci-bundles", "build"
 )
-HUGETLB_MOUNT = "/sys/fs/cgroup/hugetlb"
 ID_PATTERN = re.compile(r"[\w+.-]+")
 
 
@@ -48,6 +50,7 @@ class Suite:
         self.rootfs_template = ""
         self.tmpbase = ""
         self._mounted_hugetlb = False
+        self._hugetlb_dir_created = False
 
     @property
     def runtime_name(self) -> str:
@@ -78,47 +81,14 @@ class Suite:
 
     def _mount_hugetlb(self) -> None:
         """crun 1.8.1 refuses a hybrid layout unless hugetlb is mounted as v1; undone in teardown."""
-        if "hugetlb" in sysutil.cgroup_hierarchies():
-            return  # someone else mounted it: leave it to them
-        os.makedirs(HUGETLB_MOUNT, exist_ok=True)
-        sysutil.mount("cgroup", HUGETLB_MOUNT, "cgroup", 0, "hugetlb")
-        self._mounted_hugetlb = True
+        if crun_hugetlb.needed():  # else someone else mounted it: leave it to them
+            self._hugetlb_dir_created = crun_hugetlb.mount()
+            self._mounted_hugetlb = True
 
     def _unmount_hugetlb(self) -> None:
-        busy = [d for d in os.listdir(HUGETLB_MOUNT) if os.path.isdir(os.path.join(HUGETLB_MOUNT, d))]
-        if busy:
-            print(f"# warning: left {HUGETLB_MOUNT} mounted, in use by {busy[:3]}", file=sys.stderr)
-            return
-        sysutil.umount_lazy(HUGETLB_MOUNT)
-        # The kernel keeps a v1 hierarchy while dying cgroups (crun's containers') still hold it:
-        # unmounted, it stays listed in /proc/PID/cgroup, and containerd's and dockerd's cgroup
-        # code then fail on it (ctr task metrics: "no metrics received"). Give it a few seconds to
-        # go; if it stays, mount it again so that the host stays usable, and say so.
-        deadline = time.monotonic() + 5
-        while _hugetlb_hierarchy_alive() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _hugetlb_hierarchy_alive():
-            sysutil.mount("cgroup", HUGETLB_MOUNT, "cgroup", 0, "hugetlb")
-            print(
-                f"# warning: left {HUGETLB_MOUNT} mounted: the kernel still holds the hugetlb hierarchy "
-                "(dying cgroups), and unmounted it would break containerd and dockerd",
-                file=sys.stderr,
-            )
-            return
-        try:
-            os.rmdir(HUGETLB_MOUNT)
-        except OSError:
-            pass
-
-
-def _hugetlb_hierarchy_alive() -> bool:
-    """Whether a v1 hugetlb hierarchy still exists (a non-zero hierarchy id in /proc/cgroups)."""
-    with open("/proc/cgroups") as f:
-        for line in f:
-            fields = line.split()
-            if fields and fields[0] == "hugetlb":
-                return fields[1] != "0"
-    return False
+        why = crun_hugetlb.unmount(self._hugetlb_dir_created)
+        if why:
+            print(f"# warning: {why}", file=sys.stderr)
 
 
 def runtime_version(runtime: str) -> str:
