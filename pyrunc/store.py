@@ -33,7 +33,8 @@ FIFO = "exec.fifo"
 SECCOMP_CACHE_PREFIX = "#seccomp-"
 LEGACY_SECCOMP_CACHE = SECCOMP_CACHE_PREFIX + "cache"  # the directory of earlier versions
 
-CLAIM_PREFIX = "#claim-"  # "#claim-<pid>-<id>": an id being claimed by process pid (Store.claim)
+# "#claim-<pid>-<id>": an id being claimed (Store.claim) or removed (Store.remove) by process pid
+CLAIM_PREFIX = "#claim-"
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
@@ -167,6 +168,32 @@ class Store:
         assert fd is not None  # waiting, it gets the lock or raises
         return fd
 
+    def lock_lockless(self, container_id: str) -> int | None:
+        """Lock a container directory that has no lock file, by giving it one; None when there is
+        no directory. One that has a lock file again (claimed anew meanwhile) is locked as usual.
+        Only a directory that already had no lock can get one here (O_EXCL): a claim's directory
+        has its lock before it has its name. Another runtime's directory (runc and crun keep no
+        lock file) is refused, not given one."""
+        self._refuse_foreign(container_id)
+        try:
+            posix.close(
+                posix.open(
+                    self.path(container_id, LOCK_FILE),
+                    posix.O_RDWR | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC,
+                    0o600,
+                )
+            )
+        except FileNotFoundError:
+            return None
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise PyruncError(f"cannot lock container {container_id!r}: {errno_text(err)}") from None
+        try:
+            return self.lock(container_id)
+        except NotFound:
+            return None
+
     def try_lock(self, container_id: str, shared: bool = False) -> int | None:
         """As lock, but None at once when someone else holds it."""
         return self._lock(container_id, shared, False, 0.0)
@@ -281,18 +308,35 @@ class Store:
         return sorted(n for n in names if _is_valid_id(n) and is_dir(join(self.root, n)))
 
     def remove(self, container_id: str) -> None:
+        """Remove the container's directory. It leaves the id's place in one step, renamed to a
+        claim name of this process, and is emptied there: a command that finds the id finds it
+        whole, lock file and all. Emptied in place, it was for a moment a directory without its
+        lock, which a racing `delete --force` took for a killed delete's leftover and removed,
+        with the cgroup of the create that had just claimed the id again (test_races' mixed race).
+        A remove killed before the end leaves the claim name, which remove_dead_claims clears."""
+        import errno
+
         path = self.path(container_id)
-        for _ in range(3):  # a command racing us may still add a file (e.g. a state.json temp)
+        gone = join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}-{container_id}")
+        for _ in range(2):
             try:
-                for leftover in posix.listdir(path):
-                    posix.unlink(join(path, leftover))
-                posix.rmdir(path)
+                posix.rename(path, gone)
+                break
+            except FileNotFoundError:
+                return
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
+                _remove_tree_quietly(gone)  # a claim of a dead process that had this pid
+        for _ in range(3):  # a command that opened a file before the rename may still add one
+            try:
+                for leftover in posix.listdir(gone):
+                    posix.unlink(join(gone, leftover))
+                posix.rmdir(gone)
                 return
             except FileNotFoundError:
                 return
             except OSError as err:
-                import errno
-
                 if err.errno != errno.ENOTEMPTY:
                     raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
         raise PyruncError(f"cannot remove {path}: something keeps writing into it")

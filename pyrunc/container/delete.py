@@ -18,11 +18,14 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
     except NotFound:
         if not force:
             raise
-        if store.exists(container_id):
-            remove_damaged(store, container_id)  # a directory without its lock: a killed delete's
-        else:
-            store.remove_dead_claims(container_id)  # a create killed between its claim's mkdir and rename
-        return  # runc: --force on a container that is not there is not an error
+        # A directory without its lock file: what a delete of an earlier pyrunc, killed while it
+        # emptied the directory in place, left. It gets a lock file and is locked like any other.
+        adopted = store.lock_lockless(container_id)
+        if adopted is None:
+            # The claims of creates and removes killed half-way (Store.claim, Store.remove).
+            store.remove_dead_claims(container_id)
+            return  # runc: --force on a container that is not there is not an error
+        lock = adopted
     try:
         try:
             container = load(store, container_id, locked=True)

@@ -327,10 +327,12 @@ SYS_RENAME, SYS_RENAMEAT2 = 82, 316  # x86_64
 def test_create_does_not_take_over_a_directory_delete_has_emptied(rig):
     """Three commands on one id. create #1 passes its "already exists" check while the id is free
     and is held as it enters the rename that claims the id; meanwhile create #2 claims the id
-    and `delete --force` of it is held at its rmdir, the directory now empty. A plain rename(2)
-    replaces an empty directory: create #1 took the id over, then the delete emptied and removed
-    the new container's directory, leaving its init and cgroup to nobody (found by the 50-command
-    race as ENODEV in a later create). create #1 must fail cleanly ("already exists") instead."""
+    and `delete --force` of it is held at its last rmdir. A plain rename(2) replaces an empty
+    directory: create #1 once took over the directory the delete was emptying in place, and the
+    delete then removed it, leaving the new container's init and cgroup to nobody (found by the
+    50-command race as ENODEV in a later create). The delete now gives up the id (a rename)
+    before it empties the directory: create #1 either fails cleanly ("already exists") or takes
+    the free id, and then its container is whole once the delete has ended."""
     index = occurrence(rig, ("delete", "--force", "{cid}"), "rmdir", rig.root, rig.create)
     cid = harness.unique_id("retake")
     first = faults.hold_at(rig.cmd("create", "--bundle", rig.bundle, cid), "rename,renameat2", 1, 3.0)
@@ -349,11 +351,57 @@ def test_create_does_not_take_over_a_directory_delete_has_emptied(rig):
             deleting.kill()
     problems = []
     if created.rc == 0:
-        problems.append("create #1 took over the directory of a delete in progress")
+        problems += whole(rig, cid, "create #1")
     else:
         problems += harness.clean_failure_problems(created, "create #1")
         if "already exists" not in created.err:
             problems.append(f"create #1: {created}")
+    problems += rig.clean(cid)
+    assert deleted.rc == 0, deleted
+    assert problems == []
+
+
+def whole(rig: harness.Rig, cid: str, what: str) -> list[str]:
+    """Problems of a container that should be there, created, with its init waiting."""
+    state = rig.run("state", cid)
+    if state.rc != 0:
+        return [f"{what}'s container is gone: {state}"]
+    status = json.loads(state.out)
+    if status["status"] != "created" or not m.is_alive(status["pid"]):
+        return [f"{what}'s container is not whole: {status}"]
+    if not os.path.exists(os.path.join(rig.state_dir(cid), "lock")):
+        return [f"{what}'s container lost its lock file"]
+    return []
+
+
+def test_a_delete_at_its_last_step_has_already_given_up_the_id(rig):
+    """`delete --force` held as it enters its last rmdir, that of the state directory. Meanwhile
+    `state` finds no container, a second `delete --force` finds nothing to remove, and a create
+    of the id succeeds; its container is whole once the first delete has ended. (The directory
+    used to be emptied in place, so for a moment it had no lock file. A racing `delete --force`
+    took it for what a killed delete leaves and removed it, with the cgroup of the create that
+    had claimed the id meanwhile: the init the 50-command race found left, seed 2025386467.)"""
+    index = occurrence(rig, ("delete", "--force", "{cid}"), "rmdir", rig.root, rig.create)
+    cid = harness.unique_id("gone")
+    rig.create(cid)
+    held = faults.hold_at(rig.cmd("delete", "--force", cid), "rmdir", index, 3.0)
+    try:
+        assert m.wait_for(lambda: held_in(held, SYS_RMDIR), 15), "delete never reached the rmdir"
+        stated = rig.run("state", cid)
+        second = rig.run("delete", "--force", cid)
+        created = rig.run("create", "--bundle", rig.bundle, cid)
+        deleted = held.finish(60)
+    finally:
+        held.kill()
+    problems = []
+    if stated.rc == 0 or "does not exist" not in stated.err:
+        problems.append(f"state during the delete: {stated}")
+    if second.rc != 0 or second.err:
+        problems.append(f"a second delete --force during the first: {second}")
+    if created.rc != 0:
+        problems.append(f"create of the id during the delete: {created}")
+    else:
+        problems += whole(rig, cid, "the create during the delete")
     problems += rig.clean(cid)
     assert deleted.rc == 0, deleted
     assert problems == []
