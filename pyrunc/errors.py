@@ -42,3 +42,11 @@ def errno_text(err: int | OSError) -> str:
     number = err.errno if isinstance(err, OSError) else err
     text = posix.strerror(number or 0)
     return text[0].lower() + text[1:] if text[:1].isupper() and not text[1:2].isupper() else text
+
+
+def is_errno(err: OSError, *names: str) -> bool:
+    """Is err.errno one of errno's `names`? errno is imported here, when an error is looked at:
+    delete's rmdirs and renames, which succeed, need none of it (0.03-0.05 ms to import)."""
+    import errno
+
+    return err.errno in [getattr(errno, name) for name in names]

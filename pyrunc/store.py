@@ -11,7 +11,7 @@ import marshal  # loaded by the interpreter's start already
 import posix
 
 from pyrunc import jsonio
-from pyrunc.errors import NotFound, PyruncError, errno_text
+from pyrunc.errors import NotFound, PyruncError, errno_text, is_errno
 from pyrunc.paths import absolute, is_dir, is_dir_mode, join, lexists, path_exists, read_bytes
 
 TYPE_CHECKING = False  # mypy takes it as true
@@ -121,9 +121,7 @@ class Store:
             if fd >= 0:
                 posix.close(fd)
             _remove_tree_quietly(tmp)
-            import errno
-
-            if err.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+            if is_errno(err, "EEXIST", "ENOTEMPTY", "EISDIR"):
                 raise PyruncError(f"container with id {container_id!r} already exists") from None
             raise PyruncError(f"cannot create state directory {path}: {errno_text(err)}") from None
         return fd
@@ -314,8 +312,6 @@ class Store:
         lock, which a racing `delete --force` took for a killed delete's leftover and removed,
         with the cgroup of the create that had just claimed the id again (test_races' mixed race).
         A remove killed before the end leaves the claim name, which remove_dead_claims clears."""
-        import errno
-
         path = self.path(container_id)
         gone = join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}-{container_id}")
         for _ in range(2):
@@ -325,7 +321,7 @@ class Store:
             except FileNotFoundError:
                 return
             except OSError as err:
-                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                if not is_errno(err, "ENOTEMPTY", "EEXIST"):
                     raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
                 _remove_tree_quietly(gone)  # a claim of a dead process that had this pid
         for _ in range(3):  # a command that opened a file before the rename may still add one
@@ -337,7 +333,7 @@ class Store:
             except FileNotFoundError:
                 return
             except OSError as err:
-                if err.errno != errno.ENOTEMPTY:
+                if not is_errno(err, "ENOTEMPTY"):
                     raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
         raise PyruncError(f"cannot remove {path}: something keeps writing into it")
 

@@ -1,27 +1,19 @@
 """Small cgroupfs file helpers shared by the v1 and v2 managers.
 
 On the hot path of `delete`: imports only posix and time (not os: see pyrunc/paths.py), and errno
-only once an error is looked at (is_errno).
+only once an error is looked at (pyrunc.errors.is_errno).
 """
 
 import posix  # os without its import cost: see pyrunc/paths.py
 import time
 
-from pyrunc.errors import PyruncError
+from pyrunc.errors import PyruncError, is_errno
 from pyrunc.paths import join, read_text  # read_text: the cgroup modules take it from here
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 # The key of the cgroup2 hierarchy wherever hierarchies are keyed by controller (discovery.py, the
 # v1 manager's paths): the only one on v2, /sys/fs/cgroup/unified on a hybrid host.
 UNIFIED = "unified"
-
-
-def is_errno(err: OSError, *names: str) -> bool:
-    """Is err.errno one of errno's `names`? errno is imported here, when an error is looked at:
-    delete's rmdirs, which succeed, need none of it (0.03-0.05 ms to import)."""
-    import errno
-
-    return err.errno in [getattr(errno, name) for name in names]
 
 
 class CgroupError(PyruncError):

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pyrunc.cgroups import CgroupError, inner_path
 from pyrunc.cgroups import devices as dev
-from pyrunc.cgroups._fs import clean_path, is_errno
+from pyrunc.cgroups._fs import clean_path
 from pyrunc.cgroups.resources import (
     convert_blkio_weight,
     convert_shares_to_weight,
@@ -19,6 +19,7 @@ from pyrunc.cgroups.resources import (
     parse_id_list,
 )
 from pyrunc.cgroups.update_flags import ram_in_bytes, update_flags_to_resources
+from pyrunc.errors import is_errno
 
 rules_strategy = st.lists(
     st.fixed_dictionaries(
@@ -263,5 +264,5 @@ def test_v1_writes_follow_the_rules_order_and_bpf_agrees():
     st.sets(st.sampled_from(sorted(errno.errorcode.values())), max_size=4),
 )
 def test_is_errno_names_the_errors_errno_names(number, names):
-    """_fs.is_errno (errno imported only when an error is looked at) answers as errno's own table."""
+    """errors.is_errno (errno imported only when an error is looked at) answers as errno's own table."""
     assert is_errno(OSError(number, "x"), *names) == (errno.errorcode[number] in names)
