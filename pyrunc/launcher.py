@@ -96,6 +96,7 @@ HOT_MODULES = (
     # first): found and loaded as sys.path would, or made as the built-in ones are (the
     # interpreter's own list decides which are, when the bundle is written).
     "errno",
+    "gc",
     "fcntl",
     "select",
     "itertools",

@@ -7,8 +7,17 @@ line) goes through the click CLI, the definition of record.
 
 import sys
 
+# Commands that end once their container is where they put it run without the cyclic garbage
+# collector: its passes over the objects their imports make cost `state` or `delete` more than the
+# few cycles they leave (the process's end frees them). The others (run, exec and restore wait on
+# a container, events streams) may run for days, and keep it.
+WITHOUT_COLLECTOR = ("create", "start", "state", "kill", "delete")
+
 
 def main(argv: list[str] | None = None) -> None:
+    import gc
+
+    gc.disable()
     argv = sys.argv[1:] if argv is None else argv
     if argv in (["--version"], ["-v"]):
         from pyrunc import version_text
@@ -26,11 +35,14 @@ def main(argv: list[str] | None = None) -> None:
         argv = go_style(argv, spec)  # for click too: one spelling of each option from here on
         parsed = parse(argv, spec)
     if parsed is None:
+        gc.enable()
         _exit(_run_click(argv))
         return  # (not reached: _exit does not return)
     from pyrunc.commands import dispatch
 
     command, global_opts, opts = parsed
+    if command not in WITHOUT_COLLECTOR:
+        gc.enable()
     _exit(dispatch(command, global_opts, opts))
 
 

@@ -36,6 +36,9 @@ def _loader(name):
 def _exit(code):
     with open(record, "w") as f:
         f.write("\\n".join(f"{{name}} {{_loader(name)}}" for name in sorted(sys.modules)))
+    import gc
+    with open(record + ".gc", "w") as f:
+        f.write("on" if gc.isenabled() else "off")
     entry.__dict__["_real_exit"](code)
 
 entry.__dict__["_real_exit"] = entry._exit
@@ -136,6 +139,31 @@ def test_delete_of_a_stopped_container_imports_only_what_it_needs(runtime, make_
     managers = {"pyrunc.cgroups.manager", "pyrunc.cgroups.v1", "pyrunc.cgroups.v2"}
     assert_light(loaded, {*NOT_OS, "_json", "errno", *managers})
     assert runtime("state", cid, check=False).returncode != 0
+
+
+def collector_of(tmp_path) -> str:
+    """Whether the last command of loaders_of ended with the cyclic collector "on" or "off"."""
+    return (tmp_path / "modules.gc").read_text()
+
+
+def test_the_hot_verbs_run_without_the_collector_and_run_keeps_it(runtime, make_bundle, cid, tmp_path):
+    """pyrunc/main.py WITHOUT_COLLECTOR: create, start, state, kill and delete end soon and turn the
+    cyclic garbage collector off; `run`, which waits on its container as long as it lives, keeps it."""
+    modules_of(runtime, tmp_path, "create", "--bundle", make_bundle(args=["sleep", "infinity"]).path, cid)
+    assert collector_of(tmp_path) == "off"
+    for args in (("start", cid), ("state", cid), ("kill", cid, "9")):
+        modules_of(runtime, tmp_path, *args)
+        assert collector_of(tmp_path) == "off", args
+    deadline = time.monotonic() + 10
+    while runtime.status(cid) != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    modules_of(runtime, tmp_path, "delete", cid)
+    assert collector_of(tmp_path) == "off"
+    ran = f"{cid}-run"
+    USED_IDS.add(ran)  # for the leak check
+    modules_of(runtime, tmp_path, "run", "--bundle", make_bundle(args=["true"]).path, ran)
+    assert collector_of(tmp_path) == "on"
+    assert runtime("state", ran, check=False).returncode != 0  # run deleted it
 
 
 def test_version_imports_nothing_but_the_package(runtime, tmp_path):
