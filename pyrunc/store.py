@@ -324,6 +324,8 @@ class Store:
                 if not is_errno(err, "ENOTEMPTY", "EEXIST"):
                     raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
                 _remove_tree_quietly(gone)  # a claim of a dead process that had this pid
+        else:
+            raise PyruncError(f"cannot remove {path}: {gone} is in the way")
         for _ in range(3):  # a command that opened a file before the rename may still add one
             try:
                 for leftover in posix.listdir(gone):
