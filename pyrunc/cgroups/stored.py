@@ -7,10 +7,10 @@ operations. The systemd driver has a unit to stop: for its state, `pids` and `de
 manager.
 """
 
-from pyrunc.cgroups._fs import UNIFIED, CgroupError, oserror_text, remove_if_empty, remove_tree, walk_pids
+import posix  # os without its import cost: see pyrunc/paths.py
 
-# v1: where to look for the container's processes, best first.
-PROCESS_HIERARCHIES = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
+# _fs (the cgroupfs helpers) is imported only when a removal meets more than an empty leaf: the
+# rmdirs of `delete`, which succeed, need none of it (about 0.15 ms of `delete` to import).
 
 
 def _is_cgroupfs(cgroup_state: dict) -> bool:
@@ -34,8 +34,11 @@ def process_directory(cgroup_state: dict) -> str | None:
     """The directory whose tree holds the container's processes (None: v1 without a hierarchy
     that tracks them)."""
     if cgroup_state["version"] == 1:
+        from pyrunc.cgroups._fs import UNIFIED
+
         paths = cgroup_state["paths"]
-        return next((paths[name] for name in PROCESS_HIERARCHIES if paths.get(name)), None)
+        best_first = ("freezer", "pids", "devices", "memory", "cpu", "name=systemd", UNIFIED)
+        return next((paths[name] for name in best_first if paths.get(name)), None)
     return cgroup_state["path"]
 
 
@@ -46,7 +49,11 @@ def pids(cgroup_state: dict) -> list[int]:
 
 
 def pids_below(directory: str | None) -> list[int]:
-    return sorted(set(walk_pids(directory))) if directory else []
+    if not directory:
+        return []
+    from pyrunc.cgroups._fs import walk_pids
+
+    return sorted(set(walk_pids(directory)))
 
 
 def destroy(cgroup_state: dict) -> None:
@@ -54,25 +61,50 @@ def destroy(cgroup_state: dict) -> None:
     if not _is_cgroupfs(cgroup_state):
         _manager(cgroup_state).destroy()
         return
-    remove(directories(cgroup_state), cgroup_state.get("created") or [], process_directory(cgroup_state))
+    failures = _remove(directories(cgroup_state), cgroup_state.get("created") or [])
+    if failures:
+        _refuse(failures, process_directory(cgroup_state))
 
 
 def remove(leaves: list[str], parents: list[str], processes_in: str | None) -> None:
     """rmdir each of `leaves` with its sub-cgroups, then each of `parents` (outermost first) that
     is empty; every failure in one CgroupError, with the number of processes left in
     `processes_in`."""
+    failures = _remove(leaves, parents)
+    if failures:
+        _refuse(failures, processes_in)
+
+
+def _remove(leaves: list[str], parents: list[str]) -> list[str]:
     failures = []
     for directory in leaves:
+        try:
+            posix.rmdir(directory)  # an empty leaf, the usual case (remove_tree tries it first too)
+            continue
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass
+        from pyrunc.cgroups._fs import oserror_text, remove_tree
+
         try:
             remove_tree(directory)
         except OSError as e:
             failures.append(f"{directory}: {oserror_text(e)}")
-    for directory in reversed(parents):
-        try:
-            remove_if_empty(directory)
-        except OSError as e:
-            failures.append(f"{directory}: {oserror_text(e)}")
-    if failures:
-        left = pids_below(processes_in)
-        hint = f" ({len(left)} processes still in it)" if left else ""
-        raise CgroupError(f"cannot remove cgroup{hint}: " + "; ".join(failures))
+    if parents:
+        from pyrunc.cgroups._fs import oserror_text, remove_if_empty
+
+        for directory in reversed(parents):
+            try:
+                remove_if_empty(directory)
+            except OSError as e:
+                failures.append(f"{directory}: {oserror_text(e)}")
+    return failures
+
+
+def _refuse(failures: list[str], processes_in: str | None) -> None:
+    from pyrunc.cgroups._fs import CgroupError
+
+    left = pids_below(processes_in)
+    hint = f" ({len(left)} processes still in it)" if left else ""
+    raise CgroupError(f"cannot remove cgroup{hint}: " + "; ".join(failures))

@@ -134,9 +134,9 @@ def test_delete_of_a_stopped_container_imports_only_what_it_needs(runtime, make_
     loaded = modules_of(runtime, tmp_path, "delete", cid)
     assert "pyrunc.container.delete" in loaded  # it did run the verb
     assert "pyrunc.cgroups.stored" in loaded  # and removed the cgroup, without os either
-    # nor a manager (pyrunc/cgroups/stored.py), nor _json (pyrunc/store.py STATE_CACHE), nor errno
-    # (its rmdirs succeed: pyrunc/errors.py is_errno)
-    managers = {"pyrunc.cgroups.manager", "pyrunc.cgroups.v1", "pyrunc.cgroups.v2"}
+    # nor a manager, nor the cgroupfs helpers (pyrunc/cgroups/stored.py: its rmdirs succeed), nor
+    # _json (pyrunc/store.py STATE_CACHE), nor errno (pyrunc/errors.py is_errno)
+    managers = {"pyrunc.cgroups.manager", "pyrunc.cgroups.v1", "pyrunc.cgroups.v2", "pyrunc.cgroups._fs"}
     assert_light(loaded, {*NOT_OS, "_json", "errno", *managers})
     assert runtime("state", cid, check=False).returncode != 0
 
