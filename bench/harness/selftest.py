@@ -91,6 +91,22 @@ def check_floor_in_rotation(c: Checks) -> None:
     c.check(len(row) == 1 and "-5.2" in row[0] and "9.2 (8.0)" in row[0], f"floor rows:\n{table}")
     main_rows = [line for line in table.splitlines() if line.startswith("| state (running)")]
     c.check(not any("9.2 (8.0)" in line for line in main_rows if "+1.1" not in line), "no floor column")
+    check_floor_by_round(c)
+
+
+def check_floor_by_round(c: Checks) -> None:
+    """Two rounds of 2 runs: a fast one (floor 10, pyrunc 10.5 ms) and a slow one (13, 13.5): by
+    round, pyrunc is at the floor + 0.5 whatever the pooled medians (given as 12.0 and 11.5)."""
+    ms = 1e-3
+    results = {
+        "pyrunc": {"median": 12.0 * ms, "times": [10.4 * ms, 10.6 * ms, 13.4 * ms, 13.6 * ms]},
+        "floor": {"median": 11.5 * ms, "times": [9.9 * ms, 10.1 * ms, 12.9 * ms, 13.1 * ms]},
+    }
+    paired = report.paired_above_floor(results, "pyrunc", 2)
+    c.check(paired is not None and math.isclose(paired, 0.5 * ms), f"by round: {paired}")
+    c.check(report.paired_above_floor(results, "pyrunc", 0) is None, "by round without a block size")
+    no_times = {"pyrunc": {"median": 1}, "floor": {"median": 1}}
+    c.check(report.paired_above_floor(no_times, "pyrunc", 4) is None, "by round without times")
 
 
 def run_quick(out: str) -> subprocess.CompletedProcess:
