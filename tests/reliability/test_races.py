@@ -300,15 +300,24 @@ def test_state_while_delete_removes_the_cgroup(rig):
     assert problems == []
 
 
+def delete_held_at_its_last_rmdir(rig: harness.Rig, cid: str, make, seconds: float) -> harness.Spawned:
+    """`delete --force` of a container `make(cid)` makes, held `seconds` as it enters its last
+    rmdir, that of the state directory (renamed out of the id's place and emptied by then)."""
+    index = occurrence(rig, ("delete", "--force", "{cid}"), "rmdir", rig.root, make)
+    make(cid)
+    held = faults.hold_at(rig.cmd("delete", "--force", cid), "rmdir", index, seconds)
+    if not m.wait_for(lambda: held_in(held, SYS_RMDIR), 15):
+        held.kill()
+        raise AssertionError("delete never reached the rmdir")
+    return held
+
+
 def test_state_while_delete_removes_the_directory(rig):
-    """`delete --force` held as it enters the rmdir of the state directory (everything in it
-    already unlinked); `state` runs meanwhile."""
-    index = occurrence(rig, ("delete", "--force", "{cid}"), "rmdir", rig.root, rig.run_detached)
+    """`delete --force` held as it enters the rmdir of the state directory; `state` runs
+    meanwhile."""
     cid = harness.unique_id("relock")
-    rig.run_detached(cid)
-    held = faults.hold_at(rig.cmd("delete", "--force", cid), "rmdir", index, 1.5)
+    held = delete_held_at_its_last_rmdir(rig, cid, rig.run_detached, 1.5)
     try:
-        assert m.wait_for(lambda: held_in(held, SYS_RMDIR), 15), "delete never reached the rmdir"
         stated = rig.run("state", cid)
         deleted = held.finish(60)
     finally:
@@ -381,12 +390,9 @@ def test_a_delete_at_its_last_step_has_already_given_up_the_id(rig):
     used to be emptied in place, so for a moment it had no lock file. A racing `delete --force`
     took it for what a killed delete leaves and removed it, with the cgroup of the create that
     had claimed the id meanwhile: the init the 50-command race found left, seed 2025386467.)"""
-    index = occurrence(rig, ("delete", "--force", "{cid}"), "rmdir", rig.root, rig.create)
     cid = harness.unique_id("gone")
-    rig.create(cid)
-    held = faults.hold_at(rig.cmd("delete", "--force", cid), "rmdir", index, 3.0)
+    held = delete_held_at_its_last_rmdir(rig, cid, rig.create, 3.0)
     try:
-        assert m.wait_for(lambda: held_in(held, SYS_RMDIR), 15), "delete never reached the rmdir"
         stated = rig.run("state", cid)
         second = rig.run("delete", "--force", cid)
         created = rig.run("create", "--bundle", rig.bundle, cid)
