@@ -48,12 +48,34 @@ def _v1_mounts() -> list[set[str]]:
         return [set(fields[3].split(",")) for fields in map(str.split, f) if fields[2] == "cgroup"]
 
 
+UNIFIED_CONTROL = "/sys/fs/cgroup/unified/cgroup.subtree_control"
+
+
 def mount() -> bool:
-    """Mount hugetlb as a v1 hierarchy at HUGETLB_V1; True if the directory had to be made too."""
+    """Mount hugetlb as a v1 hierarchy at HUGETLB_V1; True if the directory had to be made too.
+    A controller enabled in the cgroup2 hierarchy cannot be mounted as v1 (EBUSY): the error says
+    so when that is why."""
     created = not os.path.exists(HUGETLB_V1)
     os.makedirs(HUGETLB_V1, exist_ok=True)
-    subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB_V1], check=True, timeout=30)
+    argv = ["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB_V1]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(HUGETLB_V1)
+        why = done.stderr.strip().splitlines()[:1]
+        if _enabled_in_cgroup2():
+            why = [f"hugetlb is enabled in {UNIFIED_CONTROL}"]
+        raise RuntimeError(f"cannot mount hugetlb as cgroup v1 at {HUGETLB_V1}: {' '.join(why)}")
     return created
+
+
+def _enabled_in_cgroup2() -> bool:
+    try:
+        with open(UNIFIED_CONTROL) as f:
+            return "hugetlb" in f.read().split()
+    except OSError:
+        return False
 
 
 def _children() -> list[str]:
