@@ -108,7 +108,7 @@ class Store:
         path = self.path(container_id)
         if lexists(path):
             raise PyruncError(f"container with id {container_id!r} already exists")
-        tmp = join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}-{container_id}")
+        tmp = self._own_claim(container_id)
         fd = -1
         try:
             posix.mkdir(tmp, 0o711)
@@ -126,9 +126,15 @@ class Store:
             raise PyruncError(f"cannot create state directory {path}: {errno_text(err)}") from None
         return fd
 
+    def _own_claim(self, container_id: str) -> str:
+        """This process's claim name for the id (CLAIM_PREFIX): where claim builds the directory
+        and remove empties it."""
+        return join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}-{container_id}")
+
     def remove_dead_claims(self, container_id: str) -> None:
         """Remove the directories of claims of the id whose process is gone: what a create killed
-        between its mkdir and its rename leaves (the claim is then nobody's)."""
+        between its mkdir and its rename, or a remove killed before its rmdir, leaves (the claim
+        is then nobody's)."""
         from pyrunc.container.base import process_gone  # (base builds on this module)
 
         suffix = f"-{container_id}"
@@ -313,7 +319,7 @@ class Store:
         with the cgroup of the create that had just claimed the id again (test_races' mixed race).
         A remove killed before the end leaves the claim name, which remove_dead_claims clears."""
         path = self.path(container_id)
-        gone = join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}-{container_id}")
+        gone = self._own_claim(container_id)
         for _ in range(2):
             try:
                 posix.rename(path, gone)
