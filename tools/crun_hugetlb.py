@@ -64,13 +64,14 @@ def mount() -> bool:
             with contextlib.suppress(OSError):
                 os.rmdir(HUGETLB_V1)
         why = done.stderr.strip().splitlines()[:1]
-        if _enabled_in_cgroup2():
+        if enabled_in_cgroup2():
             why = [f"hugetlb is enabled in {UNIFIED_CONTROL}"]
         raise RuntimeError(f"cannot mount hugetlb as cgroup v1 at {HUGETLB_V1}: {' '.join(why)}")
     return created
 
 
-def _enabled_in_cgroup2() -> bool:
+def enabled_in_cgroup2() -> bool:
+    """Whether hugetlb is enabled in the cgroup2 root (then it cannot be mounted as v1)."""
     try:
         with open(UNIFIED_CONTROL) as f:
             return "hugetlb" in f.read().split()

@@ -56,9 +56,9 @@ def test_the_readme_quick_start_works_as_written():
         )
     finally:
         left = snapshot.leaks()
-    assert not left, left
     out = result.stdout
     assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{out}\nstderr:\n{result.stderr}"
+    assert not left, left
     for line in ("hello from containerd", "hello from docker", "hello from podman", "hello from a pod"):
         assert line in out.splitlines(), (line, out, result.stderr)
     assert not [p for p in os.listdir("/tmp") if p.startswith("pyrunc-quick-")], (

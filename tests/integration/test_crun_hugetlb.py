@@ -34,11 +34,8 @@ def free_hugetlb_from_cgroup2() -> None:
     V2Manager on this hybrid host: tests/conftest.py's _hybrid_unified_controllers_restored).
     Bound there, it cannot be mounted as v1 (EBUSY: the CI rehearsal of 66db74e). It is disabled
     again, as that fixture does at the session's end; in use below the root, the test cannot run."""
-    if not os.path.exists(crun_hugetlb.UNIFIED_CONTROL):
+    if not crun_hugetlb.enabled_in_cgroup2():
         return
-    with open(crun_hugetlb.UNIFIED_CONTROL) as f:
-        if "hugetlb" not in f.read().split():
-            return
     try:
         with open(crun_hugetlb.UNIFIED_CONTROL, "w") as f:
             f.write("-hugetlb")
