@@ -8,7 +8,9 @@ fails the tests' teardown if anything is left behind.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -43,6 +45,16 @@ def runtime_bin() -> str:
     if not os.access(path, os.X_OK):
         pytest.fail(f"PYRUNC_BIN={path} is not an executable (build pyrunc, or point PYRUNC_BIN at one)")
     return path
+
+
+def id_prefix(test_name: str) -> str:
+    """The start of a test's container ids: containerd's alphabet (alphanumerics joined by single
+    separators), short, and distinct per test: a long name cut short gets its hash, so the
+    parametrizations of one test never share an id (one's leftover would be the next one's)."""
+    name = re.sub(r"[^a-z0-9]+", "-", test_name.removeprefix("test_").lower()).strip("-")
+    if len(name) <= 24:
+        return name
+    return f"{name[:17].strip('-')}-{hashlib.sha1(test_name.encode()).hexdigest()[:6]}"
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .cgroupfiles import ContainerCgroup
-from .conftest import IMAGE_REF
+from .conftest import IMAGE_REF, id_prefix
 from .daemons import Containerd
 from .procs import PtySession
 
@@ -23,8 +23,7 @@ class Ctr:
 
     def __init__(self, daemon: Containerd, test_name: str) -> None:
         self.daemon = daemon
-        # containerd ids: alphanumerics joined by single separators.
-        self.prefix = re.sub(r"[^a-z0-9]+", "-", test_name.removeprefix("test_").lower())[:24].strip("-")
+        self.prefix = id_prefix(test_name)
         self.ids: list[str] = []
 
     def new_id(self, label: str = "c") -> str:
@@ -82,6 +81,17 @@ def ctr(containerd: Containerd, request: pytest.FixtureRequest) -> Iterator[Ctr]
         yield client
     finally:
         client.cleanup()
+
+
+def test_ids_of_two_parametrizations_differ() -> None:
+    """Cut to one length, the two parametrizations of a long test name gave the same ids: a task
+    one left behind was the other's (CI's stop 27: a hung shim, then a second failure)."""
+    names = [f"test_killed_at_each_step_of_pyrunc_create[{p}]" for p in ("create", "shim")]
+    prefixes = {id_prefix(name) for name in names}
+    assert len(prefixes) == 2, prefixes
+    for prefix in [*prefixes, id_prefix("test_short[a]")]:
+        assert len(prefix) <= 24 and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", prefix), prefix
+    assert id_prefix("test_short[a]") == "short-a"
 
 
 def test_attached_run_passes_stdio_and_exit_code(ctr: Ctr) -> None:

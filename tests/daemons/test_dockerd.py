@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .cgroupfiles import ContainerCgroup
-from .conftest import IMAGE_REF
+from .conftest import IMAGE_REF, id_prefix
 from .daemons import Dockerd
 from .procs import PtySession, run
 
@@ -27,7 +27,7 @@ class Docker:
 
     def __init__(self, daemon: Dockerd, test_name: str) -> None:
         self.daemon = daemon
-        self.prefix = re.sub(r"[^a-z0-9]+", "-", test_name.removeprefix("test_").lower())[:24].strip("-")
+        self.prefix = id_prefix(test_name)
         self.names: list[str] = []
 
     def new_name(self, label: str = "c") -> str:

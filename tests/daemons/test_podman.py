@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from .cgroupfiles import ContainerCgroup
-from .conftest import IMAGE_REF
+from .conftest import IMAGE_REF, id_prefix
 from .daemons import Podman
 from .procs import PtySession
 
@@ -21,7 +20,7 @@ class PodmanClient:
 
     def __init__(self, engine: Podman, test_name: str) -> None:
         self.engine = engine
-        self.prefix = re.sub(r"[^a-z0-9]+", "-", test_name.removeprefix("test_").lower())[:24].strip("-")
+        self.prefix = id_prefix(test_name)
         self.names: list[str] = []
 
     def new_name(self, label: str = "c") -> str:

@@ -42,22 +42,55 @@ class FaultyContainerd(ShimContainerd):
     def __init__(self, workdir: Path, runtime_bin: str, token: str) -> None:
         super().__init__(workdir, runtime_bin, token)
         self.faults_file = workdir / "shim-faults"
+        self.fired_notes = FiredNotes(workdir / "shim-faults.fired")
 
     def daemon_env(self) -> dict[str, str] | None:
         return {**(super().daemon_env() or {}), "PYRUNC_SHIM_FAULTS": str(self.faults_file)}
 
     def fired(self) -> list[str]:
         """The faults that happened since the last call (the shim notes each before it dies)."""
-        fired = self.faults_file.with_name(self.faults_file.name + ".fired")
-        try:
-            lines = fired.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        fired.unlink()
-        return lines
+        return self.fired_notes.read()
 
     def bundle(self, cid: str) -> Path:
         return self.dir / "state" / "io.containerd.runtime.v2.task" / self.namespace / cid
+
+
+class FiredNotes:
+    """FILE.fired, where a shim appends a line as a fault fires (pyrunc/shim/faults.py): read from
+    where the last read ended, whole lines only. Never unlinked while the shims run: a shim
+    between its open and its write would write into a file no one reads any more, and a test
+    waiting for its line would wait in vain (CI's stop 27: a create worker stopped at its fault,
+    its note lost, the shim waiting on it for good)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def read(self) -> list[str]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                text = f.read()
+        except FileNotFoundError:
+            return []
+        whole = text[: text.rfind(b"\n") + 1]  # a line still being written waits for the next read
+        self.offset += len(whole)
+        return whole.decode().splitlines()
+
+
+def test_fired_notes_keep_a_line_written_after_the_file_was_made(tmp_path: Path) -> None:
+    """What the shim does (open FILE.fired to append, then write) read at every moment: a read
+    between its open and its write sees an empty file, and the line still reaches the next read."""
+    notes = FiredNotes(tmp_path / "shim-faults.fired")
+    assert notes.read() == []
+    with open(notes.path, "a") as shim:
+        assert notes.read() == []
+        shim.write("c1 Create:worker stop 41")
+        shim.flush()
+        assert notes.read() == []  # not a whole line yet
+        shim.write("2\nc2 Start:entry\n")
+    assert notes.read() == ["c1 Create:worker stop 412", "c2 Start:entry"]
+    assert notes.read() == []
 
 
 @pytest.fixture(scope="module")
