@@ -35,6 +35,8 @@ LEGACY_SECCOMP_CACHE = SECCOMP_CACHE_PREFIX + "cache"  # the directory of earlie
 
 # "#claim-<pid>-<id>": an id being claimed (Store.claim) or removed (Store.remove) by process pid
 CLAIM_PREFIX = "#claim-"
+_NAME_MAX = 255
+_PID_DIGITS = 10  # the most a pid takes (pid_max is at most 2^22): a claim name's room for it
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
@@ -47,6 +49,17 @@ def check_id(container_id: str) -> None:
         raise PyruncError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-', '.'")
     if len(container_id) > 255:
         raise PyruncError("invalid container id: longer than 255 characters (the longest file name)")
+
+
+def claim_suffix(container_id: str) -> str:
+    """How the claim names of the id end ("#claim-<pid>" then this): "-<id>", or, for an id too
+    long to fit in a file name beside the prefix and a pid, "-~" and a hash of it (no id has a
+    "~": it names no other id's claim). Without it, an id of 240 characters could not be created."""
+    if len(CLAIM_PREFIX) + _PID_DIGITS + 1 + len(container_id) <= _NAME_MAX:
+        return f"-{container_id}"
+    import hashlib
+
+    return f"-~{hashlib.sha256(container_id.encode()).hexdigest()}"
 
 
 def _is_valid_id(name: str) -> bool:
@@ -129,7 +142,7 @@ class Store:
     def _own_claim(self, container_id: str) -> str:
         """This process's claim name for the id (CLAIM_PREFIX): where claim builds the directory
         and remove empties it."""
-        return join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}-{container_id}")
+        return join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}{claim_suffix(container_id)}")
 
     def remove_dead_claims(self, container_id: str) -> None:
         """Remove the directories of claims of the id whose process is gone: what a create killed
@@ -137,7 +150,7 @@ class Store:
         is then nobody's)."""
         from pyrunc.container.base import process_gone  # (base builds on this module)
 
-        suffix = f"-{container_id}"
+        suffix = claim_suffix(container_id)
         try:
             names = posix.listdir(self.root)
         except OSError:

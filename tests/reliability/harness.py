@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 
-from pyrunc.store import CLAIM_PREFIX
+from pyrunc.store import CLAIM_PREFIX, claim_suffix
 from tests.reliability import machine as m
 
 STATUSES = ("creating", "created", "running", "paused", "stopped")
@@ -337,7 +337,8 @@ class Rig:
         problems = []
         if os.path.exists(self.state_dir(cid)):
             problems.append(f"state directory left: {sorted(os.listdir(self.state_dir(cid)))}")
-        claims = [n for n in _listdir(self.root) if n.startswith(CLAIM_PREFIX) and n.endswith(f"-{cid}")]
+        suffix = claim_suffix(cid)
+        claims = [n for n in _listdir(self.root) if n.startswith(CLAIM_PREFIX) and n.endswith(suffix)]
         if claims:
             problems.append(f"claim directories left: {claims}")
         cgroups = m.cgroup_dirs_named(cid)

@@ -105,6 +105,25 @@ def test_too_long_a_name_for_the_filesystem_fails_cleanly(runtime, make_bundle, 
     assert not os.path.exists(runtime.root) or os.listdir(runtime.root) == []
 
 
+@pytest.mark.parametrize("length", [240, 255])
+def test_the_longest_ids_run_as_any_other(runtime, make_bundle, cid, length):
+    """An id as long as a file name may be is a valid id (runc's rule; runc's state directory is
+    named after it). pyrunc's claim name (the directory create builds before renaming it into
+    place, and delete renames it to) must fit beside it: once "#claim-<pid>-<id>", a create of
+    an id over about 240 characters failed with "file name too long"."""
+    container_id = (cid + "-" + "x" * length)[:length]
+    bundle = make_bundle(args=["sleep", "1000"])
+    try:
+        runtime("run", "-d", "--bundle", bundle.path, container_id, stdin=subprocess.DEVNULL)
+        assert runtime.state(container_id)["status"] == "running"
+        assert runtime("exec", container_id, "true", check=False).returncode == 0
+        runtime("kill", container_id, "KILL")
+        runtime("delete", "--force", container_id)
+        assert os.listdir(runtime.root) == []
+    finally:
+        runtime("delete", "--force", container_id, check=False)
+
+
 def test_odd_but_valid_ids_stay_under_root(runtime, make_bundle, tmp_path, cid):
     """Dots and dashes are allowed: `...`, `.hidden`, `-x` are plain names inside --root."""
     bundle = make_bundle(args=["true"])

@@ -92,3 +92,23 @@ def test_lock_lockless_gives_no_lock_to_runcs_directory(tmp_path):
     with pytest.raises(ForeignContainer):
         Store(str(tmp_path)).lock_lockless("c")
     assert os.listdir(path) == ["state.json"]
+
+
+def test_claim_names_fit_a_file_name_and_name_one_id(tmp_path):
+    """A claim name is "#claim-<pid>" and claim_suffix(id): the id itself while the whole fits
+    in a file name, a hash of it beyond; remove_dead_claims finds a dead claim of either kind,
+    and no other id's."""
+    from pyrunc.store import claim_suffix
+
+    short, long_, other = "c", "l" * 250, "l" * 249
+    assert claim_suffix(short) == "-c"
+    for cid in (long_, other, "m" * 255):
+        assert len(f"{CLAIM_PREFIX}{2**22}{claim_suffix(cid)}") <= 255
+    assert claim_suffix(long_) != claim_suffix(other)
+    gone = 2**22 + 1  # above pid_max: no process has it
+    for cid in (short, long_, other):
+        os.mkdir(tmp_path / f"{CLAIM_PREFIX}{gone}{claim_suffix(cid)}")
+    Store(str(tmp_path)).remove_dead_claims(long_)
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        f"{CLAIM_PREFIX}{gone}{claim_suffix(cid)}" for cid in (short, other)
+    )
