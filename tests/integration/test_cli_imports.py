@@ -116,12 +116,14 @@ def test_state_start_kill_import_only_what_they_need(runtime, make_bundle, cid, 
     # `state` writes its plain values itself (pyrunc/jsonio.py _leaf)
     light = {"pyrunc.cgroups", "_json", *NOT_OS}
     assert_light(modules_of(runtime, tmp_path, "state", cid), {*light, "fcntl", "errno"})
-    assert_light(modules_of(runtime, tmp_path, "start", cid), {*light, "errno"})
+    # nor pyrunc/jsonio.py, which only `state` needs (to print)
+    assert_light(modules_of(runtime, tmp_path, "start", cid), {*light, "errno", "pyrunc.jsonio"})
     assert runtime.status(cid) == "running"
     assert_light(modules_of(runtime, tmp_path, "state", cid), {*light, "fcntl", "errno"})
     # kill needs signal names (pyrunc/signals.py), not linux.py's other tables
-    assert_light(modules_of(runtime, tmp_path, "kill", cid, "0"), {*light, "pyrunc.linux", "errno"})
-    assert_light(modules_of(runtime, tmp_path, "kill", cid, "9"), {*light, "pyrunc.linux"})
+    kill_light = {*light, "pyrunc.linux", "pyrunc.jsonio"}
+    assert_light(modules_of(runtime, tmp_path, "kill", cid, "0"), {*kill_light, "errno"})
+    assert_light(modules_of(runtime, tmp_path, "kill", cid, "9"), kill_light)
     runtime("delete", "--force", cid)
 
 
@@ -137,7 +139,7 @@ def test_delete_of_a_stopped_container_imports_only_what_it_needs(runtime, make_
     # nor a manager, nor the cgroupfs helpers (pyrunc/cgroups/stored.py: its rmdirs succeed), nor
     # _json (pyrunc/store.py STATE_CACHE), nor errno (pyrunc/errors.py is_errno)
     managers = {"pyrunc.cgroups.manager", "pyrunc.cgroups.v1", "pyrunc.cgroups.v2", "pyrunc.cgroups._fs"}
-    assert_light(loaded, {*NOT_OS, "_json", "errno", *managers})
+    assert_light(loaded, {*NOT_OS, "_json", "pyrunc.jsonio", "errno", *managers})
     assert runtime("state", cid, check=False).returncode != 0
 
 
