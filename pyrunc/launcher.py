@@ -150,6 +150,7 @@ HOT_MODULES = (
     "pyrunc.cgroups.v1",
     "pyrunc.cgroups.v2",
     # create's
+    "pyrunc.store_write",
     "pyrunc.container.create",
     "pyrunc.container.launch",
     "pyrunc.container.stdio",

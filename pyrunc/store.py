@@ -1,4 +1,6 @@
 """The --root store: one directory per container holding state.json, a lock and exec.fifo.
+Here: reading, locking and removing them; making one (the claim) and writing its state is
+pyrunc/store_write.py's, which only create and the recovery of killed commands load.
 
 state.json is written atomically (temp file + rename) and only ever read whole. The store keeps
 files; what a container's status is (from /proc, exec.fifo and the freezer) is the container's
@@ -11,7 +13,7 @@ import marshal  # loaded by the interpreter's start already
 import posix
 
 from pyrunc.errors import NotFound, PyruncError, errno_text, is_errno
-from pyrunc.paths import absolute, is_dir, is_dir_mode, join, lexists, path_exists, read_bytes
+from pyrunc.paths import absolute, is_dir, is_dir_mode, join, path_exists, read_bytes
 
 TYPE_CHECKING = False  # mypy takes it as true
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ FIFO = "exec.fifo"
 SECCOMP_CACHE_PREFIX = "#seccomp-"
 LEGACY_SECCOMP_CACHE = SECCOMP_CACHE_PREFIX + "cache"  # the directory of earlier versions
 
-# "#claim-<pid>-<id>": an id being claimed (Store.claim) or removed (Store.remove) by process pid
+# "#claim-<pid>-<id>": an id being claimed (store_write.claim) or removed (Store.remove) by process pid
 CLAIM_PREFIX = "#claim-"
 _NAME_MAX = 255
 _PID_DIGITS = 10  # the most a pid takes (pid_max is at most 2^22): a claim name's room for it
@@ -65,15 +67,6 @@ def _is_valid_id(name: str) -> bool:
     return name not in (".", "..") and set(name) <= _ID_CHARS
 
 
-def rfc3339_now() -> str:
-    import time
-
-    ns = time.time_ns()
-    secs, frac = divmod(ns, 1_000_000_000)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    return f"{stamp}.{frac:09d}Z"
-
-
 class Store:
     """Container directories under an absolute root."""
 
@@ -90,76 +83,10 @@ class Store:
         base = join(self.root, container_id)
         return join(base, name) if name else base
 
-    def ensure_root(self) -> None:
-        try:
-            # A rootless caller's root is its own alone: other users cannot even list it.
-            import os
-
-            from pyrunc.rootless import rootless
-
-            os.makedirs(self.root, mode=0o700 if rootless() else 0o711, exist_ok=True)
-        except OSError as err:
-            raise PyruncError(f"cannot create root directory {self.root}: {errno_text(err)}") from None
-        if not posix.access(self.root, posix.W_OK | posix.X_OK):
-            raise PyruncError(f"root directory {self.root} is not writable")
-        legacy = join(self.root, LEGACY_SECCOMP_CACHE)
-        if is_dir(legacy):
-            _remove_tree_quietly(legacy)
-
-    def claim(self, container_id: str) -> int:
-        """Make the container's directory, holding its lock from the start; returns the lock fd.
-
-        The directory is built under a name no id can have, with its lock file flocked, then
-        renamed into place without replacing anything: no other command can see the id before
-        its lock is held, of concurrent creates exactly one rename succeeds, and none takes over
-        the empty directory of a delete that is finishing."""
-        import fcntl
-
-        from pyrunc import _core
-
-        path = self.path(container_id)
-        if lexists(path):
-            raise PyruncError(f"container with id {container_id!r} already exists")
-        tmp = self._own_claim(container_id)
-        fd = -1
-        try:
-            posix.mkdir(tmp, 0o711)
-            fd = posix.open(
-                join(tmp, LOCK_FILE), posix.O_RDWR | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, 0o600
-            )
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            _core.rename_noreplace(tmp, path)
-        except OSError as err:
-            if fd >= 0:
-                posix.close(fd)
-            _remove_tree_quietly(tmp)
-            if is_errno(err, "EEXIST", "ENOTEMPTY", "EISDIR"):
-                raise PyruncError(f"container with id {container_id!r} already exists") from None
-            raise PyruncError(f"cannot create state directory {path}: {errno_text(err)}") from None
-        return fd
-
-    def _own_claim(self, container_id: str) -> str:
+    def own_claim(self, container_id: str) -> str:
         """This process's claim name for the id (CLAIM_PREFIX): where claim builds the directory
         and remove empties it."""
         return join(self.root, f"{CLAIM_PREFIX}{posix.getpid()}{claim_suffix(container_id)}")
-
-    def remove_dead_claims(self, container_id: str) -> None:
-        """Remove the directories of claims of the id whose process is gone: what a create killed
-        between its mkdir and its rename, or a remove killed before its rmdir, leaves (the claim
-        is then nobody's)."""
-        from pyrunc.container.base import process_gone  # (base builds on this module)
-
-        suffix = claim_suffix(container_id)
-        try:
-            names = posix.listdir(self.root)
-        except OSError:
-            return
-        for name in names:
-            pid = name[len(CLAIM_PREFIX) : -len(suffix)]
-            if not (name.startswith(CLAIM_PREFIX) and name.endswith(suffix) and pid.isdigit()):
-                continue
-            if process_gone(int(pid)):
-                _remove_tree_quietly(join(self.root, name))
 
     def exists(self, container_id: str) -> bool:
         path = self.path(container_id)
@@ -184,32 +111,6 @@ class Store:
         assert fd is not None  # waiting, it gets the lock or raises
         return fd
 
-    def lock_lockless(self, container_id: str) -> int | None:
-        """Lock a container directory that has no lock file, by giving it one; None when there is
-        no directory. One that has a lock file again (claimed anew meanwhile) is locked as usual.
-        Only a directory that already had no lock can get one here (O_EXCL): a claim's directory
-        has its lock before it has its name. Another runtime's directory (runc and crun keep no
-        lock file) is refused, not given one."""
-        self._refuse_foreign(container_id)
-        try:
-            posix.close(
-                posix.open(
-                    self.path(container_id, LOCK_FILE),
-                    posix.O_RDWR | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC,
-                    0o600,
-                )
-            )
-        except FileNotFoundError:
-            return None
-        except FileExistsError:
-            pass
-        except OSError as err:
-            raise PyruncError(f"cannot lock container {container_id!r}: {errno_text(err)}") from None
-        try:
-            return self.lock(container_id)
-        except NotFound:
-            return None
-
     def try_lock(self, container_id: str, shared: bool = False) -> int | None:
         """As lock, but None at once when someone else holds it."""
         return self._lock(container_id, shared, False, 0.0)
@@ -228,7 +129,7 @@ class Store:
             try:
                 fd = posix.open(path, posix.O_RDWR | posix.O_CLOEXEC)
             except FileNotFoundError:
-                self._refuse_foreign(container_id)  # runc and crun keep no lock file
+                self.refuse_foreign(container_id)  # runc and crun keep no lock file
                 raise NotFound(container_id) from None
             except OSError as err:
                 raise PyruncError(f"cannot lock container {container_id!r}: {errno_text(err)}") from None
@@ -301,25 +202,12 @@ class Store:
             raise CorruptState(container_id, path, problem)
         return state
 
-    def _refuse_foreign(self, container_id: str) -> None:
+    def refuse_foreign(self, container_id: str) -> None:
         """Raise ForeignContainer if the container's directory holds another runtime's state."""
         try:
             self.read(container_id)
         except (NotFound, CorruptState):
             pass
-
-    def write(self, container_id: str, state: dict) -> None:
-        from pyrunc import jsonio
-
-        path = self.path(container_id, STATE_FILE)
-        text = jsonio.dumps(state).encode()
-        try:
-            write_atomic(path, text)
-            # After state.json: a read between the two finds the old cache, not of this text.
-            cache = marshal.dumps((text, jsonio.loads(text)))  # what the JSON reads as, exactly
-            write_atomic(self.path(container_id, STATE_CACHE), cache)
-        except OSError as err:
-            raise PyruncError(f"cannot write state of {container_id!r}: {errno_text(err)}") from None
 
     def list_ids(self) -> list[str]:
         try:
@@ -337,7 +225,7 @@ class Store:
         with the cgroup of the create that had just claimed the id again (test_races' mixed race).
         A remove killed before the end leaves the claim name, which remove_dead_claims clears."""
         path = self.path(container_id)
-        gone = self._own_claim(container_id)
+        gone = self.own_claim(container_id)
         for _ in range(2):
             try:
                 posix.rename(path, gone)
@@ -347,7 +235,7 @@ class Store:
             except OSError as err:
                 if not is_errno(err, "ENOTEMPTY", "EEXIST"):
                     raise PyruncError(f"cannot remove {path}: {errno_text(err)}") from None
-                _remove_tree_quietly(gone)  # a claim of a dead process that had this pid
+                remove_tree_quietly(gone)  # a claim of a dead process that had this pid
         else:
             raise PyruncError(f"cannot remove {path}: {gone} is in the way")
         for _ in range(3):  # a command that opened a file before the rename may still add one
@@ -454,7 +342,7 @@ def _cached_value(path: str, text: bytes) -> "Any":
     return None
 
 
-def _remove_tree_quietly(path: str) -> None:
+def remove_tree_quietly(path: str) -> None:
     try:
         for name in posix.listdir(path):
             posix.unlink(join(path, name))
@@ -476,29 +364,3 @@ def _lock_holder(fd: int) -> str:
     except OSError:
         pass
     return "another command"
-
-
-def write_file(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write a whole file in one write; a short write (a full filesystem) is ENOSPC."""
-    fd = posix.open(path, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, mode)
-    try:
-        if posix.write(fd, data) != len(data):
-            import errno
-
-            raise OSError(errno.ENOSPC, posix.strerror(errno.ENOSPC))
-    finally:
-        posix.close(fd)
-
-
-def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write a file so readers see the old content or the new, never a part."""
-    tmp = f"{path}.tmp{posix.getpid()}"
-    try:
-        write_file(tmp, data, mode)
-        posix.rename(tmp, path)
-    except OSError:
-        try:
-            posix.unlink(tmp)
-        except OSError:
-            pass
-        raise

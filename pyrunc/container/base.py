@@ -102,7 +102,7 @@ def derive_status(store: Store, container_id: str, state: dict, locked: bool = F
         try:
             fd = store.try_lock(container_id, shared=True)
         except NotFound:
-            return "stopped"  # no lock file: an earlier pyrunc's killed delete (Store.lock_lockless)
+            return "stopped"  # no lock file: an earlier pyrunc's killed delete (store_write.lock_lockless)
         if fd is None:
             return "creating"
         posix.close(fd)

@@ -7,13 +7,14 @@ holds the lock, and "stopped" after, so `delete --force` can clean up.
 
 import os
 
-from pyrunc import OCI_VERSION, hooks, log, plan
+from pyrunc import OCI_VERSION, hooks, log, plan, store_write
 from pyrunc.config.load import load_bundle
 from pyrunc.container import stdio
 from pyrunc.container.base import proc_stat
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
-from pyrunc.store import FIFO, Store, rfc3339_now, write_file
+from pyrunc.store import FIFO, Store
+from pyrunc.store_write import rfc3339_now, write_file
 
 TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
 if TYPE_CHECKING:
@@ -154,10 +155,10 @@ class Creation(Handlers):
     # -- the steps ------------------------------------------------------------------------
 
     def claim(self) -> None:
-        """Claim the id with its lock already held (see Store.claim); state.json comes with the
-        cgroup, the first thing a killed create would leave to clean up."""
-        self.store.ensure_root()
-        self.lock_fd = self.store.claim(self.cid)
+        """Claim the id with its lock already held (see store_write.claim); state.json comes with
+        the cgroup, the first thing a killed create would leave to clean up."""
+        store_write.ensure_root(self.store)
+        self.lock_fd = store_write.claim(self.store, self.cid)
 
     def make_fifo(self, floor: int) -> None:
         """exec.fifo: the init blocks opening it for writing until `start` opens it for reading."""
@@ -197,7 +198,7 @@ class Creation(Handlers):
         # Recorded before the first mkdir: a create killed among the mkdirs leaves them listed
         # for delete --force. (Parents it made are only known after: they may stay.)
         self.state["cgroup"] = manager.to_state()
-        self.store.write(self.cid, self.state)
+        store_write.write(self.store, self.cid, self.state)
         manager.create()  # on failure it removes what it made, and only that
         self.cgroup = manager  # from here on, undo() empties it and removes what create() made
         self.state["cgroup"] = manager.to_state()
@@ -391,7 +392,7 @@ class Creation(Handlers):
             write_file(path, self.raw_config)
         except OSError as err:
             raise PyruncError(f"cannot write {path}: {errno_text(err)}") from None
-        self.store.write(self.cid, self.state)
+        store_write.write(self.store, self.cid, self.state)
         if self.request.pid_file:
             stdio.write_pid_file(self.request.pid_file, pid)
         log.debug(f"create {self.cid}: created; init pid {pid} waits on exec.fifo for start")

@@ -20,10 +20,12 @@ def delete(store: Store, container_id: str, force: bool = False) -> None:
             raise
         # A directory without its lock file: what a delete of an earlier pyrunc, killed while it
         # emptied the directory in place, left. It gets a lock file and is locked like any other.
-        adopted = store.lock_lockless(container_id)
+        from pyrunc import store_write
+
+        adopted = store_write.lock_lockless(store, container_id)
         if adopted is None:
-            # The claims of creates and removes killed half-way (Store.claim, Store.remove).
-            store.remove_dead_claims(container_id)
+            # The claims of creates and removes killed half-way (store_write.claim, Store.remove).
+            store_write.remove_dead_claims(store, container_id)
             return  # runc: --force on a container that is not there is not an error
         lock = adopted
     try:

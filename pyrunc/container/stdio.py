@@ -41,7 +41,7 @@ def receive_master(console: int) -> int:
 
 def write_pid_file(path: str, pid: int) -> None:
     """The decimal pid, no newline, atomically: containerd's shim parses the whole file."""
-    from pyrunc.store import write_atomic
+    from pyrunc.store_write import write_atomic
 
     try:
         write_atomic(path, str(pid).encode(), 0o644)

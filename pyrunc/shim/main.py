@@ -221,8 +221,8 @@ def action_delete(opts: Options) -> int:
     shim's exit, on the path of each `ctr run --rm`: the container goes (killed if it still runs),
     its rootfs is unmounted, a claim of its id left by a Create killed mid-way removed; the answer is
     what the runc shim answers (SIGKILL's status). What is already gone costs little: a listing of
-    the state directory (pyrunc.store's import), no pyrunc operation, no mount call, no protobuf
-    import."""
+    the state directory (pyrunc.store's and store_write's imports), no pyrunc operation, no mount
+    call, no protobuf import."""
     import time
 
     container_id = opts.get("id")
@@ -241,8 +241,9 @@ def action_delete(opts: Options) -> int:
             sys.stderr.write(f"containerd-shim-pyrunc-v1: delete {container_id}: {err}\n")
     if container_id:
         from pyrunc.store import Store
+        from pyrunc.store_write import remove_dead_claims
 
-        Store(state_dir).remove_dead_claims(container_id)  # a Create killed inside pyrunc's claim
+        remove_dead_claims(Store(state_dir), container_id)  # a Create killed inside pyrunc's claim
     target = os.path.join(bundle, "rootfs")
     if os.path.ismount(target):
         from pyrunc.shim import rootfs

@@ -114,7 +114,8 @@ def test_state_start_kill_import_only_what_they_need(runtime, make_bundle, cid, 
     runtime("create", "--bundle", make_bundle(args=["sleep", "infinity"]).path, cid)
     # no _json either: the state is read through its cache (pyrunc/store.py STATE_CACHE), and
     # `state` writes its plain values itself (pyrunc/jsonio.py _leaf)
-    light = {"pyrunc.cgroups", "_json", *NOT_OS}
+    # nor pyrunc/store_write.py: what makes a container's directory and writes its state is create's
+    light = {"pyrunc.cgroups", "_json", "pyrunc.store_write", *NOT_OS}
     assert_light(modules_of(runtime, tmp_path, "state", cid), {*light, "fcntl", "errno"})
     # nor pyrunc/jsonio.py, which only `state` needs (to print)
     assert_light(modules_of(runtime, tmp_path, "start", cid), {*light, "errno", "pyrunc.jsonio"})
@@ -139,7 +140,7 @@ def test_delete_of_a_stopped_container_imports_only_what_it_needs(runtime, make_
     # nor a manager, nor the cgroupfs helpers (pyrunc/cgroups/stored.py: its rmdirs succeed), nor
     # _json (pyrunc/store.py STATE_CACHE), nor errno (pyrunc/errors.py is_errno)
     managers = {"pyrunc.cgroups.manager", "pyrunc.cgroups.v1", "pyrunc.cgroups.v2", "pyrunc.cgroups._fs"}
-    assert_light(loaded, {*NOT_OS, "_json", "pyrunc.jsonio", "errno", *managers})
+    assert_light(loaded, {*NOT_OS, "_json", "pyrunc.jsonio", "pyrunc.store_write", "errno", *managers})
     assert runtime("state", cid, check=False).returncode != 0
 
 

@@ -5,14 +5,15 @@ the new container's directory for a damaged leftover and removed it under its cr
 import os
 import threading
 
+from pyrunc import store_write
 from pyrunc.errors import NotFound
 from pyrunc.store import LOCK_FILE, Store
 
 
 def test_a_lock_waited_for_across_delete_and_reclaim_is_the_new_containers(tmp_path):
     store = Store(str(tmp_path / "root"))
-    store.ensure_root()
-    old = store.claim("c")  # container A holds its lock
+    store_write.ensure_root(store)
+    old = store_write.claim(store, "c")  # container A holds its lock
     got: list = []
 
     def waiter() -> None:
@@ -27,7 +28,7 @@ def test_a_lock_waited_for_across_delete_and_reclaim_is_the_new_containers(tmp_p
         while not _waiting_on(store, "c"):
             os.sched_yield()
         store.remove("c")  # A's delete finishes...
-        new = store.claim("c")  # ...and B claims the id, holding its new lock
+        new = store_write.claim(store, "c")  # ...and B claims the id, holding its new lock
         os.close(old)  # the waiter now gets A's (removed) lock file
         # It must not come back with NotFound (then `delete --force` removes B's directory), nor
         # with A's old lock: it waits for B's.

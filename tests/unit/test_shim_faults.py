@@ -46,11 +46,12 @@ def test_off_without_the_variable_or_its_file(monkeypatch: pytest.MonkeyPatch, t
 
 def test_a_dead_claim_is_removed_and_a_live_one_kept(tmp_path) -> None:
     """What a create killed between the claim's mkdir and its rename leaves: containerd's `delete`
-    of the shim removes it (Store.remove_dead_claims), never a live process's claim."""
+    of the shim removes it (store_write.remove_dead_claims), never a live process's claim."""
     import os
     import subprocess
 
     from pyrunc.store import CLAIM_PREFIX, Store
+    from pyrunc.store_write import remove_dead_claims
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a pid that no longer exists (reaped)
@@ -60,5 +61,5 @@ def test_a_dead_claim_is_removed_and_a_live_one_kept(tmp_path) -> None:
     for claim in (dead, live, other):
         claim.mkdir()
         (claim / "lock").write_text("")
-    Store(str(tmp_path)).remove_dead_claims("c1")
+    remove_dead_claims(Store(str(tmp_path)), "c1")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])

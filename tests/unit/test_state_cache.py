@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from pyrunc import store_write
 from pyrunc.store import STATE_CACHE, STATE_FILE, Store
 
 STATE = {
@@ -32,7 +33,7 @@ def store(tmp_path) -> Store:
 
 
 def test_the_cache_holds_what_state_json_reads_as(store):
-    store.write("c", STATE)
+    store_write.write(store, "c", STATE)
     with open(store.path("c", STATE_FILE), "rb") as f:
         text = f.read()
     with open(store.path("c", STATE_CACHE), "rb") as f:
@@ -42,7 +43,7 @@ def test_the_cache_holds_what_state_json_reads_as(store):
 
 
 def test_a_cache_of_another_text_is_not_used(store):
-    store.write("c", STATE)
+    store_write.write(store, "c", STATE)
     with open(store.path("c", STATE_FILE), "w") as f:  # changed since: the pid reused, say
         json.dump({**STATE, "pid": 99}, f)
     assert store.read("c")["pid"] == 99
@@ -53,19 +54,19 @@ def test_a_cache_of_another_text_is_not_used(store):
     [b"", b"garbage", marshal.dumps(None), marshal.dumps((b"x",)), marshal.dumps([b"{}", {}])],
 )
 def test_a_damaged_cache_is_not_used(store, cache):
-    store.write("c", STATE)
+    store_write.write(store, "c", STATE)
     with open(store.path("c", STATE_CACHE), "wb") as f:
         f.write(cache)
     assert store.read("c")["pid"] == 1234
 
 
 def test_without_a_cache_state_json_is_read(store):
-    store.write("c", STATE)
+    store_write.write(store, "c", STATE)
     os.unlink(store.path("c", STATE_CACHE))
     assert store.read("c")["pid"] == 1234
 
 
 def test_remove_takes_the_cache_too(store):
-    store.write("c", STATE)
+    store_write.write(store, "c", STATE)
     store.remove("c")
     assert not os.path.exists(store.path("c"))

@@ -1,4 +1,4 @@
-"""Store.remove gives up the id before it empties the directory, and Store.lock_lockless locks a
+"""Store.remove gives up the id before it empties the directory, and store_write.lock_lockless locks a
 directory an earlier pyrunc left without its lock file (pyrunc/store.py). Real files in a
 temporary root; the race they close is tests/reliability/test_races.py's
 test_a_delete_at_its_last_step_has_already_given_up_the_id."""
@@ -13,6 +13,7 @@ import pytest
 
 from pyrunc.errors import PyruncError
 from pyrunc.store import CLAIM_PREFIX, LOCK_FILE, ForeignContainer, Store
+from pyrunc.store_write import lock_lockless, remove_dead_claims
 
 
 def container_dir(root, cid: str = "c", lock: bool = True) -> str:
@@ -54,13 +55,13 @@ def test_a_claim_that_cannot_be_cleared_leaves_the_container_whole(tmp_path):
 
 
 def test_lock_lockless_without_a_directory_is_none(tmp_path):
-    assert Store(str(tmp_path)).lock_lockless("c") is None
+    assert lock_lockless(Store(str(tmp_path)), "c") is None
     assert os.listdir(tmp_path) == []
 
 
 def test_lock_lockless_gives_a_lockless_directory_its_lock(tmp_path):
     path = container_dir(tmp_path, lock=False)
-    fd = Store(str(tmp_path)).lock_lockless("c")
+    fd = lock_lockless(Store(str(tmp_path)), "c")
     assert fd is not None
     try:
         assert os.path.exists(os.path.join(path, LOCK_FILE))
@@ -77,7 +78,7 @@ def test_lock_lockless_gives_a_lockless_directory_its_lock(tmp_path):
 def test_lock_lockless_of_a_directory_with_its_lock_locks_that_one(tmp_path):
     path = container_dir(tmp_path)
     before = os.stat(os.path.join(path, LOCK_FILE)).st_ino
-    fd = Store(str(tmp_path)).lock_lockless("c")
+    fd = lock_lockless(Store(str(tmp_path)), "c")
     assert fd is not None
     try:
         assert os.fstat(fd).st_ino == before
@@ -90,7 +91,7 @@ def test_lock_lockless_gives_no_lock_to_runcs_directory(tmp_path):
     path.mkdir()
     (path / "state.json").write_text(json.dumps({"id": "c", "init_process_pid": 1}))
     with pytest.raises(ForeignContainer):
-        Store(str(tmp_path)).lock_lockless("c")
+        lock_lockless(Store(str(tmp_path)), "c")
     assert os.listdir(path) == ["state.json"]
 
 
@@ -108,7 +109,7 @@ def test_claim_names_fit_a_file_name_and_name_one_id(tmp_path):
     gone = 2**22 + 1  # above pid_max: no process has it
     for cid in (short, long_, other):
         os.mkdir(tmp_path / f"{CLAIM_PREFIX}{gone}{claim_suffix(cid)}")
-    Store(str(tmp_path)).remove_dead_claims(long_)
+    remove_dead_claims(Store(str(tmp_path)), long_)
     assert sorted(os.listdir(tmp_path)) == sorted(
         f"{CLAIM_PREFIX}{gone}{claim_suffix(cid)}" for cid in (short, other)
     )
