@@ -85,10 +85,6 @@ def remove_dead_claims(store: Store, container_id: str) -> None:
     """Remove the directories of claims of the id whose process is gone: what a create killed
     between its mkdir and its rename, or a remove killed before its rmdir, leaves (the claim
     is then nobody's)."""
-    # Here, not at the top: containerd's `shim delete` after every shim's exit comes here, and
-    # loads the container's module only when there is a claim to look at.
-    from pyrunc.container.base import process_gone
-
     suffix = claim_suffix(container_id)
     try:
         names = posix.listdir(store.root)
@@ -98,6 +94,10 @@ def remove_dead_claims(store: Store, container_id: str) -> None:
         pid = name[len(CLAIM_PREFIX) : -len(suffix)]
         if not (name.startswith(CLAIM_PREFIX) and name.endswith(suffix) and pid.isdigit()):
             continue
+        # Only for a claim: containerd's `shim delete` comes here after every shim's exit, and
+        # almost always finds none (so it does not load the container's module).
+        from pyrunc.container.base import process_gone
+
         if process_gone(int(pid)):
             remove_tree_quietly(join(store.root, name))
 
