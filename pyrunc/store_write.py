@@ -81,24 +81,33 @@ def claim(store: Store, container_id: str) -> int:
     return fd
 
 
+def claims_of(names: list[str], container_id: str) -> list[tuple[str, int]]:
+    """The claim names of the id among `names` (a store root's entries), each with the pid it
+    names: "#claim-<pid>" and the id's claim_suffix, nothing else between (the claims of an id
+    that ends with this one's, "x-c" for "c", are not this id's)."""
+    suffix = claim_suffix(container_id)
+    found = []
+    for name in names:
+        pid = name[len(CLAIM_PREFIX) : -len(suffix)]
+        if name.startswith(CLAIM_PREFIX) and name.endswith(suffix) and pid.isdigit():
+            found.append((name, int(pid)))
+    return found
+
+
 def remove_dead_claims(store: Store, container_id: str) -> None:
     """Remove the directories of claims of the id whose process is gone: what a create killed
     between its mkdir and its rename, or a remove killed before its rmdir, leaves (the claim
     is then nobody's)."""
-    suffix = claim_suffix(container_id)
     try:
         names = posix.listdir(store.root)
     except OSError:
         return
-    for name in names:
-        pid = name[len(CLAIM_PREFIX) : -len(suffix)]
-        if not (name.startswith(CLAIM_PREFIX) and name.endswith(suffix) and pid.isdigit()):
-            continue
+    for name, pid in claims_of(names, container_id):
         # Only for a claim: containerd's `shim delete` comes here after every shim's exit, and
         # almost always finds none (so it does not load the container's module).
         from pyrunc.container.base import process_gone
 
-        if process_gone(int(pid)):
+        if process_gone(pid):
             remove_tree_quietly(join(store.root, name))
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 
-from pyrunc.store import CLAIM_PREFIX, claim_suffix
+from pyrunc.store_write import claims_of
 from tests.reliability import machine as m
 
 STATUSES = ("creating", "created", "running", "paused", "stopped")
@@ -337,8 +337,7 @@ class Rig:
         problems = []
         if os.path.exists(self.state_dir(cid)):
             problems.append(f"state directory left: {sorted(os.listdir(self.state_dir(cid)))}")
-        suffix = claim_suffix(cid)
-        claims = [n for n in _listdir(self.root) if n.startswith(CLAIM_PREFIX) and n.endswith(suffix)]
+        claims = [name for name, _pid in claims_of(_listdir(self.root), cid)]
         if claims:
             problems.append(f"claim directories left: {claims}")
         cgroups = m.cgroup_dirs_named(cid)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pyrunc.shim.main import socket_path, work_dir
-from pyrunc.store import CLAIM_PREFIX, claim_suffix
+from pyrunc.store_write import claims_of
 from tests.daemons.conftest import IMAGE_REF, private_dir, require_root_and, serving
 from tests.daemons.daemons import CONTAINERD, CTR
 from tests.daemons.test_containerd import Ctr
@@ -165,7 +165,8 @@ def leftovers(containerd: FaultyContainerd, cid: str, cgroups_path: str, pids: l
     state = containerd.shim_root / containerd.namespace / cid
     if state.exists():
         problems.append(f"pyrunc state left: {state}")
-    problems += [f"pyrunc claim left: {p}" for p in state.parent.glob(f"{CLAIM_PREFIX}*{claim_suffix(cid)}")]
+    claims = claims_of(os.listdir(state.parent), cid) if state.parent.is_dir() else []
+    problems += [f"pyrunc claim left: {state.parent / name}" for name, _pid in claims]
     problems += [
         f"shim {pid} still running" for pid in containerd.shim_pids() if cid.encode() in _cmdline(pid)
     ]

@@ -113,3 +113,25 @@ def test_claim_names_fit_a_file_name_and_name_one_id(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(
         f"{CLAIM_PREFIX}{gone}{claim_suffix(cid)}" for cid in (short, other)
     )
+
+
+def test_claims_of_an_id_are_not_those_of_an_id_ending_with_it():
+    """claims_of, the one match of a claim name to an id (remove_dead_claims, the reliability
+    harness and the shim's fault tests use it): the claims of "x-c" end with "-c", and are not
+    "c"'s; a name without a pid, or not a claim, is no claim."""
+    from pyrunc.store import claim_suffix
+    from pyrunc.store_write import claims_of
+
+    long_ = "l" * 250
+    names = [
+        f"{CLAIM_PREFIX}12-c",
+        f"{CLAIM_PREFIX}13-x-c",
+        f"{CLAIM_PREFIX}-c",
+        f"{CLAIM_PREFIX}1a-c",
+        "c",
+        f"{CLAIM_PREFIX}14{claim_suffix(long_)}",
+    ]
+    assert claims_of(names, "c") == [(f"{CLAIM_PREFIX}12-c", 12)]
+    assert claims_of(names, "x-c") == [(f"{CLAIM_PREFIX}13-x-c", 13)]
+    assert claims_of(names, long_) == [(f"{CLAIM_PREFIX}14{claim_suffix(long_)}", 14)]
+    assert claims_of(names, "l" * 249) == []
