@@ -12,6 +12,7 @@ from libc.string cimport memcpy, memset, strerror
 
 cdef extern from "<sys/socket.h>" nogil:
     int AF_UNIX, SOCK_SEQPACKET, SOCK_CLOEXEC, SOL_SOCKET, SCM_RIGHTS, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC
+    int MSG_DONTWAIT
     ctypedef unsigned int socklen_t
     struct iovec:
         void *iov_base
@@ -32,6 +33,7 @@ cdef extern from "<sys/socket.h>" nogil:
     ssize_t recvmsg(int fd, msghdr *msg, int flags)
     ssize_t sendmsg(int fd, const msghdr *msg, int flags)
     ssize_t send(int fd, const void *buf, size_t len, int flags)
+    ssize_t c_recv "recv"(int fd, void *buf, size_t len, int flags)
     cmsghdr *CMSG_FIRSTHDR(msghdr *msg)
     unsigned char *CMSG_DATA(cmsghdr *cmsg)
     size_t CMSG_SPACE(size_t len)
@@ -119,7 +121,13 @@ def recv(int fd):
             if n >= 0 or errno != EINTR:
                 break
         if n < 0 and errno == ECONNRESET:
-            return 0, 0, b""  # the init died with our message unread: as end-of-file
+            # The init died with our message unread (e.g. the SETUP ack it had not waited for yet).
+            # The kernel reports that once, ahead of what the init sent before it died, which is
+            # still queued: its error message. Read that now, without waiting: nothing more comes.
+            with nogil:
+                n = c_recv(fd, raw, sizeof(sync_header) + SYNC_MAX_PAYLOAD, MSG_DONTWAIT)
+            if n < 0:
+                return 0, 0, b""  # nothing queued: as end-of-file
         if n < 0:
             raise _oserror(errno, "read from the container's init")
         if n < <ssize_t>sizeof(sync_header):
