@@ -10,6 +10,10 @@ a shim runs `pyrunc create`). Create runs in a fork of the shim (worker.py: the 
 touches are the fork's, not the long-lived shim's), which puts them in place for itself; an exec's
 are put in place for the duration of the exec, under `ops`. The shim's own output never uses them
 (its log is the bundle's `log` fifo).
+
+A Create whose caller set a deadline (ttrpc's timeout_nano) answers DEADLINE_EXCEEDED by then: its
+worker is killed there and what it made undone, so that `ops` is free for the calls that follow
+(containerd's Delete and Shutdown after the failed Create).
 """
 
 from __future__ import annotations
@@ -398,7 +402,7 @@ class TaskService:
             return create(self.store, request).state["pid"]
 
         try:
-            return worker.call(operation, fds, self.log)
+            return worker.call(operation, fds, self.log, ttrpc.deadline())
         except worker.Died as died:
             from pyrunc.container.delete import delete
 
@@ -407,6 +411,8 @@ class TaskService:
                 delete(self.store, container_id, force=True)
             except PyruncError as err:
                 self.log(f"force-delete {container_id} after its create died: {err}")
+            if isinstance(died, worker.TimedOut):
+                raise ttrpc.RpcError(ttrpc.DEADLINE_EXCEEDED, str(died)) from None
             raise
 
     def start(self, req):

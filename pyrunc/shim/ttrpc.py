@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 
 HEADER = struct.Struct(">IIBB")
@@ -114,6 +115,15 @@ def _pb():
 # RpcError); the Server knows nothing of the services' messages.
 Handler = Callable[[bytes], bytes]
 
+_serving = threading.local()  # each request has a thread of its own (Server._call)
+
+
+def deadline() -> float | None:
+    """The time.monotonic() by which the caller of the request this thread serves wants its
+    answer: the request's timeout_nano, which containerd sets from its context's deadline (CRI's
+    calls have kubelet's, `ctr --timeout` sets one); None when the caller gave none."""
+    return getattr(_serving, "deadline", None)
+
 
 class Server:
     """Serves registered methods on a listening unix socket: one thread per connection reads frames,
@@ -208,6 +218,8 @@ class Server:
         code, message, payload = OK, "", b""
         try:
             request = pb.Request.FromString(frame.data)
+            timeout = request.timeout_nano / 1e9
+            _serving.deadline = time.monotonic() + timeout if timeout > 0 else None
             handler = self.handlers.get(f"/{request.service}/{request.method}")
             if handler is None:
                 raise RpcError(UNIMPLEMENTED, f"{request.service}.{request.method} is not implemented")

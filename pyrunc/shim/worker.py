@@ -14,29 +14,46 @@ has registered the init's pid.
 
 The worker dies with the thread that forked it (PR_SET_PDEATHSIG, as the runc shim starts runc):
 a shim killed during a create leaves no create going on. A worker that dies without an answer
-leaves what it had made so far, as a killed `pyrunc create` does; the caller cleans up.
+leaves what it had made so far, as a killed `pyrunc create` does; the caller cleans up. One still
+at work at the caller's deadline is killed there, as the runc shim kills runc when the call's
+context ends.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import select
 import signal
+import time
 from collections.abc import Callable
 
 from pyrunc.errors import NotFound, PyruncError
 from pyrunc.shim import ttrpc
 
 ANSWER_LIMIT = 4096  # below a pipe's capacity: the worker's one write never blocks
+KILLED_EXIT_WAIT = 10.0  # after SIGKILL: a task in an uninterruptible sleep dies when it leaves it
 
 
 class Died(PyruncError):
     """The worker ended without an answer (killed): what it made is left for the caller."""
 
 
-def call(operation: Callable[[], int], fds: tuple[int, int, int], log: Callable[..., None]) -> int:
+class TimedOut(Died):
+    """The worker had not answered by the caller's deadline, and was killed."""
+
+
+def call(
+    operation: Callable[[], int],
+    fds: tuple[int, int, int],
+    log: Callable[..., None],
+    deadline: float | None = None,
+) -> int:
     """operation() in a fork of this process whose fds 0, 1 and 2 are `fds`: its result (an int),
     or its failure raised here (NotFound as NOT_FOUND, a PyruncError with its message, anything
-    else as UNKNOWN), or Died."""
+    else as UNKNOWN), or Died. A worker still at work at `deadline` (time.monotonic()) is
+    SIGKILLed there and TimedOut raised, as the runc shim kills a runc that outlives the call's
+    context."""
     answer_read, answer_write = os.pipe2(os.O_CLOEXEC)
     shim = os.getpid()
     try:
@@ -53,7 +70,7 @@ def call(operation: Callable[[], int], fds: tuple[int, int, int], log: Callable[
         # The answer is written in one write below the pipe's capacity, before the worker exits:
         # its exit is all there is to wait for (EOF could come later: the init may still hold
         # the pipe, until it closes its fds).
-        _, status = os.waitpid(pid, 0)
+        status = _wait(pid, deadline)
         os.set_blocking(answer_read, False)
         try:
             answer = os.read(answer_read, ANSWER_LIMIT + 1)
@@ -62,6 +79,33 @@ def call(operation: Callable[[], int], fds: tuple[int, int, int], log: Callable[
     finally:
         os.close(answer_read)
     return _result(answer, pid, status)
+
+
+def _wait(pid: int, deadline: float | None) -> int:
+    """The worker's wait status, or TimedOut once it is killed at `deadline`."""
+    if deadline is None:
+        # No deadline from the caller: the worker's own waits are bounded (pyrunc's create waits
+        # on nothing without a bound), as a `pyrunc create` run by the runc shim is.
+        return os.waitpid(pid, 0)[1]
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)  # readable once the worker has exited
+        remaining = deadline - time.monotonic()
+        if remaining > 0 and poller.poll(math.ceil(remaining * 1000)):
+            return os.waitpid(pid, 0)[1]
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        gone = bool(poller.poll(int(KILLED_EXIT_WAIT * 1000)))
+    finally:
+        os.close(pidfd)
+    if gone:
+        os.waitpid(pid, 0)
+        raise TimedOut(f"pyrunc create's process {pid} had not answered by the caller's deadline: killed")
+    # Still in the kernel: the shim's reaper collects it whenever it exits (waitpid(-1)).
+    raise TimedOut(
+        f"pyrunc create's process {pid} had not answered by the caller's deadline, and had not "
+        f"exited {KILLED_EXIT_WAIT:.0f} s after SIGKILL"
+    )
 
 
 def _work(operation: Callable[[], int], fds: tuple[int, int, int], answer: int, shim: int, log) -> None:

@@ -671,6 +671,48 @@ def test_killed_at_each_step_of_pyrunc_create(
     assert not problems, "\n".join(problems)
 
 
+def test_a_create_past_the_callers_deadline_is_killed_and_undone(
+    ctr: Ctr, containerd: FaultyContainerd
+) -> None:
+    """containerd passes its context's deadline on to the shim (ttrpc's timeout_nano: `ctr
+    --timeout` sets one, kubelet's CRI calls have theirs). A create worker that has not answered by
+    then -- here stopped at its birth, as a hung one would be -- is killed there and what it made
+    undone, as the runc shim kills a runc that outlives the call's context; so the shim is not held
+    up by it, containerd's clean-up after the failed Create goes through, nothing is left, and the
+    id runs again."""
+    cid = ctr.new_id("deadline")
+    containerd.faults_file.write_text(f"{cid} Create:worker stop\n")
+    argv = containerd.ctr_argv(
+        "--timeout",
+        "6s",
+        "run",
+        *containerd.run_flags(),
+        "--detach",
+        "--null-io",
+        IMAGE_REF,
+        cid,
+        "sleep",
+        "1000",
+    )
+    worker = 0
+    try:
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BOUND)
+        containerd.faults_file.unlink()  # the next shim of this id reads none
+        fired = containerd.fired()
+        assert len(fired) == 1 and fired[0].rsplit(" ", 1)[0] == f"{cid} Create:worker stop", fired
+        worker = int(fired[0].rsplit(" ", 1)[1])
+        assert result.returncode != 0 and "deadline exceeded" in result.stderr, result
+        wait_until(
+            f"the stopped create worker {worker} to be killed at the deadline", lambda: not alive(worker)
+        )
+    finally:
+        if worker and alive(worker):  # not killed: free the shim, for the clean-up
+            os.kill(worker, signal.SIGKILL)
+    ctr.wait_status(cid, "absent")
+    check_gone(containerd, cid, ctr.cgroups_path(cid), [])
+    runs_again(ctr, cid)
+
+
 def _kill_shim_once_stopped(shim: int, worker: int) -> None:
     """The worker stopped at its kill point (strace's injected SIGSTOP): the shim is SIGKILLed."""
     wait_until(f"the create worker {worker} to stop at its kill point", lambda: _state(worker) in ("T", "t"))

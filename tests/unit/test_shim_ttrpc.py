@@ -93,6 +93,32 @@ def test_call_reaches_the_handler_and_errors_come_back_as_status(tmp_path) -> No
         server.close()
 
 
+def test_the_callers_timeout_is_the_handlers_deadline(tmp_path) -> None:
+    """timeout_nano (containerd's context deadline) reaches the handler as ttrpc.deadline(), in
+    the thread that serves that request; a request without one has None."""
+    import time
+
+    path = str(tmp_path / "s")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(4)
+    server = ttrpc.Server(listener)
+
+    def left(payload: bytes) -> bytes:
+        at = ttrpc.deadline()
+        return b"none" if at is None else b"%.3f" % (at - time.monotonic())
+
+    server.register("svc", "Left", left)
+    server.serve_in_thread()
+    client = ttrpc.Client(path)
+    try:
+        assert 6.0 < float(client.call("svc", "Left", b"", timeout=7.0)) <= 7.0
+        assert client.call("svc", "Left", b"") == b"none"
+    finally:
+        client.close()
+        server.close()
+
+
 @pytest.mark.parametrize("exit_status", [0, 1, 137, 255, 300])
 @pytest.mark.parametrize("exited_ns", [0, 1, 1_700_000_000_000_000_000, 1_700_000_000_999_999_999])
 def test_the_hand_written_delete_response_is_protobufs_encoding(exit_status: int, exited_ns: int) -> None:

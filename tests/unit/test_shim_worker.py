@@ -143,3 +143,41 @@ def test_the_worker_dies_with_the_thread_that_forked_it(fds, tmp_path) -> None:
             return
         threading.Event().wait(0.01)
     raise AssertionError(f"worker {pid} outlived its shim")
+
+
+def test_a_worker_at_work_at_the_deadline_is_killed_and_timed_out(fds, tmp_path) -> None:
+    """The caller's deadline (ttrpc's timeout_nano): the worker, stopped here as a hung one would
+    be, is SIGKILLed and reaped, and TimedOut (a Died: what it made gets undone) is raised."""
+    import time
+
+    marker = tmp_path / "pid"
+
+    def operation() -> int:
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGSTOP)
+        return 0
+
+    started = time.monotonic()
+    with pytest.raises(worker.TimedOut, match=r"had not answered by the caller's deadline: killed$"):
+        worker.call(operation, fds[0], no_log, deadline=started + 0.5)
+    assert time.monotonic() - started >= 0.5
+    pid = int(marker.read_text())
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped already: nothing left of it
+
+
+def test_a_worker_that_answers_before_the_deadline_is_not_touched(fds) -> None:
+    import time
+
+    assert worker.call(lambda: 5, fds[0], no_log, deadline=time.monotonic() + 30) == 5
+
+
+def test_a_deadline_already_past_kills_the_worker_at_once(fds) -> None:
+    import time
+
+    def operation() -> int:
+        signal.pause()
+        return 0
+
+    with pytest.raises(worker.TimedOut):
+        worker.call(operation, fds[0], no_log, deadline=time.monotonic() - 1)
