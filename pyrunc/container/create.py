@@ -14,7 +14,6 @@ from pyrunc.container.base import proc_stat
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
 from pyrunc.store import FIFO, Store
-from pyrunc.store_write import rfc3339_now, write_file
 
 TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ class Creation(Handlers):
             "pid": 0,
             "bundle": request.bundle,
             "rootfs": "",
-            "created": rfc3339_now(),
+            "created": store_write.rfc3339_now(),
             "owner": "",
             "annotations": config.get("annotations") or {},
             "creating": True,
@@ -389,7 +388,7 @@ class Creation(Handlers):
         # Read only once state.json says created, which is written after it: no rename needed.
         path = self.store.path(self.cid, "config.json")
         try:
-            write_file(path, self.raw_config)
+            store_write.write_file(path, self.raw_config)
         except OSError as err:
             raise PyruncError(f"cannot write {path}: {errno_text(err)}") from None
         store_write.write(self.store, self.cid, self.state)
