@@ -483,6 +483,14 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
 # (a `ln -s .venv/bin/... /usr/local/bin/`), else python3 with site (slow, but right). Python: the
 # site-packages of that interpreter's prefix, found from the script's own place as pip lays it out
 # (PREFIX/bin/..., PREFIX/lib/pythonX.Y/site-packages); if pyrunc is not there, start again with site.
+# Where pip puts packages under PREFIX, in the order they are tried: pyrunc/csrc/command.c's SITES
+# has the same (tests/unit/test_paths.py holds them together).
+SITE_DIRS = (
+    "lib/{python}/site-packages",
+    "lib64/{python}/site-packages",
+    "lib/{python}/dist-packages",
+    "lib64/{python}/dist-packages",
+)
 SCRIPT = """#!/bin/sh
 ''':'
 # containerd's shim as pip installs it: see pyrunc/launcher.py (sh runs this part, Python skips it).
@@ -498,12 +506,11 @@ def site_packages():
     import os
 
     prefix = os.path.dirname(os.path.dirname(os.path.realpath(sys.argv[0])))
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    for lib in ("lib", "lib64"):
-        for name in ("site-packages", "dist-packages"):
-            path = os.path.join(prefix, lib, version, name)
-            if os.path.exists(os.path.join(path, "pyrunc", "main.py")):
-                return path
+    python = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for site in SITE_DIRS:
+        path = os.path.join(prefix, site.format(python=python))
+        if os.path.exists(os.path.join(path, "pyrunc", "main.py")):
+            return path
     return None
 
 
@@ -527,7 +534,7 @@ WRITE_PLACEHOLDER = (
 def script_text() -> str:
     """The wheel's script for containerd's shim (no bundle: the shim has threads, which
     serve_hot_modules' import does not allow for)."""
-    return SCRIPT
+    return SCRIPT.replace("import sys\n", f"import sys\n\nSITE_DIRS = {SITE_DIRS!r}\n", 1)
 
 
 def wheel_command_text() -> str:

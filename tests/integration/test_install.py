@@ -112,6 +112,22 @@ def test_the_installed_command_moved_elsewhere_finds_pyrunc_through_python3_on_p
 
 
 @pytest.mark.skipif(not shutil.which("readelf"), reason="readelf (binutils) is not installed")
+def test_the_command_and_the_shims_script_look_for_pyrunc_in_the_same_places():
+    """pip's layout under PREFIX is written twice, in C for `pyrunc` (pyrunc/csrc/command.c SITES)
+    and in the shim's script (pyrunc/launcher.py SITE_DIRS): the same directories, in one order."""
+    import re
+
+    from pyrunc import launcher
+
+    with open(os.path.join(REPO, "pyrunc", "csrc", "command.c")) as f:
+        array = f.read().split("SITES[] = {", 1)[1].split("};", 1)[0]
+    in_c = [
+        f"{lib}/{{python}}/{name}" for lib, name in re.findall(r'"/(\w+)/" PYTHON_DIR "/([\w-]+)"', array)
+    ]
+    assert in_c == list(launcher.SITE_DIRS), (in_c, launcher.SITE_DIRS)
+    assert f"SITE_DIRS = {launcher.SITE_DIRS!r}" in launcher.script_text()
+
+
 def test_the_c_parts_are_built_hardened():
     """setup.py's flags took: relro and bind-now on the extensions, the stack protector and
     FORTIFY_SOURCE's checked calls in _core, relro on the static init helper."""
