@@ -2,9 +2,8 @@
 asking for one is refused before anything is created, with the reason (the host lacks the feature,
 or pyrunc does not support it), never silently ignored."""
 
-import os
-
 from pyrunc.errors import ConfigError
+from pyrunc.paths import is_dir, path_exists
 
 
 def apparmor_enabled() -> bool:
@@ -16,7 +15,7 @@ def apparmor_enabled() -> bool:
 
 
 def selinux_enabled() -> bool:
-    return os.path.exists("/sys/fs/selinux/enforce")
+    return path_exists("/sys/fs/selinux/enforce")
 
 
 def _refuse(where: str, lsm: str, enabled: bool) -> None:
@@ -53,7 +52,7 @@ INTEL_RDT_FIELDS = (
 
 
 def _refuse_intel_rdt(rdt: dict) -> None:
-    host = os.path.isdir("/sys/fs/resctrl/info")
+    host = is_dir("/sys/fs/resctrl/info")
     reason = (
         "Intel RDT (resctrl) is not enabled on this host" if not host else "pyrunc does not apply Intel RDT"
     )

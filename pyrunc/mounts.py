@@ -6,10 +6,11 @@ resolves them inside it (openat2 RESOLVE_IN_ROOT), so nothing here needs to be t
 symlinks.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import linux as L
 from pyrunc.errors import ConfigError, errno_text
+from pyrunc.paths import join
 
 MOUNT_REGULAR = 0
 MOUNT_BIND = 1
@@ -258,7 +259,7 @@ def bind_source_kind(source: str, where: str) -> int:
     """DEST_DIR or DEST_FILE: what the bind's source is, so the child makes a matching mount
     point. The plan's only look at the host's files (plan.HostFacts passes it in)."""
     try:
-        st = os.stat(source)
+        st = posix.stat(source)
     except OSError as err:
         raise ConfigError(f"{where}.source", f"bind source {source}: {errno_text(err)}") from None
     import stat
@@ -282,7 +283,7 @@ def build(
     _check_proc_destination(dest, fstype, is_bind, where)
     source = mount.get("source") or ""
     if is_bind:
-        source = source if os.path.isabs(source) else os.path.join(bundle, source)
+        source = source if source.startswith("/") else join(bundle, source)
         record = MountRecord(source, dest, "", MOUNT_BIND, source_kind(source, where))
         record.flags = (flags | L.MS_BIND) & (L.MS_BIND | L.MS_REC)
         extra = flags & ~BIND_MECHANICS

@@ -1,9 +1,10 @@
-"""The path and file-reading helpers of the hot verbs (state, start, kill, delete), in place of
-os.path and open().
+"""The path, environment and file-reading helpers of pyrunc's commands, in place of os.path,
+os.environ and open().
 
-Their modules call `posix`, the C module `os` re-exports, and these, because `import os` (with
-_collections_abc and posixpath) costs 1.1-1.4 ms here, more than `state` or `kill` does itself
-(issue 15). tests/unit/test_paths.py holds each to os.path's result.
+The modules of the commands (the hot verbs, create, run and exec) call `posix`, the C module `os`
+re-exports, and these, because `import os` (with _collections_abc and posixpath) costs 1.1-1.4 ms
+here, more than `state` or `kill` does itself, and 2 ms of create's (issue 15).
+tests/unit/test_paths.py holds each to os's result.
 """
 
 
@@ -27,14 +28,46 @@ def dirname(path: str) -> str:
     return head
 
 
+def basename(path: str) -> str:
+    """os.path.basename (str only)."""
+    return path[path.rfind("/") + 1 :]
+
+
+def getenv(name: str, default: str | None = None) -> str | None:
+    """os.environ.get(name, default): posix.environ holds bytes, decoded as os.environ does."""
+    import posix
+
+    value = posix.environ.get(name.encode())
+    return default if value is None else value.decode("utf-8", "surrogateescape")
+
+
+def normpath(path: str) -> str:
+    """os.path.normpath (str only): POSIX keeps a leading "//" and folds three or more."""
+    if not path:
+        return "."
+    initial = 1 if path.startswith("/") else 0
+    if initial and path.startswith("//") and not path.startswith("///"):
+        initial = 2
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part != ".." or (not initial and not parts) or (parts and parts[-1] == ".."):
+            parts.append(part)
+        elif parts:
+            parts.pop()
+    return "/" * initial + "/".join(parts) or "."
+
+
 def absolute(path: str) -> str:
-    """os.path.abspath; posixpath is imported only for a path that is not already absolute and
-    normalised (a --root such as /run/pyrunc is returned as it is)."""
+    """os.path.abspath (a --root such as /run/pyrunc is returned as it is)."""
     if path.startswith("/") and all(part not in ("", ".", "..") for part in path[1:].split("/")):
         return path
-    import posixpath
+    if not path.startswith("/"):
+        import posix
 
-    return posixpath.abspath(path)
+        path = join(posix.getcwd(), path)
+    return normpath(path)
 
 
 def path_exists(path: str) -> bool:

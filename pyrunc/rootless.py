@@ -9,9 +9,10 @@ and user namespace maps that an unprivileged caller may write.
   through the setuid newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc.errors import PyruncError, errno_text
+from pyrunc.paths import dirname, getenv, is_dir, join
 
 FULL_MAP = ["0", "0", "4294967295"]  # /proc/self/uid_map of the initial user namespace
 _TRUE = ("1", "t", "T", "true", "TRUE", "True")  # Go's strconv.ParseBool, as runc parses it
@@ -44,27 +45,27 @@ def rootless(value: object = "auto") -> bool:
     chosen = parse_rootless(value)
     if chosen is not None:
         return chosen
-    return os.geteuid() != 0 or running_in_userns()
+    return posix.geteuid() != 0 or running_in_userns()
 
 
 def _honor_xdg_runtime_dir() -> bool:
     """As runc: an ordinary user, or root in someone else's user namespace unless USER=root."""
-    if not os.environ.get("XDG_RUNTIME_DIR"):
+    if not getenv("XDG_RUNTIME_DIR"):
         return False
-    if os.geteuid() != 0:
+    if posix.geteuid() != 0:
         return True
     if not running_in_userns():
         return False
-    return os.environ.get("USER", "") != "root"
+    return getenv("USER", "") != "root"
 
 
 def default_root() -> str:
     """The state directory when --root is not given. An ordinary user without XDG_RUNTIME_DIR
     gets /run/user/UID/pyrunc (what logind would have set); root gets /run/pyrunc."""
     if _honor_xdg_runtime_dir():
-        return os.path.join(os.environ["XDG_RUNTIME_DIR"], "pyrunc")
-    if os.geteuid() != 0:
-        return f"/run/user/{os.geteuid()}/pyrunc"
+        return join(getenv("XDG_RUNTIME_DIR") or "", "pyrunc")
+    if posix.geteuid() != 0:
+        return f"/run/user/{posix.geteuid()}/pyrunc"
     from pyrunc.store import DEFAULT_ROOT
 
     return DEFAULT_ROOT
@@ -87,7 +88,7 @@ def needs_helper(kind: str, mappings: list[dict]) -> bool:
     parent namespace and the maps name more than our own id."""
     if not mappings or _privileged_over_parent():
         return False
-    own = os.geteuid() if kind == "uid" else os.getegid()
+    own = posix.geteuid() if kind == "uid" else posix.getegid()
     return not own_id_only(mappings, own)
 
 
@@ -134,7 +135,7 @@ def _write_direct(pid: int, kind: str, mappings: list[dict]) -> None:
 
 
 def _hint(kind: str, err: OSError) -> str:
-    if os.geteuid() != 0 and err.errno in (1, 13):  # EPERM, EACCES
+    if posix.geteuid() != 0 and err.errno in (1, 13):  # EPERM, EACCES
         return f" (an unprivileged user may map only its own {kind}, or ranges of /etc/sub{kind})"
     return ""
 
@@ -173,14 +174,14 @@ def writable_cgroup(directories: list[str]) -> bool:
     or its nearest existing parent, is writable by us (a delegated cgroup)."""
     for directory in directories:
         path = directory
-        while not os.path.isdir(path):
-            parent = os.path.dirname(path)
+        while not is_dir(path):
+            parent = dirname(path)
             if parent == path:
                 return False
             path = parent
-        if not os.access(path, os.W_OK | os.X_OK):
+        if not posix.access(path, posix.W_OK | posix.X_OK):
             return False
-        if path == directory and not os.access(os.path.join(path, "cgroup.procs"), os.W_OK):
+        if path == directory and not posix.access(join(path, "cgroup.procs"), posix.W_OK):
             return False
     return True
 

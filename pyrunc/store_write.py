@@ -34,11 +34,18 @@ def rfc3339_now() -> str:
 def ensure_root(store: Store) -> None:
     try:
         # A rootless caller's root is its own alone: other users cannot even list it.
-        import os
-
         from pyrunc.rootless import rootless
 
-        os.makedirs(store.root, mode=0o700 if rootless() else 0o711, exist_ok=True)
+        mode = 0o700 if rootless() else 0o711
+        try:
+            posix.mkdir(store.root, mode)
+        except FileExistsError:  # as every time but the first (os.makedirs's import spared)
+            if not is_dir(store.root):
+                raise
+        except FileNotFoundError:
+            import os
+
+            os.makedirs(store.root, mode=mode, exist_ok=True)
     except OSError as err:
         raise PyruncError(f"cannot create root directory {store.root}: {errno_text(err)}") from None
     if not posix.access(store.root, posix.W_OK | posix.X_OK):

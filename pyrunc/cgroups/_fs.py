@@ -184,9 +184,9 @@ def clean_path(path: str) -> str:
     if not path:
         return ""
     # normpath keeps a leading "//" (POSIX allows it a meaning); cgroupfs does not.
-    import posixpath  # create's path only
+    from pyrunc.paths import normpath
 
-    cleaned = posixpath.normpath("/" + path).lstrip("/")
+    cleaned = normpath("/" + path).lstrip("/")
     return "/" + cleaned if path.startswith("/") else cleaned
 
 

@@ -1,8 +1,6 @@
 """A config's `cgroup` mount, expanded into the mount records of the container's /sys/fs/cgroup,
 from the host's hierarchies (discovery.py)."""
 
-import os
-
 from pyrunc import linux as L
 from pyrunc.cgroups.discovery import UNIFIED, V1_CONTROLLERS, own_cgroups
 from pyrunc.cgroups.discovery import cgroup_mounts as host_cgroup_mounts
@@ -16,6 +14,7 @@ from pyrunc.mounts import (
     parse_options,
     readonly_remount,
 )
+from pyrunc.paths import basename
 
 
 def cgroup_hierarchies() -> list[tuple[str, str, str]]:
@@ -61,7 +60,7 @@ def cgroup_mounts(
     base.propagation = propagation
     records = [base]
     for point, fstype, opts in hierarchies:
-        name = os.path.basename(point)
+        name = basename(point)
         if point == "/sys/fs/cgroup" or not name:
             continue
         fresh = private_cgroupns and (fstype == "cgroup2" or not userns)

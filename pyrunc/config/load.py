@@ -1,9 +1,8 @@
 """Read a bundle's config.json and validate it (schema, then semantic checks)."""
 
-import os
-
 from pyrunc import jsonio
 from pyrunc.errors import ConfigError, PyruncError, errno_text
+from pyrunc.paths import is_dir, join
 
 
 def read_json_document(path: str, document: str) -> tuple[object, bytes]:
@@ -23,9 +22,9 @@ def read_json_document(path: str, document: str) -> tuple[object, bytes]:
 
 def load_bundle(bundle: str) -> tuple[dict, bytes]:
     """(config, raw bytes) of BUNDLE/config.json, validated."""
-    if not os.path.isdir(bundle):
+    if not is_dir(bundle):
         raise PyruncError(f"bundle {bundle} does not exist or is not a directory")
-    config, raw = read_json_document(os.path.join(bundle, "config.json"), "config.json")
+    config, raw = read_json_document(join(bundle, "config.json"), "config.json")
     from pyrunc.config.validate import validate_config
 
     validate_config(config)

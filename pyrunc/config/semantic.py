@@ -7,7 +7,7 @@ Runs on the `create` path: no re, json, typing or enum imports. The tables below
 modules may use (e.g. capability numbers for the plan).
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import cpulist
 from pyrunc import linux as _linux
@@ -469,7 +469,7 @@ def _joins_host_netns(ctx: _Config) -> bool:
         return False
     index = ctx.namespaces["network"][0]
     try:
-        ours, theirs = os.stat("/proc/self/ns/net"), os.stat(joined)
+        ours, theirs = posix.stat("/proc/self/ns/net"), posix.stat(joined)
     except (OSError, ValueError) as err:  # ValueError: a path the OS cannot encode
         reason = getattr(err, "strerror", None) or str(err)
         ctx.fail(("linux", "namespaces", index, "path"), f"cannot check the network namespace: {reason}")

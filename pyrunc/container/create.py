@@ -5,7 +5,7 @@ directory deleted. A create that is itself killed leaves a state that says "crea
 holds the lock, and "stopped" after, so `delete --force` can clean up.
 """
 
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import OCI_VERSION, hooks, log, plan, store_write
 from pyrunc.config.load import load_bundle
@@ -13,6 +13,7 @@ from pyrunc.container import stdio
 from pyrunc.container.base import proc_stat
 from pyrunc.container.launch import Handlers, Launch
 from pyrunc.errors import ConfigError, PyruncError, errno_text
+from pyrunc.paths import absolute, getenv, join, path_exists
 from pyrunc.store import FIFO, Store
 
 TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
@@ -55,8 +56,8 @@ class CreateRequest:
         self.pidfd_socket = pidfd_socket  # --pidfd-socket: receives a pidfd of the init
         self.rootless = rootless  # --rootless (auto: not root, or root in another's user namespace)
         self.systemd_cgroup = systemd_cgroup  # --systemd-cgroup: the cgroup is a systemd scope
-        self.bundle = os.path.abspath(bundle)
-        self.pid_file = os.path.abspath(pid_file) if pid_file else None
+        self.bundle = absolute(bundle)
+        self.pid_file = absolute(pid_file) if pid_file else None
         self.console_socket = console_socket
         self.no_pivot = no_pivot
         self.console_fd = -1  # `run` in the foreground gives its own socket end for the pty master
@@ -67,17 +68,28 @@ class CreateRequest:
 
 def listen_fds() -> int:
     """systemd socket activation: LISTEN_FDS=N in our environment passes fds 3..3+N-1 on."""
-    value = os.environ.get("LISTEN_FDS", "")
+    value = getenv("LISTEN_FDS") or ""
     return int(value) if value.isdigit() else 0
 
 
 def rootfs_path(config: dict, bundle: str) -> str:
-    """root.path, resolved against the bundle; it must be an existing directory."""
+    """root.path, resolved against the bundle, symlinks and all (os.path.realpath's answer); it
+    must be an existing directory."""
     path = config["root"]["path"]
-    path = os.path.realpath(path if os.path.isabs(path) else os.path.join(bundle, path))
-    if not os.path.isdir(path):
-        raise ConfigError("root.path", f"rootfs {path} does not exist or is not a directory")
-    return path
+    path = path if path.startswith("/") else join(bundle, path)
+    try:
+        fd = posix.open(path, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
+    except (OSError, ValueError):
+        raise ConfigError("root.path", f"rootfs {path} does not exist or is not a directory") from None
+    try:
+        # The kernel's name for the directory opened: realpath's, without os and posixpath.
+        return posix.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # no /proc here
+        import os
+
+        return os.path.realpath(path)
+    finally:
+        posix.close(fd)
 
 
 def gather_host_facts(config: dict, bundle: str, *, cgroup_mounts=None, idmap_tree=None) -> plan.HostFacts:
@@ -87,7 +99,7 @@ def gather_host_facts(config: dict, bundle: str, *, cgroup_mounts=None, idmap_tr
 
     return plan.HostFacts(
         rootfs_path(config, bundle),
-        kcore=os.path.exists("/proc/kcore"),
+        kcore=path_exists("/proc/kcore"),
         in_userns=running_in_userns(),
         ungrantable_caps=linux.ungrantable_capabilities(),
         bind_source_kind=mounts.bind_source_kind,
@@ -163,18 +175,18 @@ class Creation(Handlers):
         """exec.fifo: the init blocks opening it for writing until `start` opens it for reading."""
         path = self.store.path(self.cid, FIFO)
         try:
-            os.mkfifo(path, 0o622)
+            posix.mkfifo(path, 0o622)
         except OSError as err:
             raise PyruncError(f"cannot make {path}: {errno_text(err)}") from None
         # Writable by anyone, whatever the umask: the init opens it after switching to the
         # process's user.
-        os.chmod(path, 0o622)
+        posix.chmod(path, 0o622)
         uid, gid = host_root_ids(self.config)
-        if (uid or gid) and os.geteuid() == 0:  # a rootless caller cannot, and needs not (0622)
-            os.chown(path, uid, gid)
+        if (uid or gid) and posix.geteuid() == 0:  # a rootless caller cannot, and needs not (0622)
+            posix.chown(path, uid, gid)
         from pyrunc.container.launch import high_fd
 
-        self.fifo_fd = high_fd(os.open(path, os.O_PATH | os.O_CLOEXEC), floor)
+        self.fifo_fd = high_fd(posix.open(path, posix.O_PATH | posix.O_CLOEXEC), floor)
 
     def make_cgroup(self) -> None:
         """The cgroup exists and holds the config's limits before the init is born; the init
@@ -223,7 +235,7 @@ class Creation(Handlers):
             raise ConfigError(
                 field,
                 "cannot be applied: a rootless container could not create or join a cgroup "
-                f"(none delegated to uid {os.geteuid()} at {manager.directories()[0]})",
+                f"(none delegated to uid {posix.geteuid()} at {manager.directories()[0]})",
             )
         log.debug(f"create {self.cid}: rootless, no writable cgroup and no limits: no cgroup")
         return False
@@ -302,7 +314,7 @@ class Creation(Handlers):
                 raise PyruncError("cannot use --console-socket: process.terminal is false")
             return []
         if request.console_fd >= 0:
-            self.console_fd = high_fd(os.dup(request.console_fd), floor)
+            self.console_fd = high_fd(posix.dup(request.console_fd), floor)
         elif request.console_socket:
             self.console_fd = stdio.connect_console_socket(request.console_socket, floor)
         else:
@@ -431,7 +443,7 @@ class Creation(Handlers):
         fds = (self.fifo_fd, self.lock_fd, self.console_fd, self.pidfd_sock)
         for fd in (*fds, *self.userns_fds.values(), *self.tree_fds):
             if fd >= 0:
-                os.close(fd)
+                posix.close(fd)
         self.userns_fds = {}
         self.tree_fds = []
         self.fifo_fd = self.lock_fd = self.console_fd = self.pidfd_sock = -1
@@ -457,7 +469,7 @@ def own_pid_namespace(config: dict, pid: int) -> int:
     if not any(ns.get("type") == "pid" and not ns.get("path") for ns in namespaces):
         return 0
     try:
-        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+        return posix.stat(f"/proc/{pid}/ns/pid").st_ino
     except OSError:
         return 0
 

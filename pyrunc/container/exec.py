@@ -7,7 +7,7 @@ before execve. Without --detach we wait for it and return its status (128+N on s
 """
 
 import errno
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import linux as L
 from pyrunc import log, plan
@@ -15,6 +15,7 @@ from pyrunc.container import stdio
 from pyrunc.container.base import Container, load
 from pyrunc.container.launch import Handlers, Launch, high_fd
 from pyrunc.errors import PyruncError
+from pyrunc.paths import absolute, is_dir, join, normpath
 from pyrunc.store import Store
 
 TYPE_CHECKING = False  # mypy takes it as true; no `typing` import at run time
@@ -94,9 +95,10 @@ def build_process(request: ExecRequest, config: dict) -> dict:
         return process  # type: ignore[return-value]  # validated: a JSON object
     if not request.args:
         raise PyruncError("exec needs a command (or --process FILE)")
-    import copy
+    import marshal  # loaded at the interpreter's start already
 
-    process = copy.deepcopy(config.get("process") or {})
+    # A deep copy of a JSON value; copy.deepcopy would import weakref and _collections_abc (1 ms).
+    process = marshal.loads(marshal.dumps(config.get("process") or {}))
     process["args"] = list(request.args)
     process["terminal"] = bool(request.tty)
     process.pop("consoleSize", None)
@@ -147,10 +149,10 @@ def parse_sub_cgroups(values: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 def _below(base: str, sub: str, given: str) -> str:
     """The existing cgroup `sub` below the container's `base` (never above or beside it)."""
-    target = os.path.normpath(os.path.join(base, sub.lstrip("/")))
+    target = normpath(join(base, sub.lstrip("/")))
     if target != base and not target.startswith(base + "/"):
         raise PyruncError(f"--cgroup {given}: {sub} is not a sub-cgroup of the container's cgroup")
-    if not os.path.isdir(target):
+    if not is_dir(target):
         raise PyruncError(f"--cgroup {given}: cgroup {target} does not exist (it must be made first)")
     return target
 
@@ -268,7 +270,7 @@ class Execution(Handlers):
             raise PyruncError(f"--cgroup {given}: the container has no cgroup")
         for directory in sub_cgroup_targets(cgroup, parse_sub_cgroups(list(self.request.cgroup)), given):
             try:
-                write_pid(os.path.join(directory, "cgroup.procs"), pid)
+                write_pid(join(directory, "cgroup.procs"), pid)
             except OSError as err:
                 hint = " (its cpuset.cpus or cpuset.mems is empty)" if err.errno == errno.ENOSPC else ""
                 raise PyruncError(
@@ -291,7 +293,7 @@ class Execution(Handlers):
 
     def ready(self, pid: int) -> None:
         if self.request.pid_file:
-            stdio.write_pid_file(os.path.abspath(self.request.pid_file), pid)
+            stdio.write_pid_file(absolute(self.request.pid_file), pid)
 
 
 def _refuse_lsm_options(request: ExecRequest, process: dict) -> None:
@@ -344,16 +346,16 @@ def execute(store: Store, request: ExecRequest) -> int:
         raise
     finally:
         if execution.console_fd >= 0:
-            os.close(execution.console_fd)
+            posix.close(execution.console_fd)
         if execution.pidfd_sock >= 0:
-            os.close(execution.pidfd_sock)
+            posix.close(execution.pidfd_sock)
     if request.detach:
         return 0
     stdio.forward_signals(launch.pid)
     master = -1
     if console is not None:
         master = stdio.receive_master(console)
-        os.close(console)
+        posix.close(console)
     status = stdio.wait_in_foreground(launch.pid, master)
     log.debug(f"exec {request.container_id}: process {launch.pid} exited, status {status}")
     return status

@@ -5,11 +5,12 @@ The child side is pyrunc/csrc/child.c and init.c; message types mirror pyrunc/cs
 """
 
 import errno
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 import struct
 
 from pyrunc import _core
 from pyrunc.errors import ChildError, PyruncError, errno_text
+from pyrunc.paths import absolute, dirname, join
 
 SYNC_ERROR = 1
 SYNC_USERMAP_REQ = 2
@@ -20,7 +21,7 @@ SYNC_READY = 6
 SYNC_SECCOMP_FD = 7
 SYNC_ACK = 100
 
-HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyrunc-init")
+HELPER = join(dirname(dirname(absolute(__file__))), "pyrunc-init")
 
 
 def high_fd(fd: int, floor: int) -> int:
@@ -31,7 +32,7 @@ def high_fd(fd: int, floor: int) -> int:
     import fcntl
 
     moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
-    os.close(fd)
+    posix.close(fd)
     return moved
 
 
@@ -77,7 +78,7 @@ def send_pidfd(sock: int, pid: int, kind: str, path: str) -> None:
     except OSError as err:
         raise PyruncError(f"--pidfd-socket {path}: send the pidfd: {errno_text(err)}") from None
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 class Handlers:
@@ -110,7 +111,7 @@ class Launch:
         parent, child = _core.sync_socketpair()
         self.sync = high_fd(parent, floor)
         self.child_sync = high_fd(child, floor)
-        self.plan_fd = high_fd(os.memfd_create("pyrunc-plan", os.MFD_CLOEXEC), floor)
+        self.plan_fd = high_fd(posix.memfd_create("pyrunc-plan", posix.MFD_CLOEXEC), floor)
         self.helper_fd = high_fd(_core.sealed_copy(HELPER), floor)
         self.floor = floor
         self.first_pid = 0
@@ -122,7 +123,7 @@ class Launch:
         one has the child born in it (clone3 CLONE_INTO_CGROUP, Linux 5.7) and its add() then
         skips the migration; elsewhere, or where the kernel cannot, the init is migrated at its
         SETUP_REQ as before."""
-        os.write(self.plan_fd, plan)
+        posix.write(self.plan_fd, plan)
         cgroup_fd = cgroup.open_for_clone() if cgroup is not None else -1
         if cgroup_fd >= 0:
             cgroup_fd = high_fd(cgroup_fd, self.floor)
@@ -132,13 +133,13 @@ class Launch:
             )
         finally:
             if cgroup_fd >= 0:
-                os.close(cgroup_fd)
+                posix.close(cgroup_fd)
         if direct:
             self.pid = self.first_pid
         # Only the child keeps these: EOF on the sync socket then means the child is gone.
         # The plan memfd stays open here so that append_plan can still add to it.
         for fd in (self.child_sync, self.helper_fd):
-            os.close(fd)
+            posix.close(fd)
         self.child_sync = self.helper_fd = -1
         if placed:
             # What stage one forks is born there too. A cgroup frozen since it was made froze the
@@ -149,8 +150,8 @@ class Launch:
     def append_plan(self, data: bytes) -> None:
         """Add records the helper reads (it maps the memfd whole once it runs): e.g. the hook
         state, which needs the init's pid. Only valid while the child waits for the SETUP ack."""
-        os.lseek(self.plan_fd, 0, os.SEEK_END)
-        os.write(self.plan_fd, data)
+        posix.lseek(self.plan_fd, 0, 2)  # SEEK_END (os.SEEK_END: posix has none)
+        posix.write(self.plan_fd, data)
 
     def handshake(self, handlers: Handlers) -> None:
         """Drive the child until its READY, or raise ChildError with its message."""
@@ -218,7 +219,7 @@ class Launch:
 
     def _reap_stage_one(self) -> None:
         try:
-            os.waitpid(self.first_pid, 0)
+            posix.waitpid(self.first_pid, 0)
         except ChildProcessError:
             pass
 
@@ -227,15 +228,15 @@ class Launch:
         status = None
         if pid:
             try:
-                waited, status = os.waitpid(pid, os.WNOHANG)
+                waited, status = posix.waitpid(pid, posix.WNOHANG)
                 if waited == 0:
                     status = None
             except ChildProcessError:
                 status = None
-        if status is not None and os.WIFSIGNALED(status):
-            return f"container init was killed by signal {os.WTERMSIG(status)} during setup"
+        if status is not None and posix.WIFSIGNALED(status):
+            return f"container init was killed by signal {posix.WTERMSIG(status)} during setup"
         if status is not None:
-            return f"container init exited with status {os.waitstatus_to_exitcode(status)} during setup"
+            return f"container init exited with status {posix.waitstatus_to_exitcode(status)} during setup"
         return "container init exited during setup"
 
     def abort(self) -> None:
@@ -255,7 +256,7 @@ class Launch:
             # once thawed, and a plain waitpid would wait for that forever.
             exited = self._wait_exit(pidfds.get(pid))
             try:
-                os.waitpid(pid, 0 if exited else os.WNOHANG)
+                posix.waitpid(pid, 0 if exited else posix.WNOHANG)
             except ChildProcessError:
                 pass
             if not exited:
@@ -266,7 +267,7 @@ class Launch:
                     "(is its cgroup frozen?): left for its cgroup's clean-up"
                 )
         for fd in pidfds.values():
-            os.close(fd)
+            posix.close(fd)
         self.close()
 
     @staticmethod
@@ -284,5 +285,5 @@ class Launch:
         for name in ("sync", "child_sync", "plan_fd", "helper_fd"):
             fd = getattr(self, name)
             if fd >= 0:
-                os.close(fd)
+                posix.close(fd)
                 setattr(self, name, -1)

@@ -2,7 +2,7 @@
 container's status (128+N when killed by signal N), then delete it unless --keep.
 With a terminal and no --console-socket, the foreground run proxies the caller's terminal."""
 
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc.container import stdio
 from pyrunc.container.create import CreateRequest, create
@@ -24,7 +24,7 @@ def run(store: Store, request: CreateRequest, detach: bool = False, keep: bool =
         creation = create(store, request)
     finally:
         if request.console_fd >= 0:
-            os.close(request.console_fd)
+            posix.close(request.console_fd)
             request.console_fd = -1
     terminal = creation.state["terminal"]
     creation.release()
@@ -44,7 +44,7 @@ def run(store: Store, request: CreateRequest, detach: bool = False, keep: bool =
         raise
     finally:
         if console is not None:
-            os.close(console)
+            posix.close(console)
     if detach:
         return 0
     code = stdio.wait_in_foreground(pid, master)

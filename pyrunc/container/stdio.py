@@ -2,7 +2,7 @@
 receives the pty master (--console-socket, or our own pair in the foreground), the pid file, and,
 in the foreground, signal forwarding and waiting for the process's exit status."""
 
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc.errors import PyruncError, errno_text
 
@@ -55,7 +55,7 @@ def forward_signals(pid: int) -> None:
 
     def forward(signum: int, frame: object) -> None:
         try:
-            os.kill(pid, signum)
+            posix.kill(pid, signum)
         except ProcessLookupError:
             pass
 
@@ -79,8 +79,8 @@ def wait_in_foreground(pid: int, master: int = -1) -> int:
         with TerminalProxy(master) as proxy:
             proxy.pump(pidfd)
     finally:
-        os.close(pidfd)
-        os.close(master)
+        posix.close(pidfd)
+        posix.close(master)
     return wait_for(pid)
 
 
@@ -89,9 +89,9 @@ def wait_for(pid: int) -> int:
     (128+N when killed by signal N)."""
     while True:
         try:
-            waited, status = os.waitpid(-1, 0)
+            waited, status = posix.waitpid(-1, 0)
         except ChildProcessError:
             return 255
         if waited == pid:
-            code = os.waitstatus_to_exitcode(status)
+            code = posix.waitstatus_to_exitcode(status)
             return 128 - code if code < 0 else code

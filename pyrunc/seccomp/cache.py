@@ -6,7 +6,7 @@ filter."""
 
 from __future__ import annotations
 
-import os
+import posix  # os without its import cost (a cache hit): see pyrunc/paths.py
 import struct
 
 from pyrunc import _seccomp, log
@@ -24,7 +24,7 @@ def entry_key(seccomp: dict) -> str:
         from hashlib import sha256
     from pyrunc import jsonio
 
-    uname = os.uname()
+    uname = posix.uname()
     digest = sha256(FORMAT)
     digest.update(repr((_seccomp.version(), uname.release, uname.version, uname.machine)).encode())
     digest.update(jsonio.dumps(seccomp).encode())
@@ -33,16 +33,17 @@ def entry_key(seccomp: dict) -> str:
 
 def load_entry(cache: str, key: str, seccomp: dict) -> SeccompProgram | None:
     try:
-        fd = os.open(cache + key, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = posix.open(cache + key, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC)
     except OSError:
         return None
     try:
-        st = os.fstat(fd)
-        if not (st.st_mode & 0o170000 == 0o100000 and st.st_uid == os.geteuid() and not st.st_mode & 0o022):
+        st = posix.fstat(fd)
+        regular = st.st_mode & 0o170000 == 0o100000
+        if not (regular and st.st_uid == posix.geteuid() and not st.st_mode & 0o022):
             return None
-        data = os.read(fd, st.st_size + 1)
+        data = posix.read(fd, st.st_size + 1)
     finally:
-        os.close(fd)
+        posix.close(fd)
     header = len(FORMAT) + FLAGS_RECORD.size
     bpf = data[header:]
     if not data.startswith(FORMAT) or not bpf or len(bpf) % _seccomp.BPF_INSN_SIZE:
@@ -55,6 +56,8 @@ def load_entry(cache: str, key: str, seccomp: dict) -> SeccompProgram | None:
 
 def store_entry(cache: str, key: str, program: SeccompProgram) -> None:
     """Best effort: a cache that cannot be written only costs the next create some time."""
+    import os  # a miss: libseccomp's compile costs far more
+
     data = FORMAT + FLAGS_RECORD.pack(program.flags) + program.bpf
     tmp = f"{cache}{key}.tmp{os.getpid()}"
     try:
@@ -77,6 +80,8 @@ def store_entry(cache: str, key: str, program: SeccompProgram) -> None:
 def evict(cache: str) -> None:
     """Keep the cache bounded: past MAX_ENTRIES, drop the older half. Only the files named
     with the cache's prefix count (the directory may be a --root full of containers)."""
+    import os
+
     directory, prefix = os.path.split(cache)
     with os.scandir(directory) as entries:
         files = [e for e in entries if e.name.startswith(prefix) and e.is_file(follow_symlinks=False)]

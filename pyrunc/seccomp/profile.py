@@ -4,7 +4,7 @@ libseccomp, which builds the filter. The constants are the kernel's and libsecco
 
 from __future__ import annotations
 
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import _seccomp, log
 from pyrunc.errors import ConfigError
@@ -390,18 +390,18 @@ def build(default_action: int, arches: dict[int, int], rules: list[_Rule]) -> by
             f"{WHERE}.defaultAction", f"libseccomp refused the action {default_action:#x}"
         ) from None
     except _seccomp.ArchError as err:
-        problem = os.strerror(err.errno)
+        problem = posix.strerror(err.errno)
         if err.errno == 33:  # EDOM
-            problem = f"its byte order differs from the native architecture's ({os.uname().machine})"
+            problem = f"its byte order differs from the native architecture's ({posix.uname().machine})"
         raise ConfigError(
             f"{WHERE}.architectures[{arches[tokens[err.index]]}]", f"cannot be added: {problem}"
         ) from None
     except _seccomp.RuleError as err:
         rule = rules[err.index]
         raise ConfigError(
-            rule.where, f"libseccomp refused the rule for {rule.name!r}: {os.strerror(err.errno)}"
+            rule.where, f"libseccomp refused the rule for {rule.name!r}: {posix.strerror(err.errno)}"
         ) from None
 
 
 def _kernel() -> str:
-    return os.uname().release
+    return posix.uname().release

@@ -82,7 +82,7 @@ def loaders_of(runtime, tmp_path, *args: str, bundle: str | None = None) -> dict
     are served from it as the installed launcher does (pyrunc/launcher.py)."""
     record = tmp_path / "modules"
     record.unlink(missing_ok=True)
-    if args[0] == "create":
+    if args[0] in ("create", "run"):
         USED_IDS.add(args[-1])  # for the leak check
     site = sysconfig.get_paths()["purelib"]
     argv = [*(["--root", runtime.root] if args != ("--version",) else []), *args]
@@ -191,6 +191,38 @@ def test_create_imports_no_framework_nor_unused_stdlib(runtime, make_bundle, cid
     assert loaded & (light | {"resource"}) == set()
     assert runtime.status(cid) == "created"
     runtime("delete", "--force", cid)
+
+
+def _seccomp_profile() -> dict:
+    """oci-bundles/seccomp's profile: Docker's default, as containerd's and dockerd's containers
+    have one."""
+    import json
+
+    with open(os.path.join(REPO, "oci-bundles", "seccomp", "config.json")) as f:
+        return json.load(f)["linux"]["seccomp"]
+
+
+def test_create_run_and_exec_do_without_os(runtime, make_bundle, cid, tmp_path):
+    """`import os` (with _collections_abc and posixpath) is 2 ms of create's time here: create, run
+    and exec call posix and pyrunc/paths.py instead, a seccomp profile (compiled, then from the
+    cache) included; copy.deepcopy (weakref, _collections_abc) neither."""
+    forbidden = {*NOT_OS, "copy", "weakref"}
+    sleeping = make_bundle(args=["sleep", "infinity"])
+    sleeping.config["linux"]["seccomp"] = _seccomp_profile()
+    sleeping.write()
+    for attempt in ("compiled", "cached"):
+        name = f"{cid}-{attempt}"
+        loaded = modules_of(runtime, tmp_path, "create", "--bundle", sleeping.path, name)
+        assert "pyrunc.container.create" in loaded
+        if attempt == "cached":
+            assert loaded & forbidden == set(), attempt
+        runtime("start", name)
+    loaded = modules_of(runtime, tmp_path, "exec", f"{cid}-cached", "true")
+    assert "pyrunc.container.exec" in loaded and loaded & forbidden == set()
+    for attempt in ("compiled", "cached"):
+        runtime("delete", "--force", f"{cid}-{attempt}")
+    loaded = modules_of(runtime, tmp_path, "run", "--bundle", make_bundle(args=["true"]).path, f"{cid}-run")
+    assert "pyrunc.container.run" in loaded and loaded & forbidden == set()
 
 
 def served(loaders: dict[str, str]) -> set[str]:

@@ -37,11 +37,11 @@ def test_root_of_the_host_is_not_rootless_on_auto() -> None:
 
 def test_default_root(monkeypatch) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/4242")
-    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    monkeypatch.setattr(rootless.posix, "geteuid", lambda: 4242)
     assert rootless.default_root() == "/run/user/4242/pyrunc"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert rootless.default_root() == "/run/user/4242/pyrunc"  # logind's path, even unset
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(rootless.posix, "geteuid", lambda: 0)
     monkeypatch.setattr(rootless, "running_in_userns", lambda: False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/0")
     assert rootless.default_root() == "/run/pyrunc"  # real root ignores XDG_RUNTIME_DIR, as runc
@@ -61,7 +61,7 @@ def test_resources_that_need_a_cgroup() -> None:
 
 def test_only_the_callers_own_single_id_is_written_directly(monkeypatch) -> None:
     monkeypatch.setattr(rootless, "_privileged_over_parent", lambda: False)
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(rootless.posix, "geteuid", lambda: 1000)
     own = [{"containerID": 0, "hostID": 1000, "size": 1}]
     assert not rootless.needs_helper("uid", own)
     assert rootless.needs_helper("uid", [{"containerID": 0, "hostID": 1000, "size": 2}])

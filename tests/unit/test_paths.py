@@ -12,11 +12,14 @@ from hypothesis import strategies as st
 
 from pyrunc.paths import (
     absolute,
+    basename,
     dirname,
+    getenv,
     is_dir,
     is_dir_mode,
     join,
     lexists,
+    normpath,
     path_exists,
     read_bytes,
     read_first_line,
@@ -33,6 +36,27 @@ def test_join_is_posixpath_join(first: str, rest: list[str]) -> None:
 @given(paths)
 def test_dirname_is_posixpath_dirname(path: str) -> None:
     assert dirname(path) == posixpath.dirname(path)
+
+
+@given(paths)
+def test_basename_is_posixpath_basename(path: str) -> None:
+    assert basename(path) == posixpath.basename(path)
+
+
+def test_getenv_is_os_environ_get(monkeypatch) -> None:
+    monkeypatch.setenv("PYRUNC_TEST_ENV", "a=b c")
+    os.environb[b"PYRUNC_TEST_BYTES"] = b"\xff/x"  # not UTF-8: surrogate-escaped, as os.environ has it
+    try:
+        for name in ("PYRUNC_TEST_ENV", "PYRUNC_TEST_BYTES", "PYRUNC_TEST_UNSET"):
+            assert getenv(name) == os.environ.get(name), name
+            assert getenv(name, "dflt") == os.environ.get(name, "dflt"), name
+    finally:
+        del os.environb[b"PYRUNC_TEST_BYTES"]
+
+
+@given(st.text(alphabet="/a.", max_size=12))
+def test_normpath_is_posixpath_normpath(path: str) -> None:
+    assert normpath(path) == posixpath.normpath(path)
 
 
 @given(paths.filter(bool))

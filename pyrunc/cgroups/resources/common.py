@@ -2,12 +2,12 @@
 checks made on a list of operations before the first write (that the target files exist)."""
 
 import errno
-import os
 
 from pyrunc.cgroups import devices as dev
 from pyrunc.cgroups._fs import CgroupError, oserror_text
 from pyrunc.cgroups.resources import values as val
 from pyrunc.cgroups.resources.transaction import Write
+from pyrunc.paths import dirname, join, path_exists
 
 THROTTLES = (
     ("throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps"),
@@ -21,8 +21,8 @@ def memory_busy(directory: str, usage_file: str, peak_file: str, limit: int):
     def explain(e: OSError) -> str:
         if e.errno != errno.EBUSY:
             return oserror_text(e)
-        usage = val.first_readable(os.path.join(directory, usage_file)) or "?"
-        peak = val.first_readable(os.path.join(directory, peak_file)) or "?"
+        usage = val.first_readable(join(directory, usage_file)) or "?"
+        peak = val.first_readable(join(directory, peak_file)) or "?"
         return (
             f"the limit {limit} is below what the container uses (current usage: {usage}, peak usage: {peak})"
         )
@@ -47,7 +47,7 @@ def require(directory: str | None, controller: str, where: str) -> str:
 
 def ensure_files_exist(ops: list) -> None:
     for op in ops:
-        if isinstance(op, Write) and not os.path.exists(op.path):
+        if isinstance(op, Write) and not path_exists(op.path):
             raise CgroupError(f"{op.field}: {op.path} does not exist (not supported by this kernel)")
 
 
@@ -69,11 +69,11 @@ def hugetlb(entries, directory: str | None, where: str, *, v2: bool) -> list:
         here = f"{where}[{i}]"
         size, limit = entry["pageSize"], entry["limit"]
         filename = f"hugetlb.{size}.{suffix}"
-        if not os.path.exists(os.path.join(d, filename)):
+        if not path_exists(join(d, filename)):
             raise CgroupError(f"{here}.pageSize: huge page size {size} is not supported here (no {filename})")
         ops.append(Write(f"{here}.limit", d, filename, str(limit)))
         rsvd = f"hugetlb.{size}.{rsvd_suffix}"
-        if os.path.exists(os.path.join(d, rsvd)):
+        if path_exists(join(d, rsvd)):
             # Reservations are charged separately (Linux 5.7+); runc limits both.
             ops.append(Write(f"{here}.limit", d, rsvd, str(limit)))
     return ops
@@ -107,7 +107,7 @@ def cpuset(values, directory: str | None, where: str, effective: tuple[str, str]
     if not cpu.get("cpus") and not cpu.get("mems"):
         return []
     d = require(directory, "cpuset", where)
-    parent = os.path.dirname(d)
+    parent = dirname(d)
     ops = []
     for (field, host_file, what), parent_file in zip(CPUSET_LISTS, effective, strict=True):
         text = val.check_ids(cpu.get(field), f"{where}.{field}", f"{parent}/{parent_file}", host_file, what)

@@ -5,10 +5,11 @@ Each operation has `field` (the config path it comes from, for errors), `path`, 
 """
 
 import errno
-import os
+import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc.cgroups import devices as dev
 from pyrunc.cgroups._fs import CgroupError, oserror_text, read_text, write_text
+from pyrunc.paths import join
 
 
 class Write:
@@ -30,7 +31,7 @@ class Write:
         explain=None,
     ) -> None:
         self.field = field
-        self.path = os.path.join(directory, filename)
+        self.path = join(directory, filename)
         self.value = value
         self.key = key
         self.reset = reset
@@ -133,7 +134,7 @@ class V1Devices:
     def __init__(self, field: str, directory: str, target: dev.DeviceState) -> None:
         self.field = field
         self.directory = directory
-        self.path = os.path.join(directory, "devices.list")
+        self.path = join(directory, "devices.list")
         self.target = target
         self.original: dev.DeviceState | None = None
 
@@ -141,19 +142,19 @@ class V1Devices:
         return f"device rules to {self.directory}/devices.allow and devices.deny"
 
     def _current(self) -> dev.DeviceState:
-        return dev.parse_devices_list(read_text(os.path.join(self.directory, "devices.list")))
+        return dev.parse_devices_list(read_text(join(self.directory, "devices.list")))
 
     def run(self) -> None:
         self.original = self._current()
         for filename, line in dev.v1_transition(self.original, self.target):
-            self.path = os.path.join(self.directory, filename)
+            self.path = join(self.directory, filename)
             write_text(self.path, line)
 
     def undo(self) -> None:
         if self.original is None:
             return
         for filename, line in dev.v1_transition(self._current(), self.original):
-            write_text(os.path.join(self.directory, filename), line)
+            write_text(join(self.directory, filename), line)
 
     def finish(self) -> None:
         pass
@@ -178,7 +179,7 @@ class BpfDevices:
     def run(self) -> None:
         from pyrunc.cgroups import bpf
 
-        self.cgroup_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.cgroup_fd = posix.open(self.path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         try:
             attached = bpf.attached_program_ids(self.cgroup_fd)
         except OSError:
@@ -206,7 +207,7 @@ class BpfDevices:
     def finish(self) -> None:
         for fd in [self.cgroup_fd, self.new_fd, *self.old_fds]:
             if fd >= 0:
-                os.close(fd)
+                posix.close(fd)
         self.cgroup_fd = self.new_fd = -1
         self.old_fds = []
 

@@ -1,7 +1,5 @@
 """linux.resources -> cgroup v1 files (one directory per controller)."""
 
-import os
-
 from pyrunc.cgroups._fs import CgroupError
 from pyrunc.cgroups.resources import common
 from pyrunc.cgroups.resources import values as val
@@ -9,6 +7,7 @@ from pyrunc.cgroups.resources.common import THROTTLES
 from pyrunc.cgroups.resources.transaction import CfsPeriodQuota, V1Devices, Write, commit
 from pyrunc.cgroups.resources.values import BLOCKIO_FIELDS, MEMORY_FIELDS
 from pyrunc.config.semantic import SWAPPINESS_UNSET
+from pyrunc.paths import join, path_exists
 
 V1_EFFECTIVE = ("cpuset.effective_cpus", "cpuset.effective_mems")  # the parent's, for cpuset
 
@@ -57,11 +56,11 @@ def _v1_memory(values, directory: str | None, where: str) -> list:
     if all(v is None for v in wanted):
         return []
     d = common.require(directory, "memory", where)
-    memsw = os.path.exists(os.path.join(d, "memory.memsw.limit_in_bytes"))
+    memsw = path_exists(join(d, "memory.memsw.limit_in_bytes"))
     if limit == -1 and swap is None and memsw:
         swap = -1  # runc: unlimited memory without a swap value means unlimited swap too
     if check and limit and limit > 0:
-        usage = int(val.first_readable(os.path.join(d, "memory.usage_in_bytes")) or 0)
+        usage = int(val.first_readable(join(d, "memory.usage_in_bytes")) or 0)
         if usage >= limit:
             raise CgroupError(
                 f"{where}.limit: {limit} is not above the current usage {usage} (checkBeforeUpdate)"
@@ -76,15 +75,15 @@ def _v1_memory(values, directory: str | None, where: str) -> list:
         swap_op = Write(f"{where}.swap", d, "memory.memsw.limit_in_bytes", str(swap))
     if limit_op and swap_op and swap is not None:
         # The kernel keeps memsw >= memory at every step: raise swap first when growing.
-        current = int(val.first_readable(os.path.join(d, "memory.limit_in_bytes")) or 0)
+        current = int(val.first_readable(join(d, "memory.limit_in_bytes")) or 0)
         ops += [swap_op, limit_op] if swap == -1 or current < swap else [limit_op, swap_op]
     else:
         ops += [op for op in (limit_op, swap_op) if op]
     if reservation:
         ops.append(Write(f"{where}.reservation", d, "memory.soft_limit_in_bytes", str(reservation)))
-    if kernel and os.path.exists(os.path.join(d, "memory.kmem.limit_in_bytes")):
+    if kernel and path_exists(join(d, "memory.kmem.limit_in_bytes")):
         ops.append(Write(f"{where}.kernel", d, "memory.kmem.limit_in_bytes", str(kernel)))
-    if kernel_tcp and os.path.exists(os.path.join(d, "memory.kmem.tcp.limit_in_bytes")):
+    if kernel_tcp and path_exists(join(d, "memory.kmem.tcp.limit_in_bytes")):
         ops.append(Write(f"{where}.kernelTCP", d, "memory.kmem.tcp.limit_in_bytes", str(kernel_tcp)))
     if disable_oom:
         ops.append(
@@ -137,7 +136,7 @@ def _v1_realtime(cpu: dict, d: str, where: str) -> list:
     if cpu["rt_runtime"]:
         runtime = Write(f"{where}.realtimeRuntime", d, "cpu.rt_runtime_us", str(cpu["rt_runtime"]))
     if period and runtime:
-        current_runtime = int(val.first_readable(os.path.join(d, "cpu.rt_runtime_us")) or 0)
+        current_runtime = int(val.first_readable(join(d, "cpu.rt_runtime_us")) or 0)
         # The runtime may never exceed the period: shrink in the order that keeps it so.
         return [runtime, period] if cpu["rt_period"] < current_runtime else [period, runtime]
     return [op for op in (period, runtime) if op]
@@ -155,7 +154,7 @@ def _v1_blkio(values, directory: str | None, where: str) -> list:
 
     def pick(field: str, *names: str) -> str:
         for name in names:
-            if os.path.exists(os.path.join(d, name)):
+            if path_exists(join(d, name)):
                 return name
         raise CgroupError(f"{field}: this kernel has none of {', '.join(names)} (no CFQ/BFQ I/O scheduler)")
 

@@ -1,7 +1,5 @@
 """linux.resources -> cgroup v2 files (one unified directory), with v1 values converted."""
 
-import os
-
 from pyrunc.cgroups._fs import CgroupError
 from pyrunc.cgroups.resources import common
 from pyrunc.cgroups.resources import values as val
@@ -9,6 +7,7 @@ from pyrunc.cgroups.resources.common import THROTTLES
 from pyrunc.cgroups.resources.transaction import BpfDevices, Write, commit
 from pyrunc.cgroups.resources.values import BLOCKIO_FIELDS, MEMORY_FIELDS
 from pyrunc.config.semantic import SWAPPINESS_UNSET
+from pyrunc.paths import basename, join, path_exists
 
 
 def convert_shares_to_weight(shares: int) -> int:
@@ -74,7 +73,7 @@ def _check_v2_controllers(mgr, ops: list) -> None:
     for op in ops:
         if not isinstance(op, Write):
             continue
-        controller = os.path.basename(op.path).split(".", 1)[0]
+        controller = basename(op.path).split(".", 1)[0]
         if controller in ("cgroup", "devices") or controller in available:
             continue
         listing = " ".join(sorted(available)) or "none"
@@ -104,22 +103,22 @@ def _v2_memory(values, d: str, where: str) -> list:
     effective_limit = limit
     if swap not in (None, -1) and limit is None:
         # A swap-only update: the memory part comes from the current limit.
-        current = val.first_readable(os.path.join(d, "memory.max"))
+        current = val.first_readable(join(d, "memory.max"))
         effective_limit = None if current in ("", "max") else int(current)
     try:
         swap_only = convert_swap(swap, effective_limit)
     except CgroupError as e:
         raise CgroupError(f"{where}.swap: {e}") from None
     if check and limit and limit > 0:
-        usage = int(val.first_readable(os.path.join(d, "memory.current")) or 0)
-        usage += int(val.first_readable(os.path.join(d, "memory.swap.current")) or 0)
+        usage = int(val.first_readable(join(d, "memory.current")) or 0)
+        usage += int(val.first_readable(join(d, "memory.swap.current")) or 0)
         budget = limit + (swap_only if swap_only and swap_only > 0 else 0)
         if usage >= budget:
             raise CgroupError(
                 f"{where}.limit: {limit} is not above the current usage {usage} (checkBeforeUpdate)"
             )
     ops: list = []
-    if swap_only is not None and os.path.exists(os.path.join(d, "memory.swap.max")):
+    if swap_only is not None and path_exists(join(d, "memory.swap.max")):
         ops.append(Write(f"{where}.swap", d, "memory.swap.max", _v2_number(swap_only)))
     if limit:
         explain = common.memory_busy(d, "memory.current", "memory.peak", limit)
@@ -144,7 +143,7 @@ def _v2_cpu(section, d: str, where: str) -> list:
         ops.append(Write(f"{where}.shares", d, "cpu.weight", str(weight)))
     if cpu["quota"] or cpu["period"]:
         # cpu.max holds both: fill the one not given from the current setting.
-        current = (val.first_readable(os.path.join(d, "cpu.max")) or "max 100000").split()
+        current = (val.first_readable(join(d, "cpu.max")) or "max 100000").split()
         quota = _v2_number(cpu["quota"]) if cpu["quota"] else current[0]
         period = str(cpu["period"]) if cpu["period"] else current[1]
         field = f"{where}.quota" if cpu["quota"] else f"{where}.period"
@@ -160,7 +159,7 @@ def _v2_io(values, d: str, where: str) -> list:
     blkio = val.section(values, where, BLOCKIO_FIELDS)
     if blkio.get("leafWeight"):
         raise CgroupError(f"{where}.leafWeight: cgroup v1 only (no leaf weights on cgroup v2)")
-    bfq = os.path.exists(os.path.join(d, "io.bfq.weight"))
+    bfq = path_exists(join(d, "io.bfq.weight"))
     ops: list = []
     weight = blkio.get("weight") or None  # 0 is "not set" (dockerd sends it)
     if weight is not None:

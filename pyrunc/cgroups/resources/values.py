@@ -3,11 +3,9 @@ ignored, with a note), limits with their "0 leaves it" rule, and what only the h
 the CPUs and nodes the parent cgroup offers, the block devices there are. The values themselves
 were checked before (config/: the schema and semantic.check_resources, for create and update)."""
 
-import os
-
 from pyrunc import cpulist
 from pyrunc.cgroups._fs import CgroupError, ignore_unknown_fields
-from pyrunc.paths import read_first_line
+from pyrunc.paths import path_exists, read_first_line
 
 TOP_LEVEL = {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"}
 
@@ -103,7 +101,7 @@ def first_readable(*paths: str) -> str:
 def block_device(entry: dict, where: str) -> str:
     """ "MAJOR:MINOR" of a weightDevice/throttle entry, refused when the host has no such device."""
     major, minor = entry["major"], entry["minor"]
-    if not os.path.exists(f"/sys/dev/block/{major}:{minor}"):
+    if not path_exists(f"/sys/dev/block/{major}:{minor}"):
         raise CgroupError(f"{where}: there is no block device {major}:{minor} on this host")
     return f"{major}:{minor}"
 
