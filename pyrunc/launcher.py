@@ -484,7 +484,7 @@ def serve_hot_modules(bundle: int, index: dict[str, tuple[str, str | None, int, 
 # site-packages of that interpreter's prefix, found from the script's own place as pip lays it out
 # (PREFIX/bin/..., PREFIX/lib/pythonX.Y/site-packages); if pyrunc is not there, start again with site.
 # Where pip puts packages under PREFIX, in the order they are tried: pyrunc/csrc/command.c's SITES
-# has the same (tests/unit/test_paths.py holds them together).
+# has the same (tests/integration/test_install.py holds them together).
 SITE_DIRS = (
     "lib/{python}/site-packages",
     "lib64/{python}/site-packages",

@@ -10,7 +10,7 @@ import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import linux as L
 from pyrunc.errors import ConfigError, errno_text
-from pyrunc.paths import join
+from pyrunc.paths import join, normpath
 
 MOUNT_REGULAR = 0
 MOUNT_BIND = 1
@@ -154,16 +154,7 @@ class MountRecord:
 def clean_dest(dest: str) -> str:
     """Lexically clean a container path and make it relative to the rootfs ('' for /).
     Relative destinations (runtime-spec 1.2) are taken relative to /."""
-    parts: list[str] = []
-    for part in dest.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/".join(parts)
+    return normpath("/" + dest).lstrip("/")
 
 
 def parse_options(options: list[str]) -> tuple[int, int, list[str]]:
