@@ -14,7 +14,7 @@ import sys
 import sysconfig
 import time
 
-from pyrunc.launcher import launcher_text, serve_text, write_bundle
+from pyrunc.launcher import launcher_body, launcher_text, precompiled, serve_text, write_bundle
 from tests.support import REPO, USED_IDS
 
 _RUN_MAIN = """
@@ -242,7 +242,9 @@ def test_the_launcher_serves_every_module_of_the_hot_verbs_and_create_from_its_b
     being added there would be imported as usual, from sys.path)."""
     bundle = str(tmp_path / "hot.bundle")
     write_bundle(bundle, REPO)
-    assert serve_text(bundle) in launcher_text(bundle=bundle)  # what `python -m pyrunc.launcher` writes
+    # What `python -m pyrunc.launcher` writes runs these lines, compiled.
+    assert serve_text(bundle) in launcher_body(bundle=bundle)
+    assert launcher_text(bundle=bundle).endswith(precompiled(launcher_body(bundle=bundle), "launcher_body"))
     created = loaders_of(
         runtime,
         tmp_path,
