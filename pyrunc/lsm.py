@@ -2,7 +2,7 @@
 asking for one is refused before anything is created, with the reason (the host lacks the feature,
 or pyrunc does not support it), never silently ignored."""
 
-from pyrunc.errors import ConfigError
+from pyrunc.config import ConfigError
 from pyrunc.paths import is_dir, path_exists
 
 

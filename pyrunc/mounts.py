@@ -9,7 +9,8 @@ symlinks.
 import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import linux as L
-from pyrunc.errors import ConfigError, errno_text
+from pyrunc.config import ConfigError
+from pyrunc.errors import errno_text
 from pyrunc.paths import join, normpath
 
 MOUNT_REGULAR = 0

@@ -13,7 +13,8 @@ import struct
 
 from pyrunc import cpulist, mounts
 from pyrunc import linux as L
-from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.config import ConfigError
+from pyrunc.errors import PyruncError
 
 T_CLONE_FLAGS = 1
 T_JOIN_NS = 2

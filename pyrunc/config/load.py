@@ -1,7 +1,8 @@
 """Read a bundle's config.json and validate it (schema, then semantic checks)."""
 
 from pyrunc import jsonio
-from pyrunc.errors import ConfigError, PyruncError, errno_text
+from pyrunc.config import ConfigError
+from pyrunc.errors import PyruncError, errno_text
 from pyrunc.paths import is_dir, join
 
 

@@ -11,7 +11,7 @@ import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import cpulist
 from pyrunc import linux as _linux
-from pyrunc.errors import ConfigError
+from pyrunc.config import ConfigError
 
 # capabilities(7) up to CAP_CHECKPOINT_RESTORE (Linux 5.9) and rlimits: the tables of record
 # live in pyrunc/linux.py (the plan builder uses them too).

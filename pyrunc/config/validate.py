@@ -1,6 +1,6 @@
 """Validate config.json and process.json documents; the API the rest of pyrunc calls.
 
-    validate_config(config)    # raises pyrunc.errors.ConfigError(where, problem)
+    validate_config(config)    # raises pyrunc.config.ConfigError(where, problem)
     validate_process(process)  # the same, for `exec --process FILE` (document "process.json")
     validate_resources(resources)  # `update`: a LinuxResources document, as create checks linux.resources
 
@@ -15,8 +15,7 @@ This module is imported on the `create` path: it must not import jsonschema, jso
 module level. Stage 2 imports them when a document is actually invalid.
 """
 
-from pyrunc.config import semantic
-from pyrunc.errors import ConfigError
+from pyrunc.config import ConfigError, semantic
 
 try:
     from pyrunc.config import _fastcheck

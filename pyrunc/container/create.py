@@ -8,11 +8,12 @@ holds the lock, and "stopped" after, so `delete --force` can clean up.
 import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import OCI_VERSION, hooks, log, plan, store_write
+from pyrunc.config import ConfigError
 from pyrunc.config.load import load_bundle
 from pyrunc.container import stdio
 from pyrunc.container.base import proc_stat
 from pyrunc.container.launch import Handlers, Launch
-from pyrunc.errors import ConfigError, PyruncError, errno_text
+from pyrunc.errors import PyruncError, errno_text
 from pyrunc.paths import absolute, getenv, join, path_exists
 from pyrunc.store import FIFO, Store
 

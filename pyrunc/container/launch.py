@@ -9,7 +9,7 @@ import posix  # os without its import cost: see pyrunc/paths.py
 import struct
 
 from pyrunc import _core
-from pyrunc.errors import ChildError, PyruncError, errno_text
+from pyrunc.errors import PyruncError, errno_text
 from pyrunc.paths import absolute, dirname, join
 
 SYNC_ERROR = 1
@@ -22,6 +22,14 @@ SYNC_SECCOMP_FD = 7
 SYNC_ACK = 100
 
 HELPER = join(dirname(dirname(absolute(__file__))), "pyrunc-init")
+
+
+class ChildError(PyruncError):
+    """The container's setup failed in the child; `errno` is 0 when not from a syscall."""
+
+    def __init__(self, message: str, errno: int = 0) -> None:
+        self.errno = errno
+        super().__init__(message)
 
 
 def high_fd(fd: int, floor: int) -> int:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sys
 
+from pyrunc.config import ConfigError
 from pyrunc.container.base import load
-from pyrunc.errors import ConfigError, PyruncError, errno_text
+from pyrunc.errors import PyruncError, errno_text
 from pyrunc.store import Store
 
 

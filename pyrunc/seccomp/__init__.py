@@ -26,7 +26,7 @@ listener fd handed to linux.seccomp.listenerPath). compile_profile ties them tog
 from __future__ import annotations
 
 from pyrunc import _seccomp
-from pyrunc.errors import ConfigError
+from pyrunc.config import ConfigError
 from pyrunc.seccomp import enosys, profile
 from pyrunc.seccomp.cache import entry_key, load_entry, store_entry
 from pyrunc.seccomp.enosys import enosys_stub

@@ -7,7 +7,7 @@ from __future__ import annotations
 import posix  # os without its import cost: see pyrunc/paths.py
 
 from pyrunc import _seccomp, log
-from pyrunc.errors import ConfigError
+from pyrunc.config import ConfigError
 
 WHERE = "linux.seccomp"
 

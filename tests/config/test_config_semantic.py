@@ -74,7 +74,7 @@ def test_sysctl_key_normalization(key, name):
 
 
 def test_check_process_path_prefix():
-    from pyrunc.errors import ConfigError
+    from pyrunc.config import ConfigError
 
     with pytest.raises(ConfigError) as info:
         semantic.check_process({"cwd": "x", "args": ["a"]}, where=("process",), document="config.json")
@@ -127,7 +127,7 @@ def test_an_invalid_config_still_gets_a_clean_error_in_a_fresh_interpreter(tmp_p
     path.write_text(json.dumps(config))
     code = (
         "import sys\nfrom pyrunc import jsonio\nfrom pyrunc.config.validate import validate_config\n"
-        "from pyrunc.errors import ConfigError\n"
+        "from pyrunc.config import ConfigError\n"
         "try:\n    validate_config(jsonio.loads(open(sys.argv[1]).read()))\n"
         "except ConfigError as e:\n    print(e)\n"
     )

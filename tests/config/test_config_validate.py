@@ -14,10 +14,9 @@ from config_strategies import json_values, mutated_documents, mutated_from, vali
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyrunc.config import semantic, validate
+from pyrunc.config import ConfigError, semantic, validate
 from pyrunc.config.spec import default_spec
 from pyrunc.config.validate import schema_validator, validate_config, validate_process, validate_resources
-from pyrunc.errors import ConfigError
 from tools.gen.fastcheck import SchemaSet
 
 HERE = Path(__file__).resolve().parent

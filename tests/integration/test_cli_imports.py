@@ -39,6 +39,14 @@ def _exit(code):
     import gc
     with open(record + ".gc", "w") as f:
         f.write("on" if gc.isenabled() else "off")
+    classes = {{
+        f"{{value.__module__}}.{{value.__qualname__}}"
+        for name, module in list(sys.modules.items()) if name.startswith("pyrunc")
+        for value in list(vars(module).values())
+        if isinstance(value, type) and value.__module__ == name
+    }}
+    with open(record + ".classes", "w") as f:
+        f.write("\\n".join(sorted(classes)))
     entry.__dict__["_real_exit"](code)
 
 entry.__dict__["_real_exit"] = entry._exit
@@ -167,6 +175,38 @@ def test_the_hot_verbs_run_without_the_collector_and_run_keeps_it(runtime, make_
     modules_of(runtime, tmp_path, "run", "--bundle", make_bundle(args=["true"]).path, ran)
     assert collector_of(tmp_path) == "on"
     assert runtime("state", ran, check=False).returncode != 0  # run deleted it
+
+
+def classes_of(tmp_path) -> set[str]:
+    """The classes pyrunc's modules had defined when the last command of loaders_of ended."""
+    return set((tmp_path / "modules.classes").read_text().split())
+
+
+# Each class statement costs a hot verb 15-25 us cold (pyrunc/errors.py): these are the ones they
+# may need (the errors they raise, the store, the container); config.json's ConfigError and the
+# init's ChildError are create's.
+HOT_CLASSES = {
+    "pyrunc.errors.PyruncError",
+    "pyrunc.errors.NotFound",
+    "pyrunc.store.Store",
+    "pyrunc.store.ForeignContainer",
+    "pyrunc.store.CorruptState",
+    "pyrunc.container.base.Container",
+    "pyrunc.jsonio.DecodeError",  # state's: pyrunc/jsonio.py prints the state
+}
+
+
+def test_the_hot_verbs_define_only_the_classes_they_use(runtime, make_bundle, cid, tmp_path):
+    modules_of(runtime, tmp_path, "create", "--bundle", make_bundle(args=["sleep", "infinity"]).path, cid)
+    assert "pyrunc.config.ConfigError" in classes_of(tmp_path)  # the record sees classes
+    for args in (("start", cid), ("state", cid), ("kill", cid, "9")):
+        modules_of(runtime, tmp_path, *args)
+        assert classes_of(tmp_path) <= HOT_CLASSES, args
+    deadline = time.monotonic() + 10
+    while runtime.status(cid) != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    modules_of(runtime, tmp_path, "delete", cid)
+    assert "pyrunc.container.base.Container" in classes_of(tmp_path) <= HOT_CLASSES
 
 
 def test_version_imports_nothing_but_the_package(runtime, tmp_path):

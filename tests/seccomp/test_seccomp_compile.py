@@ -9,7 +9,7 @@ import bpf_interp
 import pytest
 
 from pyrunc import _seccomp, seccomp
-from pyrunc.errors import ConfigError
+from pyrunc.config import ConfigError
 from pyrunc.store import SECCOMP_CACHE_PREFIX
 
 NATIVE = _seccomp.native_arch()

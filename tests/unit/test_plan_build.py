@@ -8,7 +8,8 @@ import pytest
 
 from pyrunc import linux as L
 from pyrunc import mounts, plan
-from pyrunc.errors import ConfigError, PyruncError
+from pyrunc.config import ConfigError
+from pyrunc.errors import PyruncError
 from tests.unit.test_plan_layout import records
 
 CONFIG = {

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyrunc import fastcli, jsonio, linux, mounts, plan, signals
-from pyrunc.errors import ConfigError, PyruncError, errno_text
+from pyrunc.config import ConfigError
+from pyrunc.errors import PyruncError, errno_text
 from pyrunc.store import check_id
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

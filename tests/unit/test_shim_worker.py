@@ -8,7 +8,8 @@ import signal
 
 import pytest
 
-from pyrunc.errors import ConfigError, NotFound, PyruncError
+from pyrunc.config import ConfigError
+from pyrunc.errors import NotFound, PyruncError
 from pyrunc.shim import ttrpc, worker
 
 

@@ -7,8 +7,8 @@ import struct
 import pytest
 
 from pyrunc import plan
+from pyrunc.config import ConfigError
 from pyrunc.config.semantic import interface_name_problem
-from pyrunc.errors import ConfigError
 
 
 def decode(record: bytes) -> tuple[int, bytes, str]:
