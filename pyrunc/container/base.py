@@ -54,18 +54,27 @@ class Container:
 
     def wait_init_gone(self, timeout: float = 10.0) -> bool:
         """Wait until the init has exited (it may stay a zombie of someone else)."""
-        import select
-
         try:
             pidfd = posix.pidfd_open(self.pid)
         except OSError:
             return True
         try:
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            return bool(poller.poll(int(timeout * 1000)))
+            return exited_within(pidfd, timeout)
         finally:
             posix.close(pidfd)
+
+
+def exited_within(pidfd: int, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for the process of `pidfd` to exit; True once it has (a pidfd
+    polls readable then, a zombie included). Every wait for a process is bounded: one frozen by
+    its cgroup dies of SIGKILL only once thawed."""
+    import select
+
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    # Rounded up, without math (an extension module in some builds).
+    milliseconds = max(0, -int(-timeout * 1000 // 1))
+    return bool(poller.poll(milliseconds))
 
 
 def load(store: Store, container_id: str, locked: bool = False) -> Container:

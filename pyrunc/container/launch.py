@@ -9,6 +9,7 @@ import posix  # os without its import cost: see pyrunc/paths.py
 import struct
 
 from pyrunc import _core
+from pyrunc.container.base import exited_within
 from pyrunc.errors import PyruncError, errno_text
 from pyrunc.paths import absolute, dirname, join
 
@@ -262,7 +263,7 @@ class Launch:
         for pid in started:
             # Bounded: a process frozen by its cgroup (or a parent's, frozen meanwhile) dies only
             # once thawed, and a plain waitpid would wait for that forever.
-            exited = self._wait_exit(pidfds.get(pid))
+            exited = pid not in pidfds or exited_within(pidfds[pid], 10.0)  # no pidfd: gone already
             try:
                 posix.waitpid(pid, 0 if exited else posix.WNOHANG)
             except ChildProcessError:
@@ -277,17 +278,6 @@ class Launch:
         for fd in pidfds.values():
             posix.close(fd)
         self.close()
-
-    @staticmethod
-    def _wait_exit(pidfd: int | None, timeout_ms: int = 10000) -> bool:
-        """True once the process has exited (a pidfd polls readable then, a zombie included)."""
-        if pidfd is None:
-            return True  # pidfd_open failed: the process is gone already
-        import select
-
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        return bool(poller.poll(timeout_ms))
 
     def close(self) -> None:
         for name in ("sync", "child_sync", "plan_fd", "helper_fd"):

@@ -21,13 +21,12 @@ context ends.
 
 from __future__ import annotations
 
-import math
 import os
-import select
 import signal
 import time
 from collections.abc import Callable
 
+from pyrunc.container.base import exited_within
 from pyrunc.errors import NotFound, PyruncError
 from pyrunc.shim import ttrpc
 
@@ -89,13 +88,11 @@ def _wait(pid: int, deadline: float | None) -> int:
         return os.waitpid(pid, 0)[1]
     pidfd = os.pidfd_open(pid)
     try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)  # readable once the worker has exited
         remaining = deadline - time.monotonic()
-        if remaining > 0 and poller.poll(math.ceil(remaining * 1000)):
+        if remaining > 0 and exited_within(pidfd, remaining):
             return os.waitpid(pid, 0)[1]
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-        gone = bool(poller.poll(int(KILLED_EXIT_WAIT * 1000)))
+        gone = exited_within(pidfd, KILLED_EXIT_WAIT)
     finally:
         os.close(pidfd)
     if gone:
