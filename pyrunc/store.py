@@ -240,9 +240,7 @@ class Store:
             raise PyruncError(f"cannot remove {path}: {gone} is in the way")
         for _ in range(3):  # a command that opened a file before the rename may still add one
             try:
-                for leftover in posix.listdir(gone):
-                    posix.unlink(join(gone, leftover))
-                posix.rmdir(gone)
+                remove_flat_directory(gone)
                 return
             except FileNotFoundError:
                 return
@@ -342,11 +340,16 @@ def _cached_value(path: str, text: bytes) -> "Any":
     return None
 
 
+def remove_flat_directory(path: str) -> None:
+    """Unlink the files of `path` (a container's directory holds no directory), then rmdir it."""
+    for name in posix.listdir(path):
+        posix.unlink(join(path, name))
+    posix.rmdir(path)
+
+
 def remove_tree_quietly(path: str) -> None:
     try:
-        for name in posix.listdir(path):
-            posix.unlink(join(path, name))
-        posix.rmdir(path)
+        remove_flat_directory(path)
     except OSError:
         pass
 
