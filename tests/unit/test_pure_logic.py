@@ -26,6 +26,17 @@ def test_generated_cli_table_is_current():
     assert build_table() == _cli_table.TABLE, "run: python -m tools.gen.cli_table pyrunc/_cli_table.py"
 
 
+def test_every_command_of_the_cli_has_its_function_in_commands():
+    """pyrunc/commands/__init__.py COMMANDS (where each verb's cmd_<verb> is) names the verbs of
+    the click CLI, the definition of record, and nothing else; each resolves to its function."""
+    from pyrunc import commands
+    from pyrunc.cli import cli
+
+    assert set(commands.COMMANDS) == set(cli.commands)
+    for name in commands.COMMANDS:
+        assert callable(commands.command(name)), name
+
+
 @pytest.mark.parametrize(
     "argv",
     [
