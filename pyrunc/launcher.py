@@ -71,9 +71,9 @@ def precompiled(lines: str, name: str) -> str:
     the launcher's first line, or the wheel's, whose tag names its Python). The interpreter
     compiles a script on every run (a script has no .pyc), and a constant costs its compiler
     nothing: serve_lines' sixteen lines as source cost every command 0.15 ms (`pyrunc state`, 800
-    paired runs against them), and the six lines around them 0.1 ms more (500 paired runs, in two
-    rounds: 0.10 and 0.09 ms; the code they run is the same). `name`: the function of this file
-    that wrote `lines`, for tracebacks."""
+    paired runs against them), and the six lines around them 0.07-0.1 ms more (4 x 500 paired
+    runs; the code they run is the same). `name`: the function of this file that wrote `lines`,
+    for tracebacks."""
     import marshal
 
     code = compile(lines, f"<pyrunc/launcher.py {name}>", "exec", dont_inherit=True)
